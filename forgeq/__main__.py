@@ -1,0 +1,3 @@
+from forgeq.cli import main
+
+main()

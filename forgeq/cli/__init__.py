@@ -1,0 +1,64 @@
+"""The `forgeq` command: one small typer app per noun, each a thin client of forgeq.emulator.
+
+Commands import the emulator inside their functions, so `forgeq --help` and `forgeq inspect`
+start without loading YAML, rich or the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from forgeq.cli import inspect as inspect_commands
+from forgeq.cli import push as push_commands
+from forgeq.cli import run as run_commands
+
+app = typer.Typer(
+    name="forgeq",
+    help="Run a Forge app's queues, triggers and storage locally, with Forge's retry rules and quotas.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("run")(run_commands.run)
+app.command("push")(push_commands.push)
+app.add_typer(inspect_commands.app, name="inspect")
+
+
+def main() -> None:
+    """Entry point: user errors become one line and an exit code; never a traceback."""
+    from forgeq.emulator.errors import ForgeqError
+
+    try:
+        app(standalone_mode=False)
+    except ForgeqError as error:
+        _fail(str(error), error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        os._exit(0)
+    except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
+        import click
+
+        if isinstance(error, click.exceptions.UsageError):
+            error.show()
+            sys.exit(2)
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if os.environ.get("FORGEQ_DEBUG"):
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"forgeq: error: {message}\n")
+    sys.exit(code)

@@ -1,0 +1,419 @@
+"""The event loop: claim due events, invoke their handlers, apply Forge's rules, commit in batches.
+
+One process, one loop, one clock. On the virtual clock, when nothing is due, time jumps to the
+next due event, so a backlog with 900 s retries drains in seconds. Events due at the same time
+run in an order shuffled by the seed (Forge delivers in parallel and unordered, FS §1.8).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+from forgeq.emulator import limits, retry
+from forgeq.emulator.clock import Clock, RealClock, VirtualClock, wall_time
+from forgeq.emulator.handlers import Handlers
+from forgeq.emulator.ids import derived_uuid
+from forgeq.emulator.invocation import Invocation, execute
+from forgeq.emulator.manifest import Function, Manifest
+from forgeq.emulator.pushing import new_events
+from forgeq.emulator.quota import NoQuota, Quota
+from forgeq.emulator.settings import DEFAULT_INSTALLATION, Settings
+from forgeq.emulator.storage import Storage
+from forgeq.emulator.store import Store, schema
+from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
+from forgeq.emulator.store.sqlite import EventRecord, dumps
+from forgeq.emulator.timeline import AttemptReport, Notice, Observer
+
+IDLE_POLL_SECONDS = 0.2
+
+
+class Emulator:
+    """A Forge app's async events and storage, emulated over one Store."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or self._default_clock()
+        self.observers: list[Observer] = list(observers or [])
+        self.batch = WriteBatch()
+        self.storage = Storage(self)
+        self.quota: Quota = NoQuota()
+        self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
+        self.handlers = Handlers(manifest)
+        self.rng = random.Random(self.settings.seed)
+        self.owner = f"pid {os.getpid()}"
+        self.interrupted = False
+        self.started = False
+        self.attempts_run = 0
+        self.crashed: dict[int, float] = {}
+        self.running_until: dict[tuple[str, str], list[float]] = {}
+        self.warned: set[str] = set()
+        self.before_attempt: list[Callable[[EventRecord, Invocation], None]] = []
+        self._last_flush = wall_time()
+
+    def _default_clock(self) -> Clock:
+        if self.settings.clock == "real":
+            return RealClock()
+        saved = self.store.get_meta("virtual_now")
+        return VirtualClock(max(float(saved), limits.VIRTUAL_EPOCH) if saved else limits.VIRTUAL_EPOCH)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the handlers and recover what a dead run left behind. Idempotent."""
+        if self.started:
+            return
+        self.started = True
+        self.handlers.load_all()
+        for key, error in self.handlers.errors.items():
+            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+            del key
+        reclaimed, quarantined = self.store.reclaim_running(limits.QUARANTINE_AFTER_CRASHES, self.clock.now())
+        if reclaimed:
+            self.notify(Notice(self.clock.now(), f"recovered {len(reclaimed)} interrupted attempt(s) from a run that died; they run again", "warning"))
+        for seq in quarantined:
+            self.notify(Notice(self.clock.now(), f"event #{seq} quarantined: in flight during {limits.QUARANTINE_AFTER_CRASHES} crashes", "error"))
+        self.crashed = dict(self.store.crashed_pending())
+        self.store.unblock()
+
+    def reload(self) -> None:
+        """Read handler modules again (watch mode); events of handlers that load now run again."""
+        self.flush()
+        self.handlers.unload()
+        self.handlers = Handlers(self.manifest)
+        self.handlers.load_all()
+        for error in self.handlers.errors.values():
+            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+        self.store.unblock()
+
+    def notify(self, notice: Notice) -> None:
+        for observer in self.observers:
+            observer.notice(notice)
+
+    # -- pushing from outside (testing API; the CLI uses the store directly) --------------------------
+
+    def push(self, queue: str, events: Any, installation: str = DEFAULT_INSTALLATION, origin: str = "api") -> str:
+        """Push like `Queue(key=queue).push(events)` from outside any invocation; commits at once."""
+        from forgeq.events import validate_push
+
+        batch = validate_push(events)
+        self.flush()
+        job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
+        return job_id
+
+    def push_from_handler(self, invocation: Invocation, queue: str, events: list[dict[str, Any]]) -> str:
+        now = invocation.now()
+        invocation.pushes += 1
+        job_id = derived_uuid("job", self.settings.seed, invocation.event, invocation.attempt, invocation.pushes)
+        self.batch.jobs.append(NewJob(job_id, invocation.installation, queue, now, "handler"))
+        self.batch.new_events.extend(
+            new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event)
+        )
+        if self.manifest.consumer_for(queue) is None and queue not in self.warned:
+            self.warned.add(queue)
+            self.notify(Notice(now, f"pushed to queue '{queue}', which no consumer listens on; its events wait", "warning"))
+        return job_id
+
+    def job_stats(self, queue: str, job_id: str, installation: str) -> dict[str, int]:
+        self.flush()
+        job = self.store.job(job_id)
+        if job is None or job["queue"] != queue or job["installation"] != installation:
+            from forgeq.events import JobDoesNotExistError
+
+            raise JobDoesNotExistError(f"The job {job_id} was not found for the queue {queue}.")
+        counts = self.store.job_state_counts(job_id)
+        return {
+            "success": counts.get(schema.SUCCEEDED, 0),
+            "inProgress": counts.get(schema.PENDING, 0) + counts.get(schema.RUNNING, 0) + counts.get(schema.BLOCKED, 0),
+            "failed": counts.get(schema.DROPPED, 0),
+        }
+
+    def cancel_job(self, queue: str, job_id: str, installation: str) -> None:
+        self.job_stats(queue, job_id, installation)  # the same 404 as Forge for an unknown job
+        self.store.cancel_job(job_id, self.clock.now())
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = True, stop_at: float | None = None, max_attempts: int | None = None) -> None:
+        """Deliver events until idle (or, with until_idle=False, until interrupted)."""
+        self.start()
+        try:
+            while not self.interrupted:
+                if max_attempts is not None and self.attempts_run >= max_attempts:
+                    break
+                if self.step():
+                    continue
+                self.flush()
+                next_due = self.next_due_at()
+                if next_due is None:
+                    if until_idle:
+                        break
+                    self.clock.wait(IDLE_POLL_SECONDS)
+                    continue
+                if stop_at is not None and next_due > stop_at:
+                    self.clock.advance_to(stop_at)
+                    break
+                if self.clock.virtual:
+                    self.clock.advance_to(next_due)
+                else:
+                    self.clock.advance_to(min(next_due, self.clock.now() + IDLE_POLL_SECONDS))
+        finally:
+            self.flush()
+
+    def next_due_at(self) -> float | None:
+        return self.store.next_due_at()
+
+    def step(self) -> int:
+        """Claim the events due now and run one attempt of each; return how many ran."""
+        now = self.clock.now()
+        claimed = self._claim(now)
+        if not claimed:
+            return 0
+        if len(claimed) > 1:
+            self.rng.shuffle(claimed)
+        for record in claimed:
+            self._deliver(record, now)
+            if len(self.batch.updates) >= self.settings.ack_batch_events or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
+                self.flush()
+        if len(claimed) == 1 and claimed[0].id in self.crashed:
+            self.flush()  # an event that was in flight at a crash commits alone, so a repeat crash names it
+        return len(claimed)
+
+    def _claim(self, now: float) -> list[EventRecord]:
+        self.flush()
+        for seq, due in sorted(self.crashed.items(), key=lambda item: (item[1], item[0])):
+            if due <= now:
+                claimed = self.store.claim_ids([seq], self.owner)
+                del self.crashed[seq]
+                if claimed:
+                    return claimed
+        return self.store.claim_due(now, self.settings.ack_batch_events, self.owner, exclude_crashed=bool(self.crashed))
+
+    def flush(self) -> None:
+        """Commit what the attempts so far did (acknowledgements, KVS writes, pushes)."""
+        self._last_flush = wall_time()
+        if self.clock.virtual:
+            self.batch.meta["virtual_now"] = repr(self.clock.now())
+        if self.batch.is_empty():
+            return
+        batch, self.batch = self.batch, WriteBatch()
+        self.store.commit(batch)
+
+    # -- one delivery --------------------------------------------------------------------------------
+
+    def _deliver(self, record: EventRecord, now: float) -> None:
+        if record.kind == "product":
+            self._fan_out(record, now)
+            return
+        route = self._route(record)
+        if route is None:
+            return
+        function, delivery, method = route
+        handler = self.handlers.get(function.key)
+        if handler is None:
+            self._block(record, now, f"handler of function '{function.key}' cannot be loaded")
+            return
+        start = max(now, record.available_at) if self.clock.virtual else self.clock.now()
+        if self._throttled(record, start, function):
+            return
+        invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
+        args = self._arguments(record, delivery, method)
+        random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
+        for hook in self.before_attempt:
+            hook(record, invocation)
+        timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
+        execution = execute(handler.call, args, invocation, timeout)
+        self.attempts_run += 1
+        if execution.result.kind == "timeout":
+            ended = start + function.timeout_seconds
+        elif self.clock.virtual:
+            ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds
+        else:
+            ended = self.clock.now()
+        self._end_attempt(record, delivery, invocation, execution, start, ended)
+
+    def _route(self, record: EventRecord) -> tuple[Function, str, str | None] | None:
+        """(function, delivery kind, resolver method) for the event, or None once it is blocked."""
+        manifest = self.manifest
+        if record.kind == "queue":
+            consumer = manifest.consumer_for(record.target)
+            if consumer is None:
+                self._block(record, record.available_at, f"no consumer listens on queue '{record.target}'")
+                return None
+            delivery = retry.CONSUMER_V1 if consumer.version == 1 else retry.CONSUMER_V2
+            key, method = consumer.function, consumer.method
+        elif record.kind == "trigger":
+            trigger = next((t for t in manifest.triggers if t.key == record.target), None)
+            if trigger is None:
+                self._block(record, record.available_at, f"no trigger module '{record.target}' in the manifest")
+                return None
+            delivery, key, method = retry.TRIGGER, trigger.function, None
+        elif record.kind == "scheduled":
+            scheduled = next((s for s in manifest.scheduled_triggers if s.key == record.target), None)
+            if scheduled is None:
+                self._block(record, record.available_at, f"no scheduledTrigger module '{record.target}' in the manifest")
+                return None
+            delivery, key, method = retry.SCHEDULED, scheduled.function, None
+        else:
+            self._block(record, record.available_at, f"unknown event kind '{record.kind}'")
+            return None
+        function = manifest.functions.get(key)
+        if function is None:
+            self._block(record, record.available_at, f"function '{key}' is not in the manifest")
+            return None
+        return function, delivery, method
+
+    def _block(self, record: EventRecord, at: float, why: str) -> None:
+        self.batch.updates.append(
+            EventUpdate(record.id, schema.BLOCKED, record.available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, why)
+        )
+        if why not in self.warned:
+            self.warned.add(why)
+            self.notify(Notice(at, f"{why}: its events wait (they run once it is fixed)", "warning"))
+
+    def _throttled(self, record: EventRecord, start: float, function: Function) -> bool:
+        """Forge's per-installation concurrency keys (FS §1.7): a full key delays the event, no retry used."""
+        if not record.extra or '"concurrency"' not in record.extra:
+            return False
+        concurrency = json.loads(record.extra).get("concurrency")
+        if not isinstance(concurrency, dict) or not isinstance(concurrency.get("key"), str):
+            return False
+        limit = concurrency.get("limit")
+        if not isinstance(limit, int) or limit < 1:
+            return False
+        slot = (record.installation, concurrency["key"])
+        running = [end for end in self.running_until.get(slot, []) if end > start]
+        if len(running) >= limit:
+            self.batch.updates.append(
+                EventUpdate(record.id, schema.PENDING, min(running), record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
+            )
+            self.running_until[slot] = running
+            return True
+        running.append(start + self.settings.invocation_seconds)
+        self.running_until[slot] = running
+        return False
+
+    def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
+        body = json.loads(record.body)
+        context = {
+            "installContext": f"ari:cloud:jira::site/{record.installation}",
+            "installation": {"id": record.installation},
+            "environmentType": "DEVELOPMENT",
+        }
+        retry_context = None
+        if record.retry_count:
+            retry_context = {
+                "retryCount": record.retry_count,
+                "retryReason": record.retry_reason,
+                "retryData": json.loads(record.retry_data) if record.retry_data else None,
+            }
+        if delivery == retry.CONSUMER_V1:
+            payload = body
+            if retry_context is not None and isinstance(payload, dict):
+                payload = {**payload, "retryContext": retry_context}
+            call = {"functionKey": method, "payload": payload, "jobId": record.job_id}
+            return ({"call": call, "context": {**context, "jobId": record.job_id}}, {})
+        if delivery == retry.CONSUMER_V2:
+            event: dict[str, Any] = {"body": body, "queueName": record.target, "jobId": record.job_id, "eventId": record.event_id}
+            if record.extra:
+                event.update(json.loads(record.extra))
+            if retry_context is not None:
+                elapsed = (self.clock.now() - record.enqueued_at) * 1000
+                retry_context["retentionWindow"] = {
+                    "startTime": _iso(record.enqueued_at),
+                    "remainingTimeMs": max(0, int(self.rules.retention_seconds * 1000 - elapsed)),
+                }
+                event["retryContext"] = retry_context
+            return (event, context)
+        if delivery == retry.TRIGGER:
+            if retry_context is not None and isinstance(body, dict):
+                body = {**body, "retryContext": retry_context}
+            return (body, context)
+        return (body, {**context, "principal": None})
+
+    def _end_attempt(self, record: EventRecord, delivery: str, invocation: Invocation, execution: Any, start: float, ended: float) -> None:
+        result = execution.result
+        decision = retry.decide(
+            delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=len(record.body.encode()), rules=self.rules
+        )
+        notes = invocation.notes + decision.notes
+        if record.redelivered:
+            notes.insert(0, "redelivered: this attempt was interrupted by a crash of forgeq and runs again (no retry used)")
+        attempt = record.attempts + 1
+        outcome = _outcome(result.kind, decision.outcome)
+        retry_context = None
+        if record.retry_count:
+            retry_context = dumps({"retryCount": record.retry_count, "retryReason": record.retry_reason, "retryData": json.loads(record.retry_data) if record.retry_data else None})
+        error = result.error
+        if decision.outcome == retry.RETRY:
+            retry_data = dumps(decision.retry_data) if decision.retry_data is not None else None
+            assert decision.next_at is not None
+            update = EventUpdate(record.id, schema.PENDING, decision.next_at, attempt, record.retry_count + 1, decision.reason, retry_data, None, error)
+        elif decision.outcome == retry.SUCCEEDED:
+            update = EventUpdate(record.id, schema.SUCCEEDED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, None)
+        else:
+            last_error = error or (f"returned InvocationError ({decision.reason})" if result.kind == "retry-request" else None)
+            update = EventUpdate(record.id, schema.DROPPED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, last_error)
+            self.batch.ledger.append(LedgerRow(record.id, ended, decision.drop_reason or decision.outcome, last_error, retry_context))
+        self.batch.updates.append(update)
+        logs = execution.logs
+        self.batch.attempts.append(
+            AttemptRow(
+                record.id, attempt, record.retry_count, start, ended, outcome, decision.reason, error,
+                decision.retry_after_asked, decision.retry_after_applied, decision.next_at, retry_context,
+                invocation.quota_refusals, invocation.storage_calls, "\n".join(notes) or None, logs or None, execution.wall_ms,
+            )
+        )  # fmt: skip
+        if self.observers:
+            report = AttemptReport(
+                record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, attempt, record.retry_count,
+                start, ended, outcome, decision.reason, error, decision.retry_after_asked, decision.retry_after_applied,
+                decision.next_at, decision.drop_reason, invocation.quota_refusals, invocation.storage_calls, notes, logs,
+                bool(record.redelivered), execution.wall_ms,
+            )  # fmt: skip
+            for observer in self.observers:
+                observer.attempt(report)
+
+    def _fan_out(self, record: EventRecord, now: float) -> None:
+        """A product event reaches every trigger subscribed to its type (issue: product events)."""
+        payload = json.loads(record.body)
+        subscribed = self.manifest.triggers_for(record.target)
+        deliveries = []
+        for trigger, _event in subscribed:
+            deliveries.append({"body": payload})
+            self.batch.new_events.extend(
+                new_events(trigger.key, [{"body": payload}], installation=record.installation, now=now, job_id=None, kind="trigger", root_id=record.root_id, parent_id=record.id)
+            )
+        if not subscribed and record.target not in self.warned:
+            self.warned.add(record.target)
+            self.notify(Notice(now, f"no trigger subscribes to {record.target}; those events are not delivered", "warning"))
+        self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, None))
+
+
+def _outcome(result_kind: str, decision: str) -> str:
+    if decision == retry.DROPPED:
+        return "dropped"
+    if decision == retry.LOST:
+        return "lost"
+    if decision == retry.SUCCEEDED:
+        return "succeeded"
+    return {"retry-request": "retry", "raised": "error", "timeout": "timeout"}.get(result_kind, "error")
+
+
+def _iso(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,182 @@
+"""One attempt: the platform API its handler code sees, and running the handler safely.
+
+A handler may raise anything, hang, call sys.exit, print megabytes or return junk; the loop and
+the other queues keep going. A hang ends at the function's `timeoutSeconds` of wall time, also
+under the virtual clock (SIGALRM in the main thread; a handler that swallows it is hit again
+every second), and is charged `timeoutSeconds` of virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import io
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from forgeq.emulator import limits, runtime
+from forgeq.emulator.clock import wall_time
+from forgeq.emulator.handlers import describe_exception
+from forgeq.emulator.retry import Result
+
+if TYPE_CHECKING:
+    from forgeq.emulator.engine import Emulator
+
+
+class HandlerTimeout(BaseException):
+    """Raised inside a handler when its time is up; BaseException so `except Exception` cannot keep it."""
+
+
+@dataclass
+class Invocation:
+    """The invocation in progress, as handler code reaches it through forgeq.events / forgeq.kvs."""
+
+    engine: Emulator
+    installation: str
+    event: int | None
+    root: int | None
+    started_at: float
+    attempt: int = 1
+    storage_calls: int = 0
+    quota_refusals: int = 0
+    pushes: int = 0
+    notes: list[str] = field(default_factory=list)
+    unawaited: list[runtime.Completed] = field(default_factory=list)
+
+    def now(self) -> float:
+        """Virtual time inside the attempt: its start plus the modelled cost of what it did so far."""
+        settings = self.engine.settings
+        if not self.engine.clock.virtual:
+            return self.engine.clock.now()
+        return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds
+
+    def push(self, queue: str, events: list[dict[str, Any]]) -> str:
+        return self.engine.push_from_handler(self, queue, events)
+
+    def job_stats(self, queue: str, job_id: str) -> dict[str, int]:
+        return self.engine.job_stats(queue, job_id, self.installation)
+
+    def cancel_job(self, queue: str, job_id: str) -> None:
+        self.engine.cancel_job(queue, job_id, self.installation)
+
+    @property
+    def storage(self) -> Any:
+        return self.engine.storage.session(self)
+
+
+@dataclass
+class Execution:
+    result: Result
+    value: Any
+    logs: str
+    wall_ms: float
+
+
+class _Capture(io.StringIO):
+    """Stdout/stderr of one attempt, cut at Forge's 200 KB per-invocation log limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        if self.truncated:
+            return len(text)
+        room = limits.MAX_LOG_BYTES_PER_INVOCATION - self.size
+        if len(text) > room:
+            super().write(text[:room])
+            super().write(f"\n[forgeq: log cut at {limits.MAX_LOG_BYTES_PER_INVOCATION // 1024} KB, Forge's per-invocation limit]\n")
+            self.truncated = True
+        else:
+            super().write(text)
+        self.size += len(text)
+        return len(text)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise HandlerTimeout()
+
+
+def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
+    """Run `call(*args)` bound to `invocation`; classify what it did."""
+    capture = _Capture()
+    token = runtime.bind(invocation)
+    use_alarm = timeout_seconds is not None and threading.current_thread() is threading.main_thread()
+    previous_handler: Any = None
+    timed_out = False
+    started = wall_time()
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        if use_alarm:
+            previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
+        with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
+            value = call(*args)
+            if inspect.isawaitable(value):
+                value = _await(value)
+    except HandlerTimeout:
+        timed_out = True
+    except BaseException as caught:  # noqa: BLE001 - user code: SystemExit, KeyboardInterrupt from it, anything
+        if isinstance(caught, KeyboardInterrupt) and invocation.engine.interrupted:
+            raise
+        error = caught
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous_handler or signal.SIG_DFL)
+        runtime.unbind(token)
+    wall_ms = (wall_time() - started) * 1000
+    return Execution(_classify(value, error, timed_out, timeout_seconds, invocation), value, capture.getvalue(), wall_ms)
+
+
+def _await(awaitable: Any) -> Any:
+    loop = _event_loop()
+    try:
+        return loop.run_until_complete(awaitable)
+    except HandlerTimeout:
+        # The coroutine may be stuck mid-await: throw the loop away rather than drive it further.
+        global _loop
+        _loop = None
+        with contextlib.suppress(Exception):
+            loop.close()
+        raise
+
+
+def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout: float | None, invocation: Invocation) -> Result:
+    from forgeq.events import InvocationError
+
+    if timed_out:
+        return Result("timeout", error=f"Function timed out. Limit of {timeout:g} seconds")
+    if error is not None:
+        if isinstance(error, InvocationError):
+            return Result("raised", error=describe_exception(error), raised_invocation_error=True)
+        if isinstance(error, SystemExit):
+            return Result("raised", error=f"SystemExit({error.code!r}): the handler called sys.exit; forgeq kept running")
+        return Result("raised", error=describe_exception(error))
+    for pending in invocation.unawaited:
+        if not pending.awaited and pending._error is not None:
+            return Result("raised", error=f"unhandled rejection of an SDK call never awaited: {describe_exception(pending._error)}")
+    if isinstance(value, InvocationError):
+        return Result("retry-request", retry_options=dict(value.retry_options), retry_options_given=value.options_given)
+    if isinstance(value, dict) and value.get("_retry") is True:
+        options = value.get("retryOptions")
+        return Result("retry-request", retry_options=dict(options) if isinstance(options, dict) else None, retry_options_given=isinstance(options, dict))
+    if inspect.iscoroutine(value):
+        invocation.notes.append("the handler returned a coroutine: did you forget `await`?")
+        value.close()
+    return Result("returned")

@@ -1,0 +1,53 @@
+"""Every number forgeq enforces or models, in one place, with where it comes from.
+
+Forge figures cite ../shared/reference/forge-semantics.md (FS §n). forgeq's own choices are marked.
+"""
+
+from __future__ import annotations
+
+# Async events, push side (FS §1.2).
+MAX_EVENTS_PER_PUSH = 50
+MAX_PUSH_BYTES = 200 * 1024
+MAX_DELAY_SECONDS = 900
+PUSHED_EVENTS_PER_MINUTE = 500
+CYCLIC_INVOCATION_LIMIT = 1000
+
+# Retries (FS §1.5).
+MIN_RETRY_AFTER = 1.0
+MAX_RETRY_AFTER = 900.0
+V1_MAX_RETRIES = 4
+TRIGGER_MAX_RETRIES = 4
+RETENTION_SECONDS = 24 * 3600
+MAX_RETRY_DATA_BYTES = 4 * 1024
+# ECO-759: a retry is silently lost when body plus retryData exceed this.
+RETRY_PAYLOAD_BYTES = 200 * 1024
+
+# forgeq's choice for the undocumented automatic backoff after an app-level error
+# (thrown error, timeout): 60 s doubling, capped at Forge's "gaps up to about 15 min".
+AUTO_RETRY_FIRST_DELAY = 60.0
+AUTO_RETRY_MAX_DELAY = 900.0
+
+# Functions (FS §1.9, §3).
+DEFAULT_TIMEOUT_SECONDS = 55.0
+MAX_TIMEOUT_SECONDS = 900.0
+MAX_LOG_BYTES_PER_INVOCATION = 200 * 1024
+
+# Manifest (FS §3).
+QUEUE_NAME_MAX = 36
+FUNCTION_KEY_MAX = 23
+REFERENCE_MAX = 255
+MAX_SCHEDULED_TRIGGERS = 5
+
+# Modelled durations on the virtual clock (forgeq's choice; configurable with --invocation-ms and
+# --storage-call-ms). They decide how fast per-second and per-minute windows fill.
+INVOCATION_SECONDS = 0.050
+STORAGE_CALL_SECONDS = 0.010
+
+# The emulator's virtual epoch: Monday 17 Nov 2025 09:00 UTC, the first working day under the
+# 2025 storage quotas. Fixed so that two runs from an empty state print the same times.
+VIRTUAL_EPOCH = 1763370000.0
+
+# Crash safety (forgeq's choice, docs/fidelity.md).
+QUARANTINE_AFTER_CRASHES = 3
+ACK_BATCH_EVENTS = 50
+ACK_BATCH_SECONDS = 0.05

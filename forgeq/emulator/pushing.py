@@ -1,0 +1,52 @@
+"""Turning validated push events into rows: shared by handler pushes, the testing API and the CLI.
+
+`forgeq push` imports only this, the store and `forgeq.events` (never the loop, never user code).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from forgeq.emulator.store.batch import NewEvent
+from forgeq.events import to_json
+
+_EXTRA_FIELDS = ("delayInSeconds", "concurrency")
+
+
+def applied_delay(event: dict[str, Any]) -> float:
+    """The delay the queue applies: fractions kept, NaN and missing as 0 (docs/fidelity.md)."""
+    delay = event.get("delayInSeconds")
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or math.isnan(delay):
+        return 0.0
+    return float(delay)
+
+
+def new_events(
+    queue: str,
+    events: Iterable[dict[str, Any]],
+    *,
+    installation: str,
+    now: float,
+    job_id: str | None,
+    kind: str = "queue",
+    root_id: int | None = None,
+    parent_id: int | None = None,
+    replay_of: int | None = None,
+) -> Iterator[NewEvent]:
+    for event in events:
+        extra = {name: event[name] for name in _EXTRA_FIELDS if name in event}
+        yield NewEvent(
+            installation=installation,
+            kind=kind,
+            target=queue,
+            job_id=job_id,
+            body=to_json(event["body"]),
+            extra=to_json(extra) if extra else None,
+            available_at=now + applied_delay(event),
+            enqueued_at=now,
+            root_id=root_id,
+            parent_id=parent_id,
+            replay_of=replay_of,
+        )

@@ -1,0 +1,173 @@
+"""Forge's retry rules (FS §1.5, §4): from what a handler did to what happens to its event next.
+
+Pure functions of their arguments; the loop supplies times and the event's history.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgeq.emulator import limits
+
+SUCCEEDED = "succeeded"
+RETRY = "retry"
+DROPPED = "dropped"
+LOST = "lost"
+
+# The kinds of delivery, each with its own rules.
+CONSUMER_V1 = "consumer-v1"
+CONSUMER_V2 = "consumer-v2"
+TRIGGER = "trigger"
+SCHEDULED = "scheduled"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a handler did: returned a retry request, returned something else, raised, or timed out."""
+
+    kind: str  # "returned" | "retry-request" | "raised" | "timeout"
+    retry_options: dict[str, Any] | None = None
+    retry_options_given: bool = True
+    error: str | None = None
+    raised_invocation_error: bool = False
+
+
+@dataclass
+class Decision:
+    outcome: str  # SUCCEEDED | RETRY | DROPPED | LOST
+    reason: str | None = None
+    retry_after_asked: float | None = None
+    retry_after_applied: float | None = None
+    retry_data: Any = None
+    next_at: float | None = None
+    drop_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    platform_limits: bool = True
+    emulate_eco759: bool = True
+    retention_seconds: float = limits.RETENTION_SECONDS
+
+
+def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float]:
+    """(asked, applied): <= 0 becomes 1, over 900 becomes 900, fractions kept (FS §1.5).
+
+    forgeq's choices where Forge is silent (docs/fidelity.md): missing, NaN or non-numbers become 1.
+    """
+    if value is None:
+        notes.append("retryAfter missing: Forge's SDK sends none; forgeq applies 1 s")
+        return None, limits.MIN_RETRY_AFTER
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        notes.append(f"retryAfter {value!r} is not a number; forgeq applies 1 s")
+        return None, limits.MIN_RETRY_AFTER
+    asked = float(value)
+    if math.isnan(asked):
+        notes.append("retryAfter is NaN; forgeq applies 1 s")
+        return None, limits.MIN_RETRY_AFTER
+    if asked <= 0:
+        return asked, limits.MIN_RETRY_AFTER
+    if asked > limits.MAX_RETRY_AFTER:
+        notes.append(f"retryAfter {asked:g} s clamped to {limits.MAX_RETRY_AFTER:g} s")
+        return asked, limits.MAX_RETRY_AFTER
+    return asked, asked
+
+
+def automatic_backoff(retry_count: int) -> float:
+    """forgeq's delay before retry number `retry_count` (1-based) after an app-level error."""
+    return float(min(limits.AUTO_RETRY_MAX_DELAY, limits.AUTO_RETRY_FIRST_DELAY * 2 ** max(0, retry_count - 1)))
+
+
+def decide(
+    delivery: str,
+    result: Result,
+    *,
+    retry_count: int,
+    ended_at: float,
+    enqueued_at: float,
+    body_bytes: int,
+    rules: RetryRules,
+) -> Decision:
+    """The next step for an event whose attempt (carrying `retry_count` retries so far) just ended."""
+    if result.kind == "returned":
+        return Decision(SUCCEEDED)
+    notes: list[str] = []
+    if result.raised_invocation_error:
+        notes.append("InvocationError was raised: Forge honours only a returned one, so this is an app-level error")
+    if delivery == SCHEDULED:
+        if result.kind == "retry-request":
+            notes.append("scheduled triggers are not retried; the InvocationError is ignored")
+            return Decision(SUCCEEDED, notes=notes)
+        return Decision(LOST, drop_reason="scheduled trigger failed; Forge does not retry it", notes=notes)
+    if delivery == TRIGGER and result.kind == "raised":
+        return Decision(LOST, drop_reason="trigger threw; Forge does not retry a thrown error, the event is lost", notes=notes)
+
+    next_count = retry_count + 1
+    if result.kind == "retry-request":
+        options = result.retry_options or {}
+        if not result.retry_options_given:
+            options = {"retryAfter": limits.MIN_RETRY_AFTER, "retryReason": "FUNCTION_RETRY_REQUEST"}
+        asked, applied = clamp_retry_after(options.get("retryAfter"), notes)
+        reason = options.get("retryReason")
+        if reason is None:
+            notes.append("retryReason missing: Forge's SDK sends none; forgeq reports FUNCTION_RETRY_REQUEST")
+            reason = "FUNCTION_RETRY_REQUEST"
+        retry_data = options.get("retryData")
+        decision = Decision(RETRY, str(reason), asked, applied, retry_data, notes=notes)
+        if rules.platform_limits:
+            data_bytes = len(_json(retry_data).encode()) if retry_data is not None else 0
+            if data_bytes > limits.MAX_RETRY_DATA_BYTES:
+                notes.append(f"retryData is {data_bytes} bytes, over Forge's {limits.MAX_RETRY_DATA_BYTES // 1024} KB limit: refused")
+                return _app_error(delivery, next_count, ended_at, enqueued_at, rules, "retryData over 4 KB", notes)
+            if rules.emulate_eco759 and body_bytes + data_bytes > limits.RETRY_PAYLOAD_BYTES:
+                decision.outcome = DROPPED
+                decision.drop_reason = (
+                    f"ECO-759: body plus retryData is {body_bytes + data_bytes} bytes, over 200 KB; Forge silently skips the retry"
+                )
+                return decision
+    else:
+        error = result.error or result.kind
+        return _app_error(delivery, next_count, ended_at, enqueued_at, rules, error, notes, timeout=result.kind == "timeout")
+    return _budget(decision, delivery, next_count, ended_at, enqueued_at, rules)
+
+
+def _app_error(
+    delivery: str,
+    next_count: int,
+    ended_at: float,
+    enqueued_at: float,
+    rules: RetryRules,
+    error: str,
+    notes: list[str],
+    timeout: bool = False,
+) -> Decision:
+    reason = "FUNCTION_TIME_OUT" if timeout else "FUNCTION_PLATFORM_UNKNOWN_ERROR"
+    delay = automatic_backoff(next_count)
+    decision = Decision(RETRY, reason, None, delay, None, notes=notes)
+    return _budget(decision, delivery, next_count, ended_at, enqueued_at, rules)
+
+
+def _budget(decision: Decision, delivery: str, next_count: int, ended_at: float, enqueued_at: float, rules: RetryRules) -> Decision:
+    assert decision.retry_after_applied is not None
+    decision.next_at = ended_at + decision.retry_after_applied
+    if delivery in (CONSUMER_V1, TRIGGER):
+        cap = limits.V1_MAX_RETRIES if delivery == CONSUMER_V1 else limits.TRIGGER_MAX_RETRIES
+        if next_count > cap:
+            decision.outcome = DROPPED if delivery == CONSUMER_V1 else LOST
+            decision.drop_reason = f"retries exhausted: {cap} retries used ({'v1 resolver consumer' if delivery == CONSUMER_V1 else 'product trigger'})"
+            decision.next_at = None
+    elif decision.next_at > enqueued_at + rules.retention_seconds:
+        decision.outcome = DROPPED
+        hours = rules.retention_seconds / 3600
+        decision.drop_reason = f"retention window over: the retry would fall {hours:g} h after the event was pushed"
+        decision.next_at = None
+    return decision
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -1,0 +1,112 @@
+"""The unit of work: writes buffered while handlers run, applied in one short transaction.
+
+The loop never holds SQLite's write lock while user code runs, so `forgeq push` from another
+terminal never waits on a slow handler. A crash before `Store.commit` loses only attempts that
+were not yet acknowledged; their events are still leased and run again after restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# kv_writes maps (installation, space, key) to a KvRow, or to None for a delete.
+KvKey = tuple[str, int, str]
+
+
+@dataclass
+class KvRow:
+    value: str
+    created_at: float
+    updated_at: float
+    expire_at: float | None
+
+
+@dataclass
+class NewEvent:
+    installation: str
+    kind: str
+    target: str
+    job_id: str | None
+    body: str
+    extra: str | None
+    available_at: float
+    enqueued_at: float
+    root_id: int | None = None
+    parent_id: int | None = None
+    replay_of: int | None = None
+
+
+@dataclass
+class NewJob:
+    job_id: str
+    installation: str
+    queue: str
+    created_at: float
+    origin: str
+
+
+@dataclass
+class EventUpdate:
+    """The end of an attempt: the event's next state (success, retry, drop, block)."""
+
+    event: int
+    state: int
+    available_at: float
+    attempts: int
+    retry_count: int
+    retry_reason: str | None
+    retry_data: str | None
+    finished_at: float | None
+    last_error: str | None
+
+
+@dataclass
+class AttemptRow:
+    event: int
+    attempt: int
+    retry_count: int
+    started_at: float
+    ended_at: float
+    outcome: str
+    reason: str | None
+    error: str | None
+    retry_after_asked: float | None
+    retry_after_applied: float | None
+    next_at: float | None
+    retry_context: str | None
+    quota_refusals: int
+    storage_calls: int
+    notes: str | None
+    logs: str | None
+    wall_ms: float
+
+
+@dataclass
+class LedgerRow:
+    event: int
+    dropped_at: float
+    drop_reason: str
+    last_error: str | None
+    retry_context: str | None
+
+
+@dataclass
+class WriteBatch:
+    kv_writes: dict[KvKey, KvRow | None] = field(default_factory=dict)
+    jobs: list[NewJob] = field(default_factory=list)
+    new_events: list[NewEvent] = field(default_factory=list)
+    updates: list[EventUpdate] = field(default_factory=list)
+    attempts: list[AttemptRow] = field(default_factory=list)
+    ledger: list[LedgerRow] = field(default_factory=list)
+    # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
+    quota: dict[tuple[str, str, float], list[Any]] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
+
+    def is_empty(self) -> bool:
+        return not (
+            self.kv_writes or self.jobs or self.new_events or self.updates or self.attempts or self.ledger or self.quota or self.meta
+        )

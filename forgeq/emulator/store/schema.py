@@ -1,0 +1,123 @@
+"""The schema, versioned with PRAGMA user_version. Event states are small integers for the hot path."""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+PENDING = 0  # waiting for available_at: new, delayed or retrying
+RUNNING = 1  # claimed by a run (a lease); reclaimed as an interrupted attempt if that run died
+SUCCEEDED = 2
+DROPPED = 3  # in the ledger: retries exhausted, retention over, lost by a trigger, quarantined
+CANCELLED = 4
+FANNED_OUT = 5  # a product event, delivered to each subscribed trigger
+BLOCKED = 6  # its handler cannot be loaded; runs once it loads
+
+STATE_NAMES = {
+    PENDING: "pending",
+    RUNNING: "running",
+    SUCCEEDED: "succeeded",
+    DROPPED: "dropped",
+    CANCELLED: "cancelled",
+    FANNED_OUT: "delivered",
+    BLOCKED: "blocked",
+}
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    installation TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    cancelled_at REAL,
+    origin TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    installation TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    job_id TEXT,
+    body TEXT NOT NULL,
+    extra TEXT,
+    state INTEGER NOT NULL,
+    available_at REAL NOT NULL,
+    enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    retry_count INTEGER NOT NULL DEFAULT 0,
+    retry_reason TEXT,
+    retry_data TEXT,
+    crashes INTEGER NOT NULL DEFAULT 0,
+    redelivered INTEGER NOT NULL DEFAULT 0,
+    root_id INTEGER,
+    parent_id INTEGER,
+    replay_of INTEGER,
+    lease_owner TEXT,
+    finished_at REAL,
+    last_error TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events(event_id);
+CREATE INDEX IF NOT EXISTS events_due ON events(available_at, id) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS events_by_target ON events(kind, target, state, retry_count, available_at);
+CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id, state);
+CREATE INDEX IF NOT EXISTS events_running ON events(state) WHERE state IN (1, 6);
+
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY,
+    event INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    retry_count INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    error TEXT,
+    retry_after_asked REAL,
+    retry_after_applied REAL,
+    next_at REAL,
+    retry_context TEXT,
+    quota_refusals INTEGER NOT NULL DEFAULT 0,
+    storage_calls INTEGER NOT NULL DEFAULT 0,
+    notes TEXT,
+    logs TEXT,
+    wall_ms REAL
+);
+CREATE INDEX IF NOT EXISTS attempts_by_event ON attempts(event, attempt);
+
+CREATE TABLE IF NOT EXISTS ledger (
+    event INTEGER PRIMARY KEY,
+    dropped_at REAL NOT NULL,
+    drop_reason TEXT NOT NULL,
+    last_error TEXT,
+    retry_context TEXT,
+    replayed_as INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS kvs (
+    installation TEXT NOT NULL,
+    space INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expire_at REAL,
+    PRIMARY KEY (installation, space, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS quota_windows (
+    installation TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    window_start REAL NOT NULL,
+    window_seconds REAL NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    quota INTEGER,
+    PRIMARY KEY (installation, metric, window_start)
+) WITHOUT ROWID;
+"""

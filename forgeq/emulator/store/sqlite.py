@@ -1,0 +1,590 @@
+"""The SQLite backend: WAL, synchronous=NORMAL, busy_timeout, claims in one IMMEDIATE transaction.
+
+The contract every caller relies on:
+- `insert_events` commits before it returns: a push that returned is never lost.
+- `claim_due` moves due events to RUNNING under this run's lease, in one IMMEDIATE transaction.
+- `commit(batch)` applies a WriteBatch atomically; nothing of it is visible before.
+- `reclaim_running` (called once the run lock is held) returns interrupted attempts to PENDING.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forgeq.emulator.errors import StateBusyError, StateFileError
+from forgeq.emulator.ids import derived_uuid, event_uuid
+from forgeq.emulator.store import schema
+from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_SECONDS = 5.0
+
+_EVENT_COLUMNS = (
+    "id, event_id, installation, kind, target, job_id, body, extra, state, available_at, enqueued_at, "
+    "attempts, retry_count, retry_reason, retry_data, crashes, redelivered, root_id, parent_id, replay_of, "
+    "finished_at, last_error"
+)
+
+
+@dataclass
+class EventRecord:
+    id: int
+    event_id: str
+    installation: str
+    kind: str
+    target: str
+    job_id: str | None
+    body: str
+    extra: str | None
+    state: int
+    available_at: float
+    enqueued_at: float
+    attempts: int
+    retry_count: int
+    retry_reason: str | None
+    retry_data: str | None
+    crashes: int
+    redelivered: int
+    root_id: int | None
+    parent_id: int | None
+    replay_of: int | None
+    finished_at: float | None
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _describe(error: sqlite3.Error) -> str:
+    text = str(error)
+    if "database or disk is full" in text:
+        return "the disk is full; free some space, then run again (nothing acknowledged was lost)"
+    if "readonly" in text or "read-only" in text:
+        return "the state file is read-only; check its permissions or pass --db with a writable path"
+    if "locked" in text or "busy" in text:
+        return f"the state file stayed locked for {BUSY_TIMEOUT_SECONDS:.0f} s; another process holds a long write"
+    return text
+
+
+class Store:
+    """The whole emulator state in one SQLite database (a file, or ":memory:")."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self.in_memory = self.path == ":memory:"
+        if not self.in_memory:
+            self._check_file(Path(self.path))
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=OFF")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            if "file is not a database" in str(error) or "malformed" in str(error):
+                raise StateFileError(
+                    f"{self.path} is not a forgeq state file (SQLite: {error})",
+                    "move it aside or pass another --db; forgeq never overwrites it",
+                ) from None
+            raise StateFileError(f"{self.path}: {_describe(error)}") from None
+        if not self.in_memory:
+            try:
+                os.chmod(self.path, 0o600)
+            except OSError:
+                pass
+
+    @staticmethod
+    def _check_file(path: Path) -> None:
+        if path.is_dir():
+            raise StateFileError(f"{path} is a folder, not a forgeq state file", "pass the path of a file with --db")
+        if path.exists():
+            with path.open("rb") as handle:
+                header = handle.read(16)
+            if header and header != SQLITE_HEADER:
+                raise StateFileError(
+                    f"{path} is not a forgeq state file (SQLite: file is not a database)",
+                    "move it aside or pass another --db; forgeq never overwrites it",
+                )
+        else:
+            parent = path.parent
+            if not parent.exists():
+                try:
+                    parent.mkdir(parents=True, mode=0o700)
+                except OSError as error:
+                    raise StateFileError(f"cannot create {parent}: {error.strerror}") from None
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > schema.SCHEMA_VERSION:
+            raise StateFileError(
+                f"{self.path} was written by a newer forgeq (schema {version}; this one reads {schema.SCHEMA_VERSION})",
+                "upgrade forgeq, or pass another --db",
+            )
+        if version == schema.SCHEMA_VERSION:
+            return
+        if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StateFileError(f"{self.path} is an SQLite database but not a forgeq state file", "pass another --db")
+        with self.transaction():
+            for statement in schema.DDL.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front, so a read never has to upgrade (SQLITE_BUSY)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise StateFileError(f"{self.path}: {_describe(error)}") from None
+        try:
+            yield self.conn
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise StateFileError(f"{self.path}: {_describe(error)}") from None
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # -- pushing ------------------------------------------------------------------------------
+
+    def insert_events(self, events: Iterable[NewEvent], jobs: Iterable[NewJob] = ()) -> list[int]:
+        """Insert and commit; return the new event numbers in order."""
+        with self.transaction() as conn:
+            self._insert_jobs(conn, jobs)
+            return self._insert_events(conn, events)
+
+    @staticmethod
+    def _insert_jobs(conn: sqlite3.Connection, jobs: Iterable[NewJob]) -> None:
+        conn.executemany(
+            "INSERT OR IGNORE INTO jobs(job_id, installation, queue, created_at, origin) VALUES (?, ?, ?, ?, ?)",
+            [(j.job_id, j.installation, j.queue, j.created_at, j.origin) for j in jobs],
+        )
+
+    @staticmethod
+    def _insert_events(conn: sqlite3.Connection, events: Iterable[NewEvent]) -> list[int]:
+        start = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
+        rows = []
+        for offset, event in enumerate(events, start=1):
+            seq = start + offset
+            rows.append(
+                (
+                    seq,
+                    event_uuid(seq),
+                    event.installation,
+                    event.kind,
+                    event.target,
+                    event.job_id,
+                    event.body,
+                    event.extra,
+                    schema.PENDING,
+                    event.available_at,
+                    event.enqueued_at,
+                    event.root_id if event.root_id is not None else seq,
+                    event.parent_id,
+                    event.replay_of,
+                )
+            )
+        conn.executemany(
+            "INSERT INTO events(id, event_id, installation, kind, target, job_id, body, extra, state, available_at, "
+            "enqueued_at, root_id, parent_id, replay_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        return [row[0] for row in rows]
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def push_job(self, queue: str, installation: str, now: float, origin: str, events: Iterable[NewEvent]) -> tuple[str, list[int]]:
+        """One push from outside the loop (CLI, testing API): a job and its events, committed together.
+
+        The job id derives from the first event's number, taken inside the transaction, so two
+        processes pushing at once never mint the same id and a rerun from one state mints the same.
+        """
+        with self.transaction() as conn:
+            first = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
+            job_id = derived_uuid("job", "push", first)
+            self._insert_jobs(conn, [NewJob(job_id, installation, queue, now, origin)])
+            seqs = self._insert_events(conn, (_with_job(e, job_id) for e in events))
+        return job_id, seqs
+
+    def claim_ids(self, ids: list[int], owner: str) -> list[EventRecord]:
+        with self.transaction() as conn:
+            rows = [
+                conn.execute(
+                    f"UPDATE events SET state = {schema.RUNNING}, lease_owner = ? WHERE id = ? AND state = {schema.PENDING} "
+                    f"RETURNING {_EVENT_COLUMNS}",
+                    (owner, i),
+                ).fetchone()
+                for i in ids
+            ]
+        return [EventRecord(*row) for row in rows if row is not None]
+
+    def crashed_pending(self) -> list[tuple[int, float]]:
+        """Events waiting to run again after a crash interrupted them: (number, due time)."""
+        return self.conn.execute(
+            f"SELECT id, available_at FROM events WHERE state = {schema.PENDING} AND redelivered = 1"
+        ).fetchall()
+
+    def claim_due(self, now: float, limit: int, owner: str, exclude_crashed: bool = False) -> list[EventRecord]:
+        """Lease up to `limit` events due at `now`, oldest due first."""
+        crashed = "AND redelivered = 0" if exclude_crashed else ""
+        with self.transaction() as conn:
+            rows = conn.execute(
+                f"UPDATE events SET state = {schema.RUNNING}, lease_owner = ? WHERE id IN ("
+                f"SELECT id FROM events WHERE state = {schema.PENDING} AND available_at <= ? {crashed} "
+                f"ORDER BY available_at, id LIMIT ?) RETURNING {_EVENT_COLUMNS}",
+                (owner, now, limit),
+            ).fetchall()
+        records = [EventRecord(*row) for row in rows]
+        records.sort(key=lambda r: (r.available_at, r.id))
+        return records
+
+    def next_due_at(self) -> float | None:
+        row = self.conn.execute(f"SELECT min(available_at) FROM events WHERE state = {schema.PENDING}").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def has_crashed_due(self, now: float) -> bool:
+        row = self.conn.execute(
+            f"SELECT 1 FROM events WHERE state = {schema.PENDING} AND available_at <= ? AND crashes > 0 LIMIT 1", (now,)
+        ).fetchone()
+        return row is not None
+
+    def commit(self, batch: WriteBatch) -> list[int]:
+        """Apply every buffered write in one transaction; return the numbers of new events."""
+        if batch.is_empty():
+            return []
+        with self.transaction() as conn:
+            self._insert_jobs(conn, batch.jobs)
+            seqs = self._insert_events(conn, batch.new_events)
+            conn.executemany(
+                "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
+                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0 WHERE id = ?",
+                [
+                    (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
+                    for u in batch.updates
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO attempts(event, attempt, retry_count, started_at, ended_at, outcome, reason, error, "
+                "retry_after_asked, retry_after_applied, next_at, retry_context, quota_refusals, storage_calls, notes, logs, wall_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        a.event, a.attempt, a.retry_count, a.started_at, a.ended_at, a.outcome, a.reason, a.error,
+                        a.retry_after_asked, a.retry_after_applied, a.next_at, a.retry_context, a.quota_refusals,
+                        a.storage_calls, a.notes, a.logs, a.wall_ms,
+                    )
+                    for a in batch.attempts
+                ],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) VALUES (?, ?, ?, ?, ?)",
+                [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
+            )
+            self._write_kv(conn, batch)
+            conn.executemany(
+                "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "
+                "used = used + excluded.used, refused = refused + excluded.refused, quota = excluded.quota",
+                [(inst, metric, start, v[0], v[1], v[2], v[3]) for (inst, metric, start), v in batch.quota.items()],
+            )
+            conn.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(batch.meta.items()),
+            )
+        return seqs
+
+    @staticmethod
+    def _write_kv(conn: sqlite3.Connection, batch: WriteBatch) -> None:
+        upserts = []
+        deletes = []
+        for (installation, space, key), row in batch.kv_writes.items():
+            if row is None:
+                deletes.append((installation, space, key))
+            else:
+                upserts.append((installation, space, key, row.value, row.created_at, row.updated_at, row.expire_at))
+        conn.executemany("DELETE FROM kvs WHERE installation = ? AND space = ? AND key = ?", deletes)
+        conn.executemany(
+            "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, "
+            "created_at = excluded.created_at, updated_at = excluded.updated_at, expire_at = excluded.expire_at",
+            upserts,
+        )
+
+    def reclaim_running(self, quarantine_after: int, now: float) -> tuple[list[int], list[int]]:
+        """Return interrupted attempts to PENDING; quarantine events that were in flight too often.
+
+        Only call this holding the run lock: then every RUNNING row belongs to a dead run.
+        Returns (reclaimed event numbers, quarantined event numbers).
+        """
+        with self.transaction() as conn:
+            rows = conn.execute(f"SELECT id, crashes FROM events WHERE state = {schema.RUNNING}").fetchall()
+            reclaimed = [r[0] for r in rows if r[1] + 1 < quarantine_after]
+            quarantined = [r[0] for r in rows if r[1] + 1 >= quarantine_after]
+            conn.executemany(
+                f"UPDATE events SET state = {schema.PENDING}, crashes = crashes + 1, redelivered = 1, lease_owner = NULL WHERE id = ?",
+                [(i,) for i in reclaimed],
+            )
+            reason = f"quarantined: in flight during {quarantine_after} crashes of forgeq"
+            conn.executemany(
+                f"UPDATE events SET state = {schema.DROPPED}, crashes = crashes + 1, lease_owner = NULL, finished_at = ?, "
+                "last_error = ? WHERE id = ?",
+                [(now, reason, i) for i in quarantined],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) "
+                "SELECT id, ?, 'quarantined', ?, NULL FROM events WHERE id = ?",
+                [(now, reason, i) for i in quarantined],
+            )
+        return reclaimed, quarantined
+
+    def unblock(self, targets: Iterable[tuple[str, str]] | None = None) -> int:
+        """Return BLOCKED events (handler not loadable) to PENDING: all, or those of (kind, target)."""
+        with self.transaction() as conn:
+            if targets is None:
+                return conn.execute(f"UPDATE events SET state = {schema.PENDING} WHERE state = {schema.BLOCKED}").rowcount
+            total = 0
+            for kind, target in targets:
+                total += conn.execute(
+                    f"UPDATE events SET state = {schema.PENDING} WHERE state = {schema.BLOCKED} AND kind = ? AND target = ?",
+                    (kind, target),
+                ).rowcount
+            return total
+
+    # -- key-value reads ------------------------------------------------------------------------
+
+    def kv_get(self, installation: str, space: int, key: str) -> KvRow | None:
+        row = self.conn.execute(
+            "SELECT value, created_at, updated_at, expire_at FROM kvs WHERE installation = ? AND space = ? AND key = ?",
+            (installation, space, key),
+        ).fetchone()
+        return None if row is None else KvRow(row[0], row[1], row[2], row[3])
+
+    def kv_scan(
+        self, installation: str, space: int, prefix: str, after: str | None, limit: int, now: float | None = None
+    ) -> list[tuple[str, KvRow]]:
+        """Keys in lexicographic (binary) order starting with `prefix`, after `after`, unexpired at `now`."""
+        sql = "SELECT key, value, created_at, updated_at, expire_at FROM kvs WHERE installation = ? AND space = ? AND key >= ?"
+        args: list[Any] = [installation, space, prefix]
+        if prefix:
+            sql += " AND substr(key, 1, ?) = ?"
+            args += [len(prefix), prefix]
+        if after is not None:
+            sql += " AND key > ?"
+            args.append(after)
+        if now is not None:
+            sql += " AND (expire_at IS NULL OR expire_at > ?)"
+            args.append(now)
+        sql += " ORDER BY key LIMIT ?"
+        args.append(limit)
+        return [(r[0], KvRow(r[1], r[2], r[3], r[4])) for r in self.conn.execute(sql, args)]
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT job_id, installation, queue, created_at, cancelled_at, origin FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("job_id", "installation", "queue", "created_at", "cancelled_at", "origin"), row, strict=True))
+
+    def job_state_counts(self, job_id: str) -> dict[int, int]:
+        return dict(self.conn.execute("SELECT state, count(*) FROM events WHERE job_id = ? GROUP BY state", (job_id,)).fetchall())
+
+    def cancel_job(self, job_id: str, now: float) -> int:
+        """Cancel the job's pending events (retries included); running attempts finish as they are."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE jobs SET cancelled_at = coalesce(cancelled_at, ?) WHERE job_id = ?", (now, job_id))
+            return conn.execute(
+                f"UPDATE events SET state = {schema.CANCELLED}, finished_at = ? WHERE job_id = ? AND state IN ({schema.PENDING}, {schema.BLOCKED})",
+                (now, job_id),
+            ).rowcount
+
+    def is_job_cancelled(self, job_id: str) -> bool:
+        row = self.conn.execute("SELECT cancelled_at FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return row is not None and row[0] is not None
+
+    # -- reading for inspect ----------------------------------------------------------------------
+
+    def queue_counts(self, now: float, installation: str | None = None, kind: str | None = "queue") -> dict[str, dict[str, int]]:
+        sql = (
+            "SELECT target, state, retry_count > 0, available_at > ?, count(*) FROM events WHERE 1 = 1"
+            + (" AND kind = ?" if kind else "")
+            + (" AND installation = ?" if installation else "")
+            + " GROUP BY target, state, retry_count > 0, available_at > ?"
+        )
+        args: list[Any] = [now]
+        if kind:
+            args.append(kind)
+        if installation:
+            args.append(installation)
+        args.append(now)
+        counts: dict[str, dict[str, int]] = {}
+        for target, state, retrying, future, n in self.conn.execute(sql, args):
+            bucket = counts.setdefault(target, dict.fromkeys(QUEUE_COUNT_NAMES, 0))
+            if state == schema.PENDING:
+                name = "retrying" if retrying else "delayed" if future else "pending"
+            else:
+                name = schema.STATE_NAMES[state]
+            bucket[name] = bucket.get(name, 0) + n
+        return counts
+
+    def events(
+        self,
+        *,
+        kind: str | None = None,
+        target: str | None = None,
+        state: int | None = None,
+        job_id: str | None = None,
+        installation: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[EventRecord]:
+        clauses, args = [], []
+        for column, value in (("kind", kind), ("target", target), ("state", state), ("job_id", job_id), ("installation", installation)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self.conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events{where} ORDER BY id LIMIT ? OFFSET ?", [*args, limit, offset])
+        return [EventRecord(*row) for row in rows]
+
+    def event(self, ref: int | str) -> EventRecord | None:
+        column = "id" if isinstance(ref, int) else "event_id"
+        row = self.conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE {column} = ?", (ref,)).fetchone()
+        return None if row is None else EventRecord(*row)
+
+    def attempts(self, event: int) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM attempts WHERE event = ? ORDER BY attempt, id", (event,))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def ledger(self, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT l.event, e.event_id, e.installation, e.kind, e.target, e.job_id, e.body, l.dropped_at, l.drop_reason, "
+            "l.last_error, l.retry_context, l.replayed_as, e.attempts, e.retry_count FROM ledger l JOIN events e ON e.id = l.event "
+            "ORDER BY l.dropped_at, l.event LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def totals(self) -> dict[str, int]:
+        row = self.conn.execute("SELECT count(*), (SELECT count(*) FROM attempts), (SELECT count(*) FROM ledger) FROM events").fetchone()
+        return {"events": row[0], "attempts": row[1], "dropped": row[2]}
+
+    def summary_mark(self) -> int:
+        """The last attempt row now; a summary counts attempts after it."""
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0])
+
+    def summary_counts(self, since_attempt: int) -> dict[str, Any]:
+        conn = self.conn
+        by_kind_state = conn.execute("SELECT kind, state, retry_count > 0, count(*) FROM events GROUP BY kind, state, retry_count > 0").fetchall()
+        histogram = conn.execute(
+            f"SELECT attempts, count(*) FROM events WHERE state IN ({schema.SUCCEEDED}, {schema.DROPPED}) AND kind != 'product' "
+            "GROUP BY attempts ORDER BY attempts"
+        ).fetchall()
+        errors = conn.execute(
+            "SELECT coalesce(error, reason), count(*) FROM attempts WHERE id > ? AND outcome != 'succeeded' "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
+            (since_attempt,),
+        ).fetchall()
+        outcomes = conn.execute("SELECT outcome, count(*) FROM attempts WHERE id > ? GROUP BY outcome", (since_attempt,)).fetchall()
+        drop_reasons = conn.execute("SELECT drop_reason, count(*) FROM ledger GROUP BY drop_reason ORDER BY 2 DESC").fetchall()
+        return {
+            "by_kind_state": by_kind_state,
+            "histogram": histogram,
+            "errors": errors,
+            "outcomes": dict(outcomes),
+            "drop_reasons": drop_reasons,
+        }
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+QUEUE_COUNT_NAMES = ("pending", "delayed", "running", "retrying", "succeeded", "dropped", "cancelled", "blocked")
+
+
+def _with_job(event: NewEvent, job_id: str) -> NewEvent:
+    event.job_id = job_id
+    return event
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class StateLock:
+    """One `forgeq run` per state file: an advisory lock the kernel drops when the process dies.
+
+    A second run is refused (StateBusyError, exit 3) instead of cooperating: one loop owns the
+    virtual clock, and two clocks over one queue would not be one Forge.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.path = f"{db_path}.run-lock"
+        self.handle: Any = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StateBusyError(
+                f"{self.path.removesuffix('.run-lock')} is in use by another `forgeq run` ({holder})",
+                "stop that run first, or pass --db to use another state file",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self.handle = handle
+
+    def is_held_elsewhere(self) -> bool:
+        try:
+            handle = open(self.path, "a+")  # noqa: SIM115
+        except OSError:
+            return False
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            handle.close()
+        return False
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None

@@ -1,0 +1,68 @@
+"""What handler code imports: a Python mirror of `@forge/resolver`.
+
+    resolver = Resolver()
+
+    @resolver.define("event-listener")
+    def listener(request):          # request = {"payload": ..., "context": ...}
+        ...
+
+    handler = resolver.get_definitions()
+
+The platform calls the definitions with `{"call": {"functionKey", "payload", "jobId"}, "context"}`;
+the defined function gets `{"payload": payload or {}, "context": {...context, "jobId": ...}}`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+
+class ResolverError(Exception):
+    pass
+
+
+class Resolver:
+    def __init__(self) -> None:
+        self.functions: dict[str, Callable[..., Any]] = {}
+
+    def define(self, key: str, function: Callable[..., Any] | None = None) -> Any:
+        """`resolver.define("key", fn)`, or `@resolver.define("key")` as a decorator."""
+        if function is None:
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self.define(key, fn)
+                return fn
+
+            return decorator
+        if key in self.functions:
+            raise ResolverError(f"Resolver definition '{key}' already exists.")
+        self.functions[key] = function
+        return self
+
+    def get_definitions(self) -> Callable[..., Any]:
+        functions = self.functions
+
+        async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
+            call = event.get("call") or {}
+            key = call.get("functionKey")
+            function = functions.get(key)
+            if function is None:
+                raise ResolverError(f"Resolver has no definition for '{key}'.")
+            context = {**(event.get("context") or {}), "jobId": call.get("jobId")}
+            result = function({"payload": call.get("payload") or {}, "context": context})
+            if inspect.isawaitable(result):
+                result = await result
+            # The JS resolver deep-copies object results through JSON, so undefined fields vanish.
+            if isinstance(result, dict) and not result.get("_retry"):
+                return json.loads(json.dumps(result, default=str))
+            return result
+
+        definitions.forge_resolver = True  # type: ignore[attr-defined]
+        return definitions
+
+    getDefinitions = get_definitions  # noqa: N815 - Forge's own name
+
+
+__all__ = ["Resolver", "ResolverError"]
