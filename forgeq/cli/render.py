@@ -147,6 +147,19 @@ def warn(text: str) -> None:
     sys.stderr.write(f"forgeq: warning: {text}\n")
 
 
+def faults_injected(counts: dict[str, int]) -> None:
+    """`run --faults`: one line saying what the scenario did (forgeq/emulator/faults.py)."""
+    names = {
+        "failed": "attempts failed",
+        "storage_429": "storage calls refused 429",
+        "slowed_calls": "storage calls slowed",
+        "redelivered": "duplicate deliveries",
+        "redeliveries_not_idempotent": "duplicates that changed the store or pushed",
+    }
+    shown = ", ".join(f"{names.get(name, name)} {n}" for name, n in counts.items())
+    sys.stdout.write(f"faults injected: {shown}\n")
+
+
 def json_out(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 

@@ -23,6 +23,9 @@ def run(
     storage_call_ms: Annotated[float, typer.Option("--storage-call-ms", help="Modelled virtual duration of a storage call.")] = 10.0,
     no_timeouts: Annotated[bool, typer.Option("--no-timeouts", help="Do not enforce timeoutSeconds (like forge tunnel).")] = False,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Stop after this many attempts.")] = None,
+    faults: Annotated[
+        Path | None, typer.Option("--faults", help="A YAML fault scenario: failed attempts, storage 429s, latency, duplicates (docs/testing.md).")
+    ] = None,
 ) -> None:
     """Run the app's consumers and triggers over the queue in the state file."""
     from forgeq.cli import render
@@ -37,6 +40,11 @@ def run(
     if invocation_ms < 0 or storage_call_ms < 0:
         raise InputError("--invocation-ms and --storage-call-ms must be 0 or more")
     loaded = load_manifest(manifest)
+    scenario = None
+    if faults is not None:
+        from forgeq.emulator.faults import load_scenario
+
+        scenario = load_scenario(str(faults))
     path = state_path(manifest, db)
     lock = StateLock(str(path))
     store = Store(path)
@@ -47,9 +55,16 @@ def run(
         invocation_seconds=invocation_ms / 1000,
         storage_call_seconds=storage_call_ms / 1000,
         enforce_timeouts=not no_timeouts,
+        faults=str(faults) if faults is not None else None,
     )
     printer = render.progress_printer() if quiet else render.timeline_printer(show_logs=logs)
     emulator = Emulator(loaded, store, settings, observers=[printer])
+    injected = None
+    if scenario is not None:
+        from forgeq.emulator.faults import Faults, apply_scenario
+
+        injected = Faults(emulator)
+        apply_scenario(injected, scenario)
     for warning in loaded.warnings:
         render.warn(str(warning))
     store.set_meta("clock", clock)
@@ -71,6 +86,8 @@ def run(
 
     summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), render.wall() - started)
     render.summary(summary)
+    if injected is not None:
+        render.faults_injected(injected.counts)
     render.queue_table(store.queue_counts(emulator.clock.now()), emulator.clock.now())
     lock.release()
     store.close()

@@ -7,6 +7,7 @@ run in an order shuffled by the seed (Forge delivers in parallel and unordered, 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -61,7 +62,10 @@ class Emulator:
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
         self.warned: set[str] = set()
-        self.before_attempt: list[Callable[[EventRecord, Invocation], None]] = []
+        # Hooks run just before each handler call; one may return a wrapper, called as
+        # wrapper(handler, *args) instead of the handler (fault injection, forgeq/emulator/faults.py).
+        self.before_attempt: list[Callable[[EventRecord, Invocation], Callable[..., Any] | None]] = []
+        self.after_flush: list[Callable[[], None]] = []  # run after each commit of a WriteBatch
         self._last_flush = wall_time()
 
     def _default_clock(self) -> Clock:
@@ -211,6 +215,8 @@ class Emulator:
             return
         batch, self.batch = self.batch, WriteBatch()
         self.store.commit(batch)
+        for after in self.after_flush:
+            after()
 
     # -- one delivery --------------------------------------------------------------------------------
 
@@ -232,15 +238,18 @@ class Emulator:
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
         args = self._arguments(record, delivery, method)
         random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
+        call = handler.call
         for hook in self.before_attempt:
-            hook(record, invocation)
+            wrapper = hook(record, invocation)
+            if wrapper is not None:
+                call = functools.partial(wrapper, call)
         timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
-        execution = execute(handler.call, args, invocation, timeout)
+        execution = execute(call, args, invocation, timeout)
         self.attempts_run += 1
         if execution.result.kind == "timeout":
             ended = start + function.timeout_seconds
         elif self.clock.virtual:
-            ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds
+            ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds + invocation.extra_seconds
         else:
             ended = self.clock.now()
         self._end_attempt(record, delivery, invocation, execution, start, ended)

@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import io
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ class Invocation:
     storage_calls: int = 0
     quota_refusals: int = 0
     pushes: int = 0
+    extra_seconds: float = 0.0  # virtual time added by injected storage latency (faults.py)
     notes: list[str] = field(default_factory=list)
     unawaited: list[runtime.Completed] = field(default_factory=list)
 
@@ -51,7 +53,7 @@ class Invocation:
         settings = self.engine.settings
         if not self.engine.clock.virtual:
             return self.engine.clock.now()
-        return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds
+        return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds + self.extra_seconds
 
     def push(self, queue: str, events: list[dict[str, Any]]) -> str:
         return self.engine.push_from_handler(self, queue, events)
@@ -107,8 +109,40 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise HandlerTimeout()
+class _Alarm:
+    """The timeout signal handler. A handler that swallows the first HandlerTimeout (a bare
+    `except BaseException`) is then traced: HandlerTimeout is raised again on every line it runs,
+    which no try/except can keep for long, since the except block's own lines raise it anew."""
+
+    def __init__(self) -> None:
+        self.fired = 0
+        self.traced: list[Any] = []
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.fired += 1
+        if self.fired >= 2:
+            self._trace(frame)
+        raise HandlerTimeout()
+
+    def _trace(self, frame: Any) -> None:
+        sys.settrace(self._tracer)
+        while frame is not None and frame.f_code is not execute.__code__:
+            frame.f_trace = self._tracer
+            frame.f_trace_lines = True
+            self.traced.append(frame)
+            frame = frame.f_back
+
+    def _tracer(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            raise HandlerTimeout()
+        return self._tracer
+
+    def stop(self) -> None:
+        if self.traced or self.fired >= 2:
+            sys.settrace(None)
+            for frame in self.traced:
+                frame.f_trace = None
+            self.traced.clear()
 
 
 def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
@@ -117,14 +151,16 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     token = runtime.bind(invocation)
     use_alarm = timeout_seconds is not None and threading.current_thread() is threading.main_thread()
     previous_handler: Any = None
+    previous_timer = (0.0, 0.0)
+    alarm = _Alarm()
     timed_out = False
     started = wall_time()
     value: Any = None
     error: BaseException | None = None
     try:
         if use_alarm:
-            previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
+            previous_handler = signal.signal(signal.SIGALRM, alarm)
+            previous_timer = signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
         with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
             value = call(*args)
             if inspect.isawaitable(value):
@@ -138,8 +174,12 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
+            alarm.stop()
             signal.signal(signal.SIGALRM, previous_handler or signal.SIG_DFL)
+            if previous_timer[0] > 0:  # someone else's alarm (pytest-timeout's): keep it running
+                signal.setitimer(signal.ITIMER_REAL, max(previous_timer[0] - (wall_time() - started), 0.001), previous_timer[1])
         runtime.unbind(token)
+    timed_out = timed_out or alarm.fired > 0
     wall_ms = (wall_time() - started) * 1000
     return Execution(_classify(value, error, timed_out, timeout_seconds, invocation), value, capture.getvalue(), wall_ms)
 

@@ -38,6 +38,11 @@ FUNCTION_KEY_MAX = 23
 REFERENCE_MAX = 255
 MAX_SCHEDULED_TRIGGERS = 5
 
+# scheduledTrigger timing (FS §3): the first run about 5 min after a deploy (forgeq: after the
+# first `run`), then every interval.
+SCHEDULED_FIRST_RUN_SECONDS = 300.0
+SCHEDULE_INTERVAL_SECONDS = {"fiveMinute": 300.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
+
 # Modelled durations on the virtual clock (forgeq's choice; configurable with --invocation-ms and
 # --storage-call-ms). They decide how fast per-second and per-minute windows fill.
 INVOCATION_SECONDS = 0.050

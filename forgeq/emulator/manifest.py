@@ -273,6 +273,10 @@ class _Validator:
         if not isinstance(value, str) or not REFERENCE_PATTERN.match(value) or len(value) > limits.REFERENCE_MAX:
             self.error(where, f"must be a function key matching {REFERENCE_PATTERN.pattern}, 1-{limits.REFERENCE_MAX} characters")
             return None
+        if value not in self.function_keys:
+            kind = where.split(".")[1].split("[")[0]
+            self.error(where, f"{kind} references undefined function module with key '{value}'")
+            return None
         return value
 
     def _function(self, where: str, entry: dict[str, Any], manifest: Manifest) -> None:
@@ -282,6 +286,10 @@ class _Validator:
             self.function_keys.add(key)
         if isinstance(key, str) and len(key) > limits.FUNCTION_KEY_MAX:
             self.error(f"{where}.key", f"The function key exceeds {limits.FUNCTION_KEY_MAX} characters: '{key}'.")
+        timeout = entry.get("timeoutSeconds", limits.DEFAULT_TIMEOUT_SECONDS)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= limits.MAX_TIMEOUT_SECONDS:
+            self.error(f"{where}.timeoutSeconds", f"must be a number from 1 to {int(limits.MAX_TIMEOUT_SECONDS)}, not {timeout!r}")
+            timeout = limits.DEFAULT_TIMEOUT_SECONDS
         handler = entry.get("handler")
         if handler is None:
             self.error(where, "should have required property 'handler'")
@@ -292,10 +300,6 @@ class _Validator:
                 f"handler property '{handler}' must be in format <module>.<function> (example: index.run).",
             )
             return
-        timeout = entry.get("timeoutSeconds", limits.DEFAULT_TIMEOUT_SECONDS)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 1 <= timeout <= limits.MAX_TIMEOUT_SECONDS:
-            self.error(f"{where}.timeoutSeconds", f"must be a number from 1 to {int(limits.MAX_TIMEOUT_SECONDS)}, not {timeout!r}")
-            timeout = limits.DEFAULT_TIMEOUT_SECONDS
         module_path = handler.rsplit(".", 1)[0]
         found, looked = resolve_handler_file(self.app_dir, module_path)
         if found is None:
@@ -401,16 +405,6 @@ class _Validator:
             manifest.scheduled_triggers.append(ScheduledTrigger(key, function, str(interval), self._line(where)))
 
     def _cross_checks(self, manifest: Manifest) -> None:
-        for kind, items in (
-            ("consumer", manifest.consumers),
-            ("trigger", manifest.triggers),
-            ("scheduledTrigger", manifest.scheduled_triggers),
-        ):
-            for item in items:
-                if item.function not in self.function_keys:
-                    self.problems.append(
-                        Problem(self.file, item.line, f"modules.{kind}", f"{kind} references undefined function module with key '{item.function}'")
-                    )
         queues: dict[str, Consumer] = {}
         for consumer in manifest.consumers:
             if consumer.queue in queues:

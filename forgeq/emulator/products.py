@@ -5,24 +5,28 @@ follow the examples on developer.atlassian.com (FS §4; docs/product-events.md l
 with `{{placeholder}}` strings filled per event. Everything is deterministic: ids, keys and times
 derive from the sequence number and the emulator's clock, never from randomness or the wall clock.
 
-The trigger-filter evaluator understands a small, safe subset of Jira expressions. It never calls
-`eval`; an expression outside the subset is reported as "not evaluated locally", never guessed.
+Trigger filters (`filter_matches`) apply `ignoreSelf` and the Jira-expression subset of
+forgeq/emulator/expressions.py; an expression outside the subset is reported as "not evaluated
+locally", never guessed.
 """
 
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from forgeq.emulator.errors import InputError
+from forgeq.emulator.expressions import EvaluationError, Unsupported, evaluate
+from forgeq.emulator.expressions import type_name as _type_name
 
 # Shipped inside the package so that an installed wheel finds them (docs/product-events.md).
 TEMPLATE_DIR = Path(__file__).parent / "event_templates"
@@ -173,18 +177,22 @@ def make_payloads(
     project_key: str = DEFAULT_PROJECT_KEY,
     sets: list[str] | None = None,
     base_payload: dict[str, Any] | None = None,
+    spacing_seconds: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`count` payloads for sequence numbers first_seq, first_seq+1, ...
 
-    `now` is the emulator clock (epoch seconds); event i is stamped now + i ms. `sets` are
-    `PATH=VALUE` overrides; `base_payload` replaces the template. Every argument is checked before
-    the first payload is made, so a bad `--set` fails before anything is pushed.
+    `now` is the emulator clock (epoch seconds); event i is stamped now + i ms, or now + i *
+    `spacing_seconds` when given (`forgeq push --rate`). `sets` are `PATH=VALUE` overrides;
+    `base_payload` replaces the template. Every argument is checked before the first payload is
+    made, so a bad `--set` fails before anything is pushed.
     """
     _check_generation_arguments(count, first_seq, now, project_key)
+    if spacing_seconds is not None and not (math.isfinite(spacing_seconds) and spacing_seconds >= 0):
+        raise ProductEventError(f"the spacing between events must be 0 s or more, not {spacing_seconds}")
     full_type = _event_type_for(event_type, has_own_payload=base_payload is not None)
     overrides = [_parse_override(item) for item in sets or []]
     prepared = _prepare(full_type, base_payload, overrides)
-    return _render(prepared, count, first_seq, round(now * 1000), project_key)
+    return _render(prepared, count, first_seq, now, spacing_seconds, project_key)
 
 
 def _check_generation_arguments(count: int, first_seq: int, now: float, project_key: str) -> None:
@@ -224,12 +232,15 @@ def _prepare(
 
 
 def _render(
-    prepared: dict[str, Any], count: int, first_seq: int, now_ms: int, project_key: str
+    prepared: dict[str, Any], count: int, first_seq: int, now: float, spacing: float | None, project_key: str
 ) -> Iterator[dict[str, Any]]:
+    now_ms = round(now * 1000)
     for offset in range(count):
-        values = _placeholder_values(
-            first_seq + offset, now_ms + offset * MILLISECONDS_PER_EVENT, project_key
-        )
+        if spacing is None:
+            event_ms = now_ms + offset * MILLISECONDS_PER_EVENT
+        else:
+            event_ms = round((now + offset * spacing) * 1000)
+        values = _placeholder_values(first_seq + offset, event_ms, project_key)
         filled: dict[str, Any] = _fill(prepared, values)
         yield filled
 
@@ -376,23 +387,52 @@ def _where(override: _Override, depth: int) -> str:
     return repr(".".join(override.path[:depth])) if depth else "the payload"
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 # ------------------------------------------------------------------------------ trigger filters
+
+
+def app_account_id(app_id: str) -> str:
+    """The app's own account id in forgeq (its choice): 24 hex digits derived from `app.id`.
+
+    `ignoreSelf` drops Jira events whose `atlassianId` is this id; push with
+    `--set atlassianId=<it>` to see that (`forgeq push --list` prints it).
+    """
+    return hashlib.blake2b(f"app-account:{app_id}".encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class FilterVerdict:
+    """What a trigger `filter` decides for one payload.
+
+    `reason` says why an event is dropped; `notes` are per-event remarks on a delivered one (an
+    expression that failed and onError delivers); `unchecked` names the parts of the filter that
+    forgeq could not apply locally, the same for every event.
+    """
+
+    delivered: bool
+    reason: str | None = None
+    notes: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+
+def filter_verdict(trigger_filter: dict[str, Any] | None, payload: dict[str, Any], *, app_account_id: str) -> FilterVerdict:
+    """Apply a trigger's `filter` (ignoreSelf, expression, onError) to a payload, as Forge does."""
+    if not trigger_filter:
+        return FilterVerdict(True)
+    unchecked: list[str] = []
+    notes: list[str] = []
+    if trigger_filter.get("ignoreSelf") is True:
+        if not str(payload.get("eventType", "")).startswith("avi:jira:"):
+            unchecked.append("ignoreSelf works only with Jira events, so it was not applied")
+        elif (reason := _self_generated(payload, app_account_id)) is not None:
+            return FilterVerdict(False, f"ignoreSelf: {reason}", (), tuple(unchecked))
+    if "expression" in trigger_filter:
+        on_error = str(trigger_filter.get("onError") or ON_ERROR_DEFAULT)
+        matched, note, local = _expression_verdict(trigger_filter["expression"], payload, on_error)
+        if not matched:
+            return FilterVerdict(False, note, (), tuple(unchecked))
+        if note:
+            (notes if local else unchecked).append(note)
+    return FilterVerdict(True, None, tuple(notes), tuple(unchecked))
 
 
 def filter_matches(
@@ -403,22 +443,10 @@ def filter_matches(
     (False, reason) drops the event. (True, note) delivers it; the note says what could not be
     checked locally, e.g. "expression not evaluated locally: ...".
     """
-    if not trigger_filter:
-        return True, None
-    notes: list[str] = []
-    if trigger_filter.get("ignoreSelf") is True:
-        if not str(payload.get("eventType", "")).startswith("avi:jira:"):
-            notes.append("ignoreSelf works only with Jira events, so it was not applied")
-        elif (reason := _self_generated(payload, app_account_id)) is not None:
-            return False, f"ignoreSelf: {reason}"
-    if "expression" in trigger_filter:
-        on_error = str(trigger_filter.get("onError") or ON_ERROR_DEFAULT)
-        matched, note = _expression_verdict(trigger_filter["expression"], payload, on_error)
-        if note:
-            notes.append(note)
-        if not matched:
-            return False, "; ".join(notes)
-    return True, "; ".join(notes) or None
+    verdict = filter_verdict(trigger_filter, payload, app_account_id=app_account_id)
+    if not verdict.delivered:
+        return False, "; ".join([*verdict.unchecked, *([verdict.reason] if verdict.reason else [])]) or None
+    return True, "; ".join([*verdict.unchecked, *verdict.notes]) or None
 
 
 def _self_generated(payload: dict[str, Any], app_account_id: str) -> str | None:
@@ -429,392 +457,23 @@ def _self_generated(payload: dict[str, Any], app_account_id: str) -> str | None:
     return None
 
 
-def _expression_verdict(expression: Any, payload: dict[str, Any], on_error: str) -> tuple[bool, str | None]:
+def _expression_verdict(expression: Any, payload: dict[str, Any], on_error: str) -> tuple[bool, str | None, bool]:
+    """(delivered, note, evaluated locally)."""
     if not isinstance(expression, str):
-        return True, f"expression not evaluated locally: it is {_type_name(expression)}, not a string"
+        return True, f"expression not evaluated locally: it is {_type_name(expression)}, not a string", False
     try:
-        tree = _parse_expression(expression)
-        result = _evaluate(tree, payload)
+        result = evaluate(expression, payload)
         if not isinstance(result, bool):
-            raise _EvaluationError(f"the expression gave {_type_name(result)}, not true or false")
-    except _Unsupported as unsupported:
-        return True, f"expression not evaluated locally: {unsupported}"
-    except RecursionError:
-        return True, "expression not evaluated locally: it is nested too deeply"
-    except _EvaluationError as error:
+            raise EvaluationError(f"the expression gave {_type_name(result)}, not true or false")
+    except Unsupported as unsupported:
+        return True, f"expression not evaluated locally: {unsupported}", False
+    except EvaluationError as error:
         verb = "delivers" if on_error in _ON_ERROR_RECEIVES else "drops"
         return (
             on_error in _ON_ERROR_RECEIVES,
             f"expression failed ({error}); onError {on_error} {verb} the event",
+            True,
         )
     if result:
-        return True, None
-    return False, f"expression is false: {expression}"
-
-
-class _Unsupported(Exception):
-    """The expression uses something outside the subset forgeq evaluates."""
-
-
-class _EvaluationError(Exception):
-    """The expression is in the subset but fails on this payload, as it would in Forge."""
-
-
-# The subset of Jira expressions, as a tree. Grammar (precedence low to high):
-#   conditional := nullish ('?' conditional ':' conditional)?
-#   nullish := or ('??' or)*      or := and ('||' and)*      and := equality ('&&' equality)*
-#   equality := relational (('=='|'!=') relational)*   relational := unary (('<'|'<='|'>'|'>=') unary)*
-#   unary := '!' unary | postfix   postfix := primary ('.' name | '?.' name | '[' conditional ']' | call)*
-#   primary := 'event' | literal | '[' list ']' | '(' conditional ')'
-
-
-@dataclass(frozen=True)
-class _Literal:
-    value: Any
-
-
-@dataclass(frozen=True)
-class _ListLiteral:
-    items: tuple[_Node, ...]
-
-
-@dataclass(frozen=True)
-class _EventRoot:
-    pass
-
-
-@dataclass(frozen=True)
-class _Link:
-    kind: str  # "member", "index" or "call"
-    name: str
-    optional: bool
-    index: _Node | None = None
-    args: tuple[_Node, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Chain:
-    base: _Node
-    links: tuple[_Link, ...]
-
-
-@dataclass(frozen=True)
-class _Not:
-    operand: _Node
-
-
-@dataclass(frozen=True)
-class _Binary:
-    operator: str
-    left: _Node
-    right: _Node
-
-
-@dataclass(frozen=True)
-class _Conditional:
-    test: _Node
-    then: _Node
-    otherwise: _Node
-
-
-_Node = _Literal | _ListLiteral | _EventRoot | _Chain | _Not | _Binary | _Conditional
-
-_METHODS = ("includes", "startsWith", "endsWith")
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<number>\d+(?:\.\d+)?)
-    | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-    | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
-    | (?P<punct>\?\.(?!\d)|\?\?|==|!=|<=|>=|&&|\|\||[?:<>!()\[\].,-])
-    | (?P<other>\S)
-    )""",
-    re.VERBOSE,
-)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
-
-
-@dataclass(frozen=True)
-class _Token:
-    kind: str
-    text: str
-    column: int
-
-
-def _tokenize(expression: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    position = 0
-    while expression[position:].strip():
-        # Every non-space character makes a token ("other" at worst), so the parser reports the
-        # first problem in reading order.
-        match = _TOKEN.match(expression, position)
-        assert match is not None and match.lastgroup is not None
-        tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup) + 1))
-        position = match.end()
-    tokens.append(_Token("end", "", len(expression) + 1))
-    return tokens
-
-
-class _Parser:
-    def __init__(self, expression: str) -> None:
-        self.tokens = _tokenize(expression)
-        self.position = 0
-
-    def parse(self) -> _Node:
-        node = self.conditional()
-        token = self.peek()
-        if token.kind == "name" and token.text == "in":
-            raise _Unsupported(
-                f"'in' at column {token.column} is not a Jira expression operator; use [...].includes(x)"
-            )
-        if token.kind != "end":
-            raise _Unsupported(f"unexpected {token.text!r} at column {token.column}")
-        return node
-
-    def peek(self) -> _Token:
-        return self.tokens[self.position]
-
-    def accept(self, *texts: str) -> str | None:
-        token = self.peek()
-        if token.kind == "punct" and token.text in texts:
-            self.position += 1
-            return token.text
-        return None
-
-    def expect(self, text: str) -> None:
-        if self.accept(text) is None:
-            token = self.peek()
-            found = repr(token.text) if token.text else "the end"
-            raise _Unsupported(f"expected {text!r} at column {token.column}, found {found}")
-
-    def conditional(self) -> _Node:
-        test = self.binary_level(0)
-        if self.accept("?") is None:
-            return test
-        then = self.conditional()
-        self.expect(":")
-        return _Conditional(test, then, self.conditional())
-
-    _LEVELS: tuple[tuple[str, ...], ...] = (("??",), ("||",), ("&&",), ("==", "!="), ("<", "<=", ">", ">="))
-
-    def binary_level(self, level: int) -> _Node:
-        if level == len(self._LEVELS):
-            return self.unary()
-        node = self.binary_level(level + 1)
-        while (operator := self.accept(*self._LEVELS[level])) is not None:
-            node = _Binary(operator, node, self.binary_level(level + 1))
-        return node
-
-    def unary(self) -> _Node:
-        if self.accept("!") is not None:
-            return _Not(self.unary())
-        minus = self.peek()
-        if self.accept("-") is not None:
-            token = self.peek()
-            if token.kind != "number":
-                raise _Unsupported(f"'-' at column {minus.column} (arithmetic is not supported)")
-            self.position += 1
-            return _Literal(-_number(token.text))
-        return self.postfix()
-
-    def postfix(self) -> _Node:
-        base = self.primary()
-        links: list[_Link] = []
-        while True:
-            optional = self.peek().text == "?." and self.peek().kind == "punct"
-            if self.accept(".", "?.") is not None:
-                links.append(self.member(optional))
-            elif self.accept("[") is not None:
-                links.append(_Link("index", "", False, index=self.conditional()))
-                self.expect("]")
-            elif self.peek().kind == "punct" and self.peek().text == "(":
-                raise _Unsupported(f"calling {self.describe(links)} at column {self.peek().column}")
-            else:
-                break
-        return _Chain(base, tuple(links)) if links else base
-
-    def member(self, optional: bool) -> _Link:
-        token = self.peek()
-        if token.kind == "punct" and token.text == "[":
-            raise _Unsupported(f"'?.[' at column {token.column}")
-        if token.kind != "name":
-            raise _Unsupported(f"expected a property name at column {token.column}")
-        self.position += 1
-        if self.accept("(") is None:
-            return _Link("member", token.text, optional)
-        if token.text not in _METHODS:
-            raise _Unsupported(f"the method {token.text}() (supported: {', '.join(_METHODS)})")
-        return _Link("call", token.text, optional, args=self.arguments(")"))
-
-    def arguments(self, closing: str) -> tuple[_Node, ...]:
-        items: list[_Node] = []
-        if self.accept(closing) is not None:
-            return ()
-        while True:
-            items.append(self.conditional())
-            if self.accept(closing) is not None:
-                return tuple(items)
-            self.expect(",")
-
-    def describe(self, links: list[_Link]) -> str:
-        return f".{links[-1].name}()" if links else "a function"
-
-    def primary(self) -> _Node:
-        token = self.peek()
-        self.position += 1
-        if token.kind == "number":
-            return _Literal(_number(token.text))
-        if token.kind == "string":
-            return _Literal(_unquote(token.text))
-        if token.kind == "name":
-            return _name(token)
-        if token.kind == "punct" and token.text == "(":
-            node = self.conditional()
-            self.expect(")")
-            return node
-        if token.kind == "punct" and token.text == "[":
-            return _ListLiteral(self.arguments("]"))
-        if token.kind == "end":
-            raise _Unsupported("the expression ends too early")
-        raise _Unsupported(f"unexpected {token.text!r} at column {token.column}")
-
-
-def _name(token: _Token) -> _Node:
-    keywords: dict[str, Any] = {"true": True, "false": False, "null": None}
-    if token.text in keywords:
-        return _Literal(keywords[token.text])
-    if token.text == "event":
-        return _EventRoot()
-    raise _Unsupported(
-        f"the name {token.text!r} at column {token.column} (only 'event' is available locally)"
-    )
-
-
-def _number(text: str) -> int | float:
-    return float(text) if "." in text else int(text)
-
-
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda match: _ESCAPES.get(match.group(1), match.group(1)), body)
-
-
-@lru_cache(maxsize=256)
-def _parse_expression(expression: str) -> _Node:
-    return _Parser(expression).parse()
-
-
-def _evaluate(node: _Node, event: Any) -> Any:
-    if isinstance(node, _Literal):
-        return node.value
-    if isinstance(node, _EventRoot):
-        return event
-    if isinstance(node, _ListLiteral):
-        return [_evaluate(item, event) for item in node.items]
-    if isinstance(node, _Chain):
-        return _evaluate_chain(node, event)
-    if isinstance(node, _Not):
-        return not _truthy(_evaluate(node.operand, event))
-    if isinstance(node, _Conditional):
-        branch = node.then if _truthy(_evaluate(node.test, event)) else node.otherwise
-        return _evaluate(branch, event)
-    return _evaluate_binary(node, event)
-
-
-def _evaluate_binary(node: _Binary, event: Any) -> Any:
-    left = _evaluate(node.left, event)
-    if node.operator == "&&":
-        return _evaluate(node.right, event) if _truthy(left) else left
-    if node.operator == "||":
-        return left if _truthy(left) else _evaluate(node.right, event)
-    if node.operator == "??":
-        return _evaluate(node.right, event) if left is None else left
-    right = _evaluate(node.right, event)
-    if node.operator == "==":
-        return _same(left, right)
-    if node.operator == "!=":
-        return not _same(left, right)
-    return _compare(node.operator, left, right)
-
-
-def _evaluate_chain(node: _Chain, event: Any) -> Any:
-    value = _evaluate(node.base, event)
-    trail = "event" if isinstance(node.base, _EventRoot) else "the value"
-    for link in node.links:
-        if value is None and link.optional:
-            return None  # `a?.b.c` is null as a whole when a is null, as in JavaScript.
-        if link.kind == "call":
-            value = _call(value, link.name, [_evaluate(arg, event) for arg in link.args], trail)
-            trail = f"{trail}.{link.name}()"
-            continue
-        key = link.name if link.index is None else _evaluate(link.index, event)
-        value = _read(value, key, trail)
-        trail = f"{trail}.{key}" if link.index is None else f"{trail}[{json.dumps(key)}]"
-    return value
-
-
-def _read(value: Any, key: Any, trail: str) -> Any:
-    if value is None:
-        # Jira expressions fail here too; the trigger's onError then decides.
-        raise _EvaluationError(f"{trail} is null or missing, so {key!r} cannot be read")
-    if key == "length" and isinstance(value, list | str):
-        return len(value)
-    if isinstance(value, dict) and isinstance(key, str):
-        return value.get(key)
-    if isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool):
-        return value[key] if 0 <= key < len(value) else None
-    raise _EvaluationError(f"{trail} is {_type_name(value)}, so {key!r} cannot be read")
-
-
-def _call(target: Any, method: str, args: list[Any], trail: str) -> bool:
-    if len(args) != 1:
-        raise _EvaluationError(f"{method}() takes one argument, not {len(args)}")
-    argument = args[0]
-    if method == "includes" and isinstance(target, list):
-        return any(_same(item, argument) for item in target)
-    if isinstance(target, str) and isinstance(argument, str):
-        if method == "includes":
-            return argument in target
-        return target.startswith(argument) if method == "startsWith" else target.endswith(argument)
-    raise _EvaluationError(
-        f"{trail} is {_type_name(target)}, so {method}({_type_name(argument)}) cannot be called"
-    )
-
-
-def _truthy(value: Any) -> bool:
-    # JavaScript truthiness, which Jira expressions follow for !, && and ||.
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, int | float):
-        return value != 0
-    if isinstance(value, str):
-        return value != ""
-    return True
-
-
-def _same(left: Any, right: Any) -> bool:
-    # Strict equality: true is not 1 and "1" is not 1, unlike Python's ==.
-    if isinstance(left, bool) or isinstance(right, bool):
-        return isinstance(left, bool) and isinstance(right, bool) and left == right
-    if isinstance(left, int | float) and isinstance(right, int | float):
-        return left == right
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(_same(a, b) for a, b in zip(left, right, strict=True))
-    if isinstance(left, dict) and isinstance(right, dict):
-        return left.keys() == right.keys() and all(_same(left[key], right[key]) for key in left)
-    return type(left) is type(right) and bool(left == right)
-
-
-def _compare(operator: str, left: Any, right: Any) -> bool:
-    numbers = all(isinstance(side, int | float) and not isinstance(side, bool) for side in (left, right))
-    strings = isinstance(left, str) and isinstance(right, str)
-    if not (numbers or strings):
-        raise _EvaluationError(f"cannot compare {_type_name(left)} to {_type_name(right)} with {operator}")
-    if operator == "<":
-        return bool(left < right)
-    if operator == "<=":
-        return bool(left <= right)
-    if operator == ">":
-        return bool(left > right)
-    return bool(left >= right)
+        return True, None, True
+    return False, f"expression is false: {expression}", True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.store.batch import KvRow
@@ -78,6 +79,9 @@ def units(size_bytes: int) -> int:
 class Storage:
     def __init__(self, engine: Emulator) -> None:
         self.engine = engine
+        # Hooks asked before each storage call is charged: (invocation, operation) -> None, or a
+        # refusal message served as a 429 (fault injection, forgeq/emulator/faults.py).
+        self.before_call: list[Callable[[Invocation, str], str | None]] = []
 
     def session(self, invocation: Invocation) -> StorageSession:
         return StorageSession(self.engine, invocation)
@@ -112,6 +116,11 @@ class StorageSession:
     def _charge(self, operation: str, size_bytes: int) -> float:
         invocation = self.invocation
         invocation.storage_calls += 1
+        for hook in self.engine.storage.before_call:
+            injected = hook(invocation, operation)
+            if injected is not None:
+                invocation.quota_refusals += 1
+                raise kvs_error("RATE_LIMIT_EXCEEDED", injected, 429)
         at = invocation.now()
         refusal = self.engine.quota.charge(self.installation, operation, units(size_bytes), at)
         if refusal is not None:

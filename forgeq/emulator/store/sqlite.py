@@ -23,6 +23,8 @@ from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
+from forgeq.emulator.store.harness import HarnessStore
+from forgeq.emulator.store.report_queries import ReportQueries
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -74,7 +76,7 @@ def _describe(error: sqlite3.Error) -> str:
     return text
 
 
-class Store:
+class Store(HarnessStore, ReportQueries):
     """The whole emulator state in one SQLite database (a file, or ":memory:")."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:

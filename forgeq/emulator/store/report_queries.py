@@ -1,0 +1,312 @@
+"""What `forgeq report` reads: the whole state aggregated into time bins, never row by row.
+
+A mixin of `Store` (see sqlite.py). Every query here groups in SQL, so the report's size depends
+on the number of bins, queues and quota series (all capped), not on the number of attempts: a
+state with a million attempts gives a report as small as one with a thousand.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgeq.emulator.store import schema
+
+# Attempt outcomes as the loop stores them (forgeq/emulator/timeline.py), bottom to top of a bar.
+OUTCOME_ORDER = ("succeeded", "retry", "error", "timeout", "dropped", "lost")
+# Outcomes after which the event waits out a retry delay (attempts.next_at).
+RETRYING_OUTCOMES = ("retry", "error", "timeout")
+
+DEFAULT_BINS = 160
+DEFAULT_LANE_CAP = 8
+DEFAULT_QUOTA_CAP = 6
+DEFAULT_DROPPED_CAP = 200
+DEFAULT_HISTOGRAM_CAP = 30
+DEFAULT_ERRORS_CAP = 10
+# Bodies and errors are cut to this many characters in the dropped table.
+TEXT_CAP = 300
+
+
+@dataclass
+class Lane:
+    """One queue (or trigger) of the timeline: attempts per bin and outcome, backlog per bin."""
+
+    kind: str
+    target: str
+    label: str
+    attempts: int = 0
+    events: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    # bin -> outcome -> attempts started in that bin
+    bins: dict[int, dict[str, int]] = field(default_factory=dict)
+    # events enqueued and not yet finished, at the end of each bin
+    depth: list[int] = field(default_factory=list)
+    # of those, events waiting out a retry delay at the end of each bin
+    backing_off: list[int] = field(default_factory=list)
+    merged: int = 1  # how many queues this lane stands for ("other queues" merges several)
+
+
+@dataclass
+class QuotaSeries:
+    """One (installation, metric) of the quota_windows table, binned: peak window use per bin."""
+
+    installation: str
+    metric: str
+    window_seconds: float
+    quota: int | None
+    windows: int
+    peak_used: int
+    refused: int
+    windows_at_limit: int
+    # bin -> (peak used in one window, refused calls)
+    bins: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class ReportData:
+    start: float
+    end: float
+    bins: int
+    bin_seconds: float
+    clock: str
+    now: float | None
+    totals: dict[str, int]
+    outcomes: dict[str, int]
+    lanes: list[Lane]
+    hidden_lanes: int
+    histogram: list[tuple[int, int, int]]  # (attempts, succeeded, dropped); the last may be "cap or more"
+    histogram_capped: bool
+    top_errors: list[tuple[str, int]]
+    quota: list[QuotaSeries]
+    quota_series_total: int
+    quota_windows_total: int
+    dropped: list[dict[str, Any]]
+    dropped_total: int
+    drop_reasons: list[tuple[str, int]]
+    drain_seconds: float | None  # first push to last finish; None while events still wait
+
+
+class ReportQueries:
+    """Aggregations for the HTML report (forgeq/emulator/report.py draws them)."""
+
+    conn: sqlite3.Connection
+
+    def report_data(
+        self,
+        *,
+        bins: int = DEFAULT_BINS,
+        lane_cap: int = DEFAULT_LANE_CAP,
+        quota_cap: int = DEFAULT_QUOTA_CAP,
+        dropped_cap: int = DEFAULT_DROPPED_CAP,
+        histogram_cap: int = DEFAULT_HISTOGRAM_CAP,
+        errors_cap: int = DEFAULT_ERRORS_CAP,
+    ) -> ReportData:
+        start, end = self._report_span()
+        span = max(end - start, 1.0)
+        bin_seconds = span / bins
+        clock_row = self.conn.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
+        now_row = self.conn.execute("SELECT value FROM meta WHERE key = 'virtual_now'").fetchone()
+        lanes, hidden = self._report_lanes(start, bin_seconds, bins, lane_cap)
+        histogram, capped = self._report_histogram(histogram_cap)
+        quota, quota_total, windows_total = self._report_quota(start, bin_seconds, bins, quota_cap)
+        dropped_total = int(self.conn.execute("SELECT count(*) FROM ledger").fetchone()[0])
+        return ReportData(
+            start=start,
+            end=start + span,
+            bins=bins,
+            bin_seconds=bin_seconds,
+            clock=str(clock_row[0]) if clock_row else "virtual",
+            now=float(now_row[0]) if now_row else None,
+            totals=self._report_totals(),
+            outcomes=dict(self.conn.execute("SELECT outcome, count(*) FROM attempts GROUP BY outcome").fetchall()),
+            lanes=lanes,
+            hidden_lanes=hidden,
+            histogram=histogram,
+            histogram_capped=capped,
+            top_errors=[
+                (str(text), int(count))
+                for text, count in self.conn.execute(
+                    "SELECT coalesce(error, reason, outcome), count(*) FROM attempts WHERE outcome != 'succeeded' "
+                    "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+                    (errors_cap,),
+                )
+            ],
+            quota=quota,
+            quota_series_total=quota_total,
+            quota_windows_total=windows_total,
+            dropped=self._report_dropped(dropped_cap),
+            dropped_total=dropped_total,
+            drop_reasons=[
+                (str(reason), int(count))
+                for reason, count in self.conn.execute("SELECT drop_reason, count(*) FROM ledger GROUP BY drop_reason ORDER BY 2 DESC, 1")
+            ],
+            drain_seconds=self._report_drain(),
+        )
+
+    def _report_drain(self) -> float | None:
+        row = self.conn.execute(
+            f"SELECT min(enqueued_at), max(finished_at), sum(state IN ({schema.PENDING}, {schema.RUNNING}, {schema.BLOCKED})) "
+            "FROM events WHERE kind != 'product'"
+        ).fetchone()
+        if row[0] is None or row[1] is None or row[2]:
+            return None
+        return float(row[1]) - float(row[0])
+
+    def _report_span(self) -> tuple[float, float]:
+        """From the first push to the last thing that happened (attempt, finish, quota window)."""
+        row = self.conn.execute(
+            "SELECT min(t0), max(t1) FROM ("
+            "SELECT min(enqueued_at) AS t0, max(coalesce(finished_at, enqueued_at)) AS t1 FROM events WHERE kind != 'product' "
+            "UNION ALL SELECT min(started_at), max(max(ended_at, coalesce(next_at, ended_at))) FROM attempts "
+            "UNION ALL SELECT min(window_start), max(window_start + window_seconds) FROM quota_windows)"
+        ).fetchone()
+        if row[0] is None:
+            return 0.0, 1.0
+        return float(row[0]), float(row[1])
+
+    def _report_totals(self) -> dict[str, int]:
+        totals = dict.fromkeys(
+            ("pushed", "succeeded", "retried", "dropped", "waiting", "cancelled", "blocked", "trigger_invocations", "trigger_lost"), 0
+        )
+        for kind, state, retried, count in self.conn.execute(
+            "SELECT kind, state, retry_count > 0, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3"
+        ):
+            if kind == "queue":
+                totals["pushed"] += count
+                totals["retried"] += count if retried else 0
+                name = {
+                    schema.SUCCEEDED: "succeeded",
+                    schema.DROPPED: "dropped",
+                    schema.CANCELLED: "cancelled",
+                    schema.BLOCKED: "blocked",
+                }.get(state, "waiting")
+                totals[name] += count
+            else:
+                totals["trigger_invocations"] += count
+                totals["trigger_lost"] += count if state == schema.DROPPED else 0
+        row = self.conn.execute("SELECT count(*), coalesce(sum(quota_refusals), 0), coalesce(sum(storage_calls), 0) FROM attempts").fetchone()
+        totals["attempts"], totals["quota_refusals"], totals["storage_calls"] = int(row[0]), int(row[1]), int(row[2])
+        return totals
+
+    def _report_lanes(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[Lane], int]:
+        """The busiest `cap` queues get a lane each; past the cap, the rest share one lane."""
+        ranked = self.conn.execute(
+            "SELECT e.kind, e.target, count(DISTINCT e.id), count(a.id) FROM events e LEFT JOIN attempts a ON a.event = e.id "
+            "WHERE e.kind != 'product' GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC, 1, 2"
+        ).fetchall()
+        keep = ranked if len(ranked) <= cap else ranked[: cap - 1]
+        lanes: dict[tuple[str, str], Lane] = {}
+        for kind, target, events, attempts in keep:
+            label = target if kind == "queue" else f"{target} ({kind})"
+            lanes[(kind, target)] = Lane(kind, target, label, attempts=attempts, events=events)
+        hidden = len(ranked) - len(keep)
+        other = None
+        if hidden:
+            other = Lane("other", "", f"{hidden} other queues and triggers", merged=hidden)
+            for _kind, _target, events, attempts in ranked[len(keep) :]:
+                other.events += events
+                other.attempts += attempts
+
+        def lane_of(kind: str, target: str) -> Lane | None:
+            return lanes.get((kind, target), other)
+
+        bin_sql = "min(?, max(0, CAST((({column}) - ?) / ? AS INTEGER)))"
+        args = (bins - 1, start, bin_seconds)
+        attempts_sql = (
+            f"SELECT e.kind, e.target, {bin_sql.format(column='a.started_at')}, a.outcome, count(*) "
+            "FROM attempts a JOIN events e ON e.id = a.event GROUP BY 1, 2, 3, 4"
+        )
+        for kind, target, index, outcome, count in self.conn.execute(attempts_sql, args):
+            lane = lane_of(kind, target)
+            if lane is None:
+                continue
+            cell = lane.bins.setdefault(index, {})
+            cell[outcome] = cell.get(outcome, 0) + count
+            lane.outcomes[outcome] = lane.outcomes.get(outcome, 0) + count
+
+        every = [*lanes.values(), *([other] if other else [])]
+        enqueued = {id(lane): [0] * bins for lane in every}
+        finished = {id(lane): [0] * bins for lane in every}
+        backoff_in = {id(lane): [0] * bins for lane in every}
+        backoff_out = {id(lane): [0] * bins for lane in every}
+        deltas = (
+            (enqueued, f"SELECT kind, target, {bin_sql.format(column='enqueued_at')}, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3"),
+            (
+                finished,
+                f"SELECT kind, target, {bin_sql.format(column='finished_at')}, count(*) FROM events "
+                "WHERE kind != 'product' AND finished_at IS NOT NULL GROUP BY 1, 2, 3",
+            ),
+            (
+                backoff_in,
+                f"SELECT e.kind, e.target, {bin_sql.format(column='a.ended_at')}, count(*) FROM attempts a JOIN events e ON e.id = a.event "
+                f"WHERE a.next_at IS NOT NULL AND a.outcome IN {RETRYING_OUTCOMES!r} GROUP BY 1, 2, 3",
+            ),
+            (
+                backoff_out,
+                f"SELECT e.kind, e.target, {bin_sql.format(column='a.next_at')}, count(*) FROM attempts a JOIN events e ON e.id = a.event "
+                f"WHERE a.next_at IS NOT NULL AND a.outcome IN {RETRYING_OUTCOMES!r} GROUP BY 1, 2, 3",
+            ),
+        )
+        for target_table, sql in deltas:
+            for kind, target, index, count in self.conn.execute(sql, args):
+                lane = lane_of(kind, target)
+                if lane is not None:
+                    target_table[id(lane)][index] += count
+        for lane in every:
+            waiting = backing = 0
+            for index in range(bins):
+                waiting += enqueued[id(lane)][index] - finished[id(lane)][index]
+                backing += backoff_in[id(lane)][index] - backoff_out[id(lane)][index]
+                lane.depth.append(waiting)
+                # A retry delay can outlast the event (it was cancelled, or dropped by a crash).
+                lane.backing_off.append(max(0, min(backing, waiting)))
+        return every, hidden
+
+    def _report_histogram(self, cap: int) -> tuple[list[tuple[int, int, int]], bool]:
+        rows = self.conn.execute(
+            f"SELECT min(attempts, ?), sum(state = {schema.SUCCEEDED}), sum(state = {schema.DROPPED}) FROM events "
+            f"WHERE state IN ({schema.SUCCEEDED}, {schema.DROPPED}) AND kind != 'product' GROUP BY 1 ORDER BY 1",
+            (cap,),
+        ).fetchall()
+        capped = bool(self.conn.execute(
+            f"SELECT 1 FROM events WHERE state IN ({schema.SUCCEEDED}, {schema.DROPPED}) AND kind != 'product' AND attempts > ? LIMIT 1",
+            (cap,),
+        ).fetchone())  # fmt: skip
+        return [(int(a), int(s), int(d)) for a, s, d in rows], capped
+
+    def _report_quota(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[QuotaSeries], int, int]:
+        """Quota series, the closest to their limit first; past the cap, the rest are counted only."""
+        summary = self.conn.execute(
+            "SELECT installation, metric, max(window_seconds), max(quota), count(*), max(used), sum(refused), "
+            "sum(quota IS NOT NULL AND used >= quota) FROM quota_windows GROUP BY 1, 2 "
+            "ORDER BY sum(refused) > 0 DESC, max(CAST(used AS REAL) / coalesce(nullif(quota, 0), 1e18)) DESC, sum(used) DESC, 1, 2"
+        ).fetchall()
+        windows_total = sum(int(row[4]) for row in summary)
+        series = [
+            QuotaSeries(str(i), str(m), float(w), None if q is None else int(q), int(n), int(p), int(r), int(at or 0))
+            for i, m, w, q, n, p, r, at in summary[:cap]
+        ]
+        wanted = {(s.installation, s.metric): s for s in series}
+        if wanted:
+            rows = self.conn.execute(
+                "SELECT installation, metric, min(?, max(0, CAST((window_start - ?) / ? AS INTEGER))), max(used), sum(refused) "
+                "FROM quota_windows GROUP BY 1, 2, 3",
+                (bins - 1, start, bin_seconds),
+            )
+            for installation, metric, index, used, refused in rows:
+                found = wanted.get((installation, metric))
+                if found is not None:
+                    found.bins[int(index)] = (int(used), int(refused))
+        return series, len(summary), windows_total
+
+    def _report_dropped(self, cap: int) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT l.event AS seq, e.event_id, e.installation, e.kind, e.target, e.job_id, substr(e.body, 1, ?) AS body, "
+            "length(e.body) AS body_length, e.enqueued_at, l.dropped_at, l.drop_reason, substr(l.last_error, 1, ?) AS last_error, "
+            "l.replayed_as, e.attempts, e.retry_count FROM ledger l JOIN events e ON e.id = l.event "
+            "ORDER BY l.dropped_at, l.event LIMIT ?",
+            (TEXT_CAP, TEXT_CAP, cap),
+        )
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]

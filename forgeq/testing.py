@@ -1,0 +1,725 @@
+"""Test a Forge app in-process: the engine `forgeq run` drives, on virtual time, over a state of its own.
+
+    from forgeq.testing import ForgeApp
+
+    app = ForgeApp("manifest.yml", seed=7)          # in-memory state, virtual clock
+    app.push_product_event("issue-created", count=5000)
+    app.run_until_idle()
+    assert app.dropped() == []
+    assert len(app.kvs.query_all(prefix="issue-")) == 5000
+
+With pytest, the `forge_app` fixture (forgeq.pytest_plugin) gives each test a fresh app.
+docs/testing.md is the guide; every name documented there is public API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forgeq.emulator import golden as golden_files
+from forgeq.emulator.clock import Clock, RealClock, VirtualClock
+from forgeq.emulator.engine import Emulator
+from forgeq.emulator.errors import InputError
+from forgeq.emulator.faults import Faults, KvChange, Redelivery, load_scenario
+from forgeq.emulator.handlers import PACKAGE
+from forgeq.emulator.manifest import Manifest, load_manifest
+from forgeq.emulator.settings import Settings
+from forgeq.emulator.store import StateLock, Store, schema
+from forgeq.emulator.store.batch import NewEvent
+from forgeq.emulator.timeline import AttemptReport, Notice
+
+__all__ = [
+    "Attempt",
+    "ConditionNotMet",
+    "Dropped",
+    "Event",
+    "ForgeApp",
+    "Job",
+    "KvChange",
+    "KvsView",
+    "Redelivery",
+]
+
+_STATES_BY_NAME = {name: number for number, name in schema.STATE_NAMES.items()}
+_NO_LIMIT = 1 << 62
+RECENT_ATTEMPTS_KEPT = 200
+
+# Apps created since the pytest plugin last looked: it shows their timelines when a test fails.
+_created: list[weakref.ref[ForgeApp]] = []
+
+
+class ConditionNotMet(AssertionError):
+    """`run_until` stopped (idle, out of time or attempts) before its condition held."""
+
+
+# ------------------------------------------------------------------------------- read models
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event row: a queue event, a trigger or scheduled invocation, or a product event."""
+
+    seq: int
+    event_id: str
+    installation: str
+    kind: str  # queue | trigger | scheduled | product
+    target: str  # the queue, trigger module key, scheduledTrigger key, or product event type
+    job_id: str | None
+    body: Any
+    state: str  # pending | running | succeeded | dropped | cancelled | delivered | blocked
+    attempts: int
+    retry_count: int
+    retry_reason: str | None
+    retry_data: Any
+    available_at: float
+    enqueued_at: float
+    finished_at: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of one event, as the timeline records it (times are the emulator's clock)."""
+
+    event: int
+    event_id: str
+    installation: str
+    kind: str
+    target: str
+    job_id: str | None
+    attempt: int
+    retry_count: int
+    started_at: float
+    ended_at: float
+    outcome: str  # succeeded | retry | error | timeout | dropped | lost
+    reason: str | None
+    error: str | None
+    retry_after_asked: float | None
+    retry_after_applied: float | None
+    next_at: float | None
+    retry_context: Any
+    quota_refusals: int
+    storage_calls: int
+    notes: tuple[str, ...]
+    logs: str
+    wall_ms: float | None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A ledger row: an event forgeq gave up on, and why."""
+
+    event: int
+    event_id: str
+    installation: str
+    kind: str
+    target: str
+    job_id: str | None
+    body: Any
+    dropped_at: float
+    drop_reason: str
+    last_error: str | None
+    retry_context: Any
+    attempts: int
+    retry_count: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """A push's job: Forge's counts (`success`, `in_progress`, `failed`) and forgeq's `cancelled`."""
+
+    job_id: str
+    installation: str
+    queue: str
+    created_at: float
+    cancelled_at: float | None
+    origin: str
+    success: int
+    in_progress: int
+    failed: int
+    cancelled: int
+    events: int
+
+    def stats(self) -> dict[str, int]:
+        """As `getStats()` answers: {"success", "inProgress", "failed"}."""
+        return {"success": self.success, "inProgress": self.in_progress, "failed": self.failed}
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+# -------------------------------------------------------------------------------------- app
+
+
+class ForgeApp:
+    """A Forge app loaded from its manifest, with its own state, clock and seed.
+
+    Every keyword that `Settings` has can be given (storage_limits, platform_limits,
+    installations, invocation_seconds, ...); `store` is ":memory:" (default), a file path, or a
+    Store; `clock` is "virtual" (default), "real" or a Clock.
+    """
+
+    def __init__(
+        self,
+        manifest: str | Path | Manifest = "manifest.yml",
+        *,
+        seed: int = 0,
+        clock: str | Clock = "virtual",
+        store: str | Path | Store = ":memory:",
+        faults: str | Path | None = None,
+        strict: bool = True,
+        settings: Settings | None = None,
+        **options: Any,
+    ) -> None:
+        self.manifest = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+        self.settings = _settings(settings, seed, clock, faults, options)
+        self._owns_store = not isinstance(store, Store)
+        self._lock: StateLock | None = None
+        if isinstance(store, Store):
+            self.store = store
+        else:
+            self.store = Store(store)
+            if not self.store.in_memory:
+                self._lock = StateLock(self.store.path)
+                try:
+                    self._lock.acquire()
+                except BaseException:
+                    self.store.close()
+                    raise
+        self.recent: deque[AttemptReport] = deque(maxlen=RECENT_ATTEMPTS_KEPT)
+        self.notices: list[Notice] = []
+        self.emulator = Emulator(
+            self.manifest, self.store, self.settings, clock=clock if not isinstance(clock, str) else None, observers=[_Recorder(self)]
+        )
+        self.clock: Clock = self.emulator.clock
+        self.origin = self.clock.now()
+        self._first_attempt_id = self.store.last_attempt_id()
+        self._kvs_baseline: dict[str, dict[str, Any]] | None = None
+        self.update_golden = os.environ.get("FORGEQ_UPDATE_GOLDEN", "") not in ("", "0")
+        self.golden_dir: Path | None = None
+        self.closed = False
+        self.faults = Faults(self.emulator, origin=self.origin)
+        _created.append(weakref.ref(self))
+        self.emulator.start()
+        if strict and self.emulator.handlers.errors:
+            error = next(iter(self.emulator.handlers.errors.values()))
+            self.close()
+            raise error
+        if self.settings.faults:
+            self.faults.apply(load_scenario(self.settings.faults))
+
+    # -- the clock ------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """The emulator's clock (epoch seconds; virtual unless clock="real")."""
+        return self.clock.now()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds on the emulator's clock since this app was created (fault windows count from here)."""
+        return self.clock.now() - self.origin
+
+    @property
+    def installation(self) -> str:
+        """The default installation (the first of `installations`)."""
+        return self.settings.installations[0]
+
+    # -- pushing ----------------------------------------------------------------------------------
+
+    def push(self, queue: str, events: Any, *, installation: str | None = None) -> str:
+        """Push as `Queue(key=queue).push(events)` does (Forge's validation: 1-50 events, 200 KB); return the job id."""
+        return self.emulator.push(queue, events, installation=installation or self.installation, origin="test")
+
+    def push_many(self, queue: str, bodies: Iterable[Mapping[str, Any]], *, delay: float | None = None, installation: str | None = None) -> list[str]:
+        """Push each body as one event, 50 to a push (Forge's maximum); return the job ids."""
+        jobs: list[str] = []
+        chunk: list[dict[str, Any]] = []
+        for body in bodies:
+            event: dict[str, Any] = {"body": dict(body)}
+            if delay is not None:
+                event["delayInSeconds"] = delay
+            chunk.append(event)
+            if len(chunk) == 50:
+                jobs.append(self.push(queue, chunk, installation=installation))
+                chunk = []
+        if chunk:
+            jobs.append(self.push(queue, chunk, installation=installation))
+        return jobs
+
+    def push_product_event(
+        self,
+        name: str,
+        count: int = 1,
+        *,
+        installation: str | None = None,
+        project: str | None = None,
+        payload: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> list[int]:
+        """Fire `count` product events (alias such as "issue-created", or a full `avi:` type) at the triggers.
+
+        Payloads come from forgeq's templates (docs/product-events.md), or `payload`; keyword
+        overrides set payload fields by path, `__` or "." separating the parts:
+        `push_product_event("issue-updated", issue__fields__summary="Checkout fails")`.
+        Returns the product events' numbers.
+        """
+        from forgeq.emulator import products
+        from forgeq.events import to_json
+
+        site = installation or self.installation
+        sets = [f"{path.replace('__', '.')}={json.dumps(value)}" for path, value in overrides.items()]
+        self.emulator.flush()
+        now = self.clock.now()
+        first_seq = self.store.product_events_made() + 1
+        arguments: dict[str, Any] = {"first_seq": first_seq, "now": now, "sets": sets, "base_payload": payload}
+        if project is not None:
+            arguments["project_key"] = project
+        payloads = list(products.make_payloads(name, count, **arguments))
+        rows = (NewEvent(site, "product", str(p["eventType"]), None, to_json(p), None, now, now) for p in payloads)
+        return self.store.insert_events(rows)
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def run_until_idle(self, *, max_attempts: int | None = None) -> int:
+        """Deliver everything, retries included, jumping the virtual clock; return how many attempts ran."""
+        return self._run(stop_at=None, max_attempts=max_attempts)
+
+    def advance(self, seconds: float) -> int:
+        """Let `seconds` pass on the clock, delivering what falls due meanwhile; return the attempts run."""
+        if seconds < 0:
+            raise InputError(f"advance({seconds}): time only moves forward")
+        target = self.clock.now() + seconds
+        ran = self._run(stop_at=target, max_attempts=None)
+        self.clock.advance_to(target)
+        self.emulator.flush()
+        return ran
+
+    def run_until(self, predicate: Callable[[ForgeApp], Any], *, within: float | None = None, max_attempts: int | None = None) -> int:
+        """Deliver until `predicate(app)` is true; checked before each step of the loop (the events due
+        at one instant, at most 50 at a time). Raises ConditionNotMet if the app goes idle, `within`
+        seconds pass, or `max_attempts` attempts run first. Returns the attempts run."""
+        self._baseline()
+        engine = self.emulator
+        started = engine.attempts_run
+        deadline = None if within is None else self.clock.now() + within
+        while True:
+            engine.flush()
+            if predicate(self):
+                return engine.attempts_run - started
+            ran = engine.attempts_run - started
+            if max_attempts is not None and ran >= max_attempts:
+                raise ConditionNotMet(f"run_until: the condition did not hold after {ran} attempt(s) (max_attempts={max_attempts})")
+            if engine.step():
+                continue
+            engine.flush()
+            next_due = engine.next_due_at()
+            if next_due is None:
+                raise ConditionNotMet(f"run_until: the app went idle at t+{self.elapsed:.3f}s after {ran} attempt(s), and the condition never held")
+            if deadline is not None and next_due > deadline:
+                self.clock.advance_to(deadline)
+                engine.flush()
+                if predicate(self):
+                    return engine.attempts_run - started
+                raise ConditionNotMet(f"run_until: the condition did not hold within {within:g} s ({ran} attempt(s))")
+            if self.clock.virtual:
+                self.clock.advance_to(next_due)
+            else:
+                self.clock.advance_to(min(next_due, self.clock.now() + 0.2))
+
+    def step(self) -> int:
+        """Run the events due now (at most 50); when none is due, jump to the next due time first."""
+        self._baseline()
+        engine = self.emulator
+        ran = engine.step()
+        if not ran:
+            engine.flush()
+            next_due = engine.next_due_at()
+            if next_due is not None:
+                self.clock.advance_to(next_due)
+                ran = engine.step()
+        engine.flush()
+        return ran
+
+    def _run(self, *, stop_at: float | None, max_attempts: int | None) -> int:
+        self._baseline()
+        engine = self.emulator
+        started = engine.attempts_run
+        limit = None if max_attempts is None else started + max_attempts
+        engine.run(until_idle=True, stop_at=stop_at, max_attempts=limit)
+        return engine.attempts_run - started
+
+    def _baseline(self) -> None:
+        if self._kvs_baseline is None:
+            self._kvs_baseline = self._kvs_snapshot()
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def events(
+        self,
+        queue: str | None = None,
+        *,
+        kind: str | None = None,
+        target: str | None = None,
+        state: str | None = None,
+        job: str | None = None,
+        installation: str | None = None,
+    ) -> list[Event]:
+        """Events in push order; `queue` is shorthand for kind="queue", target=queue."""
+        if queue is not None:
+            kind, target = kind or "queue", queue
+        state_number = None
+        if state is not None:
+            if state not in _STATES_BY_NAME:
+                raise InputError(f"unknown state '{state}'", f"use one of {', '.join(_STATES_BY_NAME)}")
+            state_number = _STATES_BY_NAME[state]
+        self.emulator.flush()
+        records = self.store.events(kind=kind, target=target, state=state_number, job_id=job, installation=installation, limit=_NO_LIMIT)
+        return [_event(record) for record in records]
+
+    def event(self, ref: int | str) -> Event:
+        """One event by number or event id."""
+        self.emulator.flush()
+        record = self.store.event(ref)
+        if record is None:
+            raise InputError(f"no event {ref!r}")
+        return _event(record)
+
+    def timeline(
+        self,
+        event: int | None = None,
+        *,
+        job: str | None = None,
+        queue: str | None = None,
+        kind: str | None = None,
+        installation: str | None = None,
+    ) -> list[Attempt]:
+        """Attempts in the order they ran (all of them, or of one event, job, queue, kind or installation)."""
+        self.emulator.flush()
+        if queue is not None:
+            kind = kind or "queue"
+        rows = self.store.timeline_rows(event=event, job_id=job, target=queue, kind=kind, installation=installation)
+        return [_attempt(row) for row in rows]
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every attempt so far (`timeline()`)."""
+        return self.timeline()
+
+    def dropped(self) -> list[Dropped]:
+        """The dropped-event ledger: retries exhausted, retention over, lost by a trigger, quarantined."""
+        self.emulator.flush()
+        return [_dropped(row) for row in self.store.ledger(limit=_NO_LIMIT)]
+
+    def jobs(self) -> list[Job]:
+        self.emulator.flush()
+        return [_job(row) for row in self.store.all_jobs()]
+
+    def job(self, job_id: str) -> Job:
+        for job in self.jobs():
+            if job.job_id == job_id:
+                return job
+        raise InputError(f"no job {job_id}")
+
+    def queues(self) -> dict[str, dict[str, int]]:
+        """Per queue: pending, delayed, running, retrying, succeeded, dropped, cancelled, blocked (as `inspect queue`)."""
+        self.emulator.flush()
+        return self.store.queue_counts(self.clock.now())
+
+    def quota(self, installation: str | None = None) -> list[dict[str, Any]]:
+        """Storage quota use per window (installation, metric, window_start, used, refused, quota, ...)."""
+        self.emulator.flush()
+        return self.store.quota_rows(installation)
+
+    @property
+    def kvs(self) -> KvsView:
+        """The key-value store of the default installation."""
+        return KvsView(self, self.installation)
+
+    def kvs_for(self, installation: str) -> KvsView:
+        """The key-value store of another installation."""
+        return KvsView(self, installation)
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def redeliver(self, event: int, *, run: bool = True) -> Redelivery:
+        """Deliver a succeeded event again (Forge delivers at least once) and, with run=True, run until idle.
+
+        The result says what the duplicate did: `kvs_changes`, `pushed`, `outcome`, `idempotent`.
+        """
+        redelivery = self.faults.redeliver(event)
+        if run:
+            self.run_until_idle()
+        return redelivery
+
+    # -- golden timelines ---------------------------------------------------------------------------
+
+    def golden(self) -> dict[str, Any]:
+        """This run as a golden document: attempts (no wall-clock fields), key-value changes, the ledger."""
+        self.emulator.flush()
+        rows = self.store.timeline_rows(after_attempt_id=self._first_attempt_id)
+        baseline = self._kvs_baseline if self._kvs_baseline is not None else self._kvs_snapshot()
+        return golden_files.document(
+            seed=self.settings.seed,
+            origin=self.origin,
+            attempts=rows,
+            kvs_before=baseline,
+            kvs_after=self._kvs_snapshot(),
+            dropped=self.store.ledger(limit=_NO_LIMIT),
+        )
+
+    def assert_matches_golden(self, path: str | Path, *, update: bool | None = None) -> None:
+        """Compare this run with the golden file; write it when missing or when updating.
+
+        Updating: `update=True`, pytest's --forge-update-golden, or FORGEQ_UPDATE_GOLDEN=1. A
+        relative path is taken from the test file's folder (forge_app fixture) or the working folder.
+        """
+        target = Path(path)
+        if not target.is_absolute() and self.golden_dir is not None:
+            target = self.golden_dir / target
+        golden_files.assert_matches(self.golden(), target, update=self.update_golden if update is None else update)
+
+    # -- reporting ------------------------------------------------------------------------------------
+
+    def describe(self, last: int = 20) -> str:
+        """The last attempts, notices, ledger and queues as plain text (what a failing test prints)."""
+        import io
+
+        from forgeq.cli.render import TimelinePrinter
+
+        out = io.StringIO()
+        printer = TimelinePrinter(out)
+        printer.colour = False
+        recent = list(self.recent)[-last:]
+        total = self.emulator.attempts_run
+        out.write(f"{self!r}: {total} attempt(s) run")
+        out.write(f"; the last {len(recent)}:\n" if recent else "\n")
+        for report in recent:
+            printer.attempt(report)
+        for notice in self.notices[-10:]:
+            printer.notice(notice)
+        if not self.closed:
+            dropped = self.dropped()
+            if dropped:
+                out.write(f"dropped: {len(dropped)} event(s)\n")
+                for item in dropped[:10]:
+                    out.write(f"  #{item.event} {item.target}: {item.drop_reason}: {item.last_error}\n")
+            for queue, counts in sorted(self.queues().items()):
+                shown = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+                out.write(f"queue {queue}: {shown or 'empty'}\n")
+        return out.getvalue()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit, close the state (if this app opened it) and forget the app's handler modules."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.emulator.flush()
+        finally:
+            if self._owns_store:
+                self.store.close()
+            if self._lock is not None:
+                self._lock.release()
+            _forget_modules(self.manifest.app_dir)
+
+    def __enter__(self) -> ForgeApp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "memory" if self.store.in_memory else self.store.path
+        return f"<ForgeApp {self.manifest.path} seed={self.settings.seed} state={where} t+{self.elapsed:.3f}s>"
+
+    def _kvs_snapshot(self) -> dict[str, dict[str, Any]]:
+        self.emulator.flush()
+        now = self.clock.now()
+        snapshot: dict[str, dict[str, Any]] = {}
+        for installation in sorted(set(self.store.known_installations()) | set(self.settings.installations)):
+            for space, label in ((0, ""), (1, "secret/")):  # "/" cannot appear in a key
+                for key, row in self.store.kv_scan(installation, space, "", None, _NO_LIMIT, now):
+                    snapshot.setdefault(installation, {})[label + key] = json.loads(row.value)
+        return snapshot
+
+
+class KvsView:
+    """One installation's key-value store, read and written from outside any invocation.
+
+    Reads see every write so far (the loop's unacknowledged ones too). Writes are validated as
+    Forge validates them but charge no quota: they are the test's setup, not the app's traffic.
+    """
+
+    def __init__(self, app: ForgeApp, installation: str) -> None:
+        self.app = app
+        self.installation = installation
+
+    def _now(self) -> float:
+        self.app.emulator.flush()
+        return self.app.clock.now()
+
+    def get(self, key: str) -> Any:
+        """The value, or None when the key is missing or expired."""
+        return self._get(key, 0)
+
+    def get_secret(self, key: str) -> Any:
+        return self._get(key, 1)
+
+    def _get(self, key: str, space: int) -> Any:
+        now = self._now()
+        row = self.app.store.kv_get(self.installation, space, key)
+        if row is None or (row.expire_at is not None and row.expire_at <= now):
+            return None
+        return json.loads(row.value)
+
+    def set(self, key: str, value: Any, *, ttl: float | None = None) -> None:
+        """Write a key (validated like kvs.set; `ttl` in seconds)."""
+        self._write(key, value, 0, ttl)
+
+    def set_secret(self, key: str, value: Any) -> None:
+        self._write(key, value, 1, None)
+
+    def delete(self, key: str) -> None:
+        self._write(key, None, 0, None, delete=True)
+
+    def delete_secret(self, key: str) -> None:
+        self._write(key, None, 1, None, delete=True)
+
+    def seed(self, values: Mapping[str, Any], *, secrets: Mapping[str, Any] | None = None) -> None:
+        """Write many keys at once, e.g. before the app runs."""
+        for key, value in values.items():
+            self._buffer(key, value, 0, None)
+        for key, value in (secrets or {}).items():
+            self._buffer(key, value, 1, None)
+        self.app.emulator.flush()
+
+    def _write(self, key: str, value: Any, space: int, ttl: float | None, delete: bool = False) -> None:
+        self._buffer(key, value, space, ttl, delete)
+        self.app.emulator.flush()
+
+    def _buffer(self, key: str, value: Any, space: int, ttl: float | None, delete: bool = False) -> None:
+        from forgeq.emulator.storage import encode_value, validate_key
+
+        validate_key(key)
+        now = self.app.clock.now()
+        text = None if delete else encode_value(value)
+        expire_at = None if ttl is None else now + ttl
+        self.app.emulator.storage.write(self.installation, space, key, text, now, expire_at)
+
+    def query_all(self, prefix: str = "") -> list[dict[str, Any]]:
+        """Every unexpired key starting with `prefix`, in key order, as Forge's query results: [{"key", "value"}]."""
+        now = self._now()
+        rows = self.app.store.kv_scan(self.installation, 0, prefix, None, _NO_LIMIT, now)
+        return [{"key": key, "value": json.loads(row.value)} for key, row in rows]
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [item["key"] for item in self.query_all(prefix)]
+
+    def as_dict(self, prefix: str = "") -> dict[str, Any]:
+        return {item["key"]: item["value"] for item in self.query_all(prefix)}
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __len__(self) -> int:
+        return len(self.query_all())
+
+    def __repr__(self) -> str:
+        return f"<KvsView {self.installation}: {len(self)} key(s)>"
+
+
+class _Recorder:
+    """Keeps the last attempts and every notice, for failure reports (even after close)."""
+
+    def __init__(self, app: ForgeApp) -> None:
+        self.app = weakref.proxy(app)
+
+    def attempt(self, report: AttemptReport) -> None:
+        self.app.recent.append(report)
+
+    def notice(self, notice: Notice) -> None:
+        self.app.notices.append(notice)
+
+
+def _settings(settings: Settings | None, seed: int, clock: str | Clock, faults: str | Path | None, options: dict[str, Any]) -> Settings:
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise InputError(f"ForgeApp has no option {', '.join(unknown)}", f"the options are {', '.join(sorted(fields - {'clock'}))}")
+    base = settings if settings is not None else Settings()
+    changes: dict[str, Any] = {"seed": seed, **{k: v for k, v in options.items() if v is not None}}
+    if isinstance(clock, str):
+        if clock not in ("virtual", "real"):
+            raise InputError(f"clock must be 'virtual', 'real' or a Clock, not {clock!r}")
+        changes["clock"] = clock
+    elif isinstance(clock, VirtualClock | RealClock) or hasattr(clock, "now"):
+        changes["clock"] = "virtual" if clock.virtual else "real"
+    if faults is not None:
+        changes["faults"] = str(faults)
+    return dataclasses.replace(base, **changes)
+
+
+def _event(record: Any) -> Event:
+    return Event(
+        record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, _json(record.body),
+        schema.STATE_NAMES.get(record.state, str(record.state)), record.attempts, record.retry_count, record.retry_reason,
+        _json(record.retry_data), record.available_at, record.enqueued_at, record.finished_at, record.last_error,
+    )  # fmt: skip
+
+
+def _attempt(row: dict[str, Any]) -> Attempt:
+    return Attempt(
+        row["event"], row["event_id"], row["installation"], row["kind"], row["target"], row["job_id"], row["attempt"],
+        row["retry_count"], row["started_at"], row["ended_at"], row["outcome"], row["reason"], row["error"],
+        row["retry_after_asked"], row["retry_after_applied"], row["next_at"], _json(row["retry_context"]),
+        row["quota_refusals"], row["storage_calls"], tuple((row["notes"] or "").split("\n")) if row["notes"] else (),
+        row["logs"] or "", row["wall_ms"],
+    )  # fmt: skip
+
+
+def _dropped(row: dict[str, Any]) -> Dropped:
+    return Dropped(
+        row["event"], row["event_id"], row["installation"], row["kind"], row["target"], row["job_id"], _json(row["body"]),
+        row["dropped_at"], row["drop_reason"], row["last_error"], _json(row["retry_context"]), row["attempts"], row["retry_count"],
+    )  # fmt: skip
+
+
+def _job(row: dict[str, Any]) -> Job:
+    return Job(
+        row["job_id"], row["installation"], row["queue"], row["created_at"], row["cancelled_at"], row["origin"],
+        row["success"], row["inProgress"], row["failed"], row["cancelled"], row["events"],
+    )  # fmt: skip
+
+
+def _forget_modules(app_dir: Path) -> None:
+    """Drop the app's modules from sys.modules, so the next app imports them afresh (no state leaks).
+
+    Only handler modules and their siblings (under src/, or beside the manifest) go; test files and
+    conftest.py stay, even when they live inside the app's folder.
+    """
+    src = app_dir / "src"
+    for name, module in list(sys.modules.items()):
+        if name.startswith(PACKAGE + "."):
+            del sys.modules[name]
+            continue
+        file = getattr(module, "__file__", None)
+        if not file or name.startswith("forgeq"):
+            continue
+        path = Path(file)
+        if path.name == "conftest.py" or path.name.startswith("test_") or path.name.endswith("_test.py"):
+            continue
+        if path.parent == app_dir or src in path.parents:
+            del sys.modules[name]

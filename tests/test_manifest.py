@@ -1,0 +1,98 @@
+"""The manifest: both consumer forms, Forge's validator checks, every problem at once with file:line."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import V1_MANIFEST, V2_MANIFEST, forgeq
+
+from forgeq.emulator.errors import ManifestError
+from forgeq.emulator.manifest import load_manifest
+
+HANDLER = {"src/index.py": "def handler(event, context):\n    pass\n"}
+
+
+def problems_of(make_app, manifest: str, files=HANDLER) -> list[str]:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(make_app(manifest, files))
+    return [f"{p.line}|{p.path}|{p.message}" for p in caught.value.problems]
+
+
+def test_v1_and_v2_consumers_are_parsed(make_app):
+    v1 = load_manifest(make_app(V1_MANIFEST, HANDLER, name="v1"))
+    v2 = load_manifest(make_app(V2_MANIFEST, HANDLER, name="v2"))
+    assert (v1.consumers[0].version, v1.consumers[0].method, v1.consumers[0].queue) == (1, "listener", "work")
+    assert (v2.consumers[0].version, v2.consumers[0].function) == (2, "consumer-function")
+    assert v2.functions["consumer-function"].timeout_seconds == 55
+
+
+def test_every_problem_is_reported_at_once_with_lines(make_app):
+    manifest = """
+    app:
+      id: x
+    modules:
+      consumer:
+        - key: c1
+          queue: this-queue-name-is-far-too-long-for-forge-ok
+          function: missing-function
+          colour: blue
+        - key: c1
+          queue: bad/queue
+          resolver:
+            function: f
+            method: m
+      function:
+        - key: a-function-key-longer-than-23
+          handler: index.handler
+        - key: f
+          handler: ../escape.handler
+          timeoutSeconds: 1000
+    """
+    found = problems_of(make_app, manifest)
+    text = "\n".join(found)
+    assert "6|modules.consumer[0].queue|queue 'this-queue-name-is-far-too-long-for-forge-ok' must match" in text
+    assert "8|modules.consumer[0].colour|should NOT have additional property 'colour'" in text
+    assert "found duplicate module key 'c1'" in text
+    assert "queue 'bad/queue' must match" in text
+    assert "The function key exceeds 23 characters: 'a-function-key-longer-than-23'." in text
+    assert "handler property '../escape.handler' must be in format <module>.<function> (example: index.run)." in text
+    assert "timeoutSeconds|must be a number from 1 to 900" in text
+    assert "consumer references undefined function module with key 'missing-function'" in text
+    assert len(found) >= 8
+
+
+def test_duplicate_yaml_keys_are_an_error_not_silently_dropped(make_app):
+    found = problems_of(make_app, V2_MANIFEST.replace("      queue: work\n", "      queue: work\n      queue: other\n"))
+    assert any("duplicate key 'queue' (first at line 6)" in p for p in found)
+
+
+def test_missing_handler_file_names_the_paths_looked_at(make_app):
+    found = problems_of(make_app, V2_MANIFEST, {"src/other.py": ""})
+    assert any("cannot find associated file for 'index.handler' (looked for src/index.py, index.py)" in p for p in found)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "the manifest is empty"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("modules: [\n", "1:"),
+        ("app: !!python/object/apply:os.system ['touch /tmp/forgeq-pwned']\nmodules: {}\n", "unknown YAML tag"),
+        ("a: &a [1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "alias bomb"),
+    ],
+)
+def test_broken_yaml_is_one_clear_error(tmp_path, text, expected):
+    path = tmp_path / "manifest.yml"
+    path.write_text(text)
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert expected in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_cli_reports_manifest_problems_with_exit_code_2_and_no_traceback(make_app):
+    app = make_app(V2_MANIFEST.replace("queue: work", "queue: bad/queue"), HANDLER)
+    done = forgeq("run", app, "--until-idle")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"{app}:6: modules.consumer[0].queue: queue 'bad/queue' must match" in done.stderr
+    assert not (app.parent / ".forgeq").exists()

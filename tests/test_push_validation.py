@@ -1,0 +1,153 @@
+"""Push validation exactly as @forge/events 2.x/3.x does it: same order, classes and messages (FS §1.2)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import V2_MANIFEST, emulator
+
+from forgeq import events
+from forgeq.emulator.runtime import ForgeRuntimeError
+from forgeq.events import (
+    InvalidPayloadError,
+    InvalidPushSettingsError,
+    InvalidQueueNameError,
+    NoEventsToPushError,
+    PayloadTooBigError,
+    TooManyEventsError,
+    validate_push,
+)
+
+
+def body(i: int = 0) -> dict:
+    return {"body": {"i": i}}
+
+
+@pytest.mark.parametrize("count", [1, 49, 50])
+def test_up_to_fifty_events_pass(count):
+    assert len(validate_push([body(i) for i in range(count)])) == count
+
+
+def test_zero_and_fifty_one_events_fail_with_forge_messages():
+    with pytest.raises(NoEventsToPushError, match=r"^No events pushed\.$"):
+        validate_push([])
+    with pytest.raises(TooManyEventsError, match=r"^This push contains more than the 50 events allowed\.$"):
+        validate_push([body(i) for i in range(51)])
+
+
+@pytest.mark.parametrize("event", [None, "text", 3, ["body"]])
+def test_event_must_be_an_object(event):
+    with pytest.raises(InvalidPayloadError, match=r"^Event must be an object\.$"):
+        validate_push([event])
+
+
+@pytest.mark.parametrize("value", [None, [], "text", 5])
+def test_body_must_be_an_object(value):
+    with pytest.raises(InvalidPayloadError, match=r"^Event body must be an object\.$"):
+        validate_push({"body": value})
+
+
+@pytest.mark.parametrize("delay", [0, 0.5, 1, 900, math.nan, None])
+def test_delays_the_sdk_lets_through(delay):
+    validate_push({"body": {}, "delayInSeconds": delay})
+
+
+@pytest.mark.parametrize("delay", [-1, 900.5, 901, "10"])
+def test_delays_the_sdk_refuses(delay):
+    with pytest.raises(InvalidPushSettingsError, match=r"^The delayInSeconds setting must be between 0 and 900\.$"):
+        validate_push({"body": {}, "delayInSeconds": delay})
+
+
+def test_checks_run_in_sdk_order():
+    # A 51-event push of bad events reports the count first; a bad body before a bad delay.
+    with pytest.raises(TooManyEventsError):
+        validate_push([None] * 51)
+    with pytest.raises(InvalidPayloadError):
+        validate_push([{"body": None, "delayInSeconds": -1}])
+    with pytest.raises(InvalidPushSettingsError):
+        validate_push([{"body": {}, "delayInSeconds": -1}, {"body": "x" * 300_000}])
+
+
+def test_payload_size_limit_is_200_kb_of_the_whole_serialised_array():
+    def push_of(size: int) -> list[dict]:
+        wrapper = len('[{"body":{"s":""}}]')
+        return [{"body": {"s": "x" * (size - wrapper)}}]
+
+    validate_push(push_of(200 * 1024))
+    with pytest.raises(PayloadTooBigError, match=r"^The maximum payload size is 200KB\.$"):
+        validate_push(push_of(200 * 1024 + 1))
+    # UTF-8 bytes, not characters: 'é' is two bytes.
+    wrapper = len('[{"body":{"s":""}}]')
+    with pytest.raises(PayloadTooBigError):
+        validate_push([{"body": {"s": "é" * ((200 * 1024 - wrapper) // 2 + 1)}}])
+
+
+def test_all_errors_share_events_error():
+    for cls in (InvalidQueueNameError, NoEventsToPushError, TooManyEventsError, InvalidPayloadError, PayloadTooBigError):
+        assert issubclass(cls, events.EventsError)
+
+
+@pytest.mark.parametrize("key", ["", "a b", "queue/1", "é"])
+def test_queue_names_are_checked_at_construction(key):
+    with pytest.raises(InvalidQueueNameError, match="Queue names can only contain alphanumeric characters, dashes and underscores."):
+        events.Queue(key=key)
+
+
+def test_queue_push_outside_an_invocation_says_so():
+    with pytest.raises(ForgeRuntimeError, match="no Forge invocation is running"):
+        events.Queue(key="work").push({"body": {}})
+
+
+def test_nothing_is_stored_when_a_push_is_refused(make_app, tmp_path):
+    app = make_app(V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    pass\n"})
+    emu, _ = emulator(app, tmp_path / "state.db")
+    with pytest.raises(TooManyEventsError):
+        emu.push("work", [body(i) for i in range(51)])
+    assert emu.store.totals()["events"] == 0
+
+
+def test_handler_pushes_and_async_handlers_await_sdk_calls(make_app, tmp_path):
+    source = """
+    from forgeq.events import Queue, PayloadTooBigError
+    from forgeq.kvs import kvs
+
+    out = Queue(key="out")
+
+    async def handler(event, context):
+        if event["queueName"] == "work":
+            result = await out.push([{"body": {"n": n}} for n in range(3)])
+            stats = await out.get_job(result.job_id).get_stats()
+            await kvs.set("stats", stats.as_dict())
+            try:
+                await out.push({"body": {"big": "x" * 300_000}})
+            except PayloadTooBigError as error:
+                await kvs.set("error", str(error))
+        else:
+            kvs.set(f"seen-{event['body']['n']}", True)  # plain call inside async code: still runs
+    """
+    manifest = """
+    app:
+      id: ari:cloud:ecosystem::app/test
+    modules:
+      consumer:
+        - key: work-consumer
+          queue: work
+          function: consumer-function
+        - key: out-consumer
+          queue: out
+          function: consumer-function
+      function:
+        - key: consumer-function
+          handler: index.handler
+    """
+    app = make_app(manifest, {"src/index.py": source})
+    emu, rec = emulator(app, tmp_path / "state.db")
+    emu.push("work", {"body": {}})
+    emu.run()
+    assert [a.outcome for a in rec.attempts].count("succeeded") == 4
+    emu.flush()
+    stored = {key: row.value for key, row in emu.store.kv_scan("site-1", 0, "", None, 100)}
+    assert stored["stats"] == '{"success":0,"inProgress":3,"failed":0}'
+    assert stored["error"] == '"The maximum payload size is 200KB."'
+    assert {"seen-0", "seen-1", "seen-2"} <= set(stored)
