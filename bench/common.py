@@ -195,7 +195,7 @@ def print_table(
         return "  ".join(parts).rstrip()
 
     out(line(headers))
-    out("  ".join("-" * width for width in widths))
+    out("  ".join("-" * width for width in widths).rstrip())
     for row in rows:
         out(line(row))
 

@@ -19,7 +19,6 @@ if __package__ in (None, ""):
 from bench.common import (
     RunRecord,
     Stats,
-    fmt_number,
     fmt_stats,
     fresh_db_dir,
     machine_info,
@@ -139,7 +138,7 @@ def report(outcomes: list[Outcome]) -> list[dict[str, object]]:
         if outcome.skipped or (outcome.error and not outcome.values):
             reason = f"skipped: {outcome.skipped}" if outcome.skipped else f"FAILED: {outcome.error}"
             record["skipped" if outcome.skipped else "error"] = outcome.skipped or outcome.error
-            rows.append([bench.name, fmt_number(outcome.n), reason, "", "", "", ""])
+            rows.append([bench.name, f"{outcome.n:,}", reason, "", "", "", ""])
             continue
         stats = summarize(list(outcome.values.values()))
         record.update(
@@ -149,7 +148,7 @@ def report(outcomes: list[Outcome]) -> list[dict[str, object]]:
         comparisons = [comparison_cells(outcome, compare, by_name) for compare in bench.compare]
         record["comparisons"] = [item[1] for item in comparisons]
         first = comparisons[0][0] if comparisons else ["", "", "", ""]
-        rows.append([bench.name, fmt_number(outcome.n), figure, *first])
+        rows.append([bench.name, f"{outcome.n:,}", figure, *first])
         rows.extend(["", "", "", *cells] for cells, _ in comparisons[1:])
     print_table(["bench", "n", "median [min..max]", "vs", "ratio median [min..max]", "target", ""], rows)
     return records

@@ -17,7 +17,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from forgeq.emulator import limits
@@ -82,7 +82,7 @@ class PartialSuccessError(EventsError):
         self.failed_events = failed_events
 
 
-class InvocationErrorCode(str, Enum):
+class InvocationErrorCode(StrEnum):
     FUNCTION_RETRY_REQUEST = "FUNCTION_RETRY_REQUEST"
     FUNCTION_UPSTREAM_RATE_LIMITED = "FUNCTION_UPSTREAM_RATE_LIMITED"
     FUNCTION_OUT_OF_MEMORY = "FUNCTION_OUT_OF_MEMORY"

@@ -17,7 +17,7 @@ is installed, so it imports nothing heavy until a test asks for the fixture.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,16 +36,36 @@ _MARKER_HELP = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("forgeq", "forgeq: test Forge apps")
-    group.addoption("--forge-manifest", default=None, help="The manifest.yml the forge_app fixture loads [ini forge_manifest].")
-    group.addoption("--forge-seed", type=int, default=None, help="The seed of every forge_app (a marker's seed wins).")
-    group.addoption("--forge-storage-limits", default=None, help="Storage quotas of every forge_app: 2025, 2023, none or a file.")
     group.addoption(
-        "--forge-update-golden", action="store_true", default=False, help="Rewrite golden timelines instead of comparing (env FORGEQ_UPDATE_GOLDEN=1)."
+        "--forge-manifest",
+        default=None,
+        help="The manifest.yml the forge_app fixture loads [ini forge_manifest].",
     )
     group.addoption(
-        "--forge-timeline-lines", type=int, default=DEFAULT_TIMELINE_LINES, help="How many attempts a failing test's report shows."
+        "--forge-seed", type=int, default=None, help="The seed of every forge_app (a marker's seed wins)."
     )
-    parser.addini("forge_manifest", "The manifest.yml the forge_app fixture loads (relative to the rootdir).", default=None)
+    group.addoption(
+        "--forge-storage-limits",
+        default=None,
+        help="Storage quotas of every forge_app: 2025, 2023, none or a file.",
+    )
+    group.addoption(
+        "--forge-update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite golden timelines instead of comparing (env FORGEQ_UPDATE_GOLDEN=1).",
+    )
+    group.addoption(
+        "--forge-timeline-lines",
+        type=int,
+        default=DEFAULT_TIMELINE_LINES,
+        help="How many attempts a failing test's report shows.",
+    )
+    parser.addini(
+        "forge_manifest",
+        "The manifest.yml the forge_app fixture loads (relative to the rootdir).",
+        default=None,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,18 +110,22 @@ def forge_app(request: pytest.FixtureRequest) -> Iterator[ForgeApp]:
     marker = request.node.get_closest_marker("forge")
     if marker is not None:
         if marker.args:
-            raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.forge takes keywords only, e.g. forge(seed=7)")
+            raise pytest.UsageError(
+                f"{request.node.nodeid}: @pytest.mark.forge takes keywords only, e.g. forge(seed=7)"
+            )
         options.update(marker.kwargs)
     manifest = find_manifest(request, options.pop("manifest", None))
     if "store" in options and options["store"] != ":memory:":
-        raise pytest.UsageError(f"{request.node.nodeid}: the forge_app fixture always uses an in-memory state; build a ForgeApp for a file")
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the forge_app fixture always uses an in-memory state; build a ForgeApp for a file"
+        )
     try:
         app = ForgeApp(manifest, **options)
     except ForgeqError as error:
         pytest.fail(f"forge_app: {error}", pytrace=False)
     app.update_golden = app.update_golden or bool(config.getoption("--forge-update-golden"))
     app.golden_dir = Path(request.path).parent
-    request.node.stash[_APPS] = [*request.node.stash.get(_APPS, []), app]
+    request.node.stash.setdefault(_APPS, []).append(app)
     try:
         yield app
     finally:
@@ -118,13 +142,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         testing._created.clear()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    if report.when != "call" or not report.failed:
-        return
-    apps = list(item.stash.get(_APPS, []))
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" and report.failed:
+        _add_timelines(item, report)
+    return report
+
+
+def _add_timelines(item: pytest.Item, report: pytest.TestReport) -> None:
+    stored = item.stash.get(_APPS, None)
+    apps: list[ForgeApp] = list(stored) if stored is not None else []
     testing = _testing_if_loaded()
     if testing is not None:
         for ref in testing._created:
@@ -148,6 +178,8 @@ def _testing_if_loaded() -> Any:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    if os.environ.get("FORGEQ_UPDATE_GOLDEN", "") not in ("", "0") or config.getoption("--forge-update-golden"):
+    if os.environ.get("FORGEQ_UPDATE_GOLDEN", "") not in ("", "0") or config.getoption(
+        "--forge-update-golden"
+    ):
         return "forgeq: updating golden timelines"
     return None

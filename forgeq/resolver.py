@@ -47,7 +47,7 @@ class Resolver:
         async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
             call = event.get("call") or {}
             key = call.get("functionKey")
-            function = functions.get(key)
+            function = functions.get(key) if isinstance(key, str) else None
             if function is None:
                 raise ResolverError(f"Resolver has no definition for '{key}'.")
             context = {**(event.get("context") or {}), "jobId": call.get("jobId")}

@@ -30,11 +30,11 @@ from forgeq.emulator.clock import Clock, RealClock, VirtualClock
 from forgeq.emulator.engine import Emulator
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.faults import Faults, KvChange, Redelivery, load_scenario
+from forgeq.emulator.firing import FiredProducts
 from forgeq.emulator.handlers import PACKAGE
 from forgeq.emulator.manifest import Manifest, load_manifest
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import StateLock, Store, schema
-from forgeq.emulator.store.batch import NewEvent
 from forgeq.emulator.timeline import AttemptReport, Notice
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "ConditionNotMet",
     "Dropped",
     "Event",
+    "FiredProducts",
     "ForgeApp",
     "Job",
     "KvChange",
@@ -198,25 +199,38 @@ class ForgeApp:
                     raise
         self.recent: deque[AttemptReport] = deque(maxlen=RECENT_ATTEMPTS_KEPT)
         self.notices: list[Notice] = []
-        self.emulator = Emulator(
-            self.manifest, self.store, self.settings, clock=clock if not isinstance(clock, str) else None, observers=[_Recorder(self)]
-        )
+        self.closed = False
+        try:
+            self.emulator = Emulator(
+                self.manifest,
+                self.store,
+                self.settings,
+                clock=clock if not isinstance(clock, str) else None,
+                observers=[_Recorder(self)],
+            )
+        except BaseException:
+            self._release()
+            raise
         self.clock: Clock = self.emulator.clock
+        if not self.store.in_memory:
+            self.store.set_meta("clock", self.settings.clock)  # as `forgeq run` does, for `forgeq inspect`
         self.origin = self.clock.now()
         self._first_attempt_id = self.store.last_attempt_id()
         self._kvs_baseline: dict[str, dict[str, Any]] | None = None
         self.update_golden = os.environ.get("FORGEQ_UPDATE_GOLDEN", "") not in ("", "0")
         self.golden_dir: Path | None = None
-        self.closed = False
         self.faults = Faults(self.emulator, origin=self.origin)
+        _created[:] = [ref for ref in _created if ref() is not None]
         _created.append(weakref.ref(self))
-        self.emulator.start()
-        if strict and self.emulator.handlers.errors:
-            error = next(iter(self.emulator.handlers.errors.values()))
+        try:
+            self.emulator.start()
+            if strict and self.emulator.handlers.errors:
+                raise next(iter(self.emulator.handlers.errors.values()))
+            if self.settings.faults:
+                self.faults.apply(load_scenario(self.settings.faults))
+        except BaseException:
             self.close()
-            raise error
-        if self.settings.faults:
-            self.faults.apply(load_scenario(self.settings.faults))
+            raise
 
     # -- the clock ------------------------------------------------------------------------------
 
@@ -239,9 +253,18 @@ class ForgeApp:
 
     def push(self, queue: str, events: Any, *, installation: str | None = None) -> str:
         """Push as `Queue(key=queue).push(events)` does (Forge's validation: 1-50 events, 200 KB); return the job id."""
-        return self.emulator.push(queue, events, installation=installation or self.installation, origin="test")
+        return self.emulator.push(
+            queue, events, installation=installation or self.installation, origin="test"
+        )
 
-    def push_many(self, queue: str, bodies: Iterable[Mapping[str, Any]], *, delay: float | None = None, installation: str | None = None) -> list[str]:
+    def push_many(
+        self,
+        queue: str,
+        bodies: Iterable[Mapping[str, Any]],
+        *,
+        delay: float | None = None,
+        installation: str | None = None,
+    ) -> list[str]:
         """Push each body as one event, 50 to a push (Forge's maximum); return the job ids."""
         jobs: list[str] = []
         chunk: list[dict[str, Any]] = []
@@ -265,29 +288,26 @@ class ForgeApp:
         installation: str | None = None,
         project: str | None = None,
         payload: dict[str, Any] | None = None,
+        rate: float | None = None,
         **overrides: Any,
-    ) -> list[int]:
-        """Fire `count` product events (alias such as "issue-created", or a full `avi:` type) at the triggers.
+    ) -> FiredProducts:
+        """Fire `count` product events (an alias such as "issue-created", or a full `avi:` type), as
+        `forgeq push EVENT` does: each reaches every trigger subscribed to its type.
 
         Payloads come from forgeq's templates (docs/product-events.md), or `payload`; keyword
-        overrides set payload fields by path, `__` or "." separating the parts:
+        overrides set payload fields by path, `__` separating the parts:
         `push_product_event("issue-updated", issue__fields__summary="Checkout fails")`.
-        Returns the product events' numbers.
+        `rate` spreads them at that many events per second of virtual time (default: all at once).
+        Returns what was fired (`count`, `first_event`, `last_event`, `triggers`, `warnings`).
         """
-        from forgeq.emulator import products
-        from forgeq.events import to_json
+        from forgeq.emulator.firing import fire_product_events
 
-        site = installation or self.installation
         sets = [f"{path.replace('__', '.')}={json.dumps(value)}" for path, value in overrides.items()]
         self.emulator.flush()
-        now = self.clock.now()
-        first_seq = self.store.product_events_made() + 1
-        arguments: dict[str, Any] = {"first_seq": first_seq, "now": now, "sets": sets, "base_payload": payload}
-        if project is not None:
-            arguments["project_key"] = project
-        payloads = list(products.make_payloads(name, count, **arguments))
-        rows = (NewEvent(site, "product", str(p["eventType"]), None, to_json(p), None, now, now) for p in payloads)
-        return self.store.insert_events(rows)
+        return fire_product_events(
+            self.store, name, count=count, now=self.clock.now(), installation=installation or self.installation,
+            project_key=project, sets=sets, base_payload=payload, rate=rate, manifest=self.manifest,
+        )  # fmt: skip
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -305,7 +325,13 @@ class ForgeApp:
         self.emulator.flush()
         return ran
 
-    def run_until(self, predicate: Callable[[ForgeApp], Any], *, within: float | None = None, max_attempts: int | None = None) -> int:
+    def run_until(
+        self,
+        predicate: Callable[[ForgeApp], Any],
+        *,
+        within: float | None = None,
+        max_attempts: int | None = None,
+    ) -> int:
         """Deliver until `predicate(app)` is true; checked before each step of the loop (the events due
         at one instant, at most 50 at a time). Raises ConditionNotMet if the app goes idle, `within`
         seconds pass, or `max_attempts` attempts run first. Returns the attempts run."""
@@ -319,19 +345,25 @@ class ForgeApp:
                 return engine.attempts_run - started
             ran = engine.attempts_run - started
             if max_attempts is not None and ran >= max_attempts:
-                raise ConditionNotMet(f"run_until: the condition did not hold after {ran} attempt(s) (max_attempts={max_attempts})")
+                raise ConditionNotMet(
+                    f"run_until: the condition did not hold after {ran} attempt(s) (max_attempts={max_attempts})"
+                )
             if engine.step():
                 continue
             engine.flush()
             next_due = engine.next_due_at()
             if next_due is None:
-                raise ConditionNotMet(f"run_until: the app went idle at t+{self.elapsed:.3f}s after {ran} attempt(s), and the condition never held")
+                raise ConditionNotMet(
+                    f"run_until: the app went idle at t+{self.elapsed:.3f}s after {ran} attempt(s), and the condition never held"
+                )
             if deadline is not None and next_due > deadline:
                 self.clock.advance_to(deadline)
                 engine.flush()
                 if predicate(self):
                     return engine.attempts_run - started
-                raise ConditionNotMet(f"run_until: the condition did not hold within {within:g} s ({ran} attempt(s))")
+                raise ConditionNotMet(
+                    f"run_until: the condition did not hold within {within:g} s ({ran} attempt(s))"
+                )
             if self.clock.virtual:
                 self.clock.advance_to(next_due)
             else:
@@ -384,7 +416,14 @@ class ForgeApp:
                 raise InputError(f"unknown state '{state}'", f"use one of {', '.join(_STATES_BY_NAME)}")
             state_number = _STATES_BY_NAME[state]
         self.emulator.flush()
-        records = self.store.events(kind=kind, target=target, state=state_number, job_id=job, installation=installation, limit=_NO_LIMIT)
+        records = self.store.events(
+            kind=kind,
+            target=target,
+            state=state_number,
+            job_id=job,
+            installation=installation,
+            limit=_NO_LIMIT,
+        )
         return [_event(record) for record in records]
 
     def event(self, ref: int | str) -> Event:
@@ -408,7 +447,9 @@ class ForgeApp:
         self.emulator.flush()
         if queue is not None:
             kind = kind or "queue"
-        rows = self.store.timeline_rows(event=event, job_id=job, target=queue, kind=kind, installation=installation)
+        rows = self.store.timeline_rows(
+            event=event, job_id=job, target=queue, kind=kind, installation=installation
+        )
         return [_attempt(row) for row in rows]
 
     @property
@@ -484,10 +525,13 @@ class ForgeApp:
         Updating: `update=True`, pytest's --forge-update-golden, or FORGEQ_UPDATE_GOLDEN=1. A
         relative path is taken from the test file's folder (forge_app fixture) or the working folder.
         """
+        __tracebackhide__ = True  # pytest: show the test's line, not this one
         target = Path(path)
         if not target.is_absolute() and self.golden_dir is not None:
             target = self.golden_dir / target
-        golden_files.assert_matches(self.golden(), target, update=self.update_golden if update is None else update)
+        golden_files.assert_matches(
+            self.golden(), target, update=self.update_golden if update is None else update
+        )
 
     # -- reporting ------------------------------------------------------------------------------------
 
@@ -529,11 +573,18 @@ class ForgeApp:
         try:
             self.emulator.flush()
         finally:
-            if self._owns_store:
-                self.store.close()
-            if self._lock is not None:
-                self._lock.release()
-            _forget_modules(self.manifest.app_dir)
+            self._release()
+
+    def _release(self) -> None:
+        self.closed = True
+        emulator = getattr(self, "emulator", None)
+        if emulator is not None:
+            emulator.handlers.close()  # a JavaScript app's Node.js worker
+        if self._owns_store:
+            self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+        _forget_modules(self.manifest.app_dir)
 
     def __enter__(self) -> ForgeApp:
         return self
@@ -543,7 +594,9 @@ class ForgeApp:
 
     def __repr__(self) -> str:
         where = "memory" if self.store.in_memory else self.store.path
-        return f"<ForgeApp {self.manifest.path} seed={self.settings.seed} state={where} t+{self.elapsed:.3f}s>"
+        return (
+            f"<ForgeApp {self.manifest.path} seed={self.settings.seed} state={where} t+{self.elapsed:.3f}s>"
+        )
 
     def _kvs_snapshot(self) -> dict[str, dict[str, Any]]:
         self.emulator.flush()
@@ -654,13 +707,26 @@ class _Recorder:
         self.app.notices.append(notice)
 
 
-def _settings(settings: Settings | None, seed: int, clock: str | Clock, faults: str | Path | None, options: dict[str, Any]) -> Settings:
+def _settings(
+    settings: Settings | None,
+    seed: int,
+    clock: str | Clock,
+    faults: str | Path | None,
+    options: dict[str, Any],
+) -> Settings:
     fields = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise InputError(f"ForgeApp has no option {', '.join(unknown)}", f"the options are {', '.join(sorted(fields - {'clock'}))}")
+        raise InputError(
+            f"ForgeApp has no option {', '.join(unknown)}",
+            f"the options are {', '.join(sorted(fields - {'clock'}))}",
+        )
     base = settings if settings is not None else Settings()
     changes: dict[str, Any] = {"seed": seed, **{k: v for k, v in options.items() if v is not None}}
+    if isinstance(changes.get("storage_limits"), Mapping):
+        changes["storage_limits"] = _limits_spec(changes["storage_limits"])
+    elif isinstance(changes.get("storage_limits"), Path):
+        changes["storage_limits"] = str(changes["storage_limits"])
     if isinstance(clock, str):
         if clock not in ("virtual", "real"):
             raise InputError(f"clock must be 'virtual', 'real' or a Clock, not {clock!r}")
@@ -670,6 +736,17 @@ def _settings(settings: Settings | None, seed: int, clock: str | Clock, faults: 
     if faults is not None:
         changes["faults"] = str(faults)
     return dataclasses.replace(base, **changes)
+
+
+def _limits_spec(figures: Mapping[str, Any]) -> str:
+    """{"base": "2023", "writes": 10, "reads": "50/10"} -> "2023,writes=10,reads=50/10" (quota.py's syntax)."""
+    figures = dict(figures)
+    parts = [str(figures.pop("base", "2025"))]
+    for metric, figure in figures.items():
+        if isinstance(figure, tuple | list) and len(figure) == 2:
+            figure = f"{figure[0]}/{figure[1]}"
+        parts.append(f"{metric}={figure}")
+    return ",".join(parts)
 
 
 def _event(record: Any) -> Event:

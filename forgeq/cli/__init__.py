@@ -11,9 +11,15 @@ import sys
 
 import typer
 
+from forgeq.cli import doctor as doctor_commands
+from forgeq.cli import init as init_commands
 from forgeq.cli import inspect as inspect_commands
+from forgeq.cli import lint as lint_commands
 from forgeq.cli import push as push_commands
+from forgeq.cli import replay as replay_commands
+from forgeq.cli import report as report_commands
 from forgeq.cli import run as run_commands
+from forgeq.cli import state as state_commands
 
 app = typer.Typer(
     name="forgeq",
@@ -25,7 +31,15 @@ app = typer.Typer(
 )
 app.command("run")(run_commands.run)
 app.command("push")(push_commands.push)
+app.command("lint")(lint_commands.lint)
+app.command("init")(init_commands.init)
+app.command("doctor")(doctor_commands.doctor)
+app.command("report")(report_commands.report)
 app.add_typer(inspect_commands.app, name="inspect")
+app.command("replay")(replay_commands.replay)
+app.command("reset")(state_commands.reset)
+app.command("export")(state_commands.export)
+app.command("import")(state_commands.import_)
 
 
 def main() -> None:
@@ -33,7 +47,8 @@ def main() -> None:
     from forgeq.emulator.errors import ForgeqError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns the code of a `raise typer.Exit(code=...)` instead of raising it.
+        code = app(standalone_mode=False)
     except ForgeqError as error:
         _fail(str(error), error.exit_code)
     except typer.Exit as done:
@@ -45,7 +60,10 @@ def main() -> None:
     except BrokenPipeError:
         os._exit(0)
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
-        import click
+        try:
+            from typer import _click as click  # typer >= 0.2x bundles its own click; its errors come from there
+        except ImportError:
+            import click  # type: ignore[no-redef]
 
         if isinstance(error, click.exceptions.UsageError):
             error.show()
@@ -56,7 +74,7 @@ def main() -> None:
         if os.environ.get("FORGEQ_DEBUG"):
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:

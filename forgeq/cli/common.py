@@ -15,7 +15,7 @@ STATE_DIR = ".forgeq"
 STATE_FILE = "state.db"
 
 ManifestOption = Annotated[Path, typer.Option("--manifest", "-m", help="The app's manifest.yml (its state lives beside it).")]
-DbOption = Annotated[Path | None, typer.Option("--db", help="The state file [env FORGEQ_DB; default .forgeq/state.db beside the manifest].")]
+DbOption = Annotated[Path | None, typer.Option("--db", help="The state file (env FORGEQ_DB; default: .forgeq/state.db beside the manifest).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (shapes in docs/json.md).")]
 InstallationOption = Annotated[str | None, typer.Option("--installation", "-i", help="Only this installation (site).")]
 
@@ -45,9 +45,8 @@ def virtual_now(store: Store) -> float:
     """The state's clock: where the last virtual run left it (the epoch before any run)."""
     import time
 
-    from forgeq.emulator import limits
+    from forgeq.emulator.clock import resumed_virtual_time
 
     if store.get_meta("clock") == "real":
         return time.time()
-    saved = store.get_meta("virtual_now")
-    return max(float(saved), limits.VIRTUAL_EPOCH) if saved else limits.VIRTUAL_EPOCH
+    return resumed_virtual_time(store.get_meta("virtual_now"))

@@ -7,7 +7,23 @@ from typing import Annotated, Any
 
 import typer
 
-from forgeq.cli.common import DbOption, InstallationOption, JsonOption, ManifestOption, open_store, virtual_now
+from forgeq.cli.common import (
+    DbOption,
+    InstallationOption,
+    JsonOption,
+    ManifestOption,
+    open_store,
+    virtual_now,
+)
+from forgeq.cli.selection import (
+    JobFilter,
+    LimitOption,
+    OffsetOption,
+    QueueFilter,
+    SinceFilter,
+    StateFilter,
+    UntilFilter,
+)
 
 app = typer.Typer(help="Look at queues, events, timelines and the key-value store.", no_args_is_help=True)
 
@@ -23,66 +39,150 @@ def queue(manifest: ManifestOption = Path("manifest.yml"), db: DbOption = None, 
     triggers = store.queue_counts(now, installation, kind="trigger")
     triggers.update(store.queue_counts(now, installation, kind="scheduled"))
     if json_output:
-        render.json_out({"now": now, "queues": queues, "triggers": triggers})
+        products = store.queue_counts(now, installation, kind="product")  # per event type; "delivered" = fanned out
+        render.json_out({"now": now, "queues": queues, "triggers": triggers, "products": products})
     else:
         render.queue_table(queues, now, triggers)
 
 
 @app.command("events")
 def events(
-    queue: Annotated[str | None, typer.Option("--queue", help="Only this queue.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="pending, running, succeeded, dropped, cancelled, blocked.")] = None,
-    job: Annotated[str | None, typer.Option("--job", help="Only this job id.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many.")] = 100,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many.")] = 0,
+    queue: QueueFilter = None,
+    state: StateFilter = None,
+    job: JobFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     installation: InstallationOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Events with their state, attempts and retries."""
+    """Events with their state, attempts and retries (--since/--until: when they were pushed)."""
     from forgeq.cli import render
-    from forgeq.emulator.errors import InputError
-    from forgeq.emulator.store.schema import STATE_NAMES
+    from forgeq.cli.selection import check_page, selection
 
-    states = {name: number for number, name in STATE_NAMES.items()}
-    if state is not None and state not in states:
-        raise InputError(f"--state '{state}' is not one of {', '.join(states)}")
-    if limit < 1 or offset < 0:
-        raise InputError("--limit must be 1 or more and --offset 0 or more")
+    check_page(limit, offset)
     store = open_store(manifest, db)
-    rows = store.events(
-        kind="queue" if queue else None, target=queue, state=states.get(state or ""), job_id=job, installation=installation, limit=limit, offset=offset
-    )
-    shaped = [event_json(r) for r in rows]
+    sel = selection(store, queue=queue, state=state, installation=installation, job=job, since=since, until=until)
+    shaped = [event_json(r) for r in store.find_events(sel, limit, offset)]
     if json_output:
-        render.json_out({"events": shaped})
+        render.json_out({"events": shaped, "total": store.count_events(sel)})
     else:
         render.events_table(shaped)
 
 
 @app.command("timeline")
 def timeline(
-    event: Annotated[str, typer.Argument(help="An event: its number (17 or #17) or its eventId.")],
+    event: Annotated[str | None, typer.Argument(help="An event: its number (17 or #17) or its eventId.")] = None,
+    job: Annotated[str | None, typer.Option("--job", help="Every event of this job instead of one event.")] = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Every attempt of one event, with the retryContext it carried."""
+    """Every attempt of one event (or of every event of a job), with the retryContext it carried."""
     from forgeq.cli import render
+    from forgeq.cli.selection import selection
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.ids import parse_event_ref
 
+    if (event is None) == (job is None):
+        raise InputError("name one event (forgeq inspect timeline 17) or one job (--job JOB_ID)")
     store = open_store(manifest, db)
+    window = selection(store, since=since, until=until)
+    if job is not None:
+        jobs = store.find_jobs(selection(store, job=job), 1)
+        if not jobs:
+            raise InputError(f"no job '{job}' in {store.path}", "list them with `forgeq inspect jobs`")
+        attempts: dict[int, list[dict[str, Any]]] = {}
+        for row in store.attempts_of_job(job, window.since, window.until):
+            attempts.setdefault(row.pop("seq"), []).append(attempt_json(row))
+        records = store.find_events(selection(store, job=job), -1)
+        data: dict[str, Any] = {
+            "job": job_json(jobs[0]),
+            "timelines": [{"event": event_json(r), "attempts": attempts.get(r.id, [])} for r in records],
+        }
+        if json_output:
+            render.json_out(data)
+        else:
+            render.job_timeline(data)
+        return
+    assert event is not None
     record = store.event(parse_event_ref(event))
     if record is None:
         raise InputError(f"no event '{event}' in {store.path}", "list them with `forgeq inspect events`")
-    attempts = store.attempts(record.id)
-    data = {"event": event_json(record), "attempts": [attempt_json(a) for a in attempts]}
+    rows = [
+        a
+        for a in store.attempts(record.id)
+        if (window.since is None or a["started_at"] >= window.since) and (window.until is None or a["started_at"] <= window.until)
+    ]
+    data = {"event": event_json(record), "attempts": [attempt_json(a) for a in rows]}
     if json_output:
         render.json_out(data)
     else:
         render.event_timeline(data)
+
+
+@app.command("jobs")
+def jobs(
+    queue: QueueFilter = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only jobs with an event in one of these states (comma-separated, as for `inspect events`).")
+    ] = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitOption = 100,
+    offset: OffsetOption = 0,
+    manifest: ManifestOption = Path("manifest.yml"),
+    db: DbOption = None,
+    installation: InstallationOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Jobs with Forge's getStats (success, inProgress, failed) and forgeq's detail (--since/--until: when pushed)."""
+    from forgeq.cli import render
+    from forgeq.cli.selection import check_page, selection
+
+    check_page(limit, offset)
+    store = open_store(manifest, db)
+    sel = selection(store, queue=queue, state=state, installation=installation, since=since, until=until)
+    shaped = [job_json(row) for row in store.find_jobs(sel, limit, offset)]
+    if json_output:
+        render.json_out({"jobs": shaped, "total": store.count_jobs(sel)})
+    else:
+        render.jobs_table(shaped)
+
+
+@app.command("dropped")
+def dropped(
+    queue: QueueFilter = None,
+    state: Annotated[str | None, typer.Option("--state", help="dropped (queue events) or lost (trigger events); both by default.")] = None,
+    job: JobFilter = None,
+    not_replayed: Annotated[bool, typer.Option("--not-replayed", help="Only events not replayed yet.")] = False,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    limit: LimitOption = 1000,
+    offset: OffsetOption = 0,
+    manifest: ManifestOption = Path("manifest.yml"),
+    db: DbOption = None,
+    installation: InstallationOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The ledger: every dropped or lost event, with its last error, retry context and why (--since/--until: when dropped)."""
+    from forgeq.cli import render
+    from forgeq.cli.selection import check_page, selection
+
+    check_page(limit, offset)
+    store = open_store(manifest, db)
+    sel = selection(store, queue=queue, state=state, installation=installation, job=job, since=since, until=until, allowed_states=("dropped", "lost"))
+    rows = [dropped_json(row) for row in store.find_dropped(sel, limit, offset, unreplayed=not_replayed)]
+    total = store.count_dropped(sel, unreplayed=not_replayed)
+    if json_output:
+        render.json_out({"dropped": rows, "total": total})
+    else:
+        render.dropped_table(rows, total)
 
 
 @app.command("kvs")
@@ -111,6 +211,27 @@ def kvs(
         render.json_out({"installation": site, "keys": keys})
     else:
         render.kvs_table(site, keys)
+
+
+@app.command("quota")
+def quota(
+    metric: Annotated[str | None, typer.Option("--metric", help="Only this metric: write_units, read_units, requests, writes, ..., pushed_events.")] = None,
+    all_windows: Annotated[bool, typer.Option("--all", help="Also list the one-second windows that refused nothing.")] = False,
+    manifest: ManifestOption = Path("manifest.yml"),
+    db: DbOption = None,
+    installation: InstallationOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Storage quota and push-limit use per window: units used against the limit, calls refused."""
+    from forgeq.cli import render
+    from forgeq.emulator.quota_report import quota_report
+
+    store = open_store(manifest, db)
+    report = quota_report(store, installation, metric, all_windows)
+    if json_output:
+        render.json_out(report)
+    else:
+        render.quota_table(report)
 
 
 def event_json(record: Any) -> dict[str, Any]:
@@ -148,4 +269,64 @@ def attempt_json(row: dict[str, Any]) -> dict[str, Any]:
     shaped = {k: v for k, v in row.items() if k not in ("id", "event")}
     shaped["retry_context"] = json.loads(row["retry_context"]) if row["retry_context"] else None
     shaped["notes"] = row["notes"].split("\n") if row["notes"] else []
+    return shaped
+
+
+def job_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A job: Forge's getStats under `stats`, forgeq's own counts under `detail` (docs/json.md)."""
+    return {
+        "job_id": row["job_id"],
+        "queue": row["queue"],
+        "installation": row["installation"],
+        "origin": row["origin"],
+        "created_at": row["created_at"],
+        "cancelled_at": row["cancelled_at"],
+        "stats": {"success": row["success"], "inProgress": row["in_progress"], "failed": row["failed"]},
+        "detail": {
+            "events": row["events"],
+            "pending": row["pending"],
+            "delayed": row["delayed"],
+            "retrying": row["retrying"],
+            "running": row["running"],
+            "blocked": row["blocked"],
+            "succeeded": row["success"],
+            "dropped": row["failed"],
+            "cancelled": row["cancelled"],
+            "attempts": row["attempts"],
+            "last_finished_at": row["last_finished_at"],
+        },
+    }
+
+
+def dropped_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A ledger entry: the event, why it was dropped, its last error and retry context, its replay."""
+    import json
+
+    from forgeq.emulator.store.inspection import LOST_KINDS
+    from forgeq.emulator.store.schema import STATE_NAMES
+
+    shaped = {
+        "seq": row["seq"],
+        "event_id": row["event_id"],
+        "installation": row["installation"],
+        "kind": row["kind"],
+        "queue": row["target"],
+        "job_id": row["job_id"],
+        "fate": "lost" if row["kind"] in LOST_KINDS else "dropped",
+        "reason": row["drop_reason"],
+        "last_error": row["last_error"],
+        "retry_context": json.loads(row["retry_context"]) if row["retry_context"] else None,
+        "attempts": row["attempts"],
+        "retry_count": row["retry_count"],
+        "enqueued_at": row["enqueued_at"],
+        "dropped_at": row["dropped_at"],
+        "body": json.loads(row["body"]),
+        "replayed_as": row["replayed_as"],
+        "replayed_event_id": row["replayed_event_id"],
+        "replay_state": STATE_NAMES.get(row["replayed_state"]) if row["replayed_state"] is not None else None,
+    }
+    if "new_seq" in row:
+        shaped["new_seq"] = row["new_seq"]
+        shaped["new_event_id"] = row["new_event_id"]
+        shaped["new_job_id"] = row["new_job_id"]
     return shaped

@@ -1,6 +1,7 @@
-"""`forgeq push`: put events on a queue of the app's state, from outside the app.
+"""`forgeq push`: fire product events at the app's triggers, or put events on one of its queues.
 
-It never imports user code: it records the events in the state file and the loop delivers them.
+It never imports user code: it records the events in the state file and the loop of `forgeq run`
+delivers them, whether that loop is already running in another terminal or starts later.
 """
 
 from __future__ import annotations
@@ -15,31 +16,140 @@ from forgeq.cli.common import DbOption, ManifestOption, open_store, virtual_now
 
 
 def push(
-    event: Annotated[str | None, typer.Argument(help="A product event (issue-created, ...); or use --queue.")] = None,
+    event: Annotated[
+        str | None, typer.Argument(help="A product event: an alias (issue-created, ...) or a full avi: type. Or use --queue.")
+    ] = None,
     queue: Annotated[str | None, typer.Option("--queue", help="Push to this queue, as Queue(key=...).push would.")] = None,
-    body: Annotated[str | None, typer.Option("--body", help="The event body: JSON, or @file.json.")] = None,
-    delay: Annotated[float | None, typer.Option("--delay", help="delayInSeconds, 0-900.")] = None,
+    body: Annotated[str | None, typer.Option("--body", help="With --queue: the event body, JSON or @file.json.")] = None,
+    delay: Annotated[float | None, typer.Option("--delay", help="With --queue: delayInSeconds, 0-900.")] = None,
     count: Annotated[int, typer.Option("--count", "-n", help="How many events to push.")] = 1,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Product events per second of the emulator's clock [default: all at once, as a bulk import].")
+    ] = None,
+    project: Annotated[str | None, typer.Option("--project", help="The Jira project key (Confluence space key) in the payloads [default: DEMO].")] = None,
+    sets: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a payload field: PATH=VALUE, VALUE as JSON or text. Repeatable.")
+    ] = None,
+    payload: Annotated[Path | None, typer.Option("--payload", help="A JSON file with your own product event payload.")] = None,
     installation: Annotated[str | None, typer.Option("--installation", "-i", help="The installation (site) to push to.")] = None,
+    list_events: Annotated[bool, typer.Option("--list", help="List the product events forgeq can make, and the triggers that receive them.")] = False,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the job id and event numbers as JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print what was pushed as JSON.")] = False,
 ) -> None:
-    """Push events to a queue of the app (the loop of `forgeq run` delivers them)."""
+    """Fire product events at the app's triggers, or push to a queue (`forgeq run` delivers them)."""
     from forgeq.cli import render
     from forgeq.emulator.errors import InputError
 
-    if count < 1:
-        raise InputError(f"--count must be 1 or more, not {count}")
+    if list_events:
+        if event is not None or queue is not None:
+            raise InputError("--list takes no event and no --queue")
+        listing = product_listing(manifest)
+        if json_output:
+            render.json_out(listing)
+        else:
+            render.product_events_table(listing)
+        return
     if event is not None and queue is not None:
         raise InputError("give either a product event or --queue, not both")
-    if queue is None:
-        raise InputError("nothing to push", "pass --queue NAME --body JSON, or a product event such as issue-created")
-    result = push_to_queue(queue, body, delay, count, installation, manifest, db)
+    if queue is not None:
+        given = [name for name, value in (("--rate", rate), ("--project", project), ("--set", sets), ("--payload", payload)) if value]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to product events, not to --queue")
+        if count < 1:
+            raise InputError(f"--count must be 1 or more, not {count}")
+        result = push_to_queue(queue, body, delay, count, installation, manifest, db)
+        if json_output:
+            render.json_out(result)
+        else:
+            render.pushed(result)
+        return
+    if event is None:
+        raise InputError("nothing to push", "pass a product event such as issue-created (see `forgeq push --list`), or --queue NAME --body JSON")
+    if body is not None or delay is not None:
+        raise InputError("--body and --delay apply to --queue; a product event takes --set PATH=VALUE or --payload FILE")
+    fired = fire_product(event, count, rate, project, sets or [], payload, installation, manifest, db, show_progress=not json_output)
     if json_output:
-        render.json_out(result)
+        for warning in fired["warnings"]:
+            render.warn(warning)
+        render.json_out(fired)
     else:
-        render.pushed(result)
+        render.fired(fired)
+
+
+def fire_product(
+    event: str,
+    count: int,
+    rate: float | None,
+    project: str | None,
+    sets: list[str],
+    payload_file: Path | None,
+    installation: str | None,
+    manifest: Path,
+    db: Path | None,
+    *,
+    show_progress: bool,
+) -> dict[str, Any]:
+    from forgeq.cli import render
+    from forgeq.emulator import limits
+    from forgeq.emulator.firing import check_arguments, fire_product_events
+    from forgeq.emulator.settings import DEFAULT_INSTALLATION
+
+    base_payload = read_payload_file(payload_file) if payload_file is not None else None
+    site = installation or DEFAULT_INSTALLATION
+    # Everything is checked before the state file is opened (or created): bad input leaves no trace.
+    check_arguments(event, count=count, now=limits.VIRTUAL_EPOCH, installation=site, project_key=project, sets=sets, base_payload=base_payload, rate=rate)
+    loaded = None
+    if manifest.exists():
+        from forgeq.emulator.manifest import load_manifest
+
+        loaded = load_manifest(manifest)  # reads YAML only: handler code is never imported here
+    store = open_store(manifest, db, must_exist=False)
+    try:
+        with render.push_progress(count, enabled=show_progress) as progress:
+            fired = fire_product_events(
+                store, event, count=count, now=virtual_now(store), installation=site,
+                project_key=project, sets=sets, base_payload=base_payload, rate=rate, manifest=loaded, progress=progress,
+            )  # fmt: skip
+    finally:
+        store.close()
+    return fired.as_dict()
+
+
+def read_payload_file(path: Path) -> Any:
+    from forgeq.emulator.errors import InputError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"--payload {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--payload {path}: cannot read it: {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"--payload {path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+
+
+def product_listing(manifest: Path) -> dict[str, Any]:
+    """Every product event forgeq has a template for, with the app's triggers that receive each."""
+    from forgeq.emulator import products
+
+    loaded = None
+    if manifest.exists():
+        from forgeq.emulator.manifest import load_manifest
+
+        loaded = load_manifest(manifest)
+    events = []
+    for alias, event_type, product, description in products.list_event_types():
+        triggers = list(dict.fromkeys(t.key for t, _e in loaded.triggers_for(event_type))) if loaded else []
+        events.append({"alias": alias, "event_type": event_type, "product": product, "description": description, "triggers": triggers})
+    listing: dict[str, Any] = {"events": events, "manifest": str(manifest) if loaded else None}
+    if loaded is not None:
+        known = {e["event_type"] for e in events}
+        listing["other_subscriptions"] = sorted({e.event_type for t in loaded.triggers for e in t.events} - known)
+        listing["app_account_id"] = products.app_account_id(loaded.app_id)
+    return listing
 
 
 def read_body(body: str | None) -> Any:

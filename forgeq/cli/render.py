@@ -119,7 +119,7 @@ class ProgressPrinter:
         self.now = report.ended_at
         if self.live and time.perf_counter() - self.last_draw > 0.1:
             self.last_draw = time.perf_counter()
-            self.stream.write("\r" + self._line())
+            self.stream.write("\r" + self._line() + "\x1b[K")  # erase what a longer line left behind
             self.stream.flush()
 
     def _line(self) -> str:
@@ -131,7 +131,7 @@ class ProgressPrinter:
             self.stream.write(("\n" if self.live else "") + f"{clock_text(notice.at)}  {notice.level.upper()}  {notice.text}\n")
 
     def close(self) -> None:
-        self.stream.write(("\r" if self.live else "") + self._line() + "\n")
+        self.stream.write(("\r" + self._line() + "\x1b[K" if self.live else self._line()) + "\n")
         self.stream.flush()
 
 
@@ -204,19 +204,46 @@ def summary(data: dict[str, Any]) -> None:
     console.print()
     console.print(
         f"summary: {events['pushed']} events pushed, {events['succeeded']} succeeded, {events['retried']} retried, "
-        f"{events['dropped']} dropped, {events['pending']} pending"
+        f"{events['dropped']} dropped" + (f" ({events['replayed']} replayed)" if events.get("replayed") else "") + f", {events['pending']} pending"
         + (f", {events['blocked']} blocked" if events["blocked"] else "")
         + (f"; triggers: {triggers['invocations']} invoked, {triggers['lost']} lost" if triggers["invocations"] else "")
+        + (f" ({triggers['replayed']} replayed)" if triggers["invocations"] and triggers.get("replayed") else "")
+        + (f"; product events: {data['products']['fired']} fired" if data.get("products", {}).get("fired") else ""),
+        markup=False,
     )
-    console.print(f"  {data['attempts']} attempts this run; drained in {_duration(data['drain_virtual_seconds'])} virtual, {data['drain_wall_seconds']:.2f}s wall")
+    drained = "drained in" if not events["pending"] and not triggers["pending"] else "ran for"
+    console.print(
+        f"  {data['attempts']} attempts this run; {drained} {_duration(data['drain_virtual_seconds'])} virtual, {data['drain_wall_seconds']:.2f}s wall"
+    )
     if data["attempts_histogram"]:
-        console.print("  attempts per finished event: " + ", ".join(f"{k}: {v}" for k, v in data["attempts_histogram"].items()))
+        console.print("  attempts per finished event:")
+        for line in histogram_lines(data["attempts_histogram"], sys.stdout):
+            console.print(f"    {line}", markup=False)
     for quota in data.get("quota_peaks", []):
-        console.print(f"  peak storage use [{quota['installation']}]: {quota['metric']} {quota['used']}/{quota['quota']} in one window")
+        refused = f", {quota['refused']} call(s) refused" if quota.get("refused") else ""
+        console.print(f"  peak storage use [{quota['installation']}]: {quota['metric']} {quota['used']}/{quota['quota']} in one window{refused}", markup=False)
+    if data["top_errors"]:
+        console.print("  top errors this run:")
     for item in data["top_errors"]:
-        console.print(f"  {item['count']:>6} × {item['error']}")
+        console.print(f"  {item['count']:>6} × {item['error']}", markup=False)
     for item in data["drop_reasons"]:
-        console.print(f"  dropped {item['count']:>6} × {item['reason']}")
+        console.print(f"  dropped {item['count']:>6} × {item['reason']}", markup=False)
+
+
+HISTOGRAM_WIDTH = 30
+
+
+def histogram_lines(histogram: dict[str, int], stream: TextIO) -> list[str]:
+    """`attempts  bar  count` per line; the bar is `#` where the terminal cannot show a block."""
+    encoding = (getattr(stream, "encoding", None) or "ascii").lower()
+    block = "\u2588" if encoding.startswith("utf") else "#"
+    top = max(histogram.values(), default=0) or 1
+    width = max(len(key) for key in histogram)
+    lines = []
+    for attempts, count in histogram.items():
+        bar = block * max(1, round(count * HISTOGRAM_WIDTH / top)) if count else ""
+        lines.append(f"{attempts:>{width}} {bar:<{HISTOGRAM_WIDTH}} {count}")
+    return lines
 
 
 def _duration(seconds: float) -> str:
@@ -253,6 +280,8 @@ def event_timeline(data: dict[str, Any]) -> None:
     out = sys.stdout
     out.write(f"event #{event['seq']} {event['event_id']} on {event['queue']} [{event['installation']}] job {event['job_id']}\n")
     out.write(f"  state {event['state']}, {event['attempts']} attempt(s), {event['retry_count']} retr{'y' if event['retry_count'] == 1 else 'ies'}\n")
+    if event.get("replay_of") is not None:
+        out.write(f"  a replay of #{event['replay_of']} (forgeq replay)\n")
     out.write(f"  body {json.dumps(event['body'], ensure_ascii=False)[:200]}\n")
     for attempt in data["attempts"]:
         line = f"  {clock_text(attempt['started_at'])}  try {attempt['attempt']}  {attempt['outcome']}"
@@ -281,3 +310,326 @@ def kvs_table(installation: str, keys: list[dict[str, Any]]) -> None:
         value = json.dumps(item["value"], ensure_ascii=False)
         table.add_row(item["key"], value if len(value) <= 80 else value[:77] + "...", clock_text(item["updated_at"]))
     console.print(table)
+
+
+# -- product events (`forgeq push EVENT`) -----------------------------------------------------------
+
+PROGRESS_MIN_EVENTS = 1000  # smaller pushes finish before a bar is worth drawing
+
+
+class _PushProgress:
+    """A rich progress bar on a terminal for a large push; a no-op otherwise (a pipe, --json, small)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.bar: Any = None
+        self.task: Any = None
+        if enabled and total >= PROGRESS_MIN_EVENTS and sys.stdout.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=_console(), transient=True
+            )
+
+    def __enter__(self) -> _PushProgress:
+        if self.bar is not None:
+            self.bar.start()
+            self.task = self.bar.add_task("push", total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task, done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def push_progress(total: int, enabled: bool = True) -> _PushProgress:
+    return _PushProgress(total, enabled)
+
+
+def fired(result: dict[str, Any]) -> None:
+    """The one-line summary of `forgeq push EVENT`."""
+    for warning in result.get("warnings", []):
+        warn(warning)
+    name = result["event_type"] + (f" ({result['alias']})" if result["alias"] else "")
+    first, last = result["first_seq"], result["last_seq"]
+    numbers = f"#{result['first_event']}" + (f"..#{result['last_event']}" if result["last_event"] != result["first_event"] else "")
+    if result["event_type"].startswith("avi:jira:"):
+        ids = f"issues {result['project']}-{first}" + (f"..{result['project']}-{last}" if last != first else "")
+    else:
+        ids = f"sequence {first}" + (f"..{last}" if last != first else "")
+    if result["rate"] is None or result["count"] == 1:
+        when = f"due at {clock_text(result['first_at'])}"
+    else:
+        when = f"due {clock_text(result['first_at'])}..{clock_text(result['last_at'])} ({result['rate']:g}/s)"
+    triggers = ", ".join(result["triggers"]) if result["triggers"] else "none"
+    sys.stdout.write(
+        f"pushed {result['count']} {name} event(s) [{result['installation']}] {numbers}, "
+        f"{ids}, {when}; triggers: {triggers}\n"
+    )
+
+
+def product_events_table(listing: dict[str, Any]) -> None:
+    """`forgeq push --list`."""
+    console = _console()
+    table = _table(None, ["alias", "event type", "product", "trigger", "description"])
+    for column in table.columns:
+        column.justify = "left"
+    for item in listing["events"]:
+        table.add_row(item["alias"], item["event_type"], item["product"], ", ".join(item["triggers"]) or "-", item["description"])
+    console.print(table)
+    if listing.get("other_subscriptions"):
+        console.print("the app also subscribes to (push these with --payload FILE): " + ", ".join(listing["other_subscriptions"]))
+    if listing.get("app_account_id"):
+        console.print(f"the app's own account id (ignoreSelf compares atlassianId with it): {listing['app_account_id']}")
+
+
+def quota_table(report: dict[str, Any]) -> None:
+    """`inspect quota`: per window, units used against the limit and calls refused; then the peaks."""
+    console = _console()
+    windows = report["windows"]
+    if not windows and not report["totals"]:
+        console.print("no storage calls or pushes recorded yet")
+        return
+    table = _table(None, ["window", "length", "installation", "metric", "used", "limit", "refused"])
+    table.columns[2].justify = "left"
+    table.columns[3].justify = "left"
+    for row in windows:
+        full = row["limit"] is not None and row["used"] >= row["limit"]
+        used = f"{row['used']}" + (" (full)" if full else "")
+        refused = str(row["refused"]) if row["refused"] else "-"
+        table.add_row(
+            clock_text(row["window_start"]), _duration(row["window_seconds"]), row["installation"], row["metric"], used, str(row["limit"]), refused
+        )
+    console.print(table)
+    if report["hidden_quiet_windows"]:
+        console.print(f"({report['hidden_quiet_windows']} one-second windows that refused nothing are not listed; --all lists them)")
+    console.print()
+    console.print("peak per metric:")
+    for total in report["totals"]:
+        console.print(
+            f"  [{total['installation']}] {total['metric']}: peak {total['peak']}/{total['limit']} per {_duration(total['window_seconds'])}, "
+            f"{total['refused']} call(s) refused over {total['windows']} window(s)",
+            markup=False,
+        )
+
+
+# -- jobs, the ledger, replay, export / import / reset ----------------------------------------------
+
+
+def _cell(text: Any) -> Any:
+    """Table text taken literally (an error message may hold [brackets] rich would read as markup)."""
+    from rich.text import Text
+
+    return Text("" if text is None else str(text))
+
+
+def _short(text: str | None, width: int = 80) -> str:
+    if not text:
+        return ""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def jobs_table(rows: list[dict[str, Any]]) -> None:
+    console = _console()
+    if not rows:
+        console.print("(no jobs)")
+        return
+    columns = ["job", "queue", "site", "created", "success", "inProgress", "failed", "retrying", "cancelled", "origin"]
+    table = _table(None, columns)
+    for index in (0, 1, 2, 9):
+        table.columns[index].justify = "left"
+    for row in rows:
+        stats, detail = row["stats"], row["detail"]
+        table.add_row(
+            _cell(row["job_id"]), _cell(row["queue"]), _cell(row["installation"]), clock_text(row["created_at"]),
+            str(stats["success"]), str(stats["inProgress"]), str(stats["failed"]), str(detail["retrying"]),
+            str(detail["cancelled"]) + (" (job cancelled)" if row["cancelled_at"] is not None else ""), _cell(row["origin"]),
+        )  # fmt: skip
+    console.print(table)
+
+
+def dropped_table(rows: list[dict[str, Any]], total: int) -> None:
+    console = _console()
+    if not rows:
+        console.print(f"no entry at this --offset ({total} in all)" if total else "no dropped or lost event")
+        return
+    console.print(f"{total} dropped or lost event(s)" + (f", the first {len(rows)} listed" if len(rows) < total else ""))
+    table = _table(None, ["event", "queue", "fate", "dropped at", "tries", "why", "last error", "replayed as"])
+    for index in (0, 1, 2, 5, 6, 7):
+        table.columns[index].justify = "left"
+    for row in rows:
+        replayed = ""
+        if row["replayed_as"] is not None:
+            replayed = f"#{row['replayed_as']}" + (f" ({row['replay_state']})" if row["replay_state"] else "")
+        site = f" [{row['installation']}]" if row["installation"] != "site-1" else ""
+        table.add_row(
+            f"#{row['seq']}", _cell(row["queue"] + site), row["fate"], clock_text(row["dropped_at"]), str(row["attempts"]),
+            _cell(_short(row["reason"], 60)), _cell(_short(row["last_error"], 70)), replayed,
+        )  # fmt: skip
+    console.print(table)
+    console.print("every detail: forgeq inspect dropped --json; every attempt: forgeq inspect timeline EVENT", markup=False)
+
+
+def job_timeline(data: dict[str, Any]) -> None:
+    job = data["job"]
+    stats = job["stats"]
+    sys.stdout.write(
+        f"job {job['job_id']} on {job['queue']} [{job['installation']}], pushed at {clock_text(job['created_at'])} ({job['origin']}): "
+        f"success {stats['success']}, inProgress {stats['inProgress']}, failed {stats['failed']}"
+        + (f", cancelled {job['detail']['cancelled']}" if job["detail"]["cancelled"] else "")
+        + "\n"
+    )
+    for timeline in data["timelines"]:
+        sys.stdout.write("\n")
+        event_timeline(timeline)
+
+
+def replayed(rows: list[dict[str, Any]], dry_run: bool) -> None:
+    """`forgeq replay`: one line per event, what it was dropped for and what it became."""
+    out = sys.stdout
+    out.write(("would replay" if dry_run else "replayed") + f" {len(rows)} event(s):\n")
+    for row in rows:
+        site = f" [{row['installation']}]" if row["installation"] != "site-1" else ""
+        line = f"  #{row['seq']} {row['queue']}{site}  {row['fate']} at {clock_text(row['dropped_at'])} after {row['attempts']} attempt(s)"
+        if not dry_run:
+            line += f"  -> #{row['new_seq']}"
+        line += f"  ({_short(row['reason'], 60)})"
+        if row["last_error"]:
+            line += f"  last error: {_short(row['last_error'], 80)}"
+        out.write(line + "\n")
+    if dry_run:
+        out.write("nothing was changed; run again without --dry-run to replay them\n")
+    else:
+        jobs = sorted({row["new_job_id"] for row in rows if row["new_job_id"]})
+        if jobs:
+            out.write(f"new job(s): {', '.join(jobs)}\n")
+        out.write("`forgeq run` delivers them\n")
+
+
+def exported(counts: dict[str, int], target: str) -> None:
+    secrets = (
+        f"; {counts['secrets_left_out']} secret(s) left out (--include-secrets keeps them)"
+        if counts["secrets_left_out"]
+        else (f"; {counts['secrets']} secret(s) included" if counts["secrets"] else "")
+    )
+    in_flight = f"; {counts['in_flight']} attempt(s) in flight exported as pending" if counts["in_flight"] else ""
+    sys.stderr.write(
+        f"exported {counts['events']} event(s) with {counts['attempts']} attempt(s), {counts['jobs']} job(s), {counts['dropped']} ledger "
+        f"entr{'y' if counts['dropped'] == 1 else 'ies'}, {counts['keys']} key(s), {counts['quota_windows']} quota window(s) to {target}"
+        f"{secrets}{in_flight}\n"
+    )
+
+
+def imported(counts: dict[str, int], source: str, target: str) -> None:
+    sys.stdout.write(
+        f"imported {source} into {target}: {counts.get('events', 0)} event(s), {counts.get('attempts', 0)} attempt(s), "
+        f"{counts.get('jobs', 0)} job(s), {counts.get('ledger', 0)} ledger entr{'y' if counts.get('ledger', 0) == 1 else 'ies'}, "
+        f"{counts.get('kvs', 0)} key(s), {counts.get('quota_windows', 0)} quota window(s)\n"
+    )
+
+
+def reset_done(deleted: dict[str, int], target: str) -> None:
+    held = ", ".join(f"{n} {table}" for table, n in sorted(deleted.items()) if n)
+    sys.stdout.write(f"reset {target}: deleted {held or 'nothing (it was empty)'}\n")
+
+
+def confirm(question: str) -> bool:
+    """Ask on the terminal; a closed stdin answers no."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    return answer.strip().lower() in ("y", "yes")
+
+
+# -- lint, init, doctor (forgeq/cli/lint.py, init.py, doctor.py) ----------------------------------------
+
+
+def _styled(text: str, code: str, stream: TextIO) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if use_colour(stream) else text
+
+
+def lint_findings(report: dict[str, Any]) -> None:
+    """One block per finding: where, code and what; the Forge behaviour behind it; the fix."""
+    out = sys.stdout
+    findings = report["findings"]
+    for finding in findings:
+        where = finding["file"] + (f":{finding['line']}" if finding["line"] else "") + (f":{finding['column']}" if finding["line"] and finding["column"] else "")
+        colour = "31" if finding["severity"] == "error" else "33"
+        out.write(f"{where}: {_styled(finding['code'], '1;' + colour, out)} {finding['message']}\n")
+        out.write(f"    forge: {finding['forge']}\n")
+        out.write(f"    fix: {finding['fix']}\n")
+    files = len(report["files"])
+    silenced = f", {report['silenced']} silenced" if report["silenced"] else ""
+    skipped = f"; not read: {', '.join(report['skipped'])} (JavaScript)" if report["skipped"] else ""
+    if findings:
+        out.write("silence a finding with `# forgeq: ignore[CODE]` on its line, or everywhere with --ignore CODE\n")
+        errors = sum(1 for f in findings if f["severity"] == "error")
+        out.write(f"{len(findings)} finding(s) ({errors} error(s), {len(findings) - errors} warning(s)) in {report['manifest']} and {files} Python file(s){silenced}{skipped}\n")
+    else:
+        out.write(f"no findings: {report['manifest']} and {files} Python file(s) look right{silenced}{skipped}\n")
+
+
+def plain(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def lint_rules(rules: list[dict[str, str]]) -> None:
+    out = sys.stdout
+    for rule in rules:
+        off = "  (off by default: --select it)" if not rule.get("default", True) else ""
+        out.write(f"{_styled(rule['code'], '1', out)}  {rule['severity']:<7}  {rule['title']}{off}\n")
+        out.write(f"    forge: {rule['forge']}\n    fix: {rule['fix']}\n")
+
+
+def initialized(folder: str, files: list[str], next_steps: list[str]) -> None:
+    out = sys.stdout
+    out.write(f"created a Forge app in {folder}:\n")
+    for name in files:
+        out.write(f"  {name}\n")
+    out.write("next:\n")
+    for step in next_steps:
+        out.write(f"  {step}\n")
+
+
+def doctor(data: dict[str, Any]) -> None:
+    """What this install emulates, its state file, its versions."""
+    out = sys.stdout
+    versions = data["versions"]
+    out.write(f"forgeq {versions['forgeq']} on Python {versions['python']} ({data['platform']}), SQLite {versions['sqlite']}\n")
+    out.write("  " + ", ".join(f"{name} {version}" for name, version in versions["packages"].items()) + "\n")
+    state = data["state"]
+    out.write(f"state file: {state['path']}")
+    if state["exists"]:
+        busy = "; a `forgeq run` is using it" if state.get("in_use") else ""
+        out.write(f" ({_bytes(state['bytes'])}{busy})\n")
+        if state.get("events") is not None:
+            out.write(f"  {state['events']} event(s), schema version {state.get('schema_version')}\n")
+        if state.get("error"):
+            out.write(f"  cannot be read: {state['error']}\n")
+    else:
+        out.write(" (not created yet: `forgeq push` or `forgeq run` creates it)\n")
+    manifest = data.get("manifest")
+    if manifest:
+        out.write(f"manifest: {manifest['path']} ({manifest['status']})\n")
+    titles = {"exact": "emulated exactly", "approximate": "emulated approximately", "none": "not emulated"}
+    for level in ("exact", "approximate", "none"):
+        items = [item for item in data["fidelity"] if item["level"] == level]
+        out.write(f"\n{_styled(titles[level], '1', out)} ({len(items)}):\n")
+        for item in items:
+            out.write(f"  - {item['area']}: {item['what']}")
+            out.write(f" — {item['note']}\n" if item.get("note") else "\n")
+    out.write(f"\nthe choices behind each line: {data['fidelity_doc']}\n")
+
+
+def _bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

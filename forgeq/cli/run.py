@@ -13,19 +13,45 @@ from forgeq.cli.common import DbOption, state_path
 
 def run(
     manifest: Annotated[Path, typer.Argument(help="The app's manifest.yml.")] = Path("manifest.yml"),
-    until_idle: Annotated[bool, typer.Option("--until-idle", help="Stop when no event is pending (burst mode).")] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Stop when no event is pending (burst mode; future scheduled-trigger runs do not count).")
+    ] = False,
+    run_for: Annotated[
+        str | None, typer.Option("--for", help="Run until this much time has passed on the emulator's clock: 7d, 12h, 30m, 45s.")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds delivery order and handler `random`: same seed, same timeline.")] = 0,
     clock: Annotated[str, typer.Option("--clock", help="virtual (time jumps to the next due event) or real.")] = "virtual",
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="A one-line progress display instead of the timeline.")] = False,
     logs: Annotated[bool, typer.Option("--logs", help="Show what handlers print under their attempt.")] = False,
-    invocation_ms: Annotated[float, typer.Option("--invocation-ms", help="Modelled virtual duration of an invocation.")] = 50.0,
-    storage_call_ms: Annotated[float, typer.Option("--storage-call-ms", help="Modelled virtual duration of a storage call.")] = 10.0,
+    invocation_ms: Annotated[float, typer.Option("--invocation-ms", help="Modelled virtual duration of an invocation.")] = 100.0,
+    storage_call_ms: Annotated[float, typer.Option("--storage-call-ms", help="Modelled virtual duration of a storage call.")] = 20.0,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Invocations of one installation running at once on the virtual clock (0: no limit).")
+    ] = 50,
     no_timeouts: Annotated[bool, typer.Option("--no-timeouts", help="Do not enforce timeoutSeconds (like forge tunnel).")] = False,
     max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Stop after this many attempts.")] = None,
     faults: Annotated[
         Path | None, typer.Option("--faults", help="A YAML fault scenario: failed attempts, storage 429s, latency, duplicates (docs/testing.md).")
     ] = None,
+    storage_limits: Annotated[
+        str,
+        typer.Option(
+            "--storage-limits",
+            help="Storage quotas: 2025 (1000 requests/s, 4000 read and 4000 write units/min), 2023 (per 20 s), none, "
+            "a YAML file, or figures such as 2025,write_units=100 (docs/fidelity.md).",
+        ),
+    ] = "2025",
+    platform_limits: Annotated[
+        str, typer.Option("--platform-limits", help="on: 500 pushed events/min, 1000 cyclic pushes, retryData 4 KB, ECO-759; off: none of them.")
+    ] = "on",
+    eco759: Annotated[
+        bool, typer.Option("--eco759/--no-eco759", help="Emulate ECO-759: a retry is silently lost when body plus retryData exceed 200 KB.")
+    ] = True,
+    installations: Annotated[int, typer.Option("--installations", help="Serve N installations, site-1 .. site-N, each with its own store and quota.")] = 1,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Reload handler modules and the manifest when their files change; events of a broken handler wait.")
+    ] = False,
 ) -> None:
     """Run the app's consumers and triggers over the queue in the state file."""
     from forgeq.cli import render
@@ -37,8 +63,24 @@ def run(
 
     if clock not in ("virtual", "real"):
         raise InputError(f"--clock must be 'virtual' or 'real', not '{clock}'")
+    if concurrency < 0:
+        raise InputError(f"--concurrency must be 0 (no limit) or more, not {concurrency}")
     if invocation_ms < 0 or storage_call_ms < 0:
         raise InputError("--invocation-ms and --storage-call-ms must be 0 or more")
+    duration = None
+    if run_for is not None:
+        from forgeq.emulator.schedule import parse_duration
+
+        duration = parse_duration(run_for)
+    if platform_limits not in ("on", "off"):
+        raise InputError(f"--platform-limits must be 'on' or 'off', not '{platform_limits}'")
+    if installations < 1:
+        raise InputError(f"--installations must be 1 or more, not {installations}")
+    if watch and (until_idle or run_for is not None):
+        raise InputError("--watch runs until stopped (Ctrl-C); it cannot be combined with --until-idle or --for")
+    from forgeq.emulator.quota import parse_storage_limits
+
+    parse_storage_limits(storage_limits)  # a bad spec is refused before the state file is touched
     loaded = load_manifest(manifest)
     scenario = None
     if faults is not None:
@@ -54,8 +96,13 @@ def run(
         clock=clock,
         invocation_seconds=invocation_ms / 1000,
         storage_call_seconds=storage_call_ms / 1000,
+        concurrency=concurrency,
         enforce_timeouts=not no_timeouts,
         faults=str(faults) if faults is not None else None,
+        storage_limits=storage_limits,
+        platform_limits=platform_limits == "on",
+        emulate_eco759=eco759,
+        installations=[f"site-{n}" for n in range(1, installations + 1)],
     )
     printer = render.progress_printer() if quiet else render.timeline_printer(show_logs=logs)
     emulator = Emulator(loaded, store, settings, observers=[printer])
@@ -73,13 +120,19 @@ def run(
     virtual_start = emulator.clock.now()
 
     def stop(signum: int, frame: Any) -> None:
+        if emulator.interrupted and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now; the attempt in flight runs again next time
         emulator.interrupted = True
 
     previous = signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    watcher = _start_watching(emulator, manifest) if watch else None
     try:
-        emulator.run(until_idle=until_idle, max_attempts=max_attempts)
+        stop_at = virtual_start + duration if duration is not None else None
+        emulator.run(until_idle=until_idle, stop_at=stop_at, max_attempts=max_attempts)
     finally:
+        if watcher is not None:
+            watcher.stop()
         signal.signal(signal.SIGINT, previous)
         printer.close()
     from forgeq.emulator.summary import summarize
@@ -88,6 +141,28 @@ def run(
     render.summary(summary)
     if injected is not None:
         render.faults_injected(injected.counts)
-    render.queue_table(store.queue_counts(emulator.clock.now()), emulator.clock.now())
+    triggers = store.queue_counts(emulator.clock.now(), kind="trigger")
+    triggers.update(store.queue_counts(emulator.clock.now(), kind="scheduled"))
+    render.queue_table(store.queue_counts(emulator.clock.now()), emulator.clock.now(), triggers)
     lock.release()
     store.close()
+
+
+def _start_watching(emulator: Any, manifest: Path) -> Any:
+    """Watch mode: arm the file watcher and hook it into the loop (forgeq/emulator/watch.py)."""
+    import sys
+
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.timeline import Notice
+    from forgeq.emulator.watch import Watcher, WatchError
+
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # each line shows at once, also through a pipe
+    watcher = Watcher(emulator, manifest)
+    try:
+        watcher.start()
+    except WatchError as error:
+        raise InputError(f"cannot watch {watcher.app_dir}: {error}") from None
+    emulator.between_steps.append(watcher.apply)
+    emulator.notify(Notice(emulator.clock.now(), f"watching {watcher.describe_watched()} in {watcher.app_dir}: edits reload; Ctrl-C stops"))
+    return watcher

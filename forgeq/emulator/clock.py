@@ -60,6 +60,13 @@ class RealClock:
         time.sleep(seconds)
 
 
+def resumed_virtual_time(saved: str | None) -> float:
+    """Where a virtual clock resumes: where the state file's last run left it, never before the epoch."""
+    from forgeq.emulator.limits import VIRTUAL_EPOCH
+
+    return max(float(saved), VIRTUAL_EPOCH) if saved else VIRTUAL_EPOCH
+
+
 def wall_time() -> float:
     """Wall time for measuring how long forgeq itself took (never for scheduling)."""
     return time.perf_counter()

@@ -8,22 +8,26 @@ run in an order shuffled by the seed (Forge delivers in parallel and unordered, 
 from __future__ import annotations
 
 import functools
+import heapq
 import json
 import os
 import random
 from collections.abc import Callable
 from typing import Any
 
-from forgeq.emulator import limits, retry
-from forgeq.emulator.clock import Clock, RealClock, VirtualClock, wall_time
+from forgeq.emulator import fanout, limits, products, retry
+from forgeq.emulator.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.handlers import Handlers
 from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.invocation import Invocation, execute
 from forgeq.emulator.manifest import Function, Manifest
+from forgeq.emulator.platform_limits import PlatformLimits
 from forgeq.emulator.pushing import new_events
-from forgeq.emulator.quota import NoQuota, Quota
+from forgeq.emulator.quota import Quota
+from forgeq.emulator.schedule import META_KEY as SCHEDULE_KEY
+from forgeq.emulator.schedule import Scheduler
 from forgeq.emulator.settings import DEFAULT_INSTALLATION, Settings
-from forgeq.emulator.storage import Storage
+from forgeq.emulator.storage import Storage, quota_for
 from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
 from forgeq.emulator.store.sqlite import EventRecord, dumps
@@ -51,7 +55,8 @@ class Emulator:
         self.observers: list[Observer] = list(observers or [])
         self.batch = WriteBatch()
         self.storage = Storage(self)
-        self.quota: Quota = NoQuota()
+        self.quota: Quota = quota_for(self)  # settings.storage_limits (quota.py)
+        self.platform = PlatformLimits(self)  # 500 pushes/min, cyclic invocations (platform_limits.py)
         self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
         self.handlers = Handlers(manifest)
         self.rng = random.Random(self.settings.seed)
@@ -62,17 +67,20 @@ class Emulator:
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
         self.warned: set[str] = set()
+        self.scheduler = Scheduler()  # scheduledTrigger fire times (schedule.py)
+        self.app_account_id = products.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
         # Hooks run just before each handler call; one may return a wrapper, called as
         # wrapper(handler, *args) instead of the handler (fault injection, forgeq/emulator/faults.py).
         self.before_attempt: list[Callable[[EventRecord, Invocation], Callable[..., Any] | None]] = []
         self.after_flush: list[Callable[[], None]] = []  # run after each commit of a WriteBatch
+        # Run on the loop's thread before each step, when no attempt is in flight (watch mode, watch.py).
+        self.between_steps: list[Callable[[], None]] = []
         self._last_flush = wall_time()
 
     def _default_clock(self) -> Clock:
         if self.settings.clock == "real":
             return RealClock()
-        saved = self.store.get_meta("virtual_now")
-        return VirtualClock(max(float(saved), limits.VIRTUAL_EPOCH) if saved else limits.VIRTUAL_EPOCH)
+        return VirtualClock(resumed_virtual_time(self.store.get_meta("virtual_now")))
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -85,6 +93,8 @@ class Emulator:
         for key, error in self.handlers.errors.items():
             self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
             del key
+        for warning in self.handlers.warnings:
+            self.notify(Notice(self.clock.now(), warning, "warning"))
         reclaimed, quarantined = self.store.reclaim_running(limits.QUARANTINE_AFTER_CRASHES, self.clock.now())
         if reclaimed:
             self.notify(Notice(self.clock.now(), f"recovered {len(reclaimed)} interrupted attempt(s) from a run that died; they run again", "warning"))
@@ -92,6 +102,7 @@ class Emulator:
             self.notify(Notice(self.clock.now(), f"event #{seq} quarantined: in flight during {limits.QUARANTINE_AFTER_CRASHES} crashes", "error"))
         self.crashed = dict(self.store.crashed_pending())
         self.store.unblock()
+        self._load_schedule()
 
     def reload(self) -> None:
         """Read handler modules again (watch mode); events of handlers that load now run again."""
@@ -102,6 +113,14 @@ class Emulator:
         for error in self.handlers.errors.values():
             self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
         self.store.unblock()
+        self._load_schedule()
+
+    def replace_manifest(self, manifest: Manifest) -> None:
+        """Run a changed manifest from now on (watch mode): its functions, consumers and triggers."""
+        self.manifest = manifest
+        self.app_account_id = products.app_account_id(manifest.app_id)
+        self.warned.clear()
+        self.reload()
 
     def notify(self, notice: Notice) -> None:
         for observer in self.observers:
@@ -118,10 +137,11 @@ class Emulator:
         job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
         return job_id
 
-    def push_from_handler(self, invocation: Invocation, queue: str, events: list[dict[str, Any]]) -> str:
+    def push_from_handler(self, invocation: Invocation, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
+        self.platform.check_push(invocation, len(events))
         now = invocation.now()
         invocation.pushes += 1
-        job_id = derived_uuid("job", self.settings.seed, invocation.event, invocation.attempt, invocation.pushes)
+        job_id = job_id or derived_uuid("job", self.settings.seed, invocation.event, invocation.attempt, invocation.pushes)
         self.batch.jobs.append(NewJob(job_id, invocation.installation, queue, now, "handler"))
         self.batch.new_events.extend(
             new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event)
@@ -152,24 +172,41 @@ class Emulator:
     # -- the loop ----------------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = True, stop_at: float | None = None, max_attempts: int | None = None) -> None:
-        """Deliver events until idle (or, with until_idle=False, until interrupted)."""
+        """Deliver events until idle (or, with until_idle=False, until interrupted), or until `stop_at`.
+
+        Scheduled triggers fire when their time comes while events are queued or a stop time is
+        set; with nothing queued, until_idle stops (future scheduled runs are ignored) and an
+        endless run waits, its virtual clock following the wall clock meanwhile so scheduled
+        triggers keep their real rhythm instead of racing ahead (docs/fidelity.md).
+        """
         self.start()
         try:
             while not self.interrupted:
+                for hook in self.between_steps:
+                    hook()
                 if max_attempts is not None and self.attempts_run >= max_attempts:
                     break
                 if self.step():
                     continue
                 self.flush()
-                next_due = self.next_due_at()
-                if next_due is None:
+                queued = self.store.next_due_at()
+                fire = self.scheduler.next_at()
+                if queued is None and (fire is None or stop_at is None):
                     if until_idle:
                         break
+                    if stop_at is not None and (self.clock.virtual or self.clock.now() >= stop_at):
+                        self.clock.advance_to(stop_at)
+                        break
                     self.clock.wait(IDLE_POLL_SECONDS)
+                    if fire is not None and self.clock.virtual:
+                        self.clock.advance_to(min(fire, self.clock.now() + IDLE_POLL_SECONDS))
                     continue
+                next_due = min(t for t in (queued, fire) if t is not None)
                 if stop_at is not None and next_due > stop_at:
-                    self.clock.advance_to(stop_at)
-                    break
+                    if self.clock.virtual or self.clock.now() >= stop_at:
+                        self.clock.advance_to(stop_at)
+                        break
+                    next_due = stop_at
                 if self.clock.virtual:
                     self.clock.advance_to(next_due)
                 else:
@@ -178,25 +215,61 @@ class Emulator:
             self.flush()
 
     def next_due_at(self) -> float | None:
-        return self.store.next_due_at()
+        """The next time something is due: a queued event or a scheduled trigger's run."""
+        queued, fire = self.store.next_due_at(), self.scheduler.next_at()
+        return fire if queued is None else queued if fire is None else min(queued, fire)
+
+    def _load_schedule(self) -> None:
+        now = self.clock.now()
+        kind = "virtual" if self.clock.virtual else "real"
+        reset = self.scheduler.load(self.manifest, self.settings.installations, self.store.get_meta(SCHEDULE_KEY), now, kind)
+        if reset is not None:
+            keys = ", ".join(sorted(self.scheduler.next_fire))
+            why = "scheduledTrigger modules changed, so every start time resets as on a Forge deploy; " if reset == "changed" else ""
+            text = f"{why}scheduled triggers ({keys}) start: first run {limits.SCHEDULED_FIRST_RUN_SECONDS:g} s from now, then every interval"
+            self.notify(Notice(now, text, "warning" if reset == "changed" else "info"))
+        self.batch.meta[SCHEDULE_KEY] = self.scheduler.dumps()
+
+    def _fire_schedule(self, now: float) -> None:
+        for fired in self.scheduler.fire(now, self.batch):
+            if fired.skipped:
+                self.notify(Notice(fired.at, f"scheduledTrigger '{fired.key}': {fired.skipped} missed run(s) coalesced into this one", "warning"))
 
     def step(self) -> int:
         """Claim the events due now and run one attempt of each; return how many ran."""
         now = self.clock.now()
-        claimed = self._claim(now)
+        if self.scheduler.next_fire:
+            self._fire_schedule(now)
+        claimable, slot_frees_at = self._free_slots(now)
+        if not claimable:
+            if slot_frees_at is None or self.store.next_due_at() is None:
+                return 0
+            self.clock.advance_to(slot_frees_at)  # every installation is busy: time moves to the first free slot
+            return self.step()
+        claimed = self._claim(now, claimable)
         if not claimed:
             return 0
         if len(claimed) > 1:
             self.rng.shuffle(claimed)
-        for record in claimed:
+        for index, record in enumerate(claimed):
+            if self.interrupted and index:
+                self._release(claimed[index:])  # stopping: leases not started go back untouched
+                break
             self._deliver(record, now)
             if len(self.batch.updates) >= self.settings.ack_batch_events or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
                 self.flush()
-        if len(claimed) == 1 and claimed[0].id in self.crashed:
+        if len(claimed) == 1 and claimed[0].redelivered:
             self.flush()  # an event that was in flight at a crash commits alone, so a repeat crash names it
         return len(claimed)
 
-    def _claim(self, now: float) -> list[EventRecord]:
+    def _release(self, records: list[EventRecord]) -> None:
+        """Give back claimed events that did not start: PENDING as before, no attempt, no crash counted."""
+        for r in records:
+            self.batch.updates.append(
+                EventUpdate(r.id, schema.PENDING, r.available_at, r.attempts, r.retry_count, r.retry_reason, r.retry_data, None, r.last_error)
+            )
+
+    def _claim(self, now: float, limit: int) -> list[EventRecord]:
         self.flush()
         for seq, due in sorted(self.crashed.items(), key=lambda item: (item[1], item[0])):
             if due <= now:
@@ -204,7 +277,7 @@ class Emulator:
                 del self.crashed[seq]
                 if claimed:
                     return claimed
-        return self.store.claim_due(now, self.settings.ack_batch_events, self.owner, exclude_crashed=bool(self.crashed))
+        return self.store.claim_due(now, limit, self.owner, exclude_crashed=bool(self.crashed))
 
     def flush(self) -> None:
         """Commit what the attempts so far did (acknowledgements, KVS writes, pushes)."""
@@ -233,7 +306,8 @@ class Emulator:
             self._block(record, now, f"handler of function '{function.key}' cannot be loaded")
             return
         start = max(now, record.available_at) if self.clock.virtual else self.clock.now()
-        if self._throttled(record, start, function):
+        slots = self._slots(record, start)
+        if slots is None:
             return
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
         args = self._arguments(record, delivery, method)
@@ -245,6 +319,8 @@ class Emulator:
                 call = functools.partial(wrapper, call)
         timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
         execution = execute(call, args, invocation, timeout)
+        if self.store.crash is not None:
+            self.store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
         self.attempts_run += 1
         if execution.result.kind == "timeout":
             ended = start + function.timeout_seconds
@@ -252,6 +328,8 @@ class Emulator:
             ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds + invocation.extra_seconds
         else:
             ended = self.clock.now()
+        for slot in slots:
+            heapq.heappush(self.running_until.setdefault(slot, []), ended)
         self._end_attempt(record, delivery, invocation, execution, start, ended)
 
     def _route(self, record: EventRecord) -> tuple[Function, str, str | None] | None:
@@ -293,27 +371,58 @@ class Emulator:
             self.warned.add(why)
             self.notify(Notice(at, f"{why}: its events wait (they run once it is fixed)", "warning"))
 
-    def _throttled(self, record: EventRecord, start: float, function: Function) -> bool:
-        """Forge's per-installation concurrency keys (FS §1.7): a full key delays the event, no retry used."""
-        if not record.extra or '"concurrency"' not in record.extra:
-            return False
-        concurrency = json.loads(record.extra).get("concurrency")
-        if not isinstance(concurrency, dict) or not isinstance(concurrency.get("key"), str):
-            return False
-        limit = concurrency.get("limit")
-        if not isinstance(limit, int) or limit < 1:
-            return False
-        slot = (record.installation, concurrency["key"])
-        running = [end for end in self.running_until.get(slot, []) if end > start]
-        if len(running) >= limit:
-            self.batch.updates.append(
-                EventUpdate(record.id, schema.PENDING, min(running), record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
-            )
-            self.running_until[slot] = running
-            return True
-        running.append(start + self.settings.invocation_seconds)
-        self.running_until[slot] = running
-        return False
+    def _slots(self, record: EventRecord, start: float) -> list[tuple[str, str]] | None:
+        """The invocation slots the attempt takes, or None when one is full and the event was delayed.
+
+        Two kinds of slot, both on the virtual clock: the installation's `settings.concurrency`
+        (forgeq's model of Forge running a backlog in parallel, docs/fidelity.md) and Forge's
+        concurrency keys (FS §1.7). A full slot delays the event to when one frees; no retry used.
+        """
+        slots: list[tuple[str, str]] = []
+        limits_by_slot: list[tuple[tuple[str, str], int]] = []
+        if self.settings.concurrency > 0 and self.clock.virtual:
+            limits_by_slot.append(((record.installation, ""), self.settings.concurrency))
+        if record.extra and '"concurrency"' in record.extra:
+            concurrency = json.loads(record.extra).get("concurrency")
+            if isinstance(concurrency, dict) and isinstance(concurrency.get("key"), str):
+                limit = concurrency.get("limit")
+                if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+                    limits_by_slot.append(((record.installation, "key:" + concurrency["key"]), limit))
+        for slot, limit in limits_by_slot:
+            free_at = self._full_until(slot, limit, start)
+            if free_at is not None:
+                self.batch.updates.append(
+                    EventUpdate(record.id, schema.PENDING, free_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
+                )
+                return None
+            slots.append(slot)
+        return slots
+
+    def _full_until(self, slot: tuple[str, str], limit: int, at: float) -> float | None:
+        """When the first invocation in `slot` ends, if `limit` of them are running at `at`."""
+        ends = self.running_until.get(slot)
+        if not ends:
+            return None
+        while ends and ends[0] <= at:
+            heapq.heappop(ends)
+        return ends[0] if len(ends) >= limit else None
+
+    def _free_slots(self, now: float) -> tuple[int, float | None]:
+        """(claimable now, when a slot frees): the loop claims no more than the installations can start."""
+        cap = self.settings.concurrency
+        if cap <= 0 or not self.clock.virtual:
+            return self.settings.ack_batch_events, None
+        known = set(self.settings.installations) | {inst for inst, key in self.running_until if not key}
+        free = 0
+        first_end: float | None = None
+        for installation in known:
+            slot = (installation, "")
+            busy_until = self._full_until(slot, cap, now)
+            if busy_until is None:
+                free += cap - len(self.running_until.get(slot, ()))
+            elif first_end is None or busy_until < first_end:
+                first_end = busy_until
+        return min(free, self.settings.ack_batch_events), first_end
 
     def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
         body = json.loads(record.body)
@@ -360,7 +469,7 @@ class Emulator:
         )
         notes = invocation.notes + decision.notes
         if record.redelivered:
-            notes.insert(0, "redelivered: this attempt was interrupted by a crash of forgeq and runs again (no retry used)")
+            notes.insert(0, "redelivered: in flight when forgeq was killed or crashed, so it runs again (no retry used)")
         attempt = record.attempts + 1
         outcome = _outcome(result.kind, decision.outcome)
         retry_context = None
@@ -397,19 +506,29 @@ class Emulator:
                 observer.attempt(report)
 
     def _fan_out(self, record: EventRecord, now: float) -> None:
-        """A product event reaches every trigger subscribed to its type (issue: product events)."""
+        """A product event reaches each subscribed trigger whose filters let it through (fanout.py)."""
         payload = json.loads(record.body)
-        subscribed = self.manifest.triggers_for(record.target)
-        deliveries = []
-        for trigger, _event in subscribed:
-            deliveries.append({"body": payload})
+        routes = fanout.deliveries(self.manifest, record.target, payload, self.app_account_id)
+        filtered: list[str] = []
+        for route in routes:
+            key, verdict = route.trigger.key, route.verdict
+            for unchecked in verdict.unchecked:
+                if (warning := f"trigger '{key}': {unchecked}; forgeq delivers without this check") not in self.warned:
+                    self.warned.add(warning)
+                    self.notify(Notice(now, warning, "warning"))
+            if not verdict.delivered:
+                filtered.append(f"trigger '{key}' filtered it out: {verdict.reason}")
+                self.notify(Notice(now, f"product event #{record.id} ({record.target}) filtered out for trigger '{key}': {verdict.reason}"))
+                continue
+            for note in verdict.notes:
+                self.notify(Notice(now, f"product event #{record.id} ({record.target}) delivered to trigger '{key}': {note}"))
             self.batch.new_events.extend(
-                new_events(trigger.key, [{"body": payload}], installation=record.installation, now=now, job_id=None, kind="trigger", root_id=record.root_id, parent_id=record.id)
+                new_events(key, [{"body": payload}], installation=record.installation, now=now, job_id=None, kind="trigger", root_id=record.root_id, parent_id=record.id)
             )
-        if not subscribed and record.target not in self.warned:
+        if not routes and record.target not in self.warned:
             self.warned.add(record.target)
             self.notify(Notice(now, f"no trigger subscribes to {record.target}; those events are not delivered", "warning"))
-        self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, None))
+        self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, "; ".join(filtered) or None))
 
 
 def _outcome(result_kind: str, decision: str) -> str:

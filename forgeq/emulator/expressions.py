@@ -277,9 +277,7 @@ def _name(token: _Token) -> _Node:
         return _Literal(keywords[token.text])
     if token.text == "event":
         return _EventRoot()
-    raise Unsupported(
-        f"the name {token.text!r} at column {token.column} (only 'event' is available locally)"
-    )
+    raise Unsupported(f"the name {token.text!r} at column {token.column} (only 'event' is available locally)")
 
 
 def _number(text: str) -> int | float:

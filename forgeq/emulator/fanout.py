@@ -43,10 +43,15 @@ def deliveries(manifest: Manifest, event_type: str, payload: Any, app_account_id
 
 
 def _combined(
-    trigger_filter: dict[str, Any] | None, event_filter: dict[str, Any] | None, payload: dict[str, Any], app_account_id: str
+    trigger_filter: dict[str, Any] | None,
+    event_filter: dict[str, Any] | None,
+    payload: dict[str, Any],
+    app_account_id: str,
 ) -> FilterVerdict:
     outer = filter_verdict(trigger_filter, payload, app_account_id=app_account_id)
     if not outer.delivered or not event_filter:
         return outer
     inner = filter_verdict(event_filter, payload, app_account_id=app_account_id)
-    return FilterVerdict(inner.delivered, inner.reason, outer.notes + inner.notes, outer.unchecked + inner.unchecked)
+    return FilterVerdict(
+        inner.delivered, inner.reason, outer.notes + inner.notes, outer.unchecked + inner.unchecked
+    )

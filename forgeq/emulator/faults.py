@@ -74,13 +74,20 @@ class Target:
         return (
             (self.function is None or self.function == route.function)
             and (self.queue is None or (record.kind == "queue" and self.queue == record.target))
-            and (self.trigger is None or (record.kind in ("trigger", "scheduled") and self.trigger == record.target))
+            and (
+                self.trigger is None
+                or (record.kind in ("trigger", "scheduled") and self.trigger == record.target)
+            )
             and (self.installation is None or self.installation == record.installation)
             and (self.events is None or record.id in self.events)
         )
 
     def describe(self) -> str:
-        parts = [f"{name} {value}" for name, value in (("function", self.function), ("queue", self.queue), ("trigger", self.trigger)) if value]
+        parts = [
+            f"{name} {value}"
+            for name, value in (("function", self.function), ("queue", self.queue), ("trigger", self.trigger))
+            if value
+        ]
         if self.installation:
             parts.append(f"installation {self.installation}")
         if self.events is not None:
@@ -162,7 +169,10 @@ class Redelivery:
     def idempotent(self) -> bool:
         """True when the duplicate succeeded, left the key-value store as it was and pushed nothing."""
         if not self.delivered:
-            raise FaultError(f"the redelivery of event #{self.event} has not run yet", "run the app first (app.run_until_idle())")
+            raise FaultError(
+                f"the redelivery of event #{self.event} has not run yet",
+                "run the app first (app.run_until_idle())",
+            )
         return self.outcome == "succeeded" and not self.kvs_changes and self.pushed == 0
 
 
@@ -231,7 +241,10 @@ def make_action(error: Any) -> Action:
             return Action("retry")
         name, _, message = text.partition(":")
         return Action("raise", _named_exception(name.strip(), message.strip() or "injected by forgeq faults"))
-    raise FaultError(f"cannot make an error out of {error!r}", "pass an exception, a string 'Name: message', 'timeout' or 'retry'")
+    raise FaultError(
+        f"cannot make an error out of {error!r}",
+        "pass an exception, a string 'Name: message', 'timeout' or 'retry'",
+    )
 
 
 def _dict_action(spec: dict[str, Any]) -> Action:
@@ -241,15 +254,24 @@ def _dict_action(spec: dict[str, Any]) -> Action:
 
         unknown = set(spec) - {"kvs", "status", "message"}
         if unknown:
-            raise FaultError(f"unknown key(s) {', '.join(sorted(unknown))} in a kvs error", "use kvs, status and message")
+            raise FaultError(
+                f"unknown key(s) {', '.join(sorted(unknown))} in a kvs error", "use kvs, status and message"
+            )
         status = spec.get("status", 500)
         if not isinstance(status, int):
             raise FaultError(f"status must be a number, not {status!r}")
-        return Action("raise", ForgeKvsAPIError(str(spec["kvs"]), str(spec.get("message", "injected by forgeq faults")), status))
+        return Action(
+            "raise",
+            ForgeKvsAPIError(str(spec["kvs"]), str(spec.get("message", "injected by forgeq faults")), status),
+        )
     if spec and set(spec) <= retry_keys:
         options = {}
         for key, value in spec.items():
-            camel = {"retry_after": "retryAfter", "retry_reason": "retryReason", "retry_data": "retryData"}.get(key, key)
+            camel = {
+                "retry_after": "retryAfter",
+                "retry_reason": "retryReason",
+                "retry_data": "retryData",
+            }.get(key, key)
             options[camel] = value
         return Action("retry", retry_options=options)
     raise FaultError(
@@ -260,7 +282,10 @@ def _dict_action(spec: dict[str, Any]) -> Action:
 
 def _named_exception(name: str, message: str) -> BaseException:
     if not name.isidentifier():
-        raise FaultError(f"{name!r} is not an exception name", "write 'Name: message', e.g. 'TimeoutError: upstream took too long'")
+        raise FaultError(
+            f"{name!r} is not an exception name",
+            "write 'Name: message', e.g. 'TimeoutError: upstream took too long'",
+        )
     import forgeq.events as events_module
 
     known = getattr(events_module, name, None) or getattr(builtins, name, None)
@@ -307,7 +332,9 @@ def _operations(value: Any) -> frozenset[str] | None:
         raise FaultError(f"operations must be a list of names, not {value!r}")
     unknown = sorted(set(items) - set(STORAGE_OPERATIONS))
     if unknown:
-        raise FaultError(f"unknown storage operation(s) {', '.join(unknown)}", f"use {', '.join(STORAGE_OPERATIONS)}")
+        raise FaultError(
+            f"unknown storage operation(s) {', '.join(unknown)}", f"use {', '.join(STORAGE_OPERATIONS)}"
+        )
     return frozenset(items)
 
 
@@ -329,7 +356,13 @@ class Faults:
         self.storage_rules: list[StorageRule] = []
         self.duplicate_rules: list[DuplicateRule] = []
         self.redeliveries: list[Redelivery] = []
-        self.counts = {"failed": 0, "storage_429": 0, "slowed_calls": 0, "redelivered": 0, "redeliveries_not_idempotent": 0}
+        self.counts = {
+            "failed": 0,
+            "storage_429": 0,
+            "slowed_calls": 0,
+            "redelivered": 0,
+            "redeliveries_not_idempotent": 0,
+        }
         self._waiting: dict[int, Redelivery] = {}  # reset in the store, not yet delivered
         self._running: dict[tuple[int, int], Redelivery] = {}  # (event, attempt) being delivered
         self._to_reset: list[Redelivery] = []
@@ -362,9 +395,15 @@ class Faults:
         if times is not None and (not isinstance(times, int) or times < 1):
             raise FaultError(f"times must be a number from 1 up, not {times!r}")
         self._check_function(function)
+        action = make_action(error)
+        if action.kind == "timeout" and not self.engine.settings.enforce_timeouts:
+            raise FaultError(
+                "an injected timeout needs timeouts enforced",
+                "leave out --no-timeouts / enforce_timeouts=False",
+            )
         rule = FailRule(
             Target(function, queue, trigger, installation, _numbers(events, "events")),
-            make_action(error),
+            action,
             _numbers(attempts, "attempts"),
             phase,
             _fraction(probability, "probability"),
@@ -515,7 +554,10 @@ class Faults:
                 continue
             if not rule.target.matches(route, record):
                 continue
-            if rule.probability < 1 and self._chance("fail", index, record.id, invocation.attempt) >= rule.probability:
+            if (
+                rule.probability < 1
+                and self._chance("fail", index, record.id, invocation.attempt) >= rule.probability
+            ):
                 continue
             failing = rule
             break
@@ -525,15 +567,21 @@ class Faults:
             failing.fired += 1
             self.counts["failed"] += 1
             when = "before the handler ran" if failing.phase == "before" else "after the handler ran"
-            invocation.notes.append(f"faults: attempt {invocation.attempt} failed on purpose with {failing.action.describe()} ({when})")
+            invocation.notes.append(
+                f"faults: attempt {invocation.attempt} failed on purpose with {failing.action.describe()} ({when})"
+            )
         if redelivery is not None:
             redelivery.attempt = invocation.attempt
             self._running[(record.id, invocation.attempt)] = redelivery
             self.counts["redelivered"] += 1
-            invocation.notes.append("faults: a duplicate delivery of an event that already succeeded (Forge delivers at least once)")
+            invocation.notes.append(
+                "faults: a duplicate delivery of an event that already succeeded (Forge delivers at least once)"
+            )
         return self._wrapper(invocation, failing, redelivery)
 
-    def _wrapper(self, invocation: Invocation, failing: FailRule | None, redelivery: Redelivery | None) -> Callable[..., Any]:
+    def _wrapper(
+        self, invocation: Invocation, failing: FailRule | None, redelivery: Redelivery | None
+    ) -> Callable[..., Any]:
         def wrapper(handler: Callable[..., Any], *args: Any) -> Any:
             if failing is not None and failing.phase == "before":
                 return failing.action.perform()
@@ -566,7 +614,13 @@ class Faults:
         for index, rule in enumerate(self.storage_rules):
             if rule.refuse or not rule.covers(elapsed, operation, installation):
                 continue
-            if rule.probability < 1 and self._chance("latency", index, invocation.event, invocation.attempt, invocation.storage_calls) >= rule.probability:
+            if (
+                rule.probability < 1
+                and self._chance(
+                    "latency", index, invocation.event, invocation.attempt, invocation.storage_calls
+                )
+                >= rule.probability
+            ):
                 continue
             rule.fired += 1
             self.counts["slowed_calls"] += 1
@@ -580,7 +634,11 @@ class Faults:
         for index, rule in enumerate(self.storage_rules):
             if not rule.refuse or not rule.covers(elapsed, operation, installation):
                 continue
-            if rule.probability < 1 and self._chance("429", index, invocation.event, invocation.attempt, invocation.storage_calls) >= rule.probability:
+            if (
+                rule.probability < 1
+                and self._chance("429", index, invocation.event, invocation.attempt, invocation.storage_calls)
+                >= rule.probability
+            ):
                 continue
             rule.fired += 1
             self.counts["storage_429"] += 1
@@ -680,7 +738,9 @@ class _WriteWatch:
         self.stopped = False
         original = self.original
 
-        def write(installation: str, space: int, key: str, text: str | None, *rest: Any, **options: Any) -> KvRow | None:
+        def write(
+            installation: str, space: int, key: str, text: str | None, *rest: Any, **options: Any
+        ) -> KvRow | None:
             previous = original(installation, space, key, text, *rest, **options)
             slot = (installation, space, key)
             if slot not in self.first:
@@ -731,7 +791,18 @@ class Scenario:
 
 
 _RULE_KEYS: dict[str, set[str]] = {
-    "fail": {"function", "queue", "trigger", "installation", "events", "attempts", "error", "phase", "probability", "times"},
+    "fail": {
+        "function",
+        "queue",
+        "trigger",
+        "installation",
+        "events",
+        "attempts",
+        "error",
+        "phase",
+        "probability",
+        "times",
+    },
     "storage_429": {"start", "end", "operations", "installation", "probability"},
     "storage_latency": {"seconds", "start", "end", "operations", "installation", "probability"},
     "duplicates": {"function", "queue", "trigger", "installation", "events", "probability", "delay", "times"},
@@ -767,7 +838,9 @@ def parse_scenario(data: Any, path: str = "<scenario>", lines: dict[str, int] | 
         return f"{path}:{line}: {key}" if line else f"{path}: {key}" if key else path
 
     if not isinstance(data, dict):
-        raise FaultError(f"{where('')}: a fault scenario is a mapping with a `faults:` list", "see docs/testing.md")
+        raise FaultError(
+            f"{where('')}: a fault scenario is a mapping with a `faults:` list", "see docs/testing.md"
+        )
     unknown = sorted(set(data) - {"seed", "faults"})
     if unknown:
         raise FaultError(f"{where(str(unknown[0]))}: unknown key; a scenario has `seed` and `faults`")
@@ -790,7 +863,10 @@ def parse_scenario(data: Any, path: str = "<scenario>", lines: dict[str, int] | 
             raise FaultError(f"{where(f'{key}.{kind}')}: the options of {kind} are a mapping")
         bad = sorted(set(options) - _RULE_KEYS[kind])
         if bad:
-            raise FaultError(f"{where(f'{key}.{kind}.{bad[0]}')}: unknown option of {kind}", f"its options: {', '.join(sorted(_RULE_KEYS[kind]))}")
+            raise FaultError(
+                f"{where(f'{key}.{kind}.{bad[0]}')}: unknown option of {kind}",
+                f"its options: {', '.join(sorted(_RULE_KEYS[kind]))}",
+            )
         if kind == "storage_latency" and "seconds" not in options:
             raise FaultError(f"{where(f'{key}.{kind}')}: storage_latency needs `seconds`")
         rules.append((kind, dict(options)))

@@ -42,7 +42,10 @@ def document(
 ) -> dict[str, Any]:
     timeline = []
     for row in attempts:
-        item = {name: round(row[name], 6) if isinstance(row[name], float) else row[name] for name in _ATTEMPT_FIELDS}
+        item = {
+            name: round(row[name], 6) if isinstance(row[name], float) else row[name]
+            for name in _ATTEMPT_FIELDS
+        }
         item["at"] = _time(row["started_at"], origin)
         item["ended"] = _time(row["ended_at"], origin)
         item["next_at"] = _time(row["next_at"], origin)
@@ -55,18 +58,30 @@ def document(
         "attempts": timeline,
         "kvs": kvs_changes(kvs_before, kvs_after),
         "dropped": [
-            {"event": row["event"], "target": row["target"], "drop_reason": row["drop_reason"], "last_error": row["last_error"], "at": _time(row["dropped_at"], origin)}
+            {
+                "event": row["event"],
+                "target": row["target"],
+                "drop_reason": row["drop_reason"],
+                "last_error": row["last_error"],
+                "at": _time(row["dropped_at"], origin),
+            }
             for row in dropped
         ],
     }
 
 
-def kvs_changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def kvs_changes(
+    before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """Per installation: keys set (new or changed, with their value) and keys deleted. Secrets as digests."""
     changes: dict[str, dict[str, Any]] = {}
     for installation in sorted(set(before) | set(after)):
         old, new = before.get(installation, {}), after.get(installation, {})
-        written = {key: _shown(key, value) for key, value in sorted(new.items()) if key not in old or old[key] != value}
+        written = {
+            key: _shown(key, value)
+            for key, value in sorted(new.items())
+            if key not in old or old[key] != value
+        }
         deleted = sorted(key for key in old if key not in new)
         if written or deleted:
             changes[installation] = {"set": written, "deleted": deleted}
@@ -86,25 +101,35 @@ def dumps(doc: dict[str, Any]) -> str:
         return json.dumps(value, ensure_ascii=False, sort_keys=False)
 
     out = ["{", f'  "format": {line(doc["format"])},', f'  "seed": {line(doc["seed"])},', '  "attempts": [']
-    out += [f"    {line(item)}{',' if i < len(doc['attempts']) - 1 else ''}" for i, item in enumerate(doc["attempts"])]
+    out += [
+        f"    {line(item)}{',' if i < len(doc['attempts']) - 1 else ''}"
+        for i, item in enumerate(doc["attempts"])
+    ]
     out += ["  ],", '  "kvs": {']
     sites = list(doc["kvs"].items())
     for index, (site, change) in enumerate(sites):
         out.append(f"    {line(site)}: {{")
         out.append('      "set": {')
         written = list(change["set"].items())
-        out += [f"        {line(k)}: {line(v)}{',' if i < len(written) - 1 else ''}" for i, (k, v) in enumerate(written)]
+        out += [
+            f"        {line(k)}: {line(v)}{',' if i < len(written) - 1 else ''}"
+            for i, (k, v) in enumerate(written)
+        ]
         out.append("      },")
         out.append(f'      "deleted": {line(change["deleted"])}')
         out.append("    }" + ("," if index < len(sites) - 1 else ""))
     out += ["  },", '  "dropped": [']
-    out += [f"    {line(item)}{',' if i < len(doc['dropped']) - 1 else ''}" for i, item in enumerate(doc["dropped"])]
+    out += [
+        f"    {line(item)}{',' if i < len(doc['dropped']) - 1 else ''}"
+        for i, item in enumerate(doc["dropped"])
+    ]
     out += ["  ]", "}"]
     return "\n".join(out) + "\n"
 
 
 def assert_matches(doc: dict[str, Any], path: Path, *, update: bool) -> None:
     """Write `path` when updating or when it is missing; otherwise raise GoldenMismatch on a difference."""
+    __tracebackhide__ = True  # pytest: show the test's line, not this one
     text = dumps(doc)
     if update or not path.exists():
         if not path.exists() and not update:
@@ -116,13 +141,17 @@ def assert_matches(doc: dict[str, Any], path: Path, *, update: bool) -> None:
     try:
         recorded = json.loads(recorded_text)
     except json.JSONDecodeError as error:
-        raise GoldenMismatch(f"{path} is not JSON ({error}); rerun with --forge-update-golden (or FORGEQ_UPDATE_GOLDEN=1) to rewrite it") from None
+        raise GoldenMismatch(
+            f"{path} is not JSON ({error}); rerun with --forge-update-golden (or FORGEQ_UPDATE_GOLDEN=1) to rewrite it"
+        ) from None
     if recorded == json.loads(text):
         return
     raise GoldenMismatch(_explain(recorded, doc, dumps(recorded), text, path))
 
 
-def _explain(recorded: dict[str, Any], current: dict[str, Any], recorded_text: str, current_text: str, path: Path) -> str:
+def _explain(
+    recorded: dict[str, Any], current: dict[str, Any], recorded_text: str, current_text: str, path: Path
+) -> str:
     lines = [f"the run differs from the golden timeline {path}:"]
     old, new = recorded.get("attempts", []), current["attempts"]
     if len(old) != len(new):
@@ -131,15 +160,23 @@ def _explain(recorded: dict[str, Any], current: dict[str, Any], recorded_text: s
         if a != b:
             fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             what = ", ".join(f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in fields[:4])
-            lines.append(f"  first difference at attempt line {index + 1} (event #{b.get('event')} attempt {b.get('attempt')}): {what}")
+            lines.append(
+                f"  first difference at attempt line {index + 1} (event #{b.get('event')} attempt {b.get('attempt')}): {what}"
+            )
             break
     if recorded.get("kvs") != current["kvs"]:
         lines.append("  key-value changes differ")
     if recorded.get("dropped") != current["dropped"]:
         lines.append(f"  dropped: {len(recorded.get('dropped', []))} recorded, {len(current['dropped'])} now")
-    diff = list(difflib.unified_diff(recorded_text.splitlines(), current_text.splitlines(), "golden", "this run", lineterm="", n=1))
+    diff = list(
+        difflib.unified_diff(
+            recorded_text.splitlines(), current_text.splitlines(), "golden", "this run", lineterm="", n=1
+        )
+    )
     if len(diff) > MAX_DIFF_LINES:
         diff = diff[:MAX_DIFF_LINES] + [f"... ({len(diff) - MAX_DIFF_LINES} more diff lines)"]
     lines += diff
-    lines.append("if the change is intended, rerun with --forge-update-golden (or FORGEQ_UPDATE_GOLDEN=1) to accept it")
+    lines.append(
+        "if the change is intended, rerun with --forge-update-golden (or FORGEQ_UPDATE_GOLDEN=1) to accept it"
+    )
     return "\n".join(lines)

@@ -38,6 +38,12 @@ class Handlers:
         self.loaded: dict[str, LoadedHandler] = {}
         self.errors: dict[str, HandlerLoadError] = {}
         self._modules: dict[Path, types.ModuleType] = {}
+        self._bridge: Any = None  # bridge.Bridge: the Node.js worker of JavaScript handlers, once one loads
+
+    @property
+    def warnings(self) -> list[str]:
+        """Loaded, but worth saying (a local Node.js newer than app.runtime.name)."""
+        return list(self._bridge.warnings) if self._bridge is not None else []
 
     def load_all(self) -> None:
         self._ensure_package()
@@ -62,6 +68,13 @@ class Handlers:
         self._modules.clear()
         self.loaded.clear()
         self.errors.clear()
+        self.close()
+
+    def close(self) -> None:
+        """Stop the Node.js worker, if JavaScript handlers started one."""
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
 
     def _ensure_package(self) -> None:
         if PACKAGE not in sys.modules:
@@ -82,11 +95,12 @@ class Handlers:
             raise HandlerLoadError(f"{where}: no file {names}", "create it, or fix `handler` in the manifest")
         if not is_inside(file, app_dir):
             raise HandlerLoadError(f"{where}: {file} resolves outside the app folder {app_dir}")
-        if file.suffix in JS_SUFFIXES:
-            raise HandlerLoadError(
-                f"{where}: {file.relative_to(app_dir)} is JavaScript; this forgeq runs Python handlers",
-                "port the handler to Python, or run the app with a forgeq that has the Node.js bridge",
-            )
+        if file.suffix in JS_SUFFIXES:  # runs on Node.js, in the bridge's worker (bridge.py)
+            from forgeq.emulator.bridge import Bridge
+
+            if self._bridge is None:
+                self._bridge = Bridge(self.manifest)
+            return LoadedHandler(function, file, self._bridge.load(function, file, where))
         module = self._modules.get(file) or self._import(file, where)
         try:
             call = getattr(module, function.attribute)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import inspect
 import io
+import os
 import signal
 import sys
 import threading
@@ -55,8 +56,9 @@ class Invocation:
             return self.engine.clock.now()
         return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds + self.extra_seconds
 
-    def push(self, queue: str, events: list[dict[str, Any]]) -> str:
-        return self.engine.push_from_handler(self, queue, events)
+    def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
+        """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own)."""
+        return self.engine.push_from_handler(self, queue, events, job_id)
 
     def job_stats(self, queue: str, job_id: str) -> dict[str, int]:
         return self.engine.job_stats(queue, job_id, self.installation)
@@ -98,6 +100,9 @@ class _Capture(io.StringIO):
         self.size += len(text)
         return len(text)
 
+    def close(self) -> None:
+        """A handler may close sys.stdout; the capture stays readable (and writable) for forgeq."""
+
 
 _loop: asyncio.AbstractEventLoop | None = None
 
@@ -112,34 +117,61 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 class _Alarm:
     """The timeout signal handler. A handler that swallows the first HandlerTimeout (a bare
     `except BaseException`) is then traced: HandlerTimeout is raised again on every line it runs,
-    which no try/except can keep for long, since the except block's own lines raise it anew."""
+    which no try/except can keep for long, since the except block's own lines raise it anew.
+
+    CPython drops a trace function that raises; a profile hook puts it back each time a handler
+    frame is left, so the caller's except block is traced too (swallowers nested in swallowers).
+    Tracing covers only the handler's frames: it stops at forgeq's own frames (`execute`, `_await`)
+    and ends for good once the handler's outermost frame is gone.
+    """
 
     def __init__(self) -> None:
         self.fired = 0
         self.traced: list[Any] = []
+        self.saved: tuple[Any, Any] = (None, None)  # the trace and profile functions before tracing
+        self.done = False
 
     def __call__(self, signum: int, frame: Any) -> None:
         self.fired += 1
-        if self.fired >= 2:
+        if self.fired >= 2 and not self.done:
+            if self.fired == 2:
+                self.saved = (sys.gettrace(), sys.getprofile())
+                sys.setprofile(self._profiler)
             self._trace(frame)
         raise HandlerTimeout()
 
     def _trace(self, frame: Any) -> None:
         sys.settrace(self._tracer)
-        while frame is not None and frame.f_code is not execute.__code__:
-            frame.f_trace = self._tracer
-            frame.f_trace_lines = True
-            self.traced.append(frame)
+        while frame is not None and frame.f_code not in _BOUNDARIES:
+            if not frame.f_code.co_filename.startswith(_ASYNCIO_DIR):  # asyncio's own cleanup must run
+                frame.f_trace = self._tracer
+                frame.f_trace_lines = True
+                self.traced.append(frame)
             frame = frame.f_back
 
     def _tracer(self, frame: Any, event: str, arg: Any) -> Any:
+        if self.done:
+            return None
+        if event == "call" and (frame.f_back is None or frame.f_back.f_code in _BOUNDARIES or frame.f_code.co_filename.startswith(_ASYNCIO_DIR)):
+            return None  # forgeq's own code, called once the handler's frames are unwinding; asyncio's
         if event == "line":
             raise HandlerTimeout()
         return self._tracer
 
+    def _profiler(self, frame: Any, event: str, arg: Any) -> None:
+        if event != "return" or self.done or frame.f_code in _BOUNDARIES:
+            return
+        if frame.f_back is None or frame.f_back.f_code in _BOUNDARIES:
+            self.stop()  # the handler's outermost frame is gone: forgeq's code runs untraced
+        else:
+            self._trace(frame.f_back)
+
     def stop(self) -> None:
-        if self.traced or self.fired >= 2:
-            sys.settrace(None)
+        if self.fired >= 2 and not self.done:
+            self.done = True
+            trace, profile = self.saved
+            sys.setprofile(profile)
+            sys.settrace(trace)
             for frame in self.traced:
                 frame.f_trace = None
             self.traced.clear()
@@ -181,7 +213,14 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
         runtime.unbind(token)
     timed_out = timed_out or alarm.fired > 0
     wall_ms = (wall_time() - started) * 1000
-    return Execution(_classify(value, error, timed_out, timeout_seconds, invocation), value, capture.getvalue(), wall_ms)
+    try:
+        result = _classify(value, error, timed_out, timeout_seconds, invocation)
+    except Exception as odd:  # noqa: BLE001 - an exception whose __str__ raises, a result whose __eq__ does
+        what = f"{type(error).__name__} (printing it raised {type(odd).__name__})" if error is not None else (
+            f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
+        )
+        result = Result("raised", error=what)
+    return Execution(result, value, capture.getvalue(), wall_ms)
 
 
 def _await(awaitable: Any) -> Any:
@@ -194,7 +233,13 @@ def _await(awaitable: Any) -> Any:
         _loop = None
         with contextlib.suppress(Exception):
             loop.close()
+        if asyncio._get_running_loop() is not None:  # an interrupted run_forever left it marked running
+            asyncio.events._set_running_loop(None)
         raise
+
+
+_BOUNDARIES = frozenset({execute.__code__, _await.__code__})
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
 
 
 def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout: float | None, invocation: Invocation) -> Result:

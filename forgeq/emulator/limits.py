@@ -45,8 +45,12 @@ SCHEDULE_INTERVAL_SECONDS = {"fiveMinute": 300.0, "hour": 3600.0, "day": 86400.0
 
 # Modelled durations on the virtual clock (forgeq's choice; configurable with --invocation-ms and
 # --storage-call-ms). They decide how fast per-second and per-minute windows fill.
-INVOCATION_SECONDS = 0.050
-STORAGE_CALL_SECONDS = 0.010
+INVOCATION_SECONDS = 0.100
+STORAGE_CALL_SECONDS = 0.020
+# How many invocations of one installation run at the same time (forgeq's model; Forge does not
+# document it). With the durations above, 50 slots deliver ~400 one-write events per second: a
+# backlog meets the per-minute write units before the 1000 requests per second (--concurrency).
+INVOCATIONS_IN_PARALLEL = 50
 
 # The emulator's virtual epoch: Monday 17 Nov 2025 09:00 UTC, the first working day under the
 # 2025 storage quotas. Fixed so that two runs from an empty state print the same times.

@@ -149,6 +149,12 @@ def resolve_event_type(name: str) -> str:
     raise UnknownProductEvent(name, known=[*EVENT_ALIASES, *_BY_TYPE])
 
 
+def alias_of(event_type: str) -> str | None:
+    """The short alias of a full event type forgeq has a template for."""
+    event = _BY_TYPE.get(event_type)
+    return event.alias if event else None
+
+
 def list_event_types() -> list[tuple[str, str, str, str]]:
     """(alias, full event type, product, description) for every template, in a stable order."""
     return [(event.alias, event.event_type, event.product, event.description) for event in PRODUCT_EVENTS]
@@ -189,7 +195,7 @@ def make_payloads(
     _check_generation_arguments(count, first_seq, now, project_key)
     if spacing_seconds is not None and not (math.isfinite(spacing_seconds) and spacing_seconds >= 0):
         raise ProductEventError(f"the spacing between events must be 0 s or more, not {spacing_seconds}")
-    full_type = _event_type_for(event_type, has_own_payload=base_payload is not None)
+    full_type = event_type_for(event_type, has_own_payload=base_payload is not None)
     overrides = [_parse_override(item) for item in sets or []]
     prepared = _prepare(full_type, base_payload, overrides)
     return _render(prepared, count, first_seq, now, spacing_seconds, project_key)
@@ -209,7 +215,8 @@ def _check_generation_arguments(count: int, first_seq: int, now: float, project_
         )
 
 
-def _event_type_for(name: str, *, has_own_payload: bool) -> str:
+def event_type_for(name: str, *, has_own_payload: bool) -> str:
+    """The full type to push: any `avi:` name with your own payload, else an alias or a templated type."""
     if has_own_payload and EVENT_TYPE_PATTERN.match(name.strip()):
         return name.strip()
     return resolve_event_type(name)
@@ -414,7 +421,9 @@ class FilterVerdict:
     unchecked: tuple[str, ...] = ()
 
 
-def filter_verdict(trigger_filter: dict[str, Any] | None, payload: dict[str, Any], *, app_account_id: str) -> FilterVerdict:
+def filter_verdict(
+    trigger_filter: dict[str, Any] | None, payload: dict[str, Any], *, app_account_id: str
+) -> FilterVerdict:
     """Apply a trigger's `filter` (ignoreSelf, expression, onError) to a payload, as Forge does."""
     if not trigger_filter:
         return FilterVerdict(True)
@@ -457,7 +466,9 @@ def _self_generated(payload: dict[str, Any], app_account_id: str) -> str | None:
     return None
 
 
-def _expression_verdict(expression: Any, payload: dict[str, Any], on_error: str) -> tuple[bool, str | None, bool]:
+def _expression_verdict(
+    expression: Any, payload: dict[str, Any], on_error: str
+) -> tuple[bool, str | None, bool]:
     """(delivered, note, evaluated locally)."""
     if not isinstance(expression, str):
         return True, f"expression not evaluated locally: it is {_type_name(expression)}, not a string", False

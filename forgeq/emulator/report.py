@@ -46,7 +46,28 @@ LANE_HEIGHT = 54
 DEPTH_HEIGHT = 46
 QUOTA_HEIGHT = 54
 AXIS_HEIGHT = 22
-NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+NICE_STEPS = (
+    1,
+    2,
+    5,
+    10,
+    15,
+    30,
+    60,
+    120,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+)
 
 CSS = """
 :root { color-scheme: light; }
@@ -58,23 +79,28 @@ h2 { font-size: 16px; margin: 28px 0 4px; border-bottom: 1px solid #ddd; padding
 p { margin: 4px 0; }
 .sub, .note { color: #555; font-size: 12.5px; }
 .stats { display: flex; flex-wrap: wrap; gap: 8px; margin: 14px 0 4px; }
-.stat { background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 12px; min-width: 92px; }
-.stat b { display: block; font-size: 20px; font-variant-numeric: tabular-nums; }
+.stat { flex: 1 1 0; background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 10px; min-width: 84px; }
+.stat b { display: block; font-size: 19px; font-variant-numeric: tabular-nums; }
 .stat span { color: #555; font-size: 12px; }
 .stat.bad b { color: #A50F15; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 14px; font-size: 12.5px; margin: 4px 0 6px; }
+.dash { display: inline-block; width: 16px; border-top: 2px dashed #A50F15; vertical-align: 3px; margin-right: 4px; }
 .swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px; vertical-align: -1px; margin-right: 4px; }
 svg { display: block; max-width: 100%; height: auto; background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; }
 svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; fill: #333; }
 svg .lane-label { font-size: 12px; }
 svg .lane-label .name { font-weight: 600; }
 svg .muted { fill: #777; }
+svg .bad { fill: #A50F15; }
+table.fixed { table-layout: fixed; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-size: 12.5px; margin-top: 6px; }
 th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid #eee; vertical-align: top; }
-th { background: #f0f0f0; font-weight: 600; white-space: nowrap; }
+th { background: #f0f0f0; font-weight: 600; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.text { word-break: break-word; }
+td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td code, .mono { font: 11.5px ui-monospace, "DejaVu Sans Mono", monospace; }
+td code.body { color: #555; font-size: 11px; }
 .empty { background: #fff; border: 1px dashed #ccc; border-radius: 6px; padding: 14px; color: #555; }
 footer { margin-top: 32px; color: #777; font-size: 12px; }
 """
@@ -133,7 +159,7 @@ def _header(data: ReportData, title: str, source: str) -> str:
     stats = [
         ("pushed", "events pushed", totals["pushed"], False),
         ("succeeded", "succeeded", totals["succeeded"], False),
-        ("retried", "retried at least once", totals["retried"], False),
+        ("retried", "retried", totals["retried"], False),
         ("dropped", "dropped", totals["dropped"], totals["dropped"] > 0),
         ("attempts", "attempts", totals["attempts"], False),
     ]
@@ -143,13 +169,13 @@ def _header(data: ReportData, title: str, source: str) -> str:
     if totals["trigger_invocations"]:
         stats.append(("trigger_invocations", "trigger invocations", totals["trigger_invocations"], False))
         stats.append(("trigger_lost", "lost by triggers", totals["trigger_lost"], totals["trigger_lost"] > 0))
-    stats.append(("quota_refusals", "storage calls refused", totals["quota_refusals"], totals["quota_refusals"] > 0))
+    stats.append(("quota_refusals", "quota refusals", totals["quota_refusals"], totals["quota_refusals"] > 0))
     tiles = "".join(
         f'<div class="stat{" bad" if bad else ""}" data-stat="{key}"><b>{value:,}</b><span>{esc(label)}</span></div>'
         for key, label, value, bad in stats
     )
     drain_tile = (
-        f'<div class="stat" data-stat="drain"><b>{_duration(drain)}</b><span>first push to last finish</span></div>'
+        f'<div class="stat" data-stat="drain"><b>{_duration(drain)}</b><span title="from the first push to the last event finished">drain time</span></div>'
         if drain is not None
         else ""
     )
@@ -169,7 +195,9 @@ def _x(data: ReportData, seconds_from_start: float) -> float:
 
 
 def _ticks(span: float) -> tuple[float, list[float]]:
-    step = next((s for s in NICE_STEPS if span / s <= 10), NICE_STEPS[-1] * math.ceil(span / NICE_STEPS[-1] / 10))
+    step = next(
+        (s for s in NICE_STEPS if span / s <= 10), NICE_STEPS[-1] * math.ceil(span / NICE_STEPS[-1] / 10)
+    )
     return step, [step * i for i in range(int(span // step) + 1)]
 
 
@@ -180,7 +208,9 @@ def _axis(data: ReportData, top: float, bottom: float) -> str:
     for tick in ticks:
         x = _x(data, tick)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" stroke="#ececec"/>')
-        out.append(f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" class="muted">{_offset(tick)}</text>')
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 14}" text-anchor="middle" class="muted">{_offset(tick)}</text>'
+        )
     return "".join(out)
 
 
@@ -200,9 +230,15 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _svg(height: float, body: Iterable[str], label: str) -> str:
+def _window(seconds: float) -> str:
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+def _svg(height: float, body: Iterable[str], label: str, width: float = WIDTH) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" width="{WIDTH}" height="{height:.0f}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}" '
         f'role="img" aria-label="{esc(label)}">{"".join(body)}</svg>'
     )
 
@@ -226,7 +262,9 @@ def _timeline(data: ReportData) -> str:
         if data.outcomes.get(name) or name in ("succeeded", "retry", "dropped")
     )
     others = sorted(set(data.outcomes) - set(OUTCOME_ORDER))
-    legend += "".join(f'<span data-outcome="{esc(name)}">{esc(name)} {data.outcomes[name]:,}</span>' for name in others)
+    legend += "".join(
+        f'<span data-outcome="{esc(name)}">{esc(name)} {data.outcomes[name]:,}</span>' for name in others
+    )
     band = LANE_HEIGHT + 20
     height = 8 + band * len(lanes) + AXIS_HEIGHT
     bin_width = PLOT / data.bins
@@ -234,15 +272,30 @@ def _timeline(data: ReportData) -> str:
     for row, lane in enumerate(lanes):
         top = 8 + row * band
         baseline = top + 18 + LANE_HEIGHT
-        tallest = max((sum(cell.values()) for cell in lane.bins.values()), default=1)
+        totals = {index: sum(cell.values()) for index, cell in lane.bins.items()}
+        scale = _lane_scale(list(totals.values()))
+        cut_bars = sorted((i for i in totals if totals[i] > scale), key=lambda i: -totals[i])
+        cut = ""
+        if cut_bars:
+            shown = ", ".join(
+                f"{totals[i]:,} at {_offset(i * data.bin_seconds)}" for i in sorted(cut_bars[:3])
+            )
+            cut = f" · cut bars: {shown}{' and more' if len(cut_bars) > 3 else ''}"
         body.append(
             f'<text x="{LEFT}" y="{top + 12}" class="lane-label"><tspan class="name">{esc(lane.label)}</tspan>'
             f'<tspan class="muted"> · {lane.attempts:,} attempts on {lane.events:,} events · '
-            f"tallest bar {tallest:,} per {_duration(data.bin_seconds)}</tspan></text>"
+            f"scale 0 to {scale:,} per {_duration(data.bin_seconds)}{cut}</tspan></text>"
         )
         body.append(f'<line x1="{LEFT}" y1="{baseline}" x2="{LEFT + PLOT}" y2="{baseline}" stroke="#bbb"/>')
+        body.append(
+            f'<text x="{LEFT - 6}" y="{baseline - LANE_HEIGHT + 8}" text-anchor="end" class="muted">{scale:,}</text>'
+        )
+        body.append(f'<text x="{LEFT - 6}" y="{baseline}" text-anchor="end" class="muted">0</text>')
         stacked = dict.fromkeys(lane.bins, 0.0)
-        names = [*OUTCOME_ORDER, *sorted({o for cell in lane.bins.values() for o in cell} - set(OUTCOME_ORDER))]
+        names = [
+            *OUTCOME_ORDER,
+            *sorted({o for cell in lane.bins.values() for o in cell} - set(OUTCOME_ORDER)),
+        ]
         for outcome in names:
             bars = []
             count = 0
@@ -251,7 +304,8 @@ def _timeline(data: ReportData) -> str:
                 if not n:
                     continue
                 count += n
-                h = LANE_HEIGHT * n / tallest
+                # A cut bar keeps its proportions: its stack fills the lane.
+                h = LANE_HEIGHT * n / max(scale, totals[index])
                 y = baseline - stacked[index] - h
                 stacked[index] += h
                 bars.append((LEFT + index * bin_width + 0.3, y, max(bin_width - 0.6, 0.8), h))
@@ -260,13 +314,39 @@ def _timeline(data: ReportData) -> str:
                     f'<path class="bars" data-lane="{esc(lane.label)}" data-outcome="{esc(outcome)}" data-count="{count}" '
                     f'fill="{COLOURS.get(outcome, "#999")}" d="{_bar_path(bars)}"><title>{esc(lane.label)}: {count:,} {esc(outcome)}</title></path>'
                 )
+        for index in cut_bars:
+            # A white notch marks a bar cut at the top of the scale; the lane label gives its count.
+            x = LEFT + index * bin_width
+            body.append(
+                f'<rect class="cut" x="{x:.1f}" y="{baseline - LANE_HEIGHT + 5}" width="{bin_width:.1f}" height="2.5" fill="#fff">'
+                f"<title>{totals[index]:,} attempts</title></rect>"
+            )
     note = (
         f'<p class="note">Each bar counts the attempts that started in one {_duration(data.bin_seconds)} slice of the run; '
-        "each queue has its own scale. Hover a colour for its total.</p>"
+        "each queue has its own scale, and a bar far taller than the rest is cut (notched; its count is in the queue's label). "
+        "Hover a colour for its total.</p>"
     )
     if data.hidden_lanes:
-        note += f'<p class="note">The {data.hidden_lanes} least busy queues and triggers share the last lane.</p>'
+        note += (
+            f'<p class="note">The {data.hidden_lanes} least busy queues and triggers share the last lane.</p>'
+        )
     return f'<div class="legend">{legend}</div>' + _svg(height, body, "attempts over time per queue") + note
+
+
+def _lane_scale(totals: list[int]) -> int:
+    """The top of a lane's scale: the tallest bar, unless a few bars dwarf the rest (a burst of
+    first attempts next to a long tail of retries); then the 90th percentile, so the tail shows."""
+    if not totals:
+        return 1
+    ordered = sorted(totals)
+    tallest = ordered[-1]
+    rest = ordered[: len(ordered) - max(1, len(ordered) // 20)]
+    if not rest:
+        return tallest
+    typical = rest[int(0.9 * (len(rest) - 1))]
+    if tallest <= 3 * typical:
+        return tallest
+    return max(1, math.ceil(typical * 1.5))
 
 
 # -- queue depth -----------------------------------------------------------------------------
@@ -290,12 +370,17 @@ def _depth(data: ReportData) -> str:
             f"{_offset((peak_at + 1) * data.bin_seconds)} · {max(lane.backing_off):,} at most in a retry delay</tspan></text>"
         )
         body.append(f'<line x1="{LEFT}" y1="{baseline}" x2="{LEFT + PLOT}" y2="{baseline}" stroke="#bbb"/>')
-        body.append(f'<text x="{LEFT - 6}" y="{baseline - DEPTH_HEIGHT + 8}" text-anchor="end" class="muted">{peak:,}</text>')
+        body.append(
+            f'<text x="{LEFT - 6}" y="{baseline - DEPTH_HEIGHT + 8}" text-anchor="end" class="muted">{peak:,}</text>'
+        )
         body.append(f'<text x="{LEFT - 6}" y="{baseline}" text-anchor="end" class="muted">0</text>')
-        for series, colour, name in ((lane.depth, BACKLOG, "waiting"), (lane.backing_off, BACKING_OFF, "in a retry delay")):
+        for series, colour, name in (
+            (lane.depth, BACKLOG, "waiting"),
+            (lane.backing_off, BACKING_OFF, "in a retry delay"),
+        ):
             if any(series):
                 body.append(
-                    f'<path class="area" data-series="{name}" fill="{colour}" fill-opacity="0.85" '
+                    f'<path class="area" data-series="{name}" fill="{colour}" '
                     f'd="{_step_area(data, series, peak, baseline)}"><title>{esc(lane.label)}: events {name}</title></path>'
                 )
     legend = (
@@ -334,7 +419,7 @@ def _quota(data: ReportData) -> str:
     legend = (
         f'<div class="legend"><span><i class="swatch" style="background:{BACKLOG}"></i>peak use of one window in the slice</span>'
         f'<span><i class="swatch" style="background:{LIMIT}"></i>a window that refused calls</span>'
-        f'<span><i class="swatch" style="background:none;border-top:2px dashed {LIMIT};height:0"></i>limit</span></div>'
+        f'<span><i class="dash"></i>limit</span></div>'
     )
     note = f'<p class="note">{data.quota_windows_total:,} windows recorded in {data.quota_series_total:,} series.'
     if data.quota_series_total > len(data.quota):
@@ -346,28 +431,41 @@ def _quota_row(data: ReportData, series: QuotaSeries, top: float) -> str:
     baseline = top + 18 + QUOTA_HEIGHT
     ceiling = max(series.quota or 0, series.peak_used, 1) * 1.08
     scale = QUOTA_HEIGHT / ceiling
-    width = PLOT / data.bins
-    fine, refused = [], []
-    for index, (used, refusals) in sorted(series.bins.items()):
+    bin_width = PLOT / data.bins
+    window_width = PLOT * series.window_seconds / (data.end - data.start)
+    fine: list[tuple[float, float, float, float]] = []
+    refused: list[tuple[float, float, float, float]] = []
+    for index, (window_start, used, refusals) in sorted(series.bins.items()):
         h = used * scale
-        (refused if refusals else fine).append((LEFT + index * width + 0.3, baseline - h, max(width - 0.6, 0.8), h))
+        if window_width > bin_width:
+            # Windows longer than a slice: draw each window over its whole span.
+            x, w = _x(data, window_start - data.start), window_width
+        else:
+            x, w = LEFT + index * bin_width, bin_width
+        (refused if refusals else fine).append((x + 0.3, baseline - h, max(w - 0.6, 0.8), h))
     limit = f"limit {series.quota:,}" if series.quota is not None else "no limit"
     share = f" ({100 * series.peak_used / series.quota:.0f}%)" if series.quota else ""
     label = (
         f'<text x="{LEFT}" y="{top + 12}" class="lane-label" data-installation="{esc(series.installation)}" '
         f'data-metric="{esc(series.metric)}" data-refused="{series.refused}"><tspan class="name">{esc(series.installation)} · '
-        f'{esc(series.metric)}</tspan><tspan class="muted"> · {_duration(series.window_seconds)} windows · {limit} · '
-        f"peak {series.peak_used:,}{share} · {series.refused:,} refused · {series.windows_at_limit:,} windows at the limit</tspan></text>"
+        f'{esc(series.metric)}</tspan><tspan class="muted"> · {_window(series.window_seconds)} windows · {limit} · '
+        f"peak {series.peak_used:,}{share} · {series.refused:,} refused · {series.windows_at_limit:,} window{'' if series.windows_at_limit == 1 else 's'} at the limit</tspan></text>"
     )
     out = [label, f'<line x1="{LEFT}" y1="{baseline}" x2="{LEFT + PLOT}" y2="{baseline}" stroke="#bbb"/>']
     if fine:
         out.append(f'<path fill="{BACKLOG}" d="{_bar_path(fine)}"/>')
     if refused:
-        out.append(f'<path fill="{LIMIT}" d="{_bar_path(refused)}"><title>windows that refused calls</title></path>')
+        out.append(
+            f'<path fill="{LIMIT}" d="{_bar_path(refused)}"><title>windows that refused calls</title></path>'
+        )
     if series.quota is not None:
         y = baseline - series.quota * scale
-        out.append(f'<line class="limit" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + PLOT}" y2="{y:.1f}" stroke="{LIMIT}" stroke-dasharray="5 3"/>')
-        out.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="muted">{series.quota:,}</text>')
+        out.append(
+            f'<line class="limit" x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + PLOT}" y2="{y:.1f}" stroke="{LIMIT}" stroke-dasharray="5 3"/>'
+        )
+        out.append(
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="muted">{series.quota:,}</text>'
+        )
     out.append(f'<text x="{LEFT - 6}" y="{baseline}" text-anchor="end" class="muted">0</text>')
     return "".join(out)
 
@@ -389,8 +487,11 @@ def _histogram(data: ReportData) -> str:
         x = LEFT + (attempts - 1) * slot + slot * 0.15
         w = slot * 0.7
         label = f"{attempts}+" if data.histogram_capped and attempts == columns else str(attempts)
-        y = baseline
-        for count, colour, name in ((succeeded, COLOURS["succeeded"], "succeeded"), (dropped, COLOURS["dropped"], "dropped")):
+        y = float(baseline)
+        for count, colour, name in (
+            (succeeded, COLOURS["succeeded"], "succeeded"),
+            (dropped, COLOURS["dropped"], "dropped"),
+        ):
             if count:
                 h = count * scale
                 y -= h
@@ -399,15 +500,23 @@ def _histogram(data: ReportData) -> str:
                     f'width="{w:.1f}" height="{h:.1f}" fill="{colour}"><title>{count:,} events {name} after {label} '
                     f"attempt{'s' if attempts > 1 else ''}</title></rect>"
                 )
-        body.append(f'<text x="{x + w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{succeeded + dropped:,}</text>')
-        body.append(f'<text x="{x + w / 2:.1f}" y="{baseline + 15}" text-anchor="middle" class="muted">{label}</text>')
-    body.append(f'<text x="{LEFT + slot * columns / 2:.1f}" y="{baseline + 32}" text-anchor="middle" class="muted">attempts</text>')
+        of_which = f'<tspan class="bad"> ({dropped:,} dropped)</tspan>' if dropped else ""
+        body.append(
+            f'<text x="{x + w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{succeeded + dropped:,}{of_which}</text>'
+        )
+        body.append(
+            f'<text x="{x + w / 2:.1f}" y="{baseline + 15}" text-anchor="middle" class="muted">{label}</text>'
+        )
+    body.append(
+        f'<text x="{LEFT + slot * columns / 2:.1f}" y="{baseline + 32}" text-anchor="middle" class="muted">attempts</text>'
+    )
     legend = (
         f'<div class="legend"><span><i class="swatch" style="background:{COLOURS["succeeded"]}"></i>finished: succeeded</span>'
         f'<span><i class="swatch" style="background:{COLOURS["dropped"]}"></i>finished: dropped or lost</span></div>'
     )
     note = '<p class="note">Finished events only (succeeded, dropped or lost), by the number of attempts they took.</p>'
-    return legend + _svg(height, body, "attempts per event") + note
+    width = min(WIDTH, max(440, LEFT + slot * columns + RIGHT + 90))
+    return legend + _svg(height, body, "attempts per event", width) + note
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -416,7 +525,10 @@ def _histogram(data: ReportData) -> str:
 def _errors(data: ReportData) -> str:
     if not data.top_errors:
         return '<p class="empty" id="errors-empty">No attempt failed.</p>'
-    rows = "".join(f'<tr><td class="n">{count:,}</td><td class="text">{esc(text)}</td></tr>' for text, count in data.top_errors)
+    rows = "".join(
+        f'<tr><td class="n">{count:,}</td><td class="text">{esc(text)}</td></tr>'
+        for text, count in data.top_errors
+    )
     reasons = ""
     if data.drop_reasons:
         items = "; ".join(f"{esc(reason)}: {count:,}" for reason, count in data.drop_reasons)
@@ -427,26 +539,47 @@ def _errors(data: ReportData) -> str:
 def _dropped(data: ReportData) -> str:
     if not data.dropped_total:
         return '<p class="empty" id="dropped-empty">No event was dropped.</p>'
-    head = (
-        "<tr><th class='n'>#</th><th>event</th><th>queue</th><th>installation</th><th class='n'>attempts</th>"
-        "<th class='n'>pushed</th><th class='n'>dropped</th><th>why</th><th>last error</th><th>body</th><th>replayed as</th></tr>"
+    replays = any(row["replayed_as"] is not None for row in data.dropped)
+    columns = [
+        ("n", "#", "48px"),
+        ("", "event and body", "190px"),
+        ("", "queue · installation", "124px"),
+        ("n", "attempts", "70px"),
+        ("", "pushed → dropped", "128px"),
+        ("", "why", "20%"),
+        ("", "last error", ""),
+    ]
+    if replays:
+        columns.append(("", "replayed as", "76px"))
+    colgroup = "".join(f'<col style="width:{width}">' if width else "<col>" for _c, _t, width in columns)
+    head = "".join(
+        f'<th class="{css}">{title}</th>' if css else f"<th>{title}</th>" for css, title, _w in columns
     )
     rows = []
     for row in data.dropped:
         body = str(row["body"])
         if row["body_length"] > len(body):
             body += f"… ({row['body_length']:,} characters)"
-        replayed = f"#{row['replayed_as']}" if row["replayed_as"] is not None else ""
-        rows.append(
-            f'<tr data-seq="{row["seq"]}"><td class="n">{row["seq"]}</td>'
-            f'<td><code title="{esc(row["event_id"])}">{esc(str(row["event_id"])[:8])}</code></td>'
-            f"<td>{esc(row['target'])}</td><td>{esc(row['installation'])}</td><td class='n'>{row['attempts']}</td>"
-            f"<td class='n'>{_offset(row['enqueued_at'] - data.start)}</td><td class='n'>{_offset(row['dropped_at'] - data.start)}</td>"
-            f"<td class='text'>{esc(row['drop_reason'])}</td><td class='text'>{esc(row['last_error'] or '')}</td>"
-            f"<td class='text'><code>{esc(body)}</code></td><td>{replayed}</td></tr>"
-        )
+        cells = [
+            f'<td class="n">{row["seq"]}</td>',
+            f'<td class="text"><code title="{esc(row["event_id"])}">{esc(str(row["event_id"])[:8])}</code><br>'
+            f'<code class="body">{esc(body)}</code></td>',
+            f'<td class="text">{esc(row["target"])}<br><span class="sub">{esc(row["installation"])}</span></td>',
+            f'<td class="n">{row["attempts"]}</td>',
+            f'<td class="time">{_offset(row["enqueued_at"] - data.start)} → {_offset(row["dropped_at"] - data.start)}</td>',
+            f'<td class="text">{esc(row["drop_reason"])}</td>',
+            f'<td class="text">{esc(row["last_error"] or "")}</td>',
+        ]
+        if replays:
+            cells.append(
+                f"<td>{'#' + str(row['replayed_as']) if row['replayed_as'] is not None else ''}</td>"
+            )
+        rows.append(f'<tr data-seq="{row["seq"]}">{"".join(cells)}</tr>')
     note = f'<p class="note" id="dropped-count">{data.dropped_total:,} dropped events'
     if data.dropped_total > len(data.dropped):
         note += f"; the first {len(data.dropped):,} are listed (the whole ledger: <code>forgeq inspect dropped --json</code>)"
     note += ". Replay them once the handler is fixed: <code>forgeq replay --dropped</code>.</p>"
-    return f'{note}<table id="dropped-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'{note}<table id="dropped-table" class="fixed"><colgroup>{colgroup}</colgroup><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )

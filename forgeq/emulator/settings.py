@@ -15,6 +15,7 @@ class Settings:
     clock: str = "virtual"  # "virtual" | "real"
     invocation_seconds: float = limits.INVOCATION_SECONDS
     storage_call_seconds: float = limits.STORAGE_CALL_SECONDS
+    concurrency: int = limits.INVOCATIONS_IN_PARALLEL  # per installation, virtual clock; 0 = unbounded
     storage_limits: str = "2025"  # "2025" | "2023" | "none" | a path to a YAML file of custom figures
     platform_limits: bool = True
     emulate_eco759: bool = True

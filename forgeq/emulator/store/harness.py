@@ -40,7 +40,13 @@ class HarnessStore:
         """Attempts in the order they were committed, each with its event's identity."""
         clauses: list[str] = ["a.id > ?"]
         args: list[Any] = [after_attempt_id]
-        for column, value in (("a.event", event), ("e.job_id", job_id), ("e.target", target), ("e.kind", kind), ("e.installation", installation)):
+        for column, value in (
+            ("a.event", event),
+            ("e.job_id", job_id),
+            ("e.target", target),
+            ("e.kind", kind),
+            ("e.installation", installation),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
@@ -62,8 +68,26 @@ class HarnessStore:
             f"sum(e.state = {schema.DROPPED}), sum(e.state = {schema.CANCELLED}), count(e.id) "
             "FROM jobs j LEFT JOIN events e ON e.job_id = j.job_id GROUP BY j.job_id ORDER BY j.created_at, j.job_id"
         ).fetchall()
-        names = ("job_id", "installation", "queue", "created_at", "cancelled_at", "origin", "success", "inProgress", "failed", "cancelled", "events")
-        return [{name: (value or 0) if index >= 6 else value for index, (name, value) in enumerate(zip(names, row, strict=True))} for row in rows]
+        names = (
+            "job_id",
+            "installation",
+            "queue",
+            "created_at",
+            "cancelled_at",
+            "origin",
+            "success",
+            "inProgress",
+            "failed",
+            "cancelled",
+            "events",
+        )
+        return [
+            {
+                name: (value or 0) if index >= 6 else value
+                for index, (name, value) in enumerate(zip(names, row, strict=True))
+            }
+            for row in rows
+        ]
 
     def quota_rows(self, installation: str | None = None) -> list[dict[str, Any]]:
         """Every recorded quota window, oldest first (columns as the quota model writes them)."""
@@ -76,12 +100,10 @@ class HarnessStore:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
-    def product_events_made(self) -> int:
-        """How many product events the state holds (the next one's sequence number follows)."""
-        return int(self.conn.execute("SELECT count(*) FROM events WHERE kind = 'product'").fetchone()[0])
-
     def known_installations(self) -> list[str]:
-        rows = self.conn.execute("SELECT installation FROM events UNION SELECT installation FROM kvs ORDER BY 1").fetchall()
+        rows = self.conn.execute(
+            "SELECT installation FROM events UNION SELECT installation FROM kvs ORDER BY 1"
+        ).fetchall()
         return [row[0] for row in rows]
 
     def redeliver_finished(self, event: int, at: float) -> bool:

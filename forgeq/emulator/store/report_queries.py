@@ -59,8 +59,8 @@ class QuotaSeries:
     peak_used: int
     refused: int
     windows_at_limit: int
-    # bin -> (peak used in one window, refused calls)
-    bins: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # bin -> (first window start, peak used in one window, refused calls)
+    bins: dict[int, tuple[float, int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +102,16 @@ class ReportQueries:
         histogram_cap: int = DEFAULT_HISTOGRAM_CAP,
         errors_cap: int = DEFAULT_ERRORS_CAP,
     ) -> ReportData:
+        # One read transaction: a consistent snapshot even while `forgeq run` commits (WAL).
+        self.conn.execute("BEGIN")
+        try:
+            return self._report_data(bins, lane_cap, quota_cap, dropped_cap, histogram_cap, errors_cap)
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    def _report_data(
+        self, bins: int, lane_cap: int, quota_cap: int, dropped_cap: int, histogram_cap: int, errors_cap: int
+    ) -> ReportData:
         start, end = self._report_span()
         span = max(end - start, 1.0)
         bin_seconds = span / bins
@@ -119,7 +129,9 @@ class ReportQueries:
             clock=str(clock_row[0]) if clock_row else "virtual",
             now=float(now_row[0]) if now_row else None,
             totals=self._report_totals(),
-            outcomes=dict(self.conn.execute("SELECT outcome, count(*) FROM attempts GROUP BY outcome").fetchall()),
+            outcomes=dict(
+                self.conn.execute("SELECT outcome, count(*) FROM attempts GROUP BY outcome").fetchall()
+            ),
             lanes=lanes,
             hidden_lanes=hidden,
             histogram=histogram,
@@ -139,7 +151,9 @@ class ReportQueries:
             dropped_total=dropped_total,
             drop_reasons=[
                 (str(reason), int(count))
-                for reason, count in self.conn.execute("SELECT drop_reason, count(*) FROM ledger GROUP BY drop_reason ORDER BY 2 DESC, 1")
+                for reason, count in self.conn.execute(
+                    "SELECT drop_reason, count(*) FROM ledger GROUP BY drop_reason ORDER BY 2 DESC, 1"
+                )
             ],
             drain_seconds=self._report_drain(),
         )
@@ -167,7 +181,18 @@ class ReportQueries:
 
     def _report_totals(self) -> dict[str, int]:
         totals = dict.fromkeys(
-            ("pushed", "succeeded", "retried", "dropped", "waiting", "cancelled", "blocked", "trigger_invocations", "trigger_lost"), 0
+            (
+                "pushed",
+                "succeeded",
+                "retried",
+                "dropped",
+                "waiting",
+                "cancelled",
+                "blocked",
+                "trigger_invocations",
+                "trigger_lost",
+            ),
+            0,
         )
         for kind, state, retried, count in self.conn.execute(
             "SELECT kind, state, retry_count > 0, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3"
@@ -185,28 +210,33 @@ class ReportQueries:
             else:
                 totals["trigger_invocations"] += count
                 totals["trigger_lost"] += count if state == schema.DROPPED else 0
-        row = self.conn.execute("SELECT count(*), coalesce(sum(quota_refusals), 0), coalesce(sum(storage_calls), 0) FROM attempts").fetchone()
-        totals["attempts"], totals["quota_refusals"], totals["storage_calls"] = int(row[0]), int(row[1]), int(row[2])
+        row = self.conn.execute(
+            "SELECT count(*), coalesce(sum(quota_refusals), 0), coalesce(sum(storage_calls), 0) FROM attempts"
+        ).fetchone()
+        totals["attempts"], totals["quota_refusals"], totals["storage_calls"] = (
+            int(row[0]),
+            int(row[1]),
+            int(row[2]),
+        )
         return totals
 
     def _report_lanes(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[Lane], int]:
         """The busiest `cap` queues get a lane each; past the cap, the rest share one lane."""
+        # Ranked by events.attempts (no join); the lanes count the attempt rows themselves below.
         ranked = self.conn.execute(
-            "SELECT e.kind, e.target, count(DISTINCT e.id), count(a.id) FROM events e LEFT JOIN attempts a ON a.event = e.id "
-            "WHERE e.kind != 'product' GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC, 1, 2"
+            "SELECT kind, target, count(*), sum(attempts) FROM events WHERE kind != 'product' "
+            "GROUP BY 1, 2 ORDER BY 4 DESC, 3 DESC, 1, 2"
         ).fetchall()
         keep = ranked if len(ranked) <= cap else ranked[: cap - 1]
         lanes: dict[tuple[str, str], Lane] = {}
-        for kind, target, events, attempts in keep:
+        for kind, target, events, _attempts in keep:
             label = target if kind == "queue" else f"{target} ({kind})"
-            lanes[(kind, target)] = Lane(kind, target, label, attempts=attempts, events=events)
+            lanes[(kind, target)] = Lane(kind, target, label, events=events)
         hidden = len(ranked) - len(keep)
         other = None
         if hidden:
             other = Lane("other", "", f"{hidden} other queues and triggers", merged=hidden)
-            for _kind, _target, events, attempts in ranked[len(keep) :]:
-                other.events += events
-                other.attempts += attempts
+            other.events = sum(row[2] for row in ranked[len(keep) :])
 
         def lane_of(kind: str, target: str) -> Lane | None:
             return lanes.get((kind, target), other)
@@ -224,6 +254,7 @@ class ReportQueries:
             cell = lane.bins.setdefault(index, {})
             cell[outcome] = cell.get(outcome, 0) + count
             lane.outcomes[outcome] = lane.outcomes.get(outcome, 0) + count
+            lane.attempts += count
 
         every = [*lanes.values(), *([other] if other else [])]
         enqueued = {id(lane): [0] * bins for lane in every}
@@ -231,21 +262,14 @@ class ReportQueries:
         backoff_in = {id(lane): [0] * bins for lane in every}
         backoff_out = {id(lane): [0] * bins for lane in every}
         deltas = (
-            (enqueued, f"SELECT kind, target, {bin_sql.format(column='enqueued_at')}, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3"),
+            (
+                enqueued,
+                f"SELECT kind, target, {bin_sql.format(column='enqueued_at')}, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3",
+            ),
             (
                 finished,
                 f"SELECT kind, target, {bin_sql.format(column='finished_at')}, count(*) FROM events "
                 "WHERE kind != 'product' AND finished_at IS NOT NULL GROUP BY 1, 2, 3",
-            ),
-            (
-                backoff_in,
-                f"SELECT e.kind, e.target, {bin_sql.format(column='a.ended_at')}, count(*) FROM attempts a JOIN events e ON e.id = a.event "
-                f"WHERE a.next_at IS NOT NULL AND a.outcome IN {RETRYING_OUTCOMES!r} GROUP BY 1, 2, 3",
-            ),
-            (
-                backoff_out,
-                f"SELECT e.kind, e.target, {bin_sql.format(column='a.next_at')}, count(*) FROM attempts a JOIN events e ON e.id = a.event "
-                f"WHERE a.next_at IS NOT NULL AND a.outcome IN {RETRYING_OUTCOMES!r} GROUP BY 1, 2, 3",
             ),
         )
         for target_table, sql in deltas:
@@ -253,6 +277,17 @@ class ReportQueries:
                 lane = lane_of(kind, target)
                 if lane is not None:
                     target_table[id(lane)][index] += count
+        # Retry delays: from the end of an attempt to the time its retry is due (one scan for both).
+        backoff_sql = (
+            f"SELECT e.kind, e.target, {bin_sql.format(column='a.ended_at')}, {bin_sql.format(column='a.next_at')}, count(*) "
+            f"FROM attempts a JOIN events e ON e.id = a.event WHERE a.next_at IS NOT NULL AND a.outcome IN {RETRYING_OUTCOMES!r} "
+            "GROUP BY 1, 2, 3, 4"
+        )
+        for kind, target, began, due, count in self.conn.execute(backoff_sql, args + args):
+            lane = lane_of(kind, target)
+            if lane is not None:
+                backoff_in[id(lane)][began] += count
+                backoff_out[id(lane)][due] += count
         for lane in every:
             waiting = backing = 0
             for index in range(bins):
@@ -275,7 +310,9 @@ class ReportQueries:
         ).fetchone())  # fmt: skip
         return [(int(a), int(s), int(d)) for a, s, d in rows], capped
 
-    def _report_quota(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[QuotaSeries], int, int]:
+    def _report_quota(
+        self, start: float, bin_seconds: float, bins: int, cap: int
+    ) -> tuple[list[QuotaSeries], int, int]:
         """Quota series, the closest to their limit first; past the cap, the rest are counted only."""
         summary = self.conn.execute(
             "SELECT installation, metric, max(window_seconds), max(quota), count(*), max(used), sum(refused), "
@@ -284,20 +321,22 @@ class ReportQueries:
         ).fetchall()
         windows_total = sum(int(row[4]) for row in summary)
         series = [
-            QuotaSeries(str(i), str(m), float(w), None if q is None else int(q), int(n), int(p), int(r), int(at or 0))
+            QuotaSeries(
+                str(i), str(m), float(w), None if q is None else int(q), int(n), int(p), int(r), int(at or 0)
+            )
             for i, m, w, q, n, p, r, at in summary[:cap]
         ]
         wanted = {(s.installation, s.metric): s for s in series}
         if wanted:
             rows = self.conn.execute(
-                "SELECT installation, metric, min(?, max(0, CAST((window_start - ?) / ? AS INTEGER))), max(used), sum(refused) "
-                "FROM quota_windows GROUP BY 1, 2, 3",
+                "SELECT installation, metric, min(?, max(0, CAST((window_start - ?) / ? AS INTEGER))), min(window_start), "
+                "max(used), sum(refused) FROM quota_windows GROUP BY 1, 2, 3",
                 (bins - 1, start, bin_seconds),
             )
-            for installation, metric, index, used, refused in rows:
+            for installation, metric, index, window_start, used, refused in rows:
                 found = wanted.get((installation, metric))
                 if found is not None:
-                    found.bins[int(index)] = (int(used), int(refused))
+                    found.bins[int(index)] = (float(window_start), int(used), int(refused))
         return series, len(summary), windows_total
 
     def _report_dropped(self, cap: int) -> list[dict[str, Any]]:

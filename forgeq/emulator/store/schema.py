@@ -67,6 +67,7 @@ CREATE INDEX IF NOT EXISTS events_due ON events(available_at, id) WHERE state = 
 CREATE INDEX IF NOT EXISTS events_by_target ON events(kind, target, state, retry_count, available_at);
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id, state);
 CREATE INDEX IF NOT EXISTS events_running ON events(state) WHERE state IN (1, 6);
+CREATE INDEX IF NOT EXISTS events_by_root ON events(root_id) WHERE parent_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY,

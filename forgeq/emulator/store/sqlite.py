@@ -14,17 +14,22 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forgeq.emulator import crashpoints
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
 from forgeq.emulator.store.harness import HarnessStore
+from forgeq.emulator.store.products import ProductStore
+from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.report_queries import ReportQueries
+from forgeq.emulator.store.replays import Replays
+from forgeq.emulator.store.transfer import StateTransfer
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -76,11 +81,12 @@ def _describe(error: sqlite3.Error) -> str:
     return text
 
 
-class Store(HarnessStore, ReportQueries):
+class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, StateTransfer):
     """The whole emulator state in one SQLite database (a file, or ":memory:")."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         self.path = str(path)
+        self.crash = crashpoints.from_env()  # FORGEQ_CRASH_AT (the crash harness); None normally
         self.in_memory = self.path == ":memory:"
         if not self.in_memory:
             self._check_file(Path(self.path))
@@ -98,10 +104,8 @@ class Store(HarnessStore, ReportQueries):
                 ) from None
             raise StateFileError(f"{self.path}: {_describe(error)}") from None
         if not self.in_memory:
-            try:
+            with suppress(OSError):
                 os.chmod(self.path, 0o600)
-            except OSError:
-                pass
 
     @staticmethod
     def _check_file(path: Path) -> None:
@@ -245,6 +249,8 @@ class Store(HarnessStore, ReportQueries):
                 ).fetchone()
                 for i in ids
             ]
+        if self.crash is not None and any(rows):
+            self.crash.hit("claim")
         return [EventRecord(*row) for row in rows if row is not None]
 
     def crashed_pending(self) -> list[tuple[int, float]]:
@@ -263,6 +269,8 @@ class Store(HarnessStore, ReportQueries):
                 f"ORDER BY available_at, id LIMIT ?) RETURNING {_EVENT_COLUMNS}",
                 (owner, now, limit),
             ).fetchall()
+        if self.crash is not None and rows:
+            self.crash.hit("claim")
         records = [EventRecord(*row) for row in rows]
         records.sort(key=lambda r: (r.available_at, r.id))
         return records
@@ -320,6 +328,10 @@ class Store(HarnessStore, ReportQueries):
                 "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 list(batch.meta.items()),
             )
+            if self.crash is not None and (batch.updates or batch.new_events):
+                self.crash.hit("commit")
+        if self.crash is not None and (batch.updates or batch.new_events):
+            self.crash.hit("committed")
         return seqs
 
     @staticmethod

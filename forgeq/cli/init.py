@@ -1,0 +1,40 @@
+"""`forgeq init [DIR]`: a new Forge app from the template shipped with forgeq."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="Where to create the app (created if missing; must be empty).")
+    ] = Path("."),
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write the template into a folder that is not empty (its files are overwritten)."
+        ),
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="The app's name in its README and manifest [default: the folder's name]."
+        ),
+    ] = None,
+) -> None:
+    """Create a Forge app: a manifest, a trigger, a queue, a consumer with backoff, tests, a README."""
+    from forgeq.cli import render
+    from forgeq.emulator.template import create_app
+
+    written = create_app(folder, force=force, name=name)
+    here = folder.resolve() == Path.cwd().resolve()
+    steps = [] if here else [f"cd {folder}"]
+    steps += [
+        "forgeq push issue-created --count 1000   # a bulk import",
+        "forgeq run --until-idle                  # deliver it, with a live retry timeline",
+        "pytest                                   # the app's tests, on virtual time",
+    ]
+    render.initialized(str(folder), written, steps)

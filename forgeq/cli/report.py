@@ -1,0 +1,56 @@
+"""`forgeq report`: write the run's pictures to one self-contained HTML file (docs/report.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forgeq.cli.common import DbOption, ManifestOption, open_store
+
+DEFAULT_OUT = Path("forgeq-report.html")
+
+
+def report(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The HTML file to write ('-' for standard output).")
+    ] = DEFAULT_OUT,
+    manifest: ManifestOption = Path("manifest.yml"),
+    db: DbOption = None,
+) -> None:
+    """Write an HTML report of the state: attempts over time, queue depth, quota, histogram, dropped events."""
+    import os
+    import sys
+
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.report import render_report
+
+    store = open_store(manifest, db)
+    try:
+        data = store.report_data()
+    finally:
+        store.close()
+    resolved = manifest.resolve()
+    title = resolved.parent.name if manifest.exists() else Path(store.path).name
+    source = (
+        os.path.relpath(store.path) if Path(store.path).resolve().is_relative_to(Path.cwd()) else store.path
+    )
+    page = render_report(data, title=title, source=source)
+    if str(out) == "-":
+        sys.stdout.write(page)
+        return
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder", "pass the path of a file, such as report.html")
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, out)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise InputError(f"cannot write {out}: {error.strerror}", "pass another --out") from None
+    size = len(page.encode())
+    typer.echo(
+        f"wrote {out} ({size / 1024:.0f} KB): {data.totals['attempts']:,} attempts, "
+        f"{data.totals['dropped'] + data.totals['trigger_lost']:,} dropped or lost; open it in a browser"
+    )

@@ -1,0 +1,85 @@
+"""The filters `inspect` and `replay` share: queue, state, installation, job, time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from forgeq.emulator.store import Store
+    from forgeq.emulator.store.inspection import Selection
+
+QueueFilter = Annotated[str | None, typer.Option("--queue", help="Only this queue (or trigger module key).")]
+StateFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        help="Only these states, comma-separated: pending, delayed, retrying, running, succeeded, dropped, lost, cancelled, blocked, delivered.",
+    ),
+]
+JobFilter = Annotated[str | None, typer.Option("--job", help="Only this job id.")]
+SinceFilter = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        help="From this time: an offset from the start of virtual time (15m, +00:15:00), -15m (the last 15 minutes), or an ISO date.",
+    ),
+]
+UntilFilter = Annotated[str | None, typer.Option("--until", help="Up to this time (same forms as --since).")]
+LimitOption = Annotated[int, typer.Option("--limit", help="At most this many.")]
+OffsetOption = Annotated[int, typer.Option("--offset", help="Skip this many.")]
+
+
+def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.store.inspection import STATE_FILTERS
+
+    if text is None:
+        return ()
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    choices = allowed or tuple(STATE_FILTERS)
+    unknown = [name for name in names if name not in choices]
+    if unknown or not names:
+        raise InputError(
+            f"--state '{text}': {', '.join(unknown) or 'nothing'} is not one of {', '.join(choices)}"
+        )
+    return names
+
+
+def check_page(limit: int, offset: int) -> None:
+    from forgeq.emulator.errors import InputError
+
+    if limit < 1 or offset < 0:
+        raise InputError("--limit must be 1 or more and --offset 0 or more")
+
+
+def selection(
+    store: Store,
+    *,
+    queue: str | None = None,
+    state: str | None = None,
+    installation: str | None = None,
+    job: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    events: tuple[int, ...] = (),
+    allowed_states: tuple[str, ...] | None = None,
+) -> Selection:
+    """A Selection for the store, with times read on the state's clock; bad input is refused (exit 2)."""
+    from forgeq.cli.common import virtual_now
+    from forgeq.emulator.store.inspection import Selection
+    from forgeq.emulator.timespec import parse_window
+
+    now = virtual_now(store)
+    start, end = parse_window(since, until, now)
+    return Selection(
+        queue=queue,
+        installation=installation,
+        states=parse_states(state, allowed_states),
+        job_id=job,
+        since=start,
+        until=end,
+        events=events,
+        now=now,
+    )

@@ -1,0 +1,77 @@
+"""What this forgeq emulates exactly, approximately, and not at all: the list `forgeq doctor` prints.
+
+docs/fidelity.md holds the reasons and the tests behind each line; its "At a glance" table is
+generated from this list (`forgeq doctor --markdown`) and tests/test_doctor.py keeps the two equal.
+When you change what forgeq emulates, change it here and regenerate that table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+EXACT = "exact"
+APPROXIMATE = "approximate"
+NONE = "none"
+LEVELS = (EXACT, APPROXIMATE, NONE)
+LEVEL_TITLES = {EXACT: "exactly", APPROXIMATE: "approximately", NONE: "not emulated"}
+
+
+@dataclass(frozen=True)
+class Item:
+    area: str
+    what: str
+    level: str
+    note: str = ""
+    source: str = ""  # FS §n of the research notes, or the docs/fidelity.md section
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+ITEMS: tuple[Item, ...] = (
+    # -- exactly -------------------------------------------------------------------------------------
+    Item("async events", "push validation: 50 events, 200 KB, delayInSeconds 0-900, the SDK's error classes and messages", EXACT, source="FS §1.2"),
+    Item("async events", "the v2 function consumer call and the v1 resolver consumer call, retryContext where each puts it", EXACT, source="FS §1.3, §1.4"),
+    Item("async events", "retry requests: only a returned InvocationError; retryAfter <= 0 becomes 1 s, above 900 s is clamped", EXACT, source="FS §1.5"),
+    Item("async events", "retry budgets: 4 retries for v1 consumers and triggers, the 24 h retention window for v2", EXACT, source="FS §1.5, §4"),
+    Item("async events", "a trigger that throws loses its event; a scheduled trigger is never retried", EXACT, source="FS §3, §4"),
+    Item("async events", "job progress: getStats and cancel, JobDoesNotExistError", EXACT, "`failed` counts dropped events", "FS §1.6"),
+    Item("platform limits", "500 pushed events per minute, 1000 cyclic push requests, retryData 4 KB, ECO-759", EXACT, "fixed minute windows", "FS §1.2, §1.5"),
+    Item("storage", "KVS get/set/delete/query/secrets/batches: key and value validation, error codes and statuses", EXACT, source="FS §2.2-2.6"),
+    Item("storage", "storage quotas of the 2025 era (requests/s, read and write units/min) and the 2023 era (per 20 s)", EXACT, "fixed windows", "FS §2.7"),
+    Item("manifest", "Forge's validator for consumer, function, trigger and scheduledTrigger modules", EXACT, source="FS §3"),
+    Item("functions", "timeoutSeconds (default 55, up to 900) and the 200 KB log limit per invocation", EXACT, "timeouts on the wall clock", "FS §1.9"),
+    # -- approximately -------------------------------------------------------------------------------
+    Item("async events", "the platform's backoff after a thrown error or timeout", APPROXIMATE, "undocumented; forgeq: 60 s doubling, capped at 900 s", "FS §1.5"),
+    Item("async events", "parallel, unordered delivery", APPROXIMATE, "one process; events due together run in a seeded shuffled order", "FS §1.8"),
+    Item("async events", "at-least-once delivery (duplicates)", APPROXIMATE, "a duplicate happens only when injected (faults)", "FS §1.8"),
+    Item("async events", "concurrency keys", APPROXIMATE, "a full key delays the event to when a slot frees, no internal backoff", "FS §1.7"),
+    Item("async events", "a push to a queue with no consumer", APPROXIMATE, "undocumented; forgeq: the events wait (blocked)", "FS §1.1"),
+    Item("storage", "query consistency and TTL expiry", APPROXIMATE, "stricter than Forge: queries see every write, TTLs expire exactly", "FS §2.2"),
+    Item("product events", "Jira and Confluence event payloads", APPROXIMATE, "realistic templates; the up-to-3-minute delivery delay is not modelled", "FS §4"),
+    Item("product events", "trigger filters", APPROXIMATE, "a subset of Jira expressions is evaluated, others pass unchecked; ignoreSelf uses a stand-in app account", "FS §3"),
+    Item("scheduled triggers", "intervals and first run", APPROXIMATE, "first run 300 s after the first `forgeq run`; no per-installation offset", "FS §3"),
+    Item("runtime", "the handler runtime", APPROXIMATE, "Python ports of the app's handlers, in-process, with Forge's call shapes", "FS §3"),
+    Item("runtime", "JavaScript/TypeScript handlers with Forge's own @forge packages, on Node.js", APPROXIMATE, "the machine's Node.js, checked against app.runtime.name; modules load as Forge's bundler would", "docs/fidelity.md"),
+    Item("dev loop", "`forge tunnel`'s reload on save (`forgeq run --watch`)", APPROXIMATE, "goes further: manifest changes apply without a redeploy", "FS §5"),
+    # -- not at all ----------------------------------------------------------------------------------
+    Item("storage", "Custom Entity Store and transactions (kvs.entity, kvs.transact)", NONE, "they raise, saying so", "FS §2.4, §2.5"),
+    Item("storage", "per-key rates (1 MB/s writes), weekly capacity and transfer quotas, REQUEST_THROTTLED", NONE, source="FS §2.6, §2.7"),
+    Item("storage", "the legacy `storage` API of @forge/api", NONE, "removed from @forge/api 8", "FS §2.1"),
+    Item("modules", "Forge Remote endpoints, Forge Workflows consumers, web triggers, UI modules and resolvers", NONE, "the manifest warns", "FS §3"),
+    Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "FS §1.5, §1.9"),
+    Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events, product REST APIs", NONE, source="FS §3"),
+)  # fmt: skip
+
+
+def items(level: str | None = None) -> list[Item]:
+    return [item for item in ITEMS if level is None or item.level == level]
+
+
+def markdown_table() -> str:
+    """The "At a glance" table of docs/fidelity.md."""
+    lines = ["| Emulated | Area | What | Note |", "|---|---|---|---|"]
+    for level in LEVELS:
+        for item in items(level):
+            lines.append(f"| {LEVEL_TITLES[level]} | {item.area} | {item.what} | {item.note or '—'} |")
+    return "\n".join(lines)

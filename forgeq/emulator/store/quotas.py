@@ -1,0 +1,65 @@
+"""What the storage quotas and the platform limits read from the state.
+
+A mixin of `Store` (see sqlite.py). Usage is written by `Store.commit` from `WriteBatch.quota`:
+one row per (installation, metric, window start), with the units used, the calls refused and the
+limit in force.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+_WINDOW_COLUMNS = ("installation", "metric", "window_start", "window_seconds", "used", "refused", "quota")
+
+
+class QuotaStore:
+    conn: sqlite3.Connection
+
+    def quota_used(self, installation: str, metric: str, window_start: float) -> int:
+        row = self.conn.execute(
+            "SELECT used FROM quota_windows WHERE installation = ? AND metric = ? AND window_start = ?",
+            (installation, metric, window_start),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def quota_windows(
+        self, installation: str | None = None, metric: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Recorded windows in time order (then installation, metric)."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        for column, value in (("installation", installation), ("metric", metric)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            clauses.append("window_start >= ?")
+            args.append(since)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(_WINDOW_COLUMNS)} FROM quota_windows{where} ORDER BY window_start, installation, metric",
+            args,
+        )
+        return [dict(zip(_WINDOW_COLUMNS, row, strict=True)) for row in cursor]
+
+    def quota_peaks(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Per installation and metric: the fullest window, and the calls refused in all windows."""
+        where = " WHERE window_start >= ?" if since is not None else ""
+        args: list[Any] = [since] if since is not None else []
+        cursor = self.conn.execute(
+            "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
+            f"FROM quota_windows{where} GROUP BY installation, metric ORDER BY installation, metric",
+            args,
+        )
+        names = ("installation", "metric", "used", "quota", "refused", "windows", "window_seconds")
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def tree_pushes(self, root_id: int) -> int:
+        """Push requests made so far by handlers in the invocation tree started by event `root_id`
+        (each handler push is one job; events_by_root indexes the pushed events)."""
+        row = self.conn.execute(
+            "SELECT count(DISTINCT job_id) FROM events WHERE root_id = ? AND parent_id IS NOT NULL AND job_id IS NOT NULL",
+            (root_id,),
+        ).fetchone()
+        return int(row[0])

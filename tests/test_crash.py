@@ -1,0 +1,236 @@
+"""Crash safety with real processes: kill -9 at random instants, deterministic crash points, the run
+lock, quarantine. The harness and its scorer live in tests/crashkit.py (also a command)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import crashkit
+from conftest import forgeq, write_app
+
+pytestmark = pytest.mark.timeout(600)
+
+
+# -- random kill -9 instants ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [11])
+def test_kill_9_at_random_instants_loses_nothing(tmp_path: Path, seed: int) -> None:
+    score = crashkit.random_kills(tmp_path, seed=seed, cycles=20, events=1500, pushes_during=25, window=(0.4, 1.2))
+    print(score.line())
+    assert score.ok, score.details()
+    assert score.kills >= 10, "most runs must have been killed for the test to mean anything"
+    assert score.redeliveries > 0, "no kill landed on an attempt: the test exercised nothing"
+    assert score.integrity_checks == 21
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_kill_9_long(tmp_path: Path, seed: int) -> None:
+    score = crashkit.random_kills(tmp_path, seed=seed, cycles=60, events=5000, pushes_during=50)
+    print(score.line())
+    assert score.ok, score.details()
+
+
+# -- deterministic crash points --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("point", crashkit_points := ["claim", "commit", "committed", "attempt"])
+def test_crash_points_recover(tmp_path: Path, point: str) -> None:
+    results = crashkit.sweep(tmp_path, [point], events=20, numbers=[1, 4])
+    assert [n for _, n, _ in results] == [1, 4], "the crash point was never reached"
+    for _, n, score in results:
+        assert score.ok, f"{point}:{n}: {score.details()}"
+
+
+@pytest.mark.slow
+def test_crash_point_sweep_every_point(tmp_path: Path) -> None:
+    results = crashkit.sweep(tmp_path, crashkit_points, events=20)
+    failures = [f"{p}:{n}: {s.details()}" for p, n, s in results if not s.ok]
+    print(f"{len(results)} crash points swept: {len(results) - len(failures)} recovered")
+    assert len(results) > 40
+    assert not failures
+
+
+def test_crash_at_rejects_a_bad_spec(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path)
+    harness.push(1)
+    harness.close()
+    done = forgeq("run", harness.manifest, "--until-idle", cwd=tmp_path, env={"FORGEQ_CRASH_AT": "commit:zero", "CRASHKIT_JOURNAL": str(harness.journal)})
+    assert done.returncode == 2
+    assert "FORGEQ_CRASH_AT='commit:zero'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# -- the scorer can fail -------------------------------------------------------------------------------
+
+
+def test_scorer_reports_loss_ghosts_and_duplicates(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path, seed=5)
+    harness.push(30)
+    harness.drain()
+    clean = harness.score(1)
+    assert clean.ok, clean.details()
+    key, seq = next(iter(harness.pushed.items()))
+    conn = sqlite3.connect(harness.db)
+    with conn:
+        conn.execute("UPDATE events SET state = 0 WHERE id = ?", (seq,))  # acknowledged, never finished
+    conn.close()
+    pid = harness.processes[-1].pid
+    with harness.journal.open("a") as journal:
+        journal.write(f"ghost 0 {pid}\n")  # ran an event the state never held
+        journal.write(f"{next(k for k in list(harness.pushed)[1:])} 0 {pid}\n")  # ran twice in one process
+    broken = harness.score(1)
+    assert [item.split(":")[0] for item in broken.lost] == [key]
+    assert broken.unexpected == ["ghost"]
+    assert len(broken.unexplained) == 1
+    assert not broken.ok
+
+
+# -- one run per state file ------------------------------------------------------------------------
+
+
+def _spawn_endless_run(harness: crashkit.Harness) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "forgeq", "run", str(harness.manifest), "--quiet"]
+    return subprocess.Popen(command, cwd=harness.root, env=harness.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_for(predicate: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.02)
+
+
+def test_second_run_is_refused_with_exit_3_and_the_lock_dies_with_its_process(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path)
+    harness.push(5)
+    harness.close()
+    first = _spawn_endless_run(harness)
+    lock = Path(f"{harness.db}.run-lock")
+    try:
+        _wait_for(lambda: lock.exists() and lock.read_text().strip() == f"pid {first.pid}")
+        second = forgeq("run", harness.manifest, "--until-idle", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(harness.journal)})
+        assert second.returncode == 3, second.stderr
+        assert "Traceback" not in second.stderr
+        assert str(harness.db) in second.stderr and f"pid {first.pid}" in second.stderr
+        # push and inspect from other terminals still work while the run holds the lock
+        pushed = forgeq("push", "--queue", "work", "--body", '{"k": "from-cli"}', "--manifest", harness.manifest, cwd=tmp_path)
+        assert pushed.returncode == 0, pushed.stderr
+        _wait_for(lambda: "from-cli" in harness.journal.read_text())
+        inspected = forgeq("inspect", "queue", "--manifest", harness.manifest, "--json", cwd=tmp_path)
+        assert inspected.returncode == 0, inspected.stderr
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    after = forgeq("run", harness.manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(harness.journal)})
+    assert after.returncode == 0, after.stderr
+
+
+def test_sigterm_stops_cleanly_with_nothing_left_running(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path, seed=3)
+    harness.push(400)
+    harness.close()
+    proc = _spawn_endless_run(harness)
+    _wait_for(lambda: harness.journal.exists() and len(harness.journal.read_text().splitlines()) > 20)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    conn = sqlite3.connect(harness.db)
+    running = conn.execute("SELECT count(*) FROM events WHERE state = 1").fetchone()[0]
+    conn.close()
+    assert running == 0, "a clean stop must acknowledge or release every lease"
+    harness.drain()
+    score = harness.score(1)
+    assert score.ok and score.redeliveries == 0, score.details()
+
+
+# -- an event that brings forgeq down is quarantined ------------------------------------------------
+
+POISON_MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/poison
+modules:
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  function:
+    - key: f
+      handler: index.handler
+"""
+
+POISON_HANDLER = """
+import os
+
+_FD = os.open(os.environ["CRASHKIT_JOURNAL"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def handler(event, context):
+    os.write(_FD, f"{event['body']['k']} {os.getpid()}\\n".encode())
+    if event["body"].get("poison"):
+        os._exit(1)  # takes the whole emulator down, like a segfault in a native extension
+"""
+
+
+def test_an_event_that_kills_forgeq_three_times_is_quarantined(tmp_path: Path) -> None:
+    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": POISON_HANDLER})
+    journal = tmp_path / "journal.txt"
+    env = {"CRASHKIT_JOURNAL": str(journal)}
+    for i in range(20):
+        body = '{"k": "poison", "poison": true}' if i == 7 else f'{{"k": "e{i}"}}'
+        assert forgeq("push", "--queue", "work", "--body", body, cwd=tmp_path).returncode == 0
+    codes = []
+    for _ in range(6):
+        done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env=env)
+        codes.append(done.returncode)
+        assert "Traceback" not in done.stderr
+        if done.returncode == 0:
+            break
+    assert codes == [1, 1, 1, 0], codes
+    runs = [line.split()[0] for line in journal.read_text().splitlines()]
+    assert runs.count("poison") == 3
+    assert all(runs.count(f"e{i}") >= 1 for i in range(20) if i != 7)
+    conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
+    ledger = conn.execute("SELECT e.body, l.drop_reason, l.last_error FROM ledger l JOIN events e ON e.id = l.event").fetchall()
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    conn.close()
+    assert len(ledger) == 1 and '"poison"' in ledger[0][0] and ledger[0][1] == "quarantined", ledger
+    assert "3 crashes" in ledger[0][2]
+    assert states == {2: 19, 3: 1}
+    dropped = forgeq("inspect", "events", "--state", "dropped", "--json", cwd=tmp_path)
+    assert dropped.returncode == 0 and "quarantined" in dropped.stdout
+
+
+def test_a_redelivered_attempt_is_marked_and_uses_no_retry(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path)
+    store = harness._open_store()
+    from forgeq.emulator.pushing import new_events
+
+    store.push_job("work", "site-1", 1763370000.0, "test", new_events("work", [{"body": {"k": "only"}}], installation="site-1", now=1763370000.0, job_id=None))
+    harness.pushed["only"] = 1
+    harness.close()
+    first = harness.run_with({"FORGEQ_CRASH_AT": "attempt:1"})
+    assert first.crashed and first.code == crashkit.CRASH_EXIT_CODE
+    harness.drain()
+    conn = sqlite3.connect(harness.db)
+    rows = conn.execute("SELECT attempt, retry_count, outcome, notes FROM attempts").fetchall()
+    event = conn.execute("SELECT state, attempts, retry_count, crashes, redelivered FROM events").fetchone()
+    conn.close()
+    assert len(rows) == 1
+    attempt, retry_count, outcome, notes = rows[0]
+    assert (attempt, retry_count, outcome) == (1, 0, "succeeded")
+    assert notes.startswith("redelivered:")
+    assert event == (2, 1, 0, 1, 0)
+    assert [line.split()[:2] for line in harness.journal.read_text().splitlines()] == [["only", "0"], ["only", "0"]]
+    timeline = forgeq("inspect", "timeline", "1", "--manifest", harness.manifest, cwd=tmp_path)
+    assert timeline.returncode == 0 and "redelivered" in timeline.stdout
