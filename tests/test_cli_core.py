@@ -120,3 +120,11 @@ def test_usage_errors_exit_2_without_traceback(make_app):
         done = forgeq(*args, cwd=app.parent)
         assert done.returncode == 2, (args, done.stderr)
         assert "Traceback" not in done.stderr and done.stderr.startswith("forgeq: error:"), done.stderr
+
+
+def test_forgeq_demo_runs_the_bulk_import_in_a_folder_of_its_own(tmp_path):
+    done = forgeq("demo", "--count", "60", "--dir", tmp_path / "demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pushed 60 avi:jira:created:issue" in done.stdout and "summary:" in done.stdout
+    counts = forgeq_json("inspect", "queue", "--manifest", tmp_path / "demo" / "manifest.yml")["queues"]
+    assert counts["storage-async-queue"]["succeeded"] == 60

@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from forgeq.cli import demo as demo_commands
 from forgeq.cli import doctor as doctor_commands
 from forgeq.cli import init as init_commands
 from forgeq.cli import inspect as inspect_commands
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("demo")(demo_commands.demo)
 app.command("run")(run_commands.run)
 app.command("push")(push_commands.push)
 app.command("lint")(lint_commands.lint)

@@ -633,3 +633,8 @@ def _bytes(size: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GB"
+
+
+def info(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
