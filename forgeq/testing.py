@@ -579,6 +579,9 @@ class ForgeApp:
         self.closed = True
         emulator = getattr(self, "emulator", None)
         if emulator is not None:
+            emulator.handlers.close()  # stops the Node.js worker of JavaScript handlers, if one started
+        emulator = getattr(self, "emulator", None)
+        if emulator is not None:
             emulator.handlers.close()  # a JavaScript app's Node.js worker
         if self._owns_store:
             self.store.close()

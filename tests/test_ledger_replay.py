@@ -87,10 +87,13 @@ def test_the_summary_counts_equal_the_sums_inspect_json_reports(tmp_path):
     assert counts["pushed"] == sum(n for _, n in queue_columns)
     assert counts["succeeded"] == total("succeeded")
     assert counts["dropped"] == total("dropped") == len(BROKEN)
-    assert counts["pending"] == total("pending") + total("delayed") + total("running") + total("retrying") == 0
+    assert (
+        counts["pending"] == total("pending") + total("delayed") + total("running") + total("retrying") == 0
+    )
     triggers = [column for row in queues["triggers"].values() for column in row.items()]
     assert counts["invoked"] == sum(n for _, n in triggers) == ISSUES
-    assert counts["lost"] == sum(n for column, n in triggers if column == "dropped") == 2  # DEMO-11 and DEMO-22
+    # DEMO-11 and DEMO-22: the trigger throws, and a thrown trigger error is not retried
+    assert counts["lost"] == sum(n for column, n in triggers if column == "dropped") == 2
     assert counts["dropped"] + counts["lost"] == forgeq_json("inspect", "dropped", cwd=app)["total"]
     assert counts["lost"] == forgeq_json("inspect", "dropped", "--state", "lost", cwd=app)["total"]
 
@@ -123,7 +126,11 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
         assert entry["fate"] == "dropped" and entry["kind"] == "queue" and entry["queue"] == "issue-writes"
         assert entry["reason"] == "retries exhausted: 4 retries used (v1 resolver consumer)"
         assert entry["last_error"].startswith(f"ValueError: issue {key}: field 'reporter' is missing")
-        assert entry["retry_context"] == {"retryCount": 4, "retryReason": "FUNCTION_PLATFORM_UNKNOWN_ERROR", "retryData": None}
+        assert entry["retry_context"] == {
+            "retryCount": 4,
+            "retryReason": "FUNCTION_PLATFORM_UNKNOWN_ERROR",
+            "retryData": None,
+        }
         assert entry["attempts"] == 5 and entry["replayed_as"] is None
         assert entry["dropped_at"] == dropped_events[entry["seq"]]["finished_at"]
     keys = {k["key"] for k in forgeq_json("inspect", "kvs", cwd=app)["keys"]}
@@ -139,12 +146,17 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
     assert forgeq_json("inspect", "dropped", "--not-replayed", cwd=app)["total"] == len(BROKEN)
 
     refused = forgeq("replay", "--queue", "no-such-queue", cwd=app)
-    assert refused.returncode == 1 and "nothing to replay" in refused.stderr and "matches these options" in refused.stderr
+    assert (
+        refused.returncode == 1
+        and "nothing to replay" in refused.stderr
+        and "matches these options" in refused.stderr
+    )
 
     replayed = forgeq_json("replay", "--dropped", cwd=app)
     assert replayed["count"] == len(BROKEN)
     new_numbers = {row["new_seq"]: row["seq"] for row in replayed["replayed"]}
-    assert len({row["new_job_id"] for row in replayed["replayed"]}) == 1  # one new job per queue and installation
+    # one new job per queue and installation
+    assert len({row["new_job_id"] for row in replayed["replayed"]}) == 1
     ran = ok("run", "manifest.yml", "--until-idle", cwd=app, env=FIXED)
     assert summary_of(ran)["counts"]["replayed"] == len(BROKEN)
 
@@ -152,7 +164,9 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
     assert keys == {f"issue-DEMO-{n}" for n in range(1, ISSUES + 1)}
     for entry in forgeq_json("inspect", "dropped", cwd=app)["dropped"]:
         assert new_numbers[entry["replayed_as"]] == entry["seq"] and entry["replay_state"] == "succeeded"
-    replays = forgeq_json("inspect", "events", "--job", replayed["replayed"][0]["new_job_id"], cwd=app)["events"]
+    replays = forgeq_json("inspect", "events", "--job", replayed["replayed"][0]["new_job_id"], cwd=app)[
+        "events"
+    ]
     assert {e["seq"]: e["replay_of"] for e in replays} == new_numbers
     for event in replays:
         original = next(e for e in events if e["seq"] == event["replay_of"])
@@ -162,7 +176,10 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
         assert event["state"] == "succeeded" and event["retry_count"] == (1 if asks_a_retry else 0)
 
     again = forgeq("replay", "--dropped", cwd=app)
-    assert again.returncode == 1 and f"all {len(BROKEN)} dropped or lost event(s) were replayed already" in again.stderr
+    assert (
+        again.returncode == 1
+        and f"all {len(BROKEN)} dropped or lost event(s) were replayed already" in again.stderr
+    )
     twice = forgeq("replay", "--event", str(next(iter(new_numbers.values()))), cwd=app)
     assert twice.returncode == 2 and "was replayed already, as #" in twice.stderr
     not_dropped = forgeq("replay", "--event", "1", cwd=app)
@@ -180,12 +197,20 @@ def test_a_replay_that_fails_again_gets_a_fresh_retry_budget_and_is_replayable_i
     timeline = forgeq_json("inspect", "timeline", str(first["new_seq"]), cwd=app)
     assert timeline["event"]["replay_of"] == entry["seq"]
     assert [a["attempt"] for a in timeline["attempts"]] == [1, 2, 3, 4, 5]
-    assert [a["retry_context"]["retryCount"] if a["retry_context"] else 0 for a in timeline["attempts"]] == [0, 1, 2, 3, 4]
+    assert [a["retry_context"]["retryCount"] if a["retry_context"] else 0 for a in timeline["attempts"]] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
     pending = forgeq_json("replay", "--dropped", "--dry-run", cwd=app)["replayed"]
     assert [row["seq"] for row in pending] == [first["new_seq"]]  # the original was replayed already
     second = forgeq_json("replay", "--dropped", cwd=app)["replayed"][0]
     ok("run", "manifest.yml", "--until-idle", cwd=app, env=FIXED)
-    assert forgeq_json("inspect", "timeline", str(second["new_seq"]), cwd=app)["event"]["state"] == "succeeded"
+    assert (
+        forgeq_json("inspect", "timeline", str(second["new_seq"]), cwd=app)["event"]["state"] == "succeeded"
+    )
     assert "issue-DEMO-7" in {k["key"] for k in forgeq_json("inspect", "kvs", cwd=app)["keys"]}
 
 
@@ -194,7 +219,11 @@ def test_lost_trigger_events_are_replayed_to_their_trigger(tmp_path):
     push_and_run(app, 12, {"PICKY_WRITER_TRIGGER_FAILS": "1"})
     lost = forgeq_json("inspect", "dropped", "--state", "lost", cwd=app)["dropped"]
     assert [entry["body"]["issue"]["key"] for entry in lost] == ["DEMO-11"]
-    assert lost[0]["kind"] == "trigger" and lost[0]["queue"] == "issue-created-trigger" and lost[0]["attempts"] == 1
+    assert (
+        lost[0]["kind"] == "trigger"
+        and lost[0]["queue"] == "issue-created-trigger"
+        and lost[0]["attempts"] == 1
+    )
     assert "trigger threw" in lost[0]["reason"] and "the project is archived" in lost[0]["last_error"]
     replayed = forgeq_json("replay", "--queue", "issue-created-trigger", cwd=app)["replayed"]
     assert [row["seq"] for row in replayed] == [lost[0]["seq"]] and replayed[0]["new_job_id"] is None
@@ -210,16 +239,27 @@ def test_inspect_jobs_and_a_jobs_timeline(tmp_path):
     assert jobs["total"] == len(jobs["jobs"]) == 14  # one push per trigger invocation
     for job in jobs["jobs"]:
         assert job["queue"] == "issue-writes" and job["origin"] == "handler"
-        assert job["stats"]["success"] + job["stats"]["inProgress"] + job["stats"]["failed"] == job["detail"]["events"] == 1
+        assert (
+            job["stats"]["success"] + job["stats"]["inProgress"] + job["stats"]["failed"]
+            == job["detail"]["events"]
+            == 1
+        )
     failed = forgeq_json("inspect", "jobs", "--state", "dropped", cwd=app)["jobs"]
-    assert len(failed) == 2 and all(job["stats"] == {"success": 0, "inProgress": 0, "failed": 1} for job in failed)
-    assert forgeq_json("inspect", "jobs", "--limit", "5", "--offset", "10", cwd=app)["jobs"] == jobs["jobs"][10:]
+    assert len(failed) == 2 and all(
+        job["stats"] == {"success": 0, "inProgress": 0, "failed": 1} for job in failed
+    )
+    assert (
+        forgeq_json("inspect", "jobs", "--limit", "5", "--offset", "10", cwd=app)["jobs"] == jobs["jobs"][10:]
+    )
 
     timeline = forgeq_json("inspect", "timeline", "--job", failed[0]["job_id"], cwd=app)
     assert timeline["job"] == failed[0]
     [one] = timeline["timelines"]
     assert one["event"]["job_id"] == failed[0]["job_id"] and len(one["attempts"]) == 5
-    assert one["attempts"][-1]["outcome"] == "dropped" and one["attempts"][-1]["retry_context"]["retryCount"] == 4
+    assert (
+        one["attempts"][-1]["outcome"] == "dropped"
+        and one["attempts"][-1]["retry_context"]["retryCount"] == 4
+    )
     text = ok("inspect", "timeline", "--job", failed[0]["job_id"], cwd=app)
     assert f"job {failed[0]['job_id']}" in text and "failed 1" in text and "retryContext" in text
     assert forgeq("inspect", "timeline", "--job", "no-such-job", cwd=app).returncode == 2
@@ -229,13 +269,27 @@ def test_inspect_jobs_and_a_jobs_timeline(tmp_path):
 def test_filters_by_queue_state_installation_and_time(tmp_path):
     app = copy_app(PICKY, tmp_path)
     ok("push", "issue-created", "--count", "14", cwd=app)
-    ok("push", "--queue", "issue-writes", "--body", '{"issueKey": "SITE2-7"}', "--installation", "site-2", cwd=app)
+    ok(
+        "push",
+        "--queue",
+        "issue-writes",
+        "--body",
+        '{"issueKey": "SITE2-7"}',
+        "--installation",
+        "site-2",
+        cwd=app,
+    )
     ok("run", "manifest.yml", "--until-idle", "--installations", "2", cwd=app)
     dropped = forgeq_json("inspect", "dropped", cwd=app)["dropped"]
     assert sorted(entry["body"]["issueKey"] for entry in dropped) == ["DEMO-14", "DEMO-7", "SITE2-7"]
     site2 = forgeq_json("inspect", "dropped", "--installation", "site-2", cwd=app)["dropped"]
     assert [entry["body"]["issueKey"] for entry in site2] == ["SITE2-7"]
-    assert forgeq_json("inspect", "events", "--queue", "issue-writes", "--state", "dropped", "-i", "site-1", cwd=app)["total"] == 2
+    assert (
+        forgeq_json(
+            "inspect", "events", "--queue", "issue-writes", "--state", "dropped", "-i", "site-1", cwd=app
+        )["total"]
+        == 2
+    )
     assert forgeq_json("inspect", "events", "--queue", "issue-writes", cwd=app)["total"] == 15
     assert forgeq_json("inspect", "events", "--state", "retrying,pending", cwd=app)["total"] == 0
 
@@ -243,11 +297,20 @@ def test_filters_by_queue_state_installation_and_time(tmp_path):
     last = max(entry["dropped_at"] for entry in dropped)
     assert forgeq_json("inspect", "dropped", "--since", "14m", cwd=app)["total"] == 3
     assert forgeq_json("inspect", "dropped", "--until", "+00:14:00", cwd=app)["total"] == 0
-    assert forgeq_json("inspect", "dropped", "--since", "-1m", cwd=app)["total"] == 3  # the state's clock is at the last drop
+    # the state's clock is at the last drop
+    assert forgeq_json("inspect", "dropped", "--since", "-1m", cwd=app)["total"] == 3
     iso = forgeq_json("inspect", "dropped", "--until", "2025-11-17T09:14:59Z", cwd=app)
     assert iso["total"] == 0 and last > 1763370000 + 14 * 60
-    assert forgeq_json("inspect", "events", "--since", "0s", "--until", "1s", "--queue", "issue-writes", cwd=app)["total"] == 15
-    assert forgeq_json("replay", "--dropped", "--since", "14m", "-i", "site-2", "--dry-run", cwd=app)["count"] == 1
+    assert (
+        forgeq_json(
+            "inspect", "events", "--since", "0s", "--until", "1s", "--queue", "issue-writes", cwd=app
+        )["total"]
+        == 15
+    )
+    assert (
+        forgeq_json("replay", "--dropped", "--since", "14m", "-i", "site-2", "--dry-run", cwd=app)["count"]
+        == 1
+    )
 
     for bad in (("--state", "sleeping"), ("--since", "yesterday-ish"), ("--since", "20m", "--until", "10m")):
         refused = forgeq("inspect", "events", *bad, cwd=app)
@@ -269,10 +332,19 @@ def test_the_demo_pushed_past_the_storage_quota(tmp_path, limits):
     assert counts["dropped"] == queue["dropped"] == ledger["total"] > 0
     assert counts["succeeded"] == queue["succeeded"] and counts["pushed"] == sum(queue.values()) == 200
     for entry in ledger["dropped"]:
-        assert entry["attempts"] == 5 and entry["last_error"] == "returned InvocationError (FUNCTION_UPSTREAM_RATE_LIMITED)"
-        assert entry["retry_context"]["retryCount"] == 4 and entry["retry_context"]["retryData"] == entry["body"]
+        assert (
+            entry["attempts"] == 5
+            and entry["last_error"] == "returned InvocationError (FUNCTION_UPSTREAM_RATE_LIMITED)"
+        )
+        assert (
+            entry["retry_context"]["retryCount"] == 4 and entry["retry_context"]["retryData"] == entry["body"]
+        )
     written = {k["key"] for k in forgeq_json("inspect", "kvs", "--prefix", "issue-", cwd=app)["keys"]}
-    assert written == {f"issue-{e['body']['issueKey']}" for e in every_event(app) if e["kind"] == "queue" and e["state"] == "succeeded"}
+    assert written == {
+        f"issue-{e['body']['issueKey']}"
+        for e in every_event(app)
+        if e["kind"] == "queue" and e["state"] == "succeeded"
+    }
     assert len(written) == 200 - ledger["total"]
 
     # The fix for a quota is more room: replay what was dropped, with the default (2025) quota.

@@ -37,7 +37,13 @@ def answering(answer: str, *args: str, cwd: Path) -> subprocess.CompletedProcess
     """The CLI in a subprocess, with `answer` typed at its prompt."""
     env = {key: value for key, value in os.environ.items() if key != "FORGEQ_DB"}
     return subprocess.run(
-        [sys.executable, "-m", "forgeq", *args], cwd=cwd, input=answer + "\n", capture_output=True, text=True, env={**env, "NO_COLOR": "1"}, timeout=60
+        [sys.executable, "-m", "forgeq", *args],
+        cwd=cwd,
+        input=answer + "\n",
+        capture_output=True,
+        text=True,
+        env={**env, "NO_COLOR": "1"},
+        timeout=60,
     )
 
 
@@ -49,7 +55,10 @@ def tables(app: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table (and the event sequence), straight from SQLite."""
     conn = sqlite3.connect(database(app))
     try:
-        names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        names = [
+            row[0]
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        ]
         return {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
     finally:
         conn.close()
@@ -66,7 +75,9 @@ def inspected(app: Path) -> dict[str, Any]:
         "quota": forgeq_json("inspect", "quota", cwd=app),
     }
     ledger = seen["dropped"]["dropped"]
-    seen["timelines"] = [forgeq_json("inspect", "timeline", str(entry["seq"]), cwd=app) for entry in ledger[:1] + ledger[-1:]]
+    seen["timelines"] = [
+        forgeq_json("inspect", "timeline", str(entry["seq"]), cwd=app) for entry in ledger[:1] + ledger[-1:]
+    ]
     return seen
 
 
@@ -74,9 +85,15 @@ def test_export_then_reset_then_import_restores_an_identical_state(tmp_path):
     app = copy_app(PICKY, tmp_path)
     half_run_state(app)
     before, rows_before = inspected(app), tables(app)
-    states = {e["state"] for e in before["events"]["events"]} | {"retrying" for e in before["events"]["events"] if e["retrying"]}
+    states = {e["state"] for e in before["events"]["events"]} | {
+        "retrying" for e in before["events"]["events"] if e["retrying"]
+    }
     assert {"succeeded", "dropped", "pending", "retrying", "delivered"} <= states
-    assert any(e["replay_of"] for e in before["events"]["events"]) and before["kvs"]["keys"] and rows_before["quota_windows"]
+    assert (
+        any(e["replay_of"] for e in before["events"]["events"])
+        and before["kvs"]["keys"]
+        and rows_before["quota_windows"]
+    )
 
     exported = forgeq("export", "state.json", cwd=app)
     assert exported.returncode == 0, exported.stderr
@@ -108,7 +125,10 @@ def test_export_then_reset_then_import_restores_an_identical_state(tmp_path):
     assert after == {**rows_before, "kvs": [row for row in rows_before["kvs"] if row[1] != 1]}
 
     # The imported state runs on exactly as the original would (same clock, numbers, ids, schedule).
-    runs = [ok("run", "manifest.yml", "--until-idle", "--seed", "9", "--db", db, cwd=app) for db in (database(app), copy)]
+    runs = [
+        ok("run", "manifest.yml", "--until-idle", "--seed", "9", "--db", db, cwd=app)
+        for db in (database(app), copy)
+    ]
     strip = lambda out: [line for line in out.splitlines() if "s wall" not in line]  # noqa: E731
     assert strip(runs[0]) == strip(runs[1])
 
@@ -148,15 +168,30 @@ def test_import_refuses_what_is_not_a_forgeq_export(tmp_path):
         "array.json": ("[1, 2]", "is not a forgeq export: the document is a JSON list, not an object"),
         "other.json": ('{"queues": []}', "is not a forgeq export: it has no 'format' key"),
         "wrong-format.json": ('{"format": "firebase-export"}', "'format' is 'firebase-export'"),
-        "newer.json": (json.dumps({**good, "format_version": 99}), "exported by a newer forgeq (format 99; this one reads 1)"),
+        "newer.json": (
+            json.dumps({**good, "format_version": 99}),
+            "exported by a newer forgeq (format 99; this one reads 1)",
+        ),
         "bad-state.json": (
             json.dumps({**good, "events": [{**good["events"][0], "state": "sleeping"}]}),
             "events[0].state: 'sleeping' is not a state",
         ),
-        "bad-column.json": (json.dumps({**good, "jobs": [{"job_id": "j", "colour": "red"}]}), "jobs[0].colour: no such column in table jobs"),
-        "missing.json": (json.dumps({**good, "events": [{"id": 1, "installation": "site-1"}]}), "events[0]: 'event_id' is missing"),
-        "duplicate.json": (json.dumps({**good, "events": [good["events"][0], good["events"][0]]}), "events: UNIQUE constraint failed"),
-        "bad-kvs.json": (json.dumps({**good, "kvs": {"site-1": {"attic": []}}}), "kvs.site-1.attic: not a space"),
+        "bad-column.json": (
+            json.dumps({**good, "jobs": [{"job_id": "j", "colour": "red"}]}),
+            "jobs[0].colour: no such column in table jobs",
+        ),
+        "missing.json": (
+            json.dumps({**good, "events": [{"id": 1, "installation": "site-1"}]}),
+            "events[0]: 'event_id' is missing",
+        ),
+        "duplicate.json": (
+            json.dumps({**good, "events": [good["events"][0], good["events"][0]]}),
+            "events: UNIQUE constraint failed",
+        ),
+        "bad-kvs.json": (
+            json.dumps({**good, "kvs": {"site-1": {"attic": []}}}),
+            "kvs.site-1.attic: not a space",
+        ),
     }
     store = Store(tmp_path / "target.db")
     for name, (content, message) in cases.items():
@@ -196,7 +231,12 @@ def test_reset_asks_first_and_nothing_replaces_a_state_a_run_is_using(tmp_path):
 
     from forgeq.emulator.store import StateLock
 
-    run = subprocess.Popen([sys.executable, "-m", "forgeq", "run", "manifest.yml"], cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "forgeq", "run", "manifest.yml"],
+        cwd=app,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         lock = StateLock(str(database(app)))
         deadline = time.monotonic() + 30
@@ -207,9 +247,14 @@ def test_reset_asks_first_and_nothing_replaces_a_state_a_run_is_using(tmp_path):
         for command in (("reset", "--yes"), ("import", "before.json", "--replace")):
             refused = forgeq(*command, cwd=app)
             assert refused.returncode == 3, refused.stderr
-            assert "in use by a `forgeq run` (pid " in refused.stderr and "stop that run first" in refused.stderr
+            assert (
+                "in use by a `forgeq run` (pid " in refused.stderr and "stop that run first" in refused.stderr
+            )
         during = forgeq("export", "during.json", cwd=app)  # export reads a snapshot beside the run
-        assert during.returncode == 0 and json.loads((app / "during.json").read_text())["format"] == "forgeq-export"
+        assert (
+            during.returncode == 0
+            and json.loads((app / "during.json").read_text())["format"] == "forgeq-export"
+        )
     finally:
         run.send_signal(signal.SIGINT)
         run.wait(timeout=30)
@@ -225,7 +270,10 @@ def test_an_export_taken_while_a_run_drains_is_a_consistent_snapshot(tmp_path):
     app = copy_app(PICKY, tmp_path)
     ok("push", "issue-created", "--count", "1500", cwd=app)
     run = subprocess.Popen(
-        [sys.executable, "-m", "forgeq", "run", "manifest.yml", "--until-idle", "--quiet"], cwd=app, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [sys.executable, "-m", "forgeq", "run", "manifest.yml", "--until-idle", "--quiet"],
+        cwd=app,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     documents = []
     try:

@@ -35,7 +35,16 @@ def app(make_app):
 
 
 def run(app, *args, env=None):
-    done = forgeq("run", "manifest.yml", "--until-idle", "--storage-limits", "2025,write_units=1", *args, cwd=app, env=env)
+    done = forgeq(
+        "run",
+        "manifest.yml",
+        "--until-idle",
+        "--storage-limits",
+        "2025,write_units=1",
+        *args,
+        cwd=app,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -47,14 +56,24 @@ def test_one_line_per_attempt_with_what_happens_next_and_why(app):
     # The clamp: asked for 2000 s, Forge applies 900 s; the retry's due time (900 s after the attempt
     # ended, which takes its modelled duration) and reason follow.
     assert any(
-        re.fullmatch(r"\+00:00:00\.000  work  #1  try 1  retry      asked 2000s applied 900s  at \+00:15:00\.\d{3}  FUNCTION_UPSTREAM_RATE_LIMITED", line)
+        re.fullmatch(
+            r"\+00:00:00\.000  work  #1  try 1  retry      asked 2000s applied 900s  at \+00:15:00\.\d{3}  FUNCTION_UPSTREAM_RATE_LIMITED",
+            line,
+        )
         for line in attempts
     ), attempts
-    assert any(re.fullmatch(r"\+00:15:00\.\d{3}  work  #1  try 2  succeeded ?", line) for line in attempts), attempts
+    assert any(re.fullmatch(r"\+00:15:00\.\d{3}  work  #1  try 2  succeeded ?", line) for line in attempts), (
+        attempts
+    )
     # One write unit a minute: the other writes of that minute are refused, marked on their line.
     refused = [line for line in attempts if "[quota: 1 storage call(s) refused 429]" in line]
     assert refused and all(" error " in line and "RATE_LIMIT_EXCEEDED" in line for line in refused)
-    assert all(re.search(r"  retry in (60|120|240)s  at \+00:0\d:\d\d\.\d{3}  FUNCTION_PLATFORM_UNKNOWN_ERROR  - ", line) for line in refused)
+    assert all(
+        re.search(
+            r"  retry in (60|120|240)s  at \+00:0\d:\d\d\.\d{3}  FUNCTION_PLATFORM_UNKNOWN_ERROR  - ", line
+        )
+        for line in refused
+    )
     done = [line for line in attempts if " succeeded" in line]
     assert len(done) == 4  # every event, once
     assert len(attempts) == 1 + 4 + len(refused)
@@ -76,7 +95,8 @@ def test_colours_follow_force_color_and_no_color(app, tmp_path):
     timeline = lambda out: [line for line in out.splitlines() if line.startswith("+")]  # noqa: E731
     assert not any(ANSI.search(line) for line in timeline(plain))
     assert not re.search(r"\x1b\[[0-9;]*3\dm", plain)  # NO_COLOR: no colour anywhere (bold may stay)
-    assert [ANSI.sub("", line) for line in timeline(coloured)] == timeline(plain)  # the same text, with or without colour
+    # the same text, with or without colour
+    assert [ANSI.sub("", line) for line in timeline(coloured)] == timeline(plain)
 
 
 def test_quiet_prints_one_progress_line_then_the_summary(app):
@@ -84,9 +104,14 @@ def test_quiet_prints_one_progress_line_then_the_summary(app):
     lines = out.splitlines()
     assert not any(" try " in line for line in lines)
     progress = [line for line in lines if "attempts " in line and line.startswith("+")]
-    assert len(progress) == 1 and re.search(r"attempts \d+  error \d+  retry 1  succeeded 4", progress[0]), progress
+    assert len(progress) == 1 and re.search(r"attempts \d+  error \d+  retry 1  succeeded 4", progress[0]), (
+        progress
+    )
     assert any(line.startswith("summary: 4 events pushed, 4 succeeded") for line in lines)
-    assert "attempts per finished event:" in out and "peak storage use [site-1]: write_units 1/1 in one window" in out
+    assert (
+        "attempts per finished event:" in out
+        and "peak storage use [site-1]: write_units 1/1 in one window" in out
+    )
 
 
 NOW = limits.VIRTUAL_EPOCH + 3600.0

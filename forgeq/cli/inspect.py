@@ -25,7 +25,7 @@ from forgeq.cli.selection import (
     UntilFilter,
 )
 
-app = typer.Typer(help="Look at queues, events, timelines and the key-value store.", no_args_is_help=True)
+app = typer.Typer(help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store and quotas.", no_args_is_help=True)
 
 
 @app.command("queue")

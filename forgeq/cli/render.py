@@ -286,7 +286,9 @@ def event_timeline(data: dict[str, Any]) -> None:
     for attempt in data["attempts"]:
         line = f"  {clock_text(attempt['started_at'])}  try {attempt['attempt']}  {attempt['outcome']}"
         if attempt["retry_after_applied"] is not None:
-            line += f"  retry in {seconds_text(attempt['retry_after_applied'])}"
+            # A dropped attempt records the retry Forge's rules would have asked for, had any budget been left.
+            verb = "would retry in" if attempt["outcome"] in ("dropped", "lost") else "retry in"
+            line += f"  {verb} {seconds_text(attempt['retry_after_applied'])}"
             if attempt["retry_after_asked"] is not None and attempt["retry_after_asked"] != attempt["retry_after_applied"]:
                 line += f" (asked {seconds_text(attempt['retry_after_asked'])})"
         if attempt["reason"]:

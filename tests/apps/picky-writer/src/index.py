@@ -28,7 +28,11 @@ def on_issue_created(event, context):
     number = int(issue_key.rsplit("-", 1)[1])
     if number == 1:
         kvs.set_secret("upstream-token", UPSTREAM_TOKEN)
-    if number % 11 == 0 and os.environ.get("PICKY_WRITER_TRIGGER_FAILS") == "1" and os.environ.get("PICKY_WRITER_FIXED") != "1":
+    if (
+        number % 11 == 0
+        and os.environ.get("PICKY_WRITER_TRIGGER_FAILS") == "1"
+        and os.environ.get("PICKY_WRITER_FIXED") != "1"
+    ):
         raise RuntimeError(f"issue {issue_key}: the project is archived")
     writes.push({"body": {"issueKey": issue_key}})
     return None
@@ -44,7 +48,11 @@ def write_issue(request):
     if number % 7 == 0 and os.environ.get("PICKY_WRITER_FIXED") != "1":
         raise ValueError(f"issue {issue_key}: field 'reporter' is missing")
     if number % 3 == 0 and retry_count == 0:
-        return InvocationError(retry_after=30, retry_reason=InvocationErrorCode.FUNCTION_UPSTREAM_RATE_LIMITED, retry_data={"issueKey": issue_key})
+        return InvocationError(
+            retry_after=30,
+            retry_reason=InvocationErrorCode.FUNCTION_UPSTREAM_RATE_LIMITED,
+            retry_data={"issueKey": issue_key},
+        )
     kvs.set(f"issue-{issue_key}", {"issueKey": issue_key, "retries": retry_count})
     return None
 
