@@ -24,9 +24,9 @@ def push(
     delay: Annotated[float | None, typer.Option("--delay", help="With --queue: delayInSeconds, 0-900.")] = None,
     count: Annotated[int, typer.Option("--count", "-n", help="How many events to push.")] = 1,
     rate: Annotated[
-        float | None, typer.Option("--rate", help="Product events per second of the emulator's clock [default: all at once, as a bulk import].")
+        float | None, typer.Option("--rate", help="Product events per second of the emulator's clock; default: all at once, as a bulk import.")
     ] = None,
-    project: Annotated[str | None, typer.Option("--project", help="The Jira project key (Confluence space key) in the payloads [default: DEMO].")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="The Jira project key (Confluence space key) in the payloads; default DEMO.")] = None,
     sets: Annotated[
         list[str] | None, typer.Option("--set", help="Override a payload field: PATH=VALUE, VALUE as JSON or text. Repeatable.")
     ] = None,

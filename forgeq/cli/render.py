@@ -55,6 +55,43 @@ def seconds_text(value: float | None) -> str:
     return f"{value:g}s"
 
 
+class PipeSafeStream:
+    """stdout that survives its reader going away (`forgeq run | head`): the first broken pipe
+    calls `on_closed` (the run stops gracefully, committing what it did) and output goes nowhere."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.on_closed: Any = None
+        self.closed_by_reader = False
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def write(self, text: str) -> int:
+        if self.closed_by_reader:
+            return len(text)
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._closed()
+            return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_by_reader:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._closed()
+
+    def _closed(self) -> None:
+        self.closed_by_reader = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())  # later prints (the summary) go nowhere, without an error
+        os.close(devnull)
+        if self.on_closed is not None:
+            self.on_closed()
+
+
 class TimelinePrinter:
     """One line per attempt: time, queue, event, attempt, outcome, then what happens next and why."""
 
@@ -136,11 +173,11 @@ class ProgressPrinter:
 
 
 def timeline_printer(show_logs: bool = False) -> TimelinePrinter:
-    return TimelinePrinter(sys.stdout, show_logs)
+    return TimelinePrinter(PipeSafeStream(sys.stdout), show_logs)  # type: ignore[arg-type]
 
 
 def progress_printer() -> ProgressPrinter:
-    return ProgressPrinter(sys.stdout)
+    return ProgressPrinter(PipeSafeStream(sys.stdout))  # type: ignore[arg-type]
 
 
 def warn(text: str) -> None:

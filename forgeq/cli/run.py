@@ -106,6 +106,7 @@ def run(
     )
     printer = render.progress_printer() if quiet else render.timeline_printer(show_logs=logs)
     emulator = Emulator(loaded, store, settings, observers=[printer])
+    printer.stream.on_closed = lambda: setattr(emulator, "interrupted", True)  # `forgeq run | head`
     injected = None
     if scenario is not None:
         from forgeq.emulator.faults import Faults, apply_scenario
