@@ -352,9 +352,11 @@ class ForgeApp:
                 continue
             engine.flush()
             next_due = engine.next_due_at()
-            if next_due is None:
+            # Only scheduled runs left and no deadline: idle, as run_until_idle sees it (else endless).
+            if next_due is None or (deadline is None and engine.store.next_due_at() is None):
                 raise ConditionNotMet(
                     f"run_until: the app went idle at t+{self.elapsed:.3f}s after {ran} attempt(s), and the condition never held"
+                    + ("; scheduled triggers would still fire: pass within=SECONDS to run through them" if next_due is not None else "")
                 )
             if deadline is not None and next_due > deadline:
                 self.clock.advance_to(deadline)

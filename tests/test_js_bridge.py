@@ -258,6 +258,29 @@ def test_kvs_requests_of_the_real_package_are_answered_like_the_cloud(tmp_path):
         assert attempt.storage_calls == 18  # each served call charged once; refused-as-invalid ones are not
 
 
+BIG = """
+import { kvs } from '@forge/kvs';
+
+export async function work() {
+  const big = 'x'.repeat(150 * 1024);
+  const written = await kvs.batchSet(Array.from({ length: 25 }, (_, i) => ({ key: `big-${i}`, value: big + i })));
+  const values = await Promise.all(Array.from({ length: 25 }, (_, i) => kvs.get(`big-${i}`)));
+  await Promise.all(values.map((value, i) => kvs.set(`copy-${i}`, value)));
+  console.log(written.successfulKeys.length, values.every((value, i) => value === big + i));
+}
+"""
+
+
+def test_megabytes_both_ways_at_once_do_not_stall_the_pipes(tmp_path):
+    # 3.75 MB in one request, then 25 answers of 150 KB while 25 requests of 150 KB are queued.
+    with ForgeApp(js_app(tmp_path, BIG), storage_limits="none") as app:
+        app.push("work", {"body": {}})
+        app.run_until_idle()
+        (attempt,) = app.timeline()
+        assert (attempt.outcome, attempt.logs.strip()) == ("succeeded", "25 true")
+        assert len(app.kvs.keys("copy-")) == 25
+
+
 JOBS = """
 import { Queue, JobDoesNotExistError } from '@forge/events';
 
@@ -547,6 +570,7 @@ TYPESCRIPT = {
         import { kvs } from '@forge/kvs';
         import type { Issue } from './types';
         import { keyFor } from './keys';
+        import settings from './settings.json';
 
         export async function work(event: { body: Issue }, context: unknown): Promise<void> {
           const issue: Issue = event.body;
@@ -554,9 +578,10 @@ TYPESCRIPT = {
             const missing = undefined as unknown as { key: string };
             console.log(missing.key);
           }
-          await kvs.set(keyFor(issue), issue);
+          await kvs.set(keyFor(issue), { ...issue, ...settings });
         }
     """,
+    "src/settings.json": '{"source": "settings.json"}\n',
     "src/types.ts": "export interface Issue { issueKey: string; broken?: boolean }\n",
     "src/keys.ts": "import type { Issue } from './types';\nexport const keyFor = (issue: Issue): string => `issue-${issue.issueKey}`;\n",
 }
@@ -568,7 +593,7 @@ def test_typescript_runs_through_the_apps_own_transpiler_with_its_own_line_numbe
         app.push("work", {"body": {"issueKey": "T-1"}})
         app.push("work", {"body": {"issueKey": "T-2", "broken": True}})
         app.run_until(lambda _: len(app.timeline()) >= 2)
-        assert app.kvs.as_dict() == {"issue-T-1": {"issueKey": "T-1"}}
+        assert app.kvs.as_dict() == {"issue-T-1": {"issueKey": "T-1", "source": "settings.json"}}
         (broken,) = [a for a in app.timeline() if a.outcome == "error"]
         line = line_of(TYPESCRIPT["src/index.ts"], "console.log(missing.key)")
         assert (

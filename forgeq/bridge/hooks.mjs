@@ -14,6 +14,8 @@
 //    Node 20 has none built in; forgeq bundles none. A .jsx file without one is tried as plain JS.
 // 4. ESM syntax in a .js file of a package without "type": "module": Node 20.19+ and 22.7+
 //    detect it themselves; for earlier 20.x the app's own files are checked here.
+// 5. `import config from './config.json'` without `with { type: 'json' }`, which webpack allows
+//    and Node refuses: the app's JSON files are served as a module exporting the parsed value.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -78,8 +80,16 @@ export async function load(url, context, nextLoad) {
   if (parsed.protocol === 'file:' && COMPILED.has(path.extname(parsed.pathname))) {
     return compile(url, fileURLToPath(parsed));
   }
+  const attributes = context.importAttributes || context.importAssertions || {};
+  if (parsed.pathname.endsWith('.json') && attributes.type !== 'json' && inApp(url)) {
+    const text = readFileSync(fileURLToPath(parsed), 'utf8');
+    JSON.parse(text); // a broken file fails here, naming itself
+    return { format: 'module', source: `export default ${text};\n`, shortCircuit: true };
+  }
   const loaded = await nextLoad(url, context);
   if (loaded.format !== 'commonjs' || parsed.protocol !== 'file:') return loaded;
+  // Node 22+ runs `require` through these hooks too: a require gets module.exports as it is.
+  if (Array.isArray(context.conditions) && context.conditions.includes('require')) return loaded;
   const file = fileURLToPath(parsed);
   const text = loaded.source == null ? readFileSync(file, 'utf8') : String(loaded.source);
   if (inApp(url) && file.endsWith('.js') && ESM_SYNTAX.test(text) && !/\brequire\s*\(|module\.exports|exports\./.test(text)) {

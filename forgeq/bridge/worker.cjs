@@ -403,16 +403,18 @@ function handle(message) {
 }
 
 let buffered = '';
+let scanned = 0; // a long message comes in many chunks: look for its end only in what is new
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (chunk) => {
   buffered += chunk;
-  let newline = buffered.indexOf('\n');
+  let newline = buffered.indexOf('\n', scanned);
   while (newline >= 0) {
     const line = buffered.slice(0, newline);
     buffered = buffered.slice(newline + 1);
     if (line.trim()) handle(JSON.parse(line));
     newline = buffered.indexOf('\n');
   }
+  scanned = buffered.length;
 });
 // forgeq gone (it exited, or was killed with -9): nothing is left to answer for.
 process.stdin.on('end', () => process.exit(0));

@@ -73,6 +73,12 @@ def main() -> None:
         if isinstance(error, click.exceptions.ClickException):
             error.show()
             sys.exit(error.exit_code)
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is not None and isinstance(error, sqlite3.Error) and not os.environ.get("FORGEQ_DEBUG"):
+            from forgeq.emulator.store.sqlite import OPENED, state_error
+
+            failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # a read found damage, or a lock
+            _fail(str(failure), failure.exit_code)
         if os.environ.get("FORGEQ_DEBUG"):
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)

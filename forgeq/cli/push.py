@@ -56,8 +56,12 @@ def push(
         given = [name for name, value in (("--rate", rate), ("--project", project), ("--set", sets), ("--payload", payload)) if value]
         if given:
             raise InputError(f"{', '.join(given)} apply to product events, not to --queue")
-        if count < 1:
-            raise InputError(f"--count must be 1 or more, not {count}")
+        from forgeq.emulator.firing import MAX_EVENTS
+
+        if count < 1 or count > MAX_EVENTS:
+            raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}", "push more with several commands")
+        if installation is not None and not installation.strip():
+            raise InputError("--installation must not be empty")
         result = push_to_queue(queue, body, delay, count, installation, manifest, db)
         if json_output:
             render.json_out(result)
@@ -126,9 +130,9 @@ def read_payload_file(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"--payload {path}: cannot read it: {error}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:
-        raise InputError(f"--payload {path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+        raise InputError(f"--payload {path}: invalid JSON{_where(error)}: {error.msg}") from None
 
 
 def product_listing(manifest: Path) -> dict[str, Any]:
@@ -152,6 +156,14 @@ def product_listing(manifest: Path) -> dict[str, Any]:
     return listing
 
 
+def _not_json(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not JSON (JSON.parse refuses it)", name, 0)
+
+
+def _where(error: json.JSONDecodeError) -> str:
+    return "" if error.doc in ("NaN", "Infinity", "-Infinity") else f" at line {error.lineno} column {error.colno}"
+
+
 def read_body(body: str | None) -> Any:
     from forgeq.emulator.errors import InputError
 
@@ -169,9 +181,9 @@ def read_body(body: str | None) -> Any:
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"--body {body}: cannot read {path}: {error}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:
-        raise InputError(f"{source}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
+        raise InputError(f"{source}: invalid JSON{_where(error)}: {error.msg}") from None
 
 
 def push_to_queue(

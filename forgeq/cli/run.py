@@ -76,6 +76,8 @@ def run(
         raise InputError(f"--platform-limits must be 'on' or 'off', not '{platform_limits}'")
     if installations < 1:
         raise InputError(f"--installations must be 1 or more, not {installations}")
+    if max_attempts is not None and max_attempts < 1:
+        raise InputError(f"--max-attempts must be 1 or more, not {max_attempts}")
     if watch and (until_idle or run_for is not None):
         raise InputError("--watch runs until stopped (Ctrl-C); it cannot be combined with --until-idle or --for")
     from forgeq.emulator.quota import parse_storage_limits
@@ -106,7 +108,8 @@ def run(
     )
     printer = render.progress_printer() if quiet else render.timeline_printer(show_logs=logs)
     emulator = Emulator(loaded, store, settings, observers=[printer])
-    printer.stream.on_closed = lambda: setattr(emulator, "interrupted", True)  # `forgeq run | head`
+    if isinstance(printer.stream, render.PipeSafeStream):  # `forgeq run | head`: stop, committing what ran
+        printer.stream.on_closed = lambda: setattr(emulator, "interrupted", True)
     injected = None
     if scenario is not None:
         from forgeq.emulator.faults import Faults, apply_scenario

@@ -170,11 +170,9 @@ class Worker:
 
     def _send(self, message: dict[str, Any]) -> None:
         """Write one message. While the pipe is full, keep reading what the worker writes, so that
-        neither side can wait on the other (the worker writes its pipe synchronously)."""
-        data = memoryview(
-            json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
-            + b"\n"
-        )
+        neither side can wait on the other (the worker writes its pipe synchronously). ASCII JSON:
+        its escapes carry a lone surrogate, which a JavaScript string may hold, both ways."""
+        data = memoryview(json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n")
         while data:
             try:
                 data = data[os.write(self.stdin, data) :]
@@ -195,12 +193,14 @@ class Worker:
 
     def _next(self, deadline: float | None) -> bytes:
         """The worker's next line. SIGALRM (a timeout) interrupts the wait."""
+        scanned = 0  # a long message comes in many reads: look for its end only in what is new
         while True:
-            newline = self.buffer.find(b"\n")
+            newline = self.buffer.find(b"\n", scanned)
             if newline >= 0:
                 line = bytes(self.buffer[:newline])
                 del self.buffer[: newline + 1]
                 return line
+            scanned = len(self.buffer)
             if deadline is not None:
                 readable, _, _ = select.select([self.stdout], [], [], max(0.0, deadline - time.monotonic()))
                 if not readable:
@@ -263,7 +263,6 @@ class Bridge:
         self.node: NodeRuntime | None = None
         self.current: Worker | None = None
         self.warnings: list[str] = []
-        self.starts = 0
 
     def load(self, function: Function, file: Path, where: str) -> JsHandler:
         """Import `file` in the worker and check that it exports the handler; raise HandlerLoadError if not."""
@@ -307,7 +306,6 @@ class Bridge:
         if self.current is None:
             assert self.node is not None
             self.current = Worker(self.node, self.manifest.app_dir)
-            self.starts += 1
         return self.current
 
     def discard(self) -> None:
@@ -330,16 +328,21 @@ def _load_error(where: str, relative: Path, attribute: str, answer: dict[str, An
             f"{where}: {relative} {message}",
             f"export `{attribute}` from it, or fix `handler` in the manifest",
         )
+    # The timeline shows a load error's message only: a way out that matters goes into it.
     if kind == "SyntaxError":
-        hint = "fix the file; --watch reloads it"
-        if relative.suffix in (".jsx", ".tsx"):
-            hint += "; JSX needs a transpiler in the app: npm install --save-dev sucrase"
-        return HandlerLoadError(f"{where}: {at or relative}: SyntaxError: {message}", hint)
+        jsx = (
+            "; JSX needs a transpiler in the app: npm install --save-dev sucrase"
+            if relative.suffix == ".jsx"
+            else ""
+        )
+        return HandlerLoadError(
+            f"{where}: {at or relative}: SyntaxError: {message}{jsx}", "fix the file; --watch reloads it"
+        )
     if error.get("code") == "FORGEQ_NO_TRANSPILER":
         return HandlerLoadError(f"{where}: {message}")
     if error.get("code") == "ERR_MODULE_NOT_FOUND":
         return HandlerLoadError(
-            f"{where}: importing {relative.name} failed: {message}", "run `npm install` in the app folder"
+            f"{where}: importing {relative.name} failed: {message}; did `npm install` run in the app folder?"
         )
     return HandlerLoadError(
         f"{where}: importing {relative.name} failed: {kind}: {message}" + (f" ({at})" if at else "")
@@ -409,7 +412,7 @@ class JsHandler:
         """What `getAppContext()` of @forge/api reads from `__forge_runtime__.appContext`."""
         engine = invocation.engine
         return {
-            "appId": engine.manifest.app_id,
+            "appId": engine.manifest.app_id.rsplit("/", 1)[-1],  # the id; getAppContext() builds the ARI
             "appVersion": "forgeq",
             "environmentId": "forgeq",
             "environmentType": "DEVELOPMENT",

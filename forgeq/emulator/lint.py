@@ -21,7 +21,7 @@ from forgeq.emulator.linting.retries import check_retries
 from forgeq.emulator.linting.rules import RULES, Finding
 from forgeq.emulator.linting.shapes import check_shapes, find_roles
 from forgeq.emulator.linting.source import Role, SourceFile
-from forgeq.emulator.manifest import JS_SUFFIXES, Manifest, load_manifest, resolve_handler_file
+from forgeq.emulator.manifest import JS_SUFFIXES, Manifest, is_inside, load_manifest, resolve_handler_file
 
 MANIFEST_NAME = "manifest.yml"
 _IGNORE = re.compile(r"#\s*forgeq:\s*ignore(-file)?(?:\[([A-Za-z0-9,\s]*)\])?")
@@ -205,8 +205,8 @@ class _Linter:
         sources: dict[Path, SourceFile] = {}
         for file in files:
             resolved = file.resolve()
-            if resolved in sources or not resolved.is_file():
-                continue
+            if resolved in sources or not resolved.is_file() or not is_inside(resolved, self.app_dir):
+                continue  # a symlink out of the app folder is never read (the manifest check reports it)
             source = self._parse(resolved)
             if source is not None:
                 sources[resolved] = source

@@ -40,6 +40,8 @@ def load_with_lines(text: str, file: str) -> tuple[Any, dict[str, int], list[Pro
         raise YamlProblem(Problem(file, line, "", reason, column)) from None
     except yaml.YAMLError as error:
         raise YamlProblem(Problem(file, None, "", f"invalid YAML: {error}")) from None
+    except RecursionError:  # PyYAML composes recursively: thousands of nested [ or { exhaust the stack
+        raise YamlProblem(Problem(file, None, "", f"nested deeper than {MAX_DEPTH} levels")) from None
     builder = _Builder(file)
     data = builder.build(node, "", 0) if node is not None else None
     return data, builder.lines, builder.problems

@@ -78,7 +78,21 @@ def _describe(error: sqlite3.Error) -> str:
         return "the state file is read-only; check its permissions or pass --db with a writable path"
     if "locked" in text or "busy" in text:
         return f"the state file stayed locked for {BUSY_TIMEOUT_SECONDS:.0f} s; another process holds a long write"
-    return text
+    if "malformed" in text or "not a database" in text:
+        return f"SQLite: {text}: the file is damaged; move it aside (forgeq never repairs or overwrites it)"
+    return f"SQLite: {text}"
+
+
+# Every state file this process opened, newest last: the CLI names it when an SQLite error reaches it.
+OPENED: list[str] = []
+
+
+def state_error(path: str, error: sqlite3.Error) -> StateFileError | StateBusyError:
+    """An SQLite error as one line for a person: busy is exit 3, anything else exit 4."""
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return StateBusyError(f"{path}: {_describe(error)}", "retry when it is done, or pass --db to use another state file")
+    return StateFileError(f"{path}: {_describe(error)}")
 
 
 class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, StateTransfer):
@@ -90,6 +104,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         self.in_memory = self.path == ":memory:"
         if not self.in_memory:
             self._check_file(Path(self.path))
+            OPENED.append(self.path)
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -102,7 +117,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
                     f"{self.path} is not a forgeq state file (SQLite: {error})",
                     "move it aside or pass another --db; forgeq never overwrites it",
                 ) from None
-            raise StateFileError(f"{self.path}: {_describe(error)}") from None
+            raise state_error(self.path, error) from None
         if not self.in_memory:
             with suppress(OSError):
                 os.chmod(self.path, 0o600)
@@ -126,6 +141,12 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
                     parent.mkdir(parents=True, mode=0o700)
                 except OSError as error:
                     raise StateFileError(f"cannot create {parent}: {error.strerror}") from None
+            try:  # private from the first byte: SQLite gives the -wal and -shm files the same mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as error:
+                raise StateFileError(f"cannot create {path}: {error.strerror}", "pass --db with a writable path") from None
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -152,21 +173,27 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         """BEGIN IMMEDIATE: take the write lock up front, so a read never has to upgrade (SQLITE_BUSY)."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            raise StateFileError(f"{self.path}: {_describe(error)}") from None
+        except sqlite3.Error as error:
+            raise state_error(self.path, error) from None
         try:
             yield self.conn
+        except sqlite3.Error as error:  # disk full, I/O error, corruption found mid-write: all or nothing
+            self._rollback()
+            raise state_error(self.path, error) from None
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
         else:
             try:
                 self.conn.execute("COMMIT")
             except sqlite3.Error as error:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise StateFileError(f"{self.path}: {_describe(error)}") from None
+                self._rollback()
+                raise state_error(self.path, error) from None
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite rolls back itself when even ROLLBACK fails
+                self.conn.execute("ROLLBACK")
 
     # -- meta ---------------------------------------------------------------------------------
 
