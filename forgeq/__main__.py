@@ -1,3 +1,3 @@
-from forgeq.cli import main
+from forgeq.launcher import main
 
 main()

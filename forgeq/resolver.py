@@ -44,25 +44,45 @@ class Resolver:
     def get_definitions(self) -> Callable[..., Any]:
         functions = self.functions
 
-        async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
+        def start(event: dict[str, Any]) -> Any:
             call = event.get("call") or {}
             key = call.get("functionKey")
             function = functions.get(key) if isinstance(key, str) else None
             if function is None:
                 raise ResolverError(f"Resolver has no definition for '{key}'.")
             context = {**(event.get("context") or {}), "jobId": call.get("jobId")}
-            result = function({"payload": call.get("payload") or {}, "context": context})
+            return function({"payload": call.get("payload") or {}, "context": context})
+
+        async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
+            result = start(event)
             if inspect.isawaitable(result):
                 result = await result
-            # The JS resolver deep-copies object results through JSON, so undefined fields vanish.
-            if isinstance(result, dict) and not result.get("_retry"):
-                return json.loads(json.dumps(result, default=str))
-            return result
+            return _copied(result)
+
+        def forge_call(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
+            """What forgeq's loop calls instead of `definitions`, with the same result: a plain
+            function's at once (no event loop to spin per attempt), an async one's as a coroutine."""
+            result = start(event)
+            if inspect.isawaitable(result):
+                return _finish(result)
+            return _copied(result)
 
         definitions.forge_resolver = True  # type: ignore[attr-defined]
+        definitions.forge_call = forge_call  # type: ignore[attr-defined]
         return definitions
 
     getDefinitions = get_definitions  # noqa: N815 - Forge's own name
+
+
+async def _finish(awaitable: Any) -> Any:
+    return _copied(await awaitable)
+
+
+def _copied(result: Any) -> Any:
+    # The JS resolver deep-copies object results through JSON, so undefined fields vanish.
+    if isinstance(result, dict) and not result.get("_retry"):
+        return json.loads(json.dumps(result, default=str))
+    return result
 
 
 __all__ = ["Resolver", "ResolverError"]

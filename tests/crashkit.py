@@ -34,7 +34,6 @@ tests/test_crash.py runs short versions in CI and the long ones behind `-m slow`
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -190,7 +189,8 @@ class Process:
 
 @dataclass
 class Score:
-    cycles: int = 0
+    cycles: int = 0  # runs killed with SIGKILL
+    runs: int = 0  # runs started (a run that went idle before its kill ran to the end)
     events: int = 0  # events pushed by the harness and acknowledged
     all_events: int = 0  # with the ones handlers pushed
     attempts: int = 0
@@ -210,13 +210,22 @@ class Score:
 
     @property
     def ok(self) -> bool:
-        return not (
-            self.lost or self.unexplained or self.unmarked or self.unexpected or self.phantom or self.partial_jobs or self.tracebacks
-        ) and self.integrity_ok == self.integrity_checks
+        return (
+            not (
+                self.lost
+                or self.unexplained
+                or self.unmarked
+                or self.unexpected
+                or self.phantom
+                or self.partial_jobs
+                or self.tracebacks
+            )
+            and self.integrity_ok == self.integrity_checks
+        )
 
     def line(self) -> str:
         return (
-            f"{self.cycles} kill -9 cycles ({self.kills} runs killed), {self.events} events ({self.all_events} with handler pushes, {self.attempts} attempts): "
+            f"{self.cycles} kill -9 cycles ({self.runs or self.cycles} runs), {self.events} events ({self.all_events} with handler pushes, {self.attempts} attempts): "
             f"{len(self.lost)} lost, {len(self.unexplained)} unexplained duplicates, "
             f"{self.redeliveries} redeliveries = interrupted attempts ({len(self.unmarked)} unmarked), "
             f"{len(self.unexpected)} unexpected, {len(self.phantom)} phantom acks, {self.dropped} in the ledger "
@@ -225,7 +234,15 @@ class Score:
 
     def details(self) -> str:
         parts = []
-        for name in ("lost", "unexplained", "unmarked", "unexpected", "phantom", "partial_jobs", "tracebacks"):
+        for name in (
+            "lost",
+            "unexplained",
+            "unmarked",
+            "unexpected",
+            "phantom",
+            "partial_jobs",
+            "tracebacks",
+        ):
             items = getattr(self, name)
             if items:
                 parts.append(f"{name}: {items[:10]}")
@@ -287,7 +304,13 @@ class Harness:
             for queue, events in by_queue.items():
                 saved = store.get_meta("virtual_now")
                 now = max(float(saved), limits.VIRTUAL_EPOCH) if saved else limits.VIRTUAL_EPOCH
-                job_id, seqs = store.push_job(queue, "site-1", now, "crashkit", new_events(queue, events, installation="site-1", now=now, job_id=None))
+                job_id, seqs = store.push_job(
+                    queue,
+                    "site-1",
+                    now,
+                    "crashkit",
+                    new_events(queue, events, installation="site-1", now=now, job_id=None),
+                )
                 with self._lock:  # acknowledged: the push returned
                     self.jobs[job_id] = len(seqs)
                     for event, seq in zip(events, seqs, strict=True):
@@ -298,7 +321,17 @@ class Harness:
     # -- running -------------------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "forgeq", "run", str(self.manifest), "--until-idle", "--quiet", "--seed", str(self.seed)]
+        return [
+            sys.executable,
+            "-m",
+            "forgeq",
+            "run",
+            str(self.manifest),
+            "--until-idle",
+            "--quiet",
+            "--seed",
+            str(self.seed),
+        ]
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {**os.environ, "CRASHKIT_JOURNAL": str(self.journal), "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
@@ -309,7 +342,11 @@ class Harness:
 
     def spawn(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            self.command(), cwd=self.root, env=self.environment(extra_env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self.command(),
+            cwd=self.root,
+            env=self.environment(extra_env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
 
     def _finish(self, proc: subprocess.Popen[bytes], killed: bool) -> Process:
@@ -341,6 +378,7 @@ class Harness:
         stop = threading.Event()
         pusher = None
         if pushes_during:
+
             def push_while_running() -> None:
                 done = 0
                 while not stop.is_set() and done < pushes_during:
@@ -418,7 +456,11 @@ class Harness:
         attempts: dict[tuple[str, int], list[str | None]] = defaultdict(list)
         for seq, retry_count, notes in conn.execute("SELECT event, retry_count, notes FROM attempts"):
             attempts[(by_seq[seq], retry_count)].append(notes)
-        job_sizes = dict(conn.execute("SELECT job_id, count(*) FROM events WHERE job_id IS NOT NULL GROUP BY job_id").fetchall())
+        job_sizes = dict(
+            conn.execute(
+                "SELECT job_id, count(*) FROM events WHERE job_id IS NOT NULL GROUP BY job_id"
+            ).fetchall()
+        )
         conn.close()
         score.all_events = len(events)
         score.attempts = sum(len(v) for v in attempts.values())
@@ -459,7 +501,7 @@ class Harness:
             rows = attempts.get((key, retry_count), [])
             if len(rows) > 1:
                 score.unexplained.append(f"{key} retry {retry_count}: acknowledged {len(rows)} times")
-        for (key, retry_count) in attempts:
+        for key, retry_count in attempts:
             if (key, retry_count) not in runs:
                 score.phantom.append(f"{key} retry {retry_count}")
         return score
@@ -469,22 +511,39 @@ class Harness:
 
 
 def random_kills(
-    root: Path, *, seed: int, cycles: int, events: int, pushes_during: int = 25, window: tuple[float, float] = (0.3, 1.5)
+    root: Path,
+    *,
+    seed: int,
+    cycles: int,
+    events: int,
+    pushes_during: int = 25,
+    per_cycle: int = 300,
+    window: tuple[float, float] = (0.3, 1.5),
+    mid_delivery: float = 0.3,
 ) -> Score:
-    """Push `events`, then `cycles` times: start a run, push more while it runs, kill -9 at a seeded
-    random instant. Then drain and score."""
+    """Push `events`; then until `cycles` runs have been killed: push `per_cycle` more (a backlog
+    to be busy with), start a run, push while it runs, kill -9 it at a seeded random instant (a run
+    that went idle first is not counted). Then drain and score."""
     harness = Harness(root, seed)
     kill_rng = random.Random(f"kills:{seed}")
     harness.push(events, delay_spread=30)
-    for cycle in range(cycles):
-        # Three cycles in four count from the first attempt (kills land mid-delivery); the fourth
+    kills = runs = 0
+    while kills < cycles and runs < cycles * 4:
+        harness.push(per_cycle)
+        # Three runs in four count from their first attempt (kills land mid-delivery); the fourth
         # from the start of the process (kills land during start-up and recovery too).
-        if cycle % 4 == 3:
-            harness.kill_cycle(kill_rng.uniform(*window), pushes_during=pushes_during)
+        if runs % 4 == 3:
+            record = harness.kill_cycle(kill_rng.uniform(*window), pushes_during=pushes_during)
         else:
-            harness.kill_cycle(kill_rng.uniform(0.0, window[1] - window[0]), pushes_during=pushes_during, from_first_attempt=True)
+            record = harness.kill_cycle(
+                kill_rng.uniform(0.0, mid_delivery), pushes_during=pushes_during, from_first_attempt=True
+            )
+        runs += 1
+        kills += record.code == -signal.SIGKILL
     harness.drain()
-    return harness.score(cycles)
+    score = harness.score(kills)
+    score.runs = runs
+    return score
 
 
 def crash_point(root: Path, point: str, n: int, *, events: int = 40, seed: int = 0) -> tuple[bool, Score]:
@@ -496,7 +555,14 @@ def crash_point(root: Path, point: str, n: int, *, events: int = 40, seed: int =
     return first.crashed, harness.score(1)
 
 
-def sweep(base: Path, points: Iterable[str], *, events: int = 40, limit: int = 1000, numbers: Iterable[int] | None = None) -> list[tuple[str, int, Score]]:
+def sweep(
+    base: Path,
+    points: Iterable[str],
+    *,
+    events: int = 40,
+    limit: int = 1000,
+    numbers: Iterable[int] | None = None,
+) -> list[tuple[str, int, Score]]:
     """SQLite's fault-point loop: move the crash one step later until a run ends without reaching it."""
     results = []
     for point in points:
@@ -509,11 +575,14 @@ def sweep(base: Path, points: Iterable[str], *, events: int = 40, limit: int = 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cycles", type=int, default=20, help="kill -9 cycles (random instants)")
     parser.add_argument("--seed", type=int, default=1, help="seeds the events and the kill instants")
     parser.add_argument("--events", type=int, default=2000, help="events pushed before the first cycle")
     parser.add_argument("--during", type=int, default=25, help="events pushed while each run is running")
+    parser.add_argument("--per-cycle", type=int, default=300, help="events pushed before each run")
     parser.add_argument("--sweep", action="store_true", help="sweep the deterministic crash points instead")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -521,7 +590,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     failed = False
     if args.sweep:
-        results = sweep(base, ("claim", "commit", "committed", "attempt"), events=args.events if args.events != 2000 else 40)
+        results = sweep(
+            base,
+            ("claim", "commit", "committed", "attempt"),
+            events=args.events if args.events != 2000 else 40,
+        )
         for point, n, score in results:
             if not score.ok:
                 failed = True
@@ -536,7 +609,14 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - started:.0f} s)"
         )
     else:
-        score = random_kills(base / "app", seed=args.seed, cycles=args.cycles, events=args.events, pushes_during=args.during)
+        score = random_kills(
+            base / "app",
+            seed=args.seed,
+            cycles=args.cycles,
+            events=args.events,
+            pushes_during=args.during,
+            per_cycle=args.per_cycle,
+        )
         print(f"seed {args.seed}: {score.line()} ({time.perf_counter() - started:.0f} s)")
         if not score.ok:
             failed = True

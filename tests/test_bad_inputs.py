@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import forgeq
 
 pytestmark = pytest.mark.timeout(120)
@@ -56,7 +55,9 @@ class Case:
 
 
 def _push_one(app: Path, db: Path) -> None:
-    done = forgeq("push", "--queue", "work", "--body", '{"n": 1}', "--manifest", app / "manifest.yml", "--db", db)
+    done = forgeq(
+        "push", "--queue", "work", "--body", '{"n": 1}', "--manifest", app / "manifest.yml", "--db", db
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -73,9 +74,10 @@ def _truncated(app: Path, db: Path) -> None:
 
 def _damaged(app: Path, db: Path) -> None:
     _push_one(app, db)
-    with db.open("r+b") as handle:
-        handle.seek(4096 * 2)
-        handle.write(b"\xde\xad\xbe\xef" * 1024)
+    size = db.stat().st_size
+    with db.open("r+b") as handle:  # every page after the first (which holds the schema) overwritten
+        handle.seek(4096)
+        handle.write(b"\xde\xad\xbe\xef" * ((size - 4096) // 4))
 
 
 def _newer(app: Path, db: Path) -> None:
@@ -113,27 +115,29 @@ def _src_symlink_out(app: Path, db: Path) -> None:
 
 
 BILLION_LAUGHS = "\n".join(
-    [f"l0: &l0 [{', '.join(['lol'] * 9)}]"] + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
 )
 
 RUN = ["run", "{m}", "--until-idle", "--db", "{db}"]
 
+# fmt: off
 CASES: list[Case] = [
     # -- manifest (M1-M8, X1): `forgeq run` refuses before touching any state --------------------
-    Case("M1-syntax", RUN, 2, ("manifest.yml:8:", "expected"), GOOD_MANIFEST.replace("      function: f", "     function: f")),
+    Case("M1-syntax", RUN, 2, ("manifest.yml:7:6:", "expected"), GOOD_MANIFEST.replace("      function: f", "     function: f")),
     Case("M1-tab", RUN, 2, ("manifest.yml:2:", "'\\t'"), "app:\n\tid: x\n"),
-    Case("M2-duplicate-key", RUN, 2, ("manifest.yml:4:", "duplicate key 'id'", "first at line 3"), GOOD_MANIFEST.replace("  id: ari", "  id: one\n  id: ari")),
+    Case("M2-duplicate-key", RUN, 2, ("manifest.yml:3:", "duplicate key 'id'", "first at line 2"), GOOD_MANIFEST.replace("  id: ari", "  id: one\n  id: ari")),
     Case("M3-duplicate-module-key", RUN, 2, ("manifest.yml:", "found duplicate module key 'f'"), GOOD_MANIFEST.replace("    - key: c\n", "    - key: f\n")),
     Case("M4-unknown-property", RUN, 2, ("manifest.yml:11:", "should NOT have additional property 'colour'"), GOOD_MANIFEST + "      colour: red\n"),
-    Case("M5-undefined-function", RUN, 2, ("manifest.yml:6:", "references undefined function module with key 'nope'"), GOOD_MANIFEST.replace("function: f", "function: nope")),
-    Case("M5-missing-file", RUN, 2, ("manifest.yml:11:", "cannot find associated file", "src/missing.py"), GOOD_MANIFEST.replace("index.handler", "missing.handler")),
+    Case("M5-undefined-function", RUN, 2, ("manifest.yml:7:", "references undefined function module with key 'nope'"), GOOD_MANIFEST.replace("function: f", "function: nope")),
+    Case("M5-missing-file", RUN, 2, ("manifest.yml:10:", "cannot find associated file", "src/missing.py"), GOOD_MANIFEST.replace("index.handler", "missing.handler")),
     Case("M6-queue-too-long", RUN, 2, ("manifest.yml:6:", "1-36 characters"), GOOD_MANIFEST.replace("queue: work", "queue: " + "q" * 37)),
     Case("M6-queue-slash", RUN, 2, ("manifest.yml:6:", "queue 'a/b'"), GOOD_MANIFEST.replace("queue: work", "queue: a/b")),
     Case("M6-function-key-too-long", RUN, 2, ("manifest.yml:", "exceeds 23 characters"), GOOD_MANIFEST.replace("key: f\n", "key: " + "f" * 24 + "\n").replace("function: f", "function: " + "f" * 24)),
-    Case("M6-handler-format", RUN, 2, ("manifest.yml:11:", "must be in format <module>.<function>"), GOOD_MANIFEST.replace("index.handler", "index")),
-    Case("M6-timeout-zero", RUN, 2, ("manifest.yml:12:", "timeoutSeconds", "from 1 to 900"), GOOD_MANIFEST + "      timeoutSeconds: 0\n"),
-    Case("M6-timeout-901", RUN, 2, ("manifest.yml:12:", "from 1 to 900, not 901"), GOOD_MANIFEST + "      timeoutSeconds: 901\n"),
-    Case("M6-timeout-nan", RUN, 2, ("manifest.yml:12:", "not nan"), GOOD_MANIFEST + "      timeoutSeconds: .nan\n"),
+    Case("M6-handler-format", RUN, 2, ("manifest.yml:10:", "must be in format <module>.<function>"), GOOD_MANIFEST.replace("index.handler", "index")),
+    Case("M6-timeout-zero", RUN, 2, ("manifest.yml:11:", "timeoutSeconds", "from 1 to 900"), GOOD_MANIFEST + "      timeoutSeconds: 0\n"),
+    Case("M6-timeout-901", RUN, 2, ("manifest.yml:11:", "from 1 to 900, not 901"), GOOD_MANIFEST + "      timeoutSeconds: 901\n"),
+    Case("M6-timeout-nan", RUN, 2, ("manifest.yml:11:", "not nan"), GOOD_MANIFEST + "      timeoutSeconds: .nan\n"),
     Case("M6-two-consumers-one-queue", RUN, 2, ("manifest.yml:", "queue 'work' already has consumer 'c'"), GOOD_MANIFEST.replace("  function:\n", "    - key: d\n      queue: work\n      function: f\n  function:\n")),
     Case("M6-v1-without-method", RUN, 2, ("manifest.yml:", "resolver.method"), GOOD_MANIFEST.replace("      function: f\n  function", "      resolver: {function: f}\n  function")),
     Case("M7-empty", RUN, 2, ("manifest.yml", "empty"), ""),
@@ -148,6 +152,12 @@ CASES: list[Case] = [
     Case("M7-deep-block-nesting", RUN, 2, ("manifest.yml:", "nested deeper than 64 levels"), "".join("  " * i + f"k{i}:\n" for i in range(100)) + "  " * 100 + "v: 1\n"),
     Case("M7-merge-key", RUN, 2, ("manifest.yml:2:", "merge keys"), "modules:\n  <<: {function: []}\n"),
     Case("M7-complex-key", RUN, 2, ("manifest.yml:1:", "mapping key must be a plain value"), "? [a, b]\n: c\n"),
+    # crashers found by tests/test_manifest_fuzz.py, kept as regression cases
+    Case("M7-fuzz-unicode-escape", RUN, 2, ("manifest.yml:1:", "invalid YAML"), 'app: "\\UFFFFFFFF"\n'),
+    Case("M7-fuzz-escape-past-unicode", RUN, 2, ("manifest.yml:1:", "invalid YAML"), 'app: "\\U00110000"\n'),
+    Case("M7-fuzz-bad-date", RUN, 2, ("manifest.yml:1:", "cannot read '2001-13-45' as timestamp"), "app: 2001-13-45\n"),
+    Case("M7-fuzz-bad-int-tag", RUN, 2, ("manifest.yml:1:", "cannot read 'abc' as int"), "app: !!int abc\n"),
+    Case("M7-fuzz-bad-timestamp-tag", RUN, 2, ("manifest.yml:1:", "as timestamp"), "app: !!timestamp x\n"),
     Case("M7-modules-not-mapping", RUN, 2, ("manifest.yml:1:", "modules", "must be a mapping"), "modules: [1, 2]\n"),
     Case("M8-python-tag", RUN, 2, ("manifest.yml:1:", "unknown YAML tag", "python/object/apply"), '!!python/object/apply:os.system ["touch pwned"]\n'),
     Case("M8-python-tag-nested", RUN, 2, ("manifest.yml:2:", "unknown YAML tag"), 'modules:\n  function: !!python/object/apply:os.system ["touch pwned"]\n'),
@@ -168,7 +178,7 @@ CASES: list[Case] = [
     Case("P6-count-zero", ["push", "--queue", "work", "--count", "0", "-m", "{m}", "--db", "{db}"], 2, ("--count", "not 0")),
     Case("P6-count-negative", ["push", "--queue", "work", "--count", "-1", "-m", "{m}", "--db", "{db}"], 2, ("--count", "not -1")),
     Case("P6-count-huge", ["push", "--queue", "work", "--count", "100000000000", "-m", "{m}", "--db", "{db}"], 2, ("--count", "1000000")),
-    Case("P6-count-not-a-number", ["push", "--queue", "work", "--count", "lots", "-m", "{m}", "--db", "{db}"], 2, ("--count", "lots")),
+    Case("P6-count-not-a-number", ["push", "--queue", "work", "--count", "lots", "-m", "{m}", "--db", "{db}"], 2, ("--count", "valid integer")),
     Case("P7-queue-bad-chars", ["push", "--queue", "a/b", "-m", "{m}", "--db", "{db}"], 2, ("--queue 'a/b'", "alphanumeric")),
     Case("P7-queue-empty", ["push", "--queue", "", "-m", "{m}", "--db", "{db}"], 2, ("--queue ''",)),
     Case("P4-body-list", ["push", "--queue", "work", "--body", "[1]", "-m", "{m}", "--db", "{db}"], 2, ("InvalidPayloadError", "Event body must be an object.")),
@@ -181,7 +191,7 @@ CASES: list[Case] = [
     # -- CLI usage --------------------------------------------------------------------------------------------
     Case("CLI-unknown-command", ["frobnicate"], 2, ("No such command 'frobnicate'",)),
     Case("CLI-unknown-option", ["run", "{m}", "--turbo"], 2, ("No such option", "--turbo")),
-    Case("CLI-seed-not-int", ["run", "{m}", "--seed", "abc", "--db", "{db}"], 2, ("--seed", "abc")),
+    Case("CLI-seed-not-int", ["run", "{m}", "--seed", "abc", "--db", "{db}"], 2, ("--seed", "valid integer")),
     Case("CLI-clock", ["run", "{m}", "--clock", "sideways", "--db", "{db}"], 2, ("--clock", "sideways")),
     Case("CLI-max-attempts-zero", ["run", "{m}", "--max-attempts", "0", "--db", "{db}"], 2, ("--max-attempts", "not 0")),
     Case("CLI-invocation-ms-negative", ["run", "{m}", "--invocation-ms", "-5", "--db", "{db}"], 2, ("--invocation-ms",)),
@@ -199,17 +209,27 @@ CASES: list[Case] = [
     Case("S1-garbage-push", ["push", "--queue", "work", "-m", "{m}", "--db", "{db}"], 4, ("not a forgeq state file",), setup=_garbage, state="unchanged"),
     Case("S1-truncated", RUN, 4, ("state.db", "malformed"), setup=_truncated, state="unchanged"),
     Case("S1-damaged-pages", ["inspect", "events", "-m", "{m}", "--db", "{db}"], 4, ("state.db", "malformed", "move it aside"), setup=_damaged, state="unchanged"),
+    Case("S1-damaged-pages-queue", ["inspect", "queue", "-m", "{m}", "--db", "{db}"], 4, ("state.db", "malformed"), setup=_damaged, state="unchanged"),
+    Case("S1-damaged-pages-run", RUN, 4, ("state.db", "malformed"), setup=_damaged, state="unchanged"),
     Case("S1-folder", ["inspect", "queue", "-m", "{m}", "--db", "{db}"], 4, ("is a folder",), setup=_folder, state="any"),
     Case("S1-foreign-sqlite", ["push", "--queue", "work", "-m", "{m}", "--db", "{db}"], 4, ("is an SQLite database but not a forgeq state file",), setup=_foreign, state="unchanged"),
     Case("S2-newer-schema", RUN, 4, ("newer forgeq", "schema 99"), setup=_newer, state="unchanged"),
 ]
+# fmt: on
 
 # Cases whose message must carry file:line (the closing note's "exit 2 with file and line").
-WITH_LINE = [c.id for c in CASES if c.code == 2 and any(":" in s and s.split(":")[0].endswith((".yml", ".json")) for s in c.says)]
+WITH_LINE = [
+    c.id
+    for c in CASES
+    if c.code == 2 and any(":" in s and s.split(":")[0].endswith((".yml", ".json")) for s in c.says)
+]
 
 
 def _fill(argv: list[str], app: Path, db: Path) -> list[str]:
-    return [a.replace("{m}", str(app / "manifest.yml")).replace("{db}", str(db)).replace("{app}", str(app)) for a in argv]
+    return [
+        a.replace("{m}", str(app / "manifest.yml")).replace("{db}", str(db)).replace("{app}", str(app))
+        for a in argv
+    ]
 
 
 def _digest(path: Path) -> str | None:
@@ -228,7 +248,9 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
     (app / "src").mkdir(parents=True)
     (app / "src" / "index.py").write_text(HANDLER)
     manifest = case.manifest
-    (app / "manifest.yml").write_bytes(manifest if isinstance(manifest, bytes) else textwrap.dedent(manifest).lstrip().encode())
+    (app / "manifest.yml").write_bytes(
+        manifest if isinstance(manifest, bytes) else textwrap.dedent(manifest).lstrip().encode()
+    )
     for name, content in case.files.items():
         (app / name).write_bytes(content if isinstance(content, bytes) else content.encode())
     db = tmp_path / "state" / "state.db"
@@ -294,3 +316,82 @@ def test_a_read_only_state_file_is_refused_clearly(tmp_path: Path) -> None:
         db.chmod(0o600)
     assert "Traceback" not in done.stderr
     assert done.returncode == 4 and "read-only" in done.stderr, done.stderr
+
+
+# -- KVS inputs from handler code (K1, K2): Forge's error code, nothing stored ------------------------
+
+KVS_HANDLER = """
+import json
+import os
+
+from forgeq.kvs import ForgeKvsAPIError, kvs
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+VALUES = {
+    "small": lambda: {"ok": True},
+    "at-size": lambda: "x" * (240 * 1024 - 2),
+    "over-size": lambda: "x" * (240 * 1024 - 1),
+    "at-depth": lambda: nested(32),
+    "over-depth": lambda: nested(33),
+    "set": lambda: {1, 2},
+    "bytes": lambda: b"raw",
+    "nan": lambda: float("nan"),
+    "none": lambda: None,
+}
+
+
+def handler(event, context):
+    body = event["body"]
+    key = body["key"] if "key" in body else "k-" + body["value"]
+    try:
+        kvs.set(key, VALUES[body.get("value", "small")]())
+        outcome = "ok"
+    except ForgeKvsAPIError as error:
+        outcome = error.code
+    with open(os.environ["KVS_JOURNAL"], "a") as journal:
+        journal.write(json.dumps({"case": body["case"], "outcome": outcome}) + "\\n")
+"""
+
+KVS_CASES = [
+    ("empty-key", {"key": ""}, "KEY_TOO_SHORT"),
+    ("whitespace-key", {"key": "   "}, "INVALID_KEY"),
+    ("slash-key", {"key": "a/b"}, "INVALID_KEY"),
+    ("emoji-key", {"key": "key-\U0001f600"}, "INVALID_KEY"),
+    ("key-500", {"key": "k" * 500}, "ok"),
+    ("key-501", {"key": "k" * 501}, "KEY_TOO_LONG"),
+    ("dash-and-hash", {"key": "a-b#c:d.e_f g"}, "ok"),
+    ("value-at-240KiB", {"value": "at-size"}, "ok"),
+    ("value-over-240KiB", {"value": "over-size"}, "MAX_SIZE"),
+    ("depth-at-limit", {"value": "at-depth"}, "ok"),
+    ("depth-over-limit", {"value": "over-depth"}, "MAX_DEPTH"),
+    ("value-set", {"value": "set"}, "INVALID_VALUE"),
+    ("value-bytes", {"value": "bytes"}, "INVALID_VALUE"),
+    ("value-nan", {"value": "nan"}, "INVALID_VALUE"),
+    ("value-none", {"value": "none"}, "INVALID_VALUE"),
+]
+
+
+def test_bad_kvs_inputs_from_a_handler(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "index.py").write_text(KVS_HANDLER)
+    (app / "manifest.yml").write_text(textwrap.dedent(GOOD_MANIFEST).lstrip())
+    journal = tmp_path / "journal.jsonl"
+    for name, body, _ in KVS_CASES:
+        done = forgeq("push", "--queue", "work", "--body", json.dumps({"case": name, **body}), cwd=app)
+        assert done.returncode == 0, done.stderr
+    done = forgeq("run", "--until-idle", "--quiet", cwd=app, env={"KVS_JOURNAL": str(journal)})
+    assert done.returncode == 0 and "Traceback" not in done.stdout + done.stderr, done.stderr
+    outcomes = {line["case"]: line["outcome"] for line in map(json.loads, journal.read_text().splitlines())}
+    assert outcomes == {name: expected for name, _, expected in KVS_CASES}
+    conn = sqlite3.connect(app / ".forgeq" / "state.db")
+    stored = {row[0] for row in conn.execute("SELECT key FROM kvs")}
+    conn.close()
+    assert stored == {"k" * 500, "a-b#c:d.e_f g", "k-at-size", "k-at-depth"}  # only the accepted writes

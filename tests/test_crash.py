@@ -11,9 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import crashkit
+import pytest
 from conftest import forgeq, write_app
 
 pytestmark = pytest.mark.timeout(600)
@@ -24,20 +23,22 @@ pytestmark = pytest.mark.timeout(600)
 
 @pytest.mark.parametrize("seed", [11])
 def test_kill_9_at_random_instants_loses_nothing(tmp_path: Path, seed: int) -> None:
-    score = crashkit.random_kills(tmp_path, seed=seed, cycles=20, events=1500, pushes_during=25, window=(0.4, 1.2))
+    score = crashkit.random_kills(tmp_path, seed=seed, cycles=20, events=1000, pushes_during=25)
     print(score.line())
     assert score.ok, score.details()
-    assert score.kills >= 10, "most runs must have been killed for the test to mean anything"
+    assert score.cycles == 20, "twenty runs killed with SIGKILL"
     assert score.redeliveries > 0, "no kill landed on an attempt: the test exercised nothing"
-    assert score.integrity_checks == 21
+    assert score.quarantined == 0, "random kills must not quarantine innocent events"
+    assert score.integrity_checks == score.runs + 1
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_kill_9_long(tmp_path: Path, seed: int) -> None:
-    score = crashkit.random_kills(tmp_path, seed=seed, cycles=60, events=5000, pushes_during=50)
+    score = crashkit.random_kills(tmp_path, seed=seed, cycles=60, events=3000, pushes_during=50)
     print(score.line())
     assert score.ok, score.details()
+    assert score.cycles == 60 and score.quarantined == 0
 
 
 # -- deterministic crash points --------------------------------------------------------------------
@@ -45,8 +46,8 @@ def test_kill_9_long(tmp_path: Path, seed: int) -> None:
 
 @pytest.mark.parametrize("point", crashkit_points := ["claim", "commit", "committed", "attempt"])
 def test_crash_points_recover(tmp_path: Path, point: str) -> None:
-    results = crashkit.sweep(tmp_path, [point], events=20, numbers=[1, 4])
-    assert [n for _, n, _ in results] == [1, 4], "the crash point was never reached"
+    results = crashkit.sweep(tmp_path, [point], events=20, numbers=[3])
+    assert [n for _, n, _ in results] == [3], "the crash point was never reached"
     for _, n, score in results:
         assert score.ok, f"{point}:{n}: {score.details()}"
 
@@ -64,7 +65,13 @@ def test_crash_at_rejects_a_bad_spec(tmp_path: Path) -> None:
     harness = crashkit.Harness(tmp_path)
     harness.push(1)
     harness.close()
-    done = forgeq("run", harness.manifest, "--until-idle", cwd=tmp_path, env={"FORGEQ_CRASH_AT": "commit:zero", "CRASHKIT_JOURNAL": str(harness.journal)})
+    done = forgeq(
+        "run",
+        harness.manifest,
+        "--until-idle",
+        cwd=tmp_path,
+        env={"FORGEQ_CRASH_AT": "commit:zero", "CRASHKIT_JOURNAL": str(harness.journal)},
+    )
     assert done.returncode == 2
     assert "FORGEQ_CRASH_AT='commit:zero'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -100,7 +107,13 @@ def test_scorer_reports_loss_ghosts_and_duplicates(tmp_path: Path) -> None:
 
 def _spawn_endless_run(harness: crashkit.Harness) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "forgeq", "run", str(harness.manifest), "--quiet"]
-    return subprocess.Popen(command, cwd=harness.root, env=harness.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        command,
+        cwd=harness.root,
+        env=harness.environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_for(predicate: object, timeout: float = 30.0) -> None:
@@ -119,20 +132,48 @@ def test_second_run_is_refused_with_exit_3_and_the_lock_dies_with_its_process(tm
     lock = Path(f"{harness.db}.run-lock")
     try:
         _wait_for(lambda: lock.exists() and lock.read_text().strip() == f"pid {first.pid}")
-        second = forgeq("run", harness.manifest, "--until-idle", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(harness.journal)})
+        second = forgeq(
+            "run",
+            harness.manifest,
+            "--until-idle",
+            cwd=tmp_path,
+            env={"CRASHKIT_JOURNAL": str(harness.journal)},
+        )
         assert second.returncode == 3, second.stderr
         assert "Traceback" not in second.stderr
         assert str(harness.db) in second.stderr and f"pid {first.pid}" in second.stderr
         # push and inspect from other terminals still work while the run holds the lock
-        pushed = forgeq("push", "--queue", "work", "--body", '{"k": "from-cli"}', "--manifest", harness.manifest, cwd=tmp_path)
+        pushed = forgeq(
+            "push",
+            "--queue",
+            "work",
+            "--body",
+            '{"k": "from-cli"}',
+            "--manifest",
+            harness.manifest,
+            cwd=tmp_path,
+        )
         assert pushed.returncode == 0, pushed.stderr
         _wait_for(lambda: "from-cli" in harness.journal.read_text())
         inspected = forgeq("inspect", "queue", "--manifest", harness.manifest, "--json", cwd=tmp_path)
         assert inspected.returncode == 0, inspected.stderr
+        exported = forgeq("export", "--manifest", harness.manifest, cwd=tmp_path)  # a consistent snapshot
+        assert exported.returncode == 0 and '"forgeq-export"' in exported.stdout, exported.stderr
+        (tmp_path / "export.json").write_text(exported.stdout)
+        for refused in (["reset", "--yes"], ["import", str(tmp_path / "export.json"), "--replace"]):
+            done = forgeq(*refused, "--manifest", harness.manifest, cwd=tmp_path)
+            assert done.returncode == 3 and "Traceback" not in done.stderr, (refused, done.stderr)
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
-    after = forgeq("run", harness.manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(harness.journal)})
+    after = forgeq(
+        "run",
+        harness.manifest,
+        "--until-idle",
+        "--quiet",
+        cwd=tmp_path,
+        env={"CRASHKIT_JOURNAL": str(harness.journal)},
+    )
     assert after.returncode == 0, after.stderr
 
 
@@ -186,9 +227,16 @@ def test_an_event_that_kills_forgeq_three_times_is_quarantined(tmp_path: Path) -
     manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": POISON_HANDLER})
     journal = tmp_path / "journal.txt"
     env = {"CRASHKIT_JOURNAL": str(journal)}
-    for i in range(20):
-        body = '{"k": "poison", "poison": true}' if i == 7 else f'{{"k": "e{i}"}}'
-        assert forgeq("push", "--queue", "work", "--body", body, cwd=tmp_path).returncode == 0
+    assert (
+        forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "19", cwd=tmp_path).returncode
+        == 0
+    )
+    assert (
+        forgeq(
+            "push", "--queue", "work", "--body", '{"k": "poison", "poison": true}', cwd=tmp_path
+        ).returncode
+        == 0
+    )
     codes = []
     for _ in range(6):
         done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env=env)
@@ -197,11 +245,13 @@ def test_an_event_that_kills_forgeq_three_times_is_quarantined(tmp_path: Path) -
         if done.returncode == 0:
             break
     assert codes == [1, 1, 1, 0], codes
-    runs = [line.split()[0] for line in journal.read_text().splitlines()]
-    assert runs.count("poison") == 3
-    assert all(runs.count(f"e{i}") >= 1 for i in range(20) if i != 7)
+    runs = [line.split() for line in journal.read_text().splitlines()]
+    assert [key for key, _ in runs].count("poison") == 3
+    assert len({pid for key, pid in runs if key == "poison"}) == 3, "one crash per run"
     conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
-    ledger = conn.execute("SELECT e.body, l.drop_reason, l.last_error FROM ledger l JOIN events e ON e.id = l.event").fetchall()
+    ledger = conn.execute(
+        "SELECT e.body, l.drop_reason, l.last_error FROM ledger l JOIN events e ON e.id = l.event"
+    ).fetchall()
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     conn.close()
     assert len(ledger) == 1 and '"poison"' in ledger[0][0] and ledger[0][1] == "quarantined", ledger
@@ -216,7 +266,13 @@ def test_a_redelivered_attempt_is_marked_and_uses_no_retry(tmp_path: Path) -> No
     store = harness._open_store()
     from forgeq.emulator.pushing import new_events
 
-    store.push_job("work", "site-1", 1763370000.0, "test", new_events("work", [{"body": {"k": "only"}}], installation="site-1", now=1763370000.0, job_id=None))
+    store.push_job(
+        "work",
+        "site-1",
+        1763370000.0,
+        "test",
+        new_events("work", [{"body": {"k": "only"}}], installation="site-1", now=1763370000.0, job_id=None),
+    )
     harness.pushed["only"] = 1
     harness.close()
     first = harness.run_with({"FORGEQ_CRASH_AT": "attempt:1"})
@@ -230,7 +286,116 @@ def test_a_redelivered_attempt_is_marked_and_uses_no_retry(tmp_path: Path) -> No
     attempt, retry_count, outcome, notes = rows[0]
     assert (attempt, retry_count, outcome) == (1, 0, "succeeded")
     assert notes.startswith("redelivered:")
-    assert event == (2, 1, 0, 1, 0)
-    assert [line.split()[:2] for line in harness.journal.read_text().splitlines()] == [["only", "0"], ["only", "0"]]
+    assert event == (
+        2,
+        1,
+        0,
+        0,
+        0,
+    )  # succeeded, 1 attempt, no retry used; the acknowledgement cleared the crash count
+    assert [line.split()[:2] for line in harness.journal.read_text().splitlines()] == [
+        ["only", "0"],
+        ["only", "0"],
+    ]
     timeline = forgeq("inspect", "timeline", "1", "--manifest", harness.manifest, cwd=tmp_path)
     assert timeline.returncode == 0 and "redelivered" in timeline.stdout
+
+
+SLOW_HANDLER = """
+import os
+import time
+
+_FD = os.open(os.environ["CRASHKIT_JOURNAL"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def handler(event, context):
+    os.write(_FD, f"{event['body']['k']} {os.getpid()}\\n".encode())
+    time.sleep(0.3)
+"""
+
+
+def test_a_second_ctrl_c_stops_at_once_and_only_the_attempt_in_flight_runs_again(tmp_path: Path) -> None:
+    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": SLOW_HANDLER})
+    journal = tmp_path / "journal.txt"
+    assert (
+        forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "20", cwd=tmp_path).returncode
+        == 0
+    )
+    env = {**os.environ, "CRASHKIT_JOURNAL": str(journal), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forgeq", "run", str(manifest), "--until-idle", "--quiet"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    _wait_for(lambda: journal.exists() and len(journal.read_text().splitlines()) >= 2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)  # two signals sent at once reach Python's handler as one; nothing to poll for here
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "forgeq: error: interrupted" in err and "Traceback" not in err, err
+    conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
+    running = conn.execute("SELECT count(*) FROM events WHERE state = 1").fetchone()[0]
+    conn.close()
+    assert running == 1, "only the attempt in flight stays leased; the others are given back"
+    done = forgeq(
+        "run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(journal)}
+    )
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
+    marked = conn.execute("SELECT count(*) FROM attempts WHERE notes LIKE 'redelivered:%'").fetchone()[0]
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    conn.close()
+    assert marked == 1 and states == {2: 20}
+
+
+PUSHER = """
+import sys
+
+from forgeq.emulator.limits import VIRTUAL_EPOCH
+from forgeq.emulator.pushing import new_events
+from forgeq.emulator.store import Store
+
+db, name, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+store = Store(db)
+for job in range(jobs):
+    events = [{"body": {"k": f"{name}-{job}-{i}"}} for i in range(50)]
+    store.push_job("work", "site-1", VIRTUAL_EPOCH, name, new_events("work", events, installation="site-1", now=VIRTUAL_EPOCH, job_id=None))
+print(jobs * 50)
+"""
+
+
+def test_three_pushers_beside_a_run_each_event_delivered_exactly_once(tmp_path: Path) -> None:
+    harness = crashkit.Harness(tmp_path, seed=9)
+    run = _spawn_endless_run(harness)
+    lock = Path(f"{harness.db}.run-lock")
+    _wait_for(lambda: lock.exists() and lock.read_text().strip() == f"pid {run.pid}")
+    pushers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PUSHER, str(harness.db), f"p{n}", "20"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    second = forgeq(
+        "run", harness.manifest, "--until-idle", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(harness.journal)}
+    )
+    results = [p.communicate(timeout=120) for p in pushers]
+    assert all(
+        p.returncode == 0 and out.strip() == "1000" for p, (out, _) in zip(pushers, results, strict=True)
+    ), results
+    assert second.returncode == 3, "a second run is refused, not run beside the first"
+    _wait_for(
+        lambda: harness.journal.exists() and len(harness.journal.read_text().splitlines()) >= 3000,
+        timeout=120,
+    )
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 0 and b"Traceback" not in err, err
+    keys = [line.split()[0] for line in harness.journal.read_text().splitlines()]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    assert len(keys) == 3000 and len(set(keys)) == 3000, f"every event delivered exactly once, not {twice}"
+    conn = sqlite3.connect(harness.db)
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    conn.close()
+    assert states == {2: 3000}

@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import forgeq
+
+from forgeq.emulator.limits import VIRTUAL_EPOCH
+from forgeq.emulator.pushing import new_events
+from forgeq.emulator.store import Store
 
 pytestmark = pytest.mark.timeout(300)
 
 # Each fault misbehaves on the first delivery (retryCount 0) and succeeds on the retry, so every
 # fault also shows that its event was retried and finished.
-FAULTS = '''
+FAULTS = """
 import asyncio
 import json
 import os
@@ -196,7 +199,7 @@ def make_v2(kind):
             return None
         return async_handler
     return handler
-'''
+"""
 
 KINDS: dict[str, dict[str, Any]] = {
     # kind: what the first attempt must look like
@@ -217,7 +220,10 @@ KINDS: dict[str, dict[str, Any]] = {
     "returns_nan": {"outcome": "succeeded"},
     "returns_generator": {"outcome": "succeeded"},
     "returns_coroutine": {"outcome": "succeeded"},  # awaited, as Forge awaits a returned promise
-    "returns_sneaky": {"outcome": "error", "error": ("could not be inspected", "cannot be looked at")},  # v2 / v1 resolver
+    "returns_sneaky": {
+        "outcome": "error",
+        "error": ("could not be inspected", "cannot be looked at"),
+    },  # v2 / v1 resolver
     "returns_retry_dict": {"outcome": "retry"},
     "mutates": {"outcome": "retry"},
     "floods": {"outcome": "succeeded", "logs": "log cut at"},
@@ -282,15 +288,38 @@ def faulted_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("faults")
     manifest = _app(root)
     journal = root / "journal.jsonl"
-    for kind in KINDS:
-        assert forgeq("push", "--queue", f"q-{kind}", "--body", json.dumps({"kind": kind, "n": 1}), cwd=root).returncode == 0
-    for kind in V1_KINDS:
-        assert forgeq("push", "--queue", f"v1-{kind}", "--body", json.dumps({"kind": kind, "n": 1}), cwd=root).returncode == 0
-    assert forgeq("push", "--queue", "healthy", "--count", str(HEALTHY), "--body", '{"ok": true}', cwd=root).returncode == 0
-    done = forgeq("run", manifest, "--until-idle", "--seed", "4", cwd=root, env={"FAULTS_JOURNAL": str(journal)}, timeout=240)
+    store = Store(root / ".forgeq" / "state.db")  # setup only; the run below is the real CLI
+    pushes = [(f"q-{k}", {"kind": k, "n": 1}) for k in KINDS] + [
+        (f"v1-{k}", {"kind": k, "n": 1}) for k in V1_KINDS
+    ]
+    pushes += [("healthy", {"ok": True})] * HEALTHY
+    for queue, body in pushes:
+        store.push_job(
+            queue,
+            "site-1",
+            VIRTUAL_EPOCH,
+            "test",
+            new_events(queue, [{"body": body}], installation="site-1", now=VIRTUAL_EPOCH, job_id=None),
+        )
+    store.close()
+    done = forgeq(
+        "run",
+        manifest,
+        "--until-idle",
+        "--seed",
+        "4",
+        cwd=root,
+        env={"FAULTS_JOURNAL": str(journal)},
+        timeout=240,
+    )
     conn = sqlite3.connect(root / ".forgeq" / "state.db")
     conn.row_factory = sqlite3.Row
-    attempts = [dict(r) for r in conn.execute("SELECT e.target, e.body, a.* FROM attempts a JOIN events e ON e.id = a.event ORDER BY a.id")]
+    attempts = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT e.target, e.body, a.* FROM attempts a JOIN events e ON e.id = a.event ORDER BY a.id"
+        )
+    ]
     events = [dict(r) for r in conn.execute("SELECT target, state, attempts FROM events")]
     integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
     conn.close()

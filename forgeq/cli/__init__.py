@@ -63,7 +63,9 @@ def main() -> None:
         os._exit(0)
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
         try:
-            from typer import _click as click  # typer >= 0.2x bundles its own click; its errors come from there
+            from typer import (
+                _click as click,  # typer >= 0.2x bundles its own click; its errors come from there
+            )
         except ImportError:
             import click  # type: ignore[no-redef]
 
@@ -82,6 +84,8 @@ def main() -> None:
         if os.environ.get("FORGEQ_DEBUG"):
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)
+    if code == 130:  # typer turns a KeyboardInterrupt (a second Ctrl-C during `run`) into 130, silently
+        _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -31,18 +31,9 @@ app = typer.Typer(help="Look at queues, events, jobs, timelines, the dropped-eve
 @app.command("queue")
 def queue(manifest: ManifestOption = Path("manifest.yml"), db: DbOption = None, installation: InstallationOption = None, json_output: JsonOption = False) -> None:
     """Per queue: pending, delayed, running, retrying, succeeded, dropped, cancelled."""
-    from forgeq.cli import render
+    from forgeq.launcher import inspect_queue  # the launcher runs it without typer too (start-up)
 
-    store = open_store(manifest, db)
-    now = virtual_now(store)
-    queues = store.queue_counts(now, installation)
-    triggers = store.queue_counts(now, installation, kind="trigger")
-    triggers.update(store.queue_counts(now, installation, kind="scheduled"))
-    if json_output:
-        products = store.queue_counts(now, installation, kind="product")  # per event type; "delivered" = fanned out
-        render.json_out({"now": now, "queues": queues, "triggers": triggers, "products": products})
-    else:
-        render.queue_table(queues, now, triggers)
+    inspect_queue(manifest, db, installation, json_output)
 
 
 @app.command("events")

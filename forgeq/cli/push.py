@@ -6,6 +6,7 @@ delivers them, whether that loop is already running in another terminal or start
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -214,6 +215,8 @@ def push_to_queue(
     store = open_store(manifest, db, must_exist=False)
     site = installation or DEFAULT_INSTALLATION
     now = virtual_now(store)
-    job_id, seqs = store.push_job(queue, site, now, "cli", new_events(queue, (event for _ in range(count)), installation=site, now=now, job_id=None))
+    # `count` copies of one event: its row is built once (JSON, delay) and inserted `count` times.
+    row = next(new_events(queue, [event], installation=site, now=now, job_id=None))
+    job_id, seqs = store.push_job(queue, site, now, "cli", itertools.repeat(row, count))
     store.close()
     return {"queue": queue, "installation": site, "job_id": job_id, "count": len(seqs), "first": seqs[0], "last": seqs[-1], "warnings": warnings}

@@ -12,8 +12,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from forgeq.emulator import limits
 from forgeq.emulator.timeline import AttemptReport, Notice
+from forgeq.launcher import clock_text as clock_text  # typer- and rich-free (`inspect queue` fast path)
+from forgeq.launcher import queue_table as queue_table
 
 _COLOURS = {
     "succeeded": "32",
@@ -37,16 +38,13 @@ def use_colour(stream: TextIO) -> bool:
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
 
 
-def clock_text(at: float) -> str:
-    """Virtual times as the offset from the emulator's epoch (+1d 02:03:04.050); real ones as wall time."""
-    offset = at - limits.VIRTUAL_EPOCH
-    if 0 <= offset < 10 * 365 * 86400:
-        days, rest = divmod(offset, 86400)
-        hours, rest = divmod(rest, 3600)
-        minutes, seconds = divmod(rest, 60)
-        text = f"{int(hours):02d}:{int(minutes):02d}:{seconds:06.3f}"
-        return f"+{int(days)}d {text}" if days else f"+{text}"
-    return time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+# C0 controls but tab and newline, DEL and C1: shown as \xNN, never sent to the terminal as they are.
+_CONTROL_CHARACTERS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """Text a handler controls (errors, logs, notes): an escape sequence in it is shown, not obeyed."""
+    return text.translate(_CONTROL_CHARACTERS)
 
 
 def seconds_text(value: float | None) -> str:
@@ -121,21 +119,21 @@ class TimelinePrinter:
             if report.next_at is not None:
                 parts.append(f"at {clock_text(report.next_at)}")
             if report.reason:
-                parts.append(report.reason)
+                parts.append(printable(report.reason))
         if report.drop_reason:
-            parts.append(report.drop_reason)
+            parts.append(printable(report.drop_reason))
         if report.error:
-            parts.append(f"- {report.error}")
+            parts.append(f"- {printable(report.error)}")
         if report.quota_refusals:
             parts.append(self._paint(f"[quota: {report.quota_refusals} storage call(s) refused 429]", "warning"))
         lines = ["  ".join(parts)]
-        lines.extend(f"    note: {note}" for note in report.notes)
+        lines.extend(f"    note: {printable(note)}" for note in report.notes)
         if self.show_logs and report.logs:
-            lines.extend(f"    | {line}" for line in report.logs.rstrip("\n").split("\n"))
+            lines.extend(f"    | {printable(line)}" for line in report.logs.rstrip("\n").split("\n"))
         self.stream.write("\n".join(lines) + "\n")
 
     def notice(self, notice: Notice) -> None:
-        self.stream.write(f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {notice.text}\n")
+        self.stream.write(f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {printable(notice.text)}\n")
 
     def close(self) -> None:
         self.stream.flush()
@@ -217,23 +215,6 @@ def _table(title: str | None, columns: list[str]) -> Any:
     return table
 
 
-def queue_table(queues: dict[str, dict[str, int]], now: float, triggers: dict[str, dict[str, int]] | None = None) -> None:
-    from forgeq.emulator.store.sqlite import QUEUE_COUNT_NAMES
-
-    console = _console()
-    console.print(f"queues at {clock_text(now)}")
-    if not queues and not triggers:
-        console.print("  (no events)")
-        return
-    table = _table(None, ["queue", *QUEUE_COUNT_NAMES])
-    for name in sorted(queues):
-        table.add_row(name, *(str(queues[name].get(c, 0)) for c in QUEUE_COUNT_NAMES))
-    for name in sorted(triggers or {}):
-        assert triggers is not None
-        table.add_row(f"{name} (trigger)", *(str(triggers[name].get(c, 0)) for c in QUEUE_COUNT_NAMES))
-    console.print(table)
-
-
 def summary(data: dict[str, Any]) -> None:
     console = _console()
     events = data["events"]
@@ -262,9 +243,9 @@ def summary(data: dict[str, Any]) -> None:
     if data["top_errors"]:
         console.print("  top errors this run:")
     for item in data["top_errors"]:
-        console.print(f"  {item['count']:>6} × {item['error']}", markup=False)
+        console.print(f"  {item['count']:>6} × {printable(str(item['error']))}", markup=False)
     for item in data["drop_reasons"]:
-        console.print(f"  dropped {item['count']:>6} × {item['reason']}", markup=False)
+        console.print(f"  dropped {item['count']:>6} × {printable(str(item['reason']))}", markup=False)
 
 
 HISTOGRAM_WIDTH = 30
@@ -308,7 +289,7 @@ def events_table(rows: list[dict[str, Any]]) -> None:
     table = _table(None, ["event", "queue", "state", "attempts", "retries", "due", "error"])
     for row in rows:
         state = "retrying" if row["retrying"] else row["state"]
-        table.add_row(f"#{row['seq']}", row["queue"], state, str(row["attempts"]), str(row["retry_count"]), clock_text(row["available_at"]), row["last_error"] or "")
+        table.add_row(f"#{row['seq']}", row["queue"], state, str(row["attempts"]), str(row["retry_count"]), clock_text(row["available_at"]), _cell(printable(row["last_error"] or "")))
     console.print(table)
 
 
@@ -329,16 +310,16 @@ def event_timeline(data: dict[str, Any]) -> None:
             if attempt["retry_after_asked"] is not None and attempt["retry_after_asked"] != attempt["retry_after_applied"]:
                 line += f" (asked {seconds_text(attempt['retry_after_asked'])})"
         if attempt["reason"]:
-            line += f"  {attempt['reason']}"
+            line += f"  {printable(attempt['reason'])}"
         if attempt["error"]:
-            line += f"  - {attempt['error']}"
+            line += f"  - {printable(attempt['error'])}"
         out.write(line + "\n")
         if attempt["retry_context"]:
             out.write(f"      retryContext {json.dumps(attempt['retry_context'], ensure_ascii=False)}\n")
         for note in attempt["notes"]:
-            out.write(f"      note: {note}\n")
+            out.write(f"      note: {printable(note)}\n")
     if event["state"] == "dropped" and event["last_error"]:
-        out.write(f"  dropped: {event['last_error']}\n")
+        out.write(f"  dropped: {printable(event['last_error'])}\n")
 
 
 def kvs_table(installation: str, keys: list[dict[str, Any]]) -> None:
@@ -469,7 +450,7 @@ def _cell(text: Any) -> Any:
 def _short(text: str | None, width: int = 80) -> str:
     if not text:
         return ""
-    line = " ".join(text.split())
+    line = printable(" ".join(text.split()))
     return line if len(line) <= width else line[: width - 3] + "..."
 
 

@@ -47,7 +47,9 @@ def parse(spec: str) -> dict[str, int]:
     for part in spec.split(","):
         point, _, number = part.strip().partition(":")
         if point not in POINTS or not number.isdigit() or int(number) < 1:
-            raise InputError(f"{ENV}='{spec}': expected POINT:N with POINT one of {', '.join(POINTS)} and N >= 1")
+            raise InputError(
+                f"{ENV}='{spec}': expected POINT:N with POINT one of {', '.join(POINTS)} and N >= 1"
+            )
         targets[point] = int(number)
     return targets
 

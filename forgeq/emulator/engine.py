@@ -20,6 +20,7 @@ from forgeq.emulator.clock import Clock, RealClock, VirtualClock, resumed_virtua
 from forgeq.emulator.handlers import Handlers
 from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.invocation import Invocation, execute
+from forgeq.emulator.lookahead import Lookahead
 from forgeq.emulator.manifest import Function, Manifest
 from forgeq.emulator.platform_limits import PlatformLimits
 from forgeq.emulator.pushing import new_events
@@ -30,6 +31,7 @@ from forgeq.emulator.settings import DEFAULT_INSTALLATION, Settings
 from forgeq.emulator.storage import Storage, quota_for
 from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
+from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord, dumps
 from forgeq.emulator.timeline import AttemptReport, Notice, Observer
 
@@ -75,6 +77,7 @@ class Emulator:
         self.after_flush: list[Callable[[], None]] = []  # run after each commit of a WriteBatch
         # Run on the loop's thread before each step, when no attempt is in flight (watch mode, watch.py).
         self.between_steps: list[Callable[[], None]] = []
+        self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
         self._last_flush = wall_time()
 
     def _default_clock(self) -> Clock:
@@ -133,7 +136,9 @@ class Emulator:
         from forgeq.events import validate_push
 
         batch = validate_push(events)
-        self.flush()
+        pending = self.batch
+        if pending.jobs or pending.new_events or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
+            self.flush()  # the loop's writes first; the clock alone (meta) can wait for the next commit
         job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
         return job_id
 
@@ -166,6 +171,7 @@ class Emulator:
         }
 
     def cancel_job(self, queue: str, job_id: str, installation: str) -> None:
+        self.lookahead.release()  # leased events not started are PENDING to Forge: the cancel reaches them
         self.job_stats(queue, job_id, installation)  # the same 404 as Forge for an unknown job
         self.store.cancel_job(job_id, self.clock.now())
 
@@ -186,7 +192,7 @@ class Emulator:
                     hook()
                 if max_attempts is not None and self.attempts_run >= max_attempts:
                     break
-                if self.step():
+                if self.lookahead.step(stop_at, max_attempts) or self.step():
                     continue
                 self.flush()
                 queued = self.store.next_due_at()
@@ -212,6 +218,7 @@ class Emulator:
                 else:
                     self.clock.advance_to(min(next_due, self.clock.now() + IDLE_POLL_SECONDS))
         finally:
+            self.lookahead.release()  # leased, not started: back untouched, whatever ended the run
             self.flush()
 
     def next_due_at(self) -> float | None:
@@ -255,7 +262,11 @@ class Emulator:
             if self.interrupted and index:
                 self._release(claimed[index:])  # stopping: leases not started go back untouched
                 break
-            self._deliver(record, now)
+            try:
+                self._deliver(record, now)
+            except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
+                self._release(claimed[index + 1 :])
+                raise
             if len(self.batch.updates) >= self.settings.ack_batch_events or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
                 self.flush()
         if len(claimed) == 1 and claimed[0].redelivered:
@@ -279,15 +290,16 @@ class Emulator:
                     return claimed
         return self.store.claim_due(now, limit, self.owner, exclude_crashed=bool(self.crashed))
 
-    def flush(self) -> None:
+    def flush(self, claim: WindowClaim | None = None) -> None:
         """Commit what the attempts so far did (acknowledgements, KVS writes, pushes)."""
         self._last_flush = wall_time()
         if self.clock.virtual:
             self.batch.meta["virtual_now"] = repr(self.clock.now())
-        if self.batch.is_empty():
+        if self.batch.is_empty() and claim is None:
             return
         batch, self.batch = self.batch, WriteBatch()
-        self.store.commit(batch)
+        self.lookahead.note_flush(batch)
+        self.store.commit(batch, claim)
         for after in self.after_flush:
             after()
 
@@ -312,7 +324,7 @@ class Emulator:
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
         args = self._arguments(record, delivery, method)
         random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
-        call = handler.call
+        call = getattr(handler.call, "forge_call", handler.call)  # a resolver: its plain functions run without an event loop
         for hook in self.before_attempt:
             wrapper = hook(record, invocation)
             if wrapper is not None:

@@ -8,6 +8,7 @@ every second), and is charged `timeoutSeconds` of virtual time.
 
 from __future__ import annotations
 
+import _signal
 import asyncio
 import contextlib
 import inspect
@@ -191,12 +192,17 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     error: BaseException | None = None
     try:
         if use_alarm:
-            previous_handler = signal.signal(signal.SIGALRM, alarm)
+            # _signal, not signal: the same calls without the enum conversions (per attempt, hot path)
+            previous_handler = _signal.signal(signal.SIGALRM, alarm)
             previous_timer = signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
-        with contextlib.redirect_stdout(capture), contextlib.redirect_stderr(capture):
+        saved_streams = sys.stdout, sys.stderr  # contextlib.redirect_stdout/stderr, inlined
+        sys.stdout = sys.stderr = capture
+        try:
             value = call(*args)
             if inspect.isawaitable(value):
                 value = _await(value)
+        finally:
+            sys.stdout, sys.stderr = saved_streams
     except HandlerTimeout:
         timed_out = True
     except BaseException as caught:  # noqa: BLE001 - user code: SystemExit, KeyboardInterrupt from it, anything
@@ -207,7 +213,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             alarm.stop()
-            signal.signal(signal.SIGALRM, previous_handler or signal.SIG_DFL)
+            _signal.signal(signal.SIGALRM, previous_handler or _signal.SIG_DFL)
             if previous_timer[0] > 0:  # someone else's alarm (pytest-timeout's): keep it running
                 signal.setitimer(signal.ITIMER_REAL, max(previous_timer[0] - (wall_time() - started), 0.001), previous_timer[1])
         runtime.unbind(token)

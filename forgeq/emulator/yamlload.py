@@ -30,8 +30,10 @@ def load_with_lines(text: str, file: str) -> tuple[Any, dict[str, int], list[Pro
         raise YamlProblem(Problem(file, None, "", f"the file is over {MAX_MANIFEST_BYTES // 1024} KiB; a Forge manifest is a few KiB"))
     if "\x00" in text:
         raise YamlProblem(Problem(file, None, "", "the file holds a NUL byte: it is not a YAML manifest"))
+    loader: yaml.SafeLoader | None = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters already
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
@@ -42,6 +44,13 @@ def load_with_lines(text: str, file: str) -> tuple[Any, dict[str, int], list[Pro
         raise YamlProblem(Problem(file, None, "", f"invalid YAML: {error}")) from None
     except RecursionError:  # PyYAML composes recursively: thousands of nested [ or { exhaust the stack
         raise YamlProblem(Problem(file, None, "", f"nested deeper than {MAX_DEPTH} levels")) from None
+    except (ValueError, OverflowError) as error:  # PyYAML's scanner on an escape like "\UFFFFFFFF"
+        mark = loader.get_mark() if loader is not None else None
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise YamlProblem(Problem(file, line, "", f"invalid YAML: {error}", column)) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     builder = _Builder(file)
     data = builder.build(node, "", 0) if node is not None else None
     return data, builder.lines, builder.problems
@@ -90,3 +99,5 @@ class _Builder:
             return yaml.SafeLoader("").construct_object(node, deep=True)
         except yaml.YAMLError as error:
             raise YamlProblem(Problem(self.file, line, path, str(error).splitlines()[0])) from None
+        except (ValueError, TypeError, AttributeError, OverflowError):  # `2001-13-45`, `!!int abc`: PyYAML's own bugs
+            raise YamlProblem(Problem(self.file, line, path, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}")) from None

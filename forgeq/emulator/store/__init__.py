@@ -3,6 +3,6 @@
 All SQL in forgeq lives in this package. `Store` is the only class callers use.
 """
 
-from forgeq.emulator.store.sqlite import Store, StateLock
+from forgeq.emulator.store.sqlite import StateLock, Store
 
 __all__ = ["Store", "StateLock"]

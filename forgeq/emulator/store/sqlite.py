@@ -24,11 +24,12 @@ from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
+from forgeq.emulator.store.claims import WindowClaim, claim_window
 from forgeq.emulator.store.harness import HarnessStore
 from forgeq.emulator.store.products import ProductStore
 from forgeq.emulator.store.quotas import QuotaStore
-from forgeq.emulator.store.report_queries import ReportQueries
 from forgeq.emulator.store.replays import Replays
+from forgeq.emulator.store.report_queries import ReportQueries
 from forgeq.emulator.store.transfer import StateTransfer
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -107,6 +108,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             OPENED.append(self.path)
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
+            self._check_identity()  # before any PRAGMA that writes: a file that is not ours stays as it was
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=OFF")
@@ -148,17 +150,21 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             except OSError as error:
                 raise StateFileError(f"cannot create {path}: {error.strerror}", "pass --db with a writable path") from None
 
-    def _migrate(self) -> None:
+    def _check_identity(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > schema.SCHEMA_VERSION:
             raise StateFileError(
                 f"{self.path} was written by a newer forgeq (schema {version}; this one reads {schema.SCHEMA_VERSION})",
                 "upgrade forgeq, or pass another --db",
             )
-        if version == schema.SCHEMA_VERSION:
-            return
         if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise StateFileError(f"{self.path} is an SQLite database but not a forgeq state file", "pass another --db")
+
+    def _migrate(self) -> None:
+        self._check_identity()  # again, under the connection's settings: another process may have won a race
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == schema.SCHEMA_VERSION:
+            return
         with self.transaction():
             for statement in schema.DDL.split(";"):
                 if statement.strip():
@@ -312,16 +318,19 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         ).fetchone()
         return row is not None
 
-    def commit(self, batch: WriteBatch) -> list[int]:
-        """Apply every buffered write in one transaction; return the numbers of new events."""
-        if batch.is_empty():
+    def commit(self, batch: WriteBatch, claim: WindowClaim | None = None) -> list[int]:
+        """Apply every buffered write in one transaction; return the numbers of new events.
+
+        With `claim`, the same transaction then leases the loop's next window (store/claims.py).
+        """
+        if batch.is_empty() and claim is None:
             return []
         with self.transaction() as conn:
             self._insert_jobs(conn, batch.jobs)
             seqs = self._insert_events(conn, batch.new_events)
             conn.executemany(
                 "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
-                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0 WHERE id = ?",
+                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
                 [
                     (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
                     for u in batch.updates
@@ -357,8 +366,12 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             )
             if self.crash is not None and (batch.updates or batch.new_events):
                 self.crash.hit("commit")
+            if claim is not None:
+                claim_window(conn, claim, _EVENT_COLUMNS)
         if self.crash is not None and (batch.updates or batch.new_events):
             self.crash.hit("committed")
+        if self.crash is not None and claim is not None and claim.rows:
+            self.crash.hit("claim")
         return seqs
 
     @staticmethod
@@ -383,6 +396,10 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
 
         Only call this holding the run lock: then every RUNNING row belongs to a dead run.
         Returns (reclaimed event numbers, quarantined event numbers).
+
+        `crashes` counts the crashes an event was in flight for since its last acknowledged
+        attempt (commit resets it): a suspect runs again alone, so only an event that keeps
+        bringing forgeq down reaches the threshold, not one that was merely leased at a kill.
         """
         with self.transaction() as conn:
             rows = conn.execute(f"SELECT id, crashes FROM events WHERE state = {schema.RUNNING}").fetchall()
@@ -475,26 +492,37 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
     # -- reading for inspect ----------------------------------------------------------------------
 
     def queue_counts(self, now: float, installation: str | None = None, kind: str | None = "queue") -> dict[str, dict[str, int]]:
-        sql = (
-            "SELECT target, state, retry_count > 0, available_at > ?, count(*) FROM events WHERE 1 = 1"
-            + (" AND kind = ?" if kind else "")
-            + (" AND installation = ?" if installation else "")
-            + " GROUP BY target, state, retry_count > 0, available_at > ?"
-        )
-        args: list[Any] = [now]
+        """Per target: pending, delayed, running, retrying, succeeded, dropped, cancelled, blocked.
+
+        Two index-ordered passes, so a history of a million finished events costs a covering-index
+        scan without a sort: counts per (target, state), then the PENDING rows alone, split into
+        pending / delayed / retrying (an index range per target, as long as the backlog, not the history).
+        """
+        where, args = [], []
         if kind:
+            where.append("kind = ?")
             args.append(kind)
         if installation:
+            where.append("installation = ?")
             args.append(installation)
-        args.append(now)
+        clause = " WHERE " + " AND ".join(where) if where else ""
         counts: dict[str, dict[str, int]] = {}
-        for target, state, retrying, future, n in self.conn.execute(sql, args):
+        waiting: list[str] = []
+        for target, state, n in self.conn.execute(f"SELECT target, state, count(*) FROM events{clause} GROUP BY target, state", args):
             bucket = counts.setdefault(target, dict.fromkeys(QUEUE_COUNT_NAMES, 0))
             if state == schema.PENDING:
-                name = "retrying" if retrying else "delayed" if future else "pending"
+                waiting.append(target)
             else:
                 name = schema.STATE_NAMES[state]
-            bucket[name] = bucket.get(name, 0) + n
+                bucket[name] = bucket.get(name, 0) + n
+        pending = f"{clause} AND" if clause else " WHERE"
+        for target in waiting:
+            bucket = counts[target]
+            for retrying, future, n in self.conn.execute(
+                f"SELECT retry_count > 0, available_at > ?, count(*) FROM events{pending} target = ? AND state = {schema.PENDING} GROUP BY 1, 2",
+                [now, *args, target],
+            ):
+                bucket["retrying" if retrying else "delayed" if future else "pending"] += n
         return counts
 
     def events(
@@ -595,7 +623,10 @@ class StateLock:
         self.handle: Any = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the run
+        try:
+            handle = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # noqa: SIM115 - held for the life of the run
+        except OSError as error:
+            raise StateFileError(f"cannot create {self.path}: {error.strerror}", "pass --db with a writable folder") from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -606,6 +637,8 @@ class StateLock:
                 f"{self.path.removesuffix('.run-lock')} is in use by another `forgeq run` ({holder})",
                 "stop that run first, or pass --db to use another state file",
             ) from None
+        with suppress(OSError):
+            os.fchmod(handle.fileno(), 0o600)  # a lock file left by an older forgeq
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
@@ -614,7 +647,7 @@ class StateLock:
 
     def is_held_elsewhere(self) -> bool:
         try:
-            handle = open(self.path, "a+")  # noqa: SIM115
+            handle = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # noqa: SIM115
         except OSError:
             return False
         try:

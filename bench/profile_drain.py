@@ -1,0 +1,65 @@
+"""Profile forgeq's drain (the `forgeq_drain` row's workload) with pyinstrument.
+
+    .venv/bin/python bench/profile_drain.py             # n = 5000 events
+    .venv/bin/python bench/profile_drain.py --n 10000 --flat
+
+Prints pyinstrument's call tree (or, with --flat, the functions with the most time of their
+own), after the drain's figures. pyinstrument is a dev dependency (`uv sync`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.forgeq_benches import drain_in_process
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5000, help="events pushed then drained")
+    parser.add_argument(
+        "--flat", action="store_true", help="functions by their own time instead of the call tree"
+    )
+    parser.add_argument("--top", type=int, default=25, help="with --flat: how many functions")
+    options = parser.parse_args(argv)
+    from pyinstrument import Profiler
+
+    import forgeq.emulator.engine  # noqa: F401 - imported before the profile starts, as the harness does
+
+    with tempfile.TemporaryDirectory(prefix="forgeq-profile-") as scratch:
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        figures = drain_in_process(options.n, Path(scratch) / "state.db")
+        profiler.stop()
+    print(
+        f"n={options.n}: {figures['events_per_second']:,.0f} events/s; push {figures['push_seconds']:.3f} s, "
+        f"drain {figures['drain_seconds']:.3f} s; {figures['attempts_per_event']:.2f} attempts/event; "
+        f"{figures['windows']:.0f} look-ahead windows"
+    )
+    if options.flat:
+        own: dict[str, float] = {}
+        session = profiler.last_session
+        assert session is not None
+        root = session.root_frame()
+        stack = [root] if root is not None else []
+        while stack:
+            frame = stack.pop()
+            key = f"{frame.function}  {frame.file_path_short}:{frame.line_no}"
+            own[key] = own.get(key, 0.0) + frame.total_self_time
+            stack.extend(frame.children)
+        total = sum(own.values())
+        for key, seconds in sorted(own.items(), key=lambda item: -item[1])[: options.top]:
+            print(f"{seconds:8.3f} s {seconds / total:6.1%}  {key}")
+    else:
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

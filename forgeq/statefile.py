@@ -1,0 +1,49 @@
+"""Where an app's state file is, and opening it: shared by the typer commands (forgeq/cli/common.py)
+and the launcher's fast path (forgeq/launcher.py), so it imports neither typer nor rich."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from forgeq.emulator.store import Store
+
+STATE_DIR = ".forgeq"
+STATE_FILE = "state.db"
+
+
+def state_path(manifest: Path, db: Path | None) -> Path:
+    if db is not None:
+        return db
+    env = os.environ.get("FORGEQ_DB")
+    if env:
+        return Path(env)
+    return manifest.resolve().parent / STATE_DIR / STATE_FILE
+
+
+def open_store(manifest: Path, db: Path | None, *, must_exist: bool = True) -> Store:
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.store import Store
+
+    path = state_path(manifest, db)
+    if must_exist and not path.exists():
+        if db is None and not os.environ.get("FORGEQ_DB") and not manifest.exists():
+            raise InputError(
+                f"no {manifest} here and no state file at {path}",
+                "run in the app's folder, or pass --manifest or --db",
+            )
+        raise InputError(f"no state file at {path}", "push events or run the app first, or pass --db")
+    return Store(path)
+
+
+def virtual_now(store: Store) -> float:
+    """The state's clock: where the last virtual run left it (the epoch before any run)."""
+    import time
+
+    from forgeq.emulator.clock import resumed_virtual_time
+
+    if store.get_meta("clock") == "real":
+        return time.time()
+    return resumed_virtual_time(store.get_meta("virtual_now"))

@@ -1,0 +1,412 @@
+"""The hot path's shortcuts change nothing a user can see: the loop's look-ahead window gives the
+same timeline as plain steps, the resolver's direct call the same results as its coroutine, the
+fast UUIDs the same ids, and `forgeq inspect queue` without typer the same output (and none of
+typer, rich, yaml or the loop in its imports)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import write_app
+
+from forgeq.emulator import limits
+from forgeq.emulator.engine import Emulator
+from forgeq.emulator.firing import fire_product_events
+from forgeq.emulator.ids import derived_uuid, derived_uuid_reference
+from forgeq.emulator.manifest import load_manifest
+from forgeq.emulator.pushing import new_events
+from forgeq.emulator.settings import Settings
+from forgeq.emulator.store import Store
+from forgeq.emulator.store.batch import WriteBatch
+from forgeq.emulator.store.claims import WindowClaim
+from forgeq.events import InvocationError
+from forgeq.resolver import Resolver, ResolverError
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "fixtures" / "storage-queue" / "manifest.yml"
+
+CHAIN_MANIFEST = """app:
+  id: ari:cloud:ecosystem::app/chain
+modules:
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  scheduledTrigger:
+    - key: tick
+      function: t
+      interval: fiveMinute
+  function:
+    - key: f
+      handler: index.handler
+    - key: t
+      handler: index.tick
+"""
+# Retries, delays and pushes that land inside a window's span, concurrency keys, errors, and a
+# scheduled trigger: everything that can make a window give back its events.
+CHAIN_SOURCE = """
+import random
+from forgeq.events import InvocationError, Queue
+from forgeq.kvs import kvs
+
+q = Queue(key="work")
+
+
+def handler(event, context):
+    body = event["body"]
+    n = body["n"]
+    r = random.random()
+    try:
+        kvs.set(f"k{n % 50}", {"n": n})
+    except Exception:
+        return InvocationError(retry_after=random.uniform(0.01, 3))
+    if body.get("depth", 0) < 3 and r < 0.5:
+        extra = {"delayInSeconds": random.choice([0, 0, 0.05, 0.1, 0.3, 1.5])}
+        if r < 0.2:
+            extra["concurrency"] = {"key": "ck", "limit": 2}
+        q.push({"body": {"n": n * 7 + 1, "depth": body.get("depth", 0) + 1}, **extra})
+    if r > 0.9:
+        raise RuntimeError("boom")
+    if r > 0.8:
+        return InvocationError(retry_after=random.uniform(0.01, 2))
+
+
+def tick(request, context):
+    q.push([{"body": {"n": 1000 + i}} for i in range(3)])
+"""
+
+CANCEL_MANIFEST = """app:
+  id: ari:cloud:ecosystem::app/cancel
+modules:
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  function:
+    - key: f
+      handler: index.handler
+"""
+CANCEL_SOURCE = """
+from forgeq.events import Queue
+from forgeq.kvs import kvs
+
+q = Queue(key="work")
+
+
+def handler(event, context):
+    body = event["body"]
+    if body["kind"] == "spawn":
+        job = q.push([{"body": {"kind": "child", "n": i}, "delayInSeconds": 1 + i * 0.01} for i in range(30)])
+        kvs.set("job", job.job_id)
+    elif body["kind"] == "cancel":
+        q.cancel(kvs.get("job"))
+    else:
+        kvs.set(f"child-{body['n']}", 1)
+"""
+
+
+def dump(db: Path) -> dict[str, list[dict[str, Any]]]:
+    """Everything a run leaves in the state file, less wall-clock durations and the lease owner."""
+    conn = sqlite3.connect(db)
+    out = {}
+    for table, order in (
+        ("events", "id"),
+        ("attempts", "id"),
+        ("ledger", "event"),
+        ("kvs", "installation, space, key"),
+        ("quota_windows", "installation, metric, window_start"),
+        ("jobs", "job_id"),
+        ("meta", "key"),
+    ):
+        cursor = conn.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        for row in rows:
+            row.pop("wall_ms", None)
+            row.pop("lease_owner", None)
+        out[table] = rows
+    conn.close()
+    return out
+
+
+def run_both(make: Any, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    """Run the same scenario with plain steps and with the look-ahead window; return both dumps,
+    the windows the second run leased and the attempts it ran."""
+    dumps = []
+    windows = attempts = 0
+    for lookahead in (False, True):
+        folder = tmp_path / ("window" if lookahead else "plain")
+        folder.mkdir()
+        engine = make(folder)
+        engine.lookahead.enabled = lookahead
+        engine.step_scenario()
+        engine.flush()
+        windows, attempts = engine.lookahead.claims, engine.attempts_run
+        engine.store.close()
+        dumps.append(dump(folder / "state.db"))
+    return dumps[0], dumps[1], windows, attempts
+
+
+def demo_engine(folder: Path, n: int, sites: int, write_units: int, seed: int) -> Emulator:
+    installations = [f"site-{k}" for k in range(1, sites + 1)]
+    settings = Settings(
+        seed=seed, storage_limits=f"2025,write_units={write_units}", installations=installations
+    )
+    engine = Emulator(load_manifest(DEMO), Store(folder / "state.db"), settings)
+    for start in range(0, n, 50):
+        events = [{"body": {"issueKey": f"P-{i}"}} for i in range(start, start + 50)]
+        engine.push("storage-async-queue", events, installation=installations[(start // 50) % sites])
+    engine.step_scenario = lambda: engine.run(until_idle=True)  # type: ignore[attr-defined]
+    return engine
+
+
+def test_window_gives_the_same_timeline_under_quota_pressure(tmp_path: Path) -> None:
+    plain, window, windows, attempts = run_both(lambda f: demo_engine(f, 1500, 2, 300, seed=5), tmp_path)
+    assert len(plain["attempts"]) > 1500, "the quota must have refused writes, or nothing was retried"
+    assert window == plain
+    assert 0 < windows < attempts / 10, "the windows must each have run many attempts"
+
+
+def chain_engine(folder: Path, stop_after: float | None) -> Emulator:
+    app = folder / "app"
+    manifest = write_app(app, CHAIN_MANIFEST, {"src/index.py": CHAIN_SOURCE})
+    settings = Settings(seed=11, storage_limits="2025,write_units=150", concurrency=4)
+    engine = Emulator(load_manifest(manifest), Store(folder / "state.db"), settings)
+    for start in range(0, 150, 50):
+        engine.push(
+            "work", [{"body": {"n": i}, "delayInSeconds": (i % 7) * 0.05} for i in range(start, start + 50)]
+        )
+    if stop_after is None:
+        engine.step_scenario = lambda: engine.run(until_idle=True)  # type: ignore[attr-defined]
+    else:
+        engine.step_scenario = lambda: engine.run(until_idle=False, stop_at=engine.clock.now() + stop_after)  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.mark.parametrize("stop_after", [None, 900.0])
+def test_window_gives_the_same_timeline_when_attempts_make_events_due_inside_it(
+    tmp_path: Path, stop_after: float | None
+) -> None:
+    plain, window, windows, attempts = run_both(lambda f: chain_engine(f, stop_after), tmp_path)
+    assert len(plain["attempts"]) > 1000
+    assert {row["outcome"] for row in plain["attempts"]} >= {"succeeded", "retry", "error"}
+    assert any(row["target"] == "work" and row["parent_id"] is not None for row in plain["events"])
+    assert window == plain
+    assert windows < attempts
+
+
+def test_window_gives_the_same_timeline_for_product_events_and_max_attempts(tmp_path: Path) -> None:
+    def make(folder: Path) -> Emulator:
+        store = Store(folder / "state.db")
+        fire_product_events(
+            store,
+            "issue-created",
+            count=300,
+            now=limits.VIRTUAL_EPOCH,
+            installation="site-1",
+            manifest=load_manifest(DEMO),
+        )
+        store.close()
+        engine = Emulator(
+            load_manifest(DEMO),
+            Store(folder / "state.db"),
+            Settings(seed=9, storage_limits="2025,write_units=100"),
+        )
+
+        def scenario() -> None:
+            engine.run(until_idle=True, max_attempts=377)
+            engine.run(until_idle=True, max_attempts=engine.attempts_run + 10)
+            engine.run(until_idle=True)
+
+        engine.step_scenario = scenario  # type: ignore[attr-defined]
+        return engine
+
+    plain, window, _, _ = run_both(make, tmp_path)
+    assert {row["kind"] for row in plain["events"]} == {"product", "trigger", "queue"}
+    assert window == plain
+
+
+def test_a_job_cancelled_by_a_handler_reaches_the_events_a_window_holds(tmp_path: Path) -> None:
+    def make(folder: Path) -> Emulator:
+        manifest = write_app(folder / "app", CANCEL_MANIFEST, {"src/index.py": CANCEL_SOURCE})
+        engine = Emulator(
+            load_manifest(manifest), Store(folder / "state.db"), Settings(seed=1, storage_limits="none")
+        )
+        engine.push(
+            "work", [{"body": {"kind": "spawn"}}, {"body": {"kind": "cancel"}, "delayInSeconds": 1.1}]
+        )
+        engine.step_scenario = lambda: engine.run(until_idle=True)  # type: ignore[attr-defined]
+        return engine
+
+    plain, window, windows, _ = run_both(make, tmp_path)
+    states = [row["state"] for row in plain["events"] if row["parent_id"] is not None]
+    assert 2 in states and 4 in states, (
+        "some children ran before the cancel, some were cancelled"
+    )  # SUCCEEDED, CANCELLED
+    assert windows > 0
+    assert window == plain
+
+
+def test_commit_leases_the_next_window_in_due_order(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    now = limits.VIRTUAL_EPOCH
+    events = [{"body": {"n": i}, "delayInSeconds": delay} for i, delay in enumerate([5, 1, 3, 1, 9, 7])]
+    store.push_job(
+        "work", "site-1", now, "test", new_events("work", events, installation="site-1", now=now, job_id=None)
+    )
+    claim = WindowClaim(until=now + 7, limit=3, owner="test")
+    store.commit(WriteBatch(), claim)
+    assert [(row[0], row[9] - now) for row in claim.rows] == [(2, 1.0), (4, 1.0), (3, 3.0)]
+    assert claim.rest_min == now + 5
+    states = dict(store.conn.execute("SELECT id, state FROM events").fetchall())
+    assert states == {1: 0, 2: 1, 3: 1, 4: 1, 5: 0, 6: 0}
+    store.close()
+
+
+def test_derived_uuids_match_the_uuid_module() -> None:
+    for n in range(5000):
+        assert derived_uuid("event", n) == derived_uuid_reference("event", n)
+    assert derived_uuid("job", 7, "x", 1) == derived_uuid_reference("job", 7, "x", 1)
+
+
+def test_the_resolvers_direct_call_returns_what_its_coroutine_returns() -> None:
+    resolver = Resolver()
+    resolver.define("plain", lambda request: {"seen": request["payload"], "skip": None, "when": 3.5})
+    resolver.define("retry", lambda request: InvocationError(retry_after=30))
+
+    async def later(request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"async": request["context"]["jobId"]}
+
+    resolver.define("async", later)
+    definitions = resolver.get_definitions()
+    direct = definitions.forge_call  # type: ignore[attr-defined]
+
+    def event(key: str) -> dict[str, Any]:
+        return {
+            "call": {"functionKey": key, "payload": {"k": 1}, "jobId": "j1"},
+            "context": {"installContext": "x"},
+        }
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert (
+            direct(event("plain"))
+            == loop.run_until_complete(definitions(event("plain")))
+            == {"seen": {"k": 1}, "skip": None, "when": 3.5}
+        )
+        retried = direct(event("retry"))
+        assert (
+            isinstance(retried, InvocationError)
+            and retried.retry_options == loop.run_until_complete(definitions(event("retry"))).retry_options
+        )
+        pending = direct(event("async"))
+        assert asyncio.iscoroutine(pending)
+        assert (
+            loop.run_until_complete(pending)
+            == loop.run_until_complete(definitions(event("async")))
+            == {"async": "j1"}
+        )
+        with pytest.raises(ResolverError):
+            direct(event("missing"))
+        with pytest.raises(ResolverError):
+            loop.run_until_complete(definitions(event("missing")))
+    finally:
+        loop.close()
+
+
+def _forgeq(
+    args: list[str], cwd: Path, *, typer_path: bool = False, importtime: bool = False
+) -> subprocess.CompletedProcess[str]:
+    if typer_path:
+        argv = [
+            sys.executable,
+            "-c",
+            "import sys; from forgeq.cli import main; sys.argv[0] = 'forgeq'; main()",
+            *args,
+        ]
+    else:
+        argv = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "forgeq", *args]
+    env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "HOME": str(cwd)}
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def copy_demo(tmp_path: Path) -> Path:
+    app = tmp_path / "app"
+    shutil.copytree(DEMO.parent, app, ignore=shutil.ignore_patterns(".forgeq", "__pycache__", "tests"))
+    return app
+
+
+def test_inspect_queue_without_typer_prints_what_the_typer_command_prints(tmp_path: Path) -> None:
+    app = copy_demo(tmp_path)
+    assert _forgeq(["push", "issue-created", "--count", "3"], app).returncode == 0
+    assert (
+        _forgeq(
+            [
+                "push",
+                "--queue",
+                "storage-async-queue",
+                "--body",
+                '{"issueKey": "A-1"}',
+                "--count",
+                "4",
+                "--installation",
+                "site-2",
+            ],
+            app,
+        ).returncode
+        == 0
+    )
+    for args in (
+        ["inspect", "queue"],
+        ["inspect", "queue", "--json"],
+        ["inspect", "queue", "-i", "site-2"],
+        ["inspect", "queue", "--installation=site-2", "--json"],
+        ["inspect", "queue", "--manifest", "manifest.yml", "--db", ".forgeq/state.db"],
+        ["inspect", "queue", "--db", "missing.db"],
+        ["inspect", "queue", "-m", "nowhere/manifest.yml"],
+        ["inspect", "queue", "--no-such-option"],
+    ):
+        fast, slow = _forgeq(args, app), _forgeq(args, app, typer_path=True)
+        usage = fast.stderr.replace("python -m forgeq", "forgeq")  # click names the program after argv[0]
+        assert (fast.returncode, fast.stdout, usage) == (slow.returncode, slow.stdout, slow.stderr), args
+    shown = _forgeq(["inspect", "queue"], app).stdout.splitlines()
+    assert shown[1].split() == [
+        "queue",
+        "pending",
+        "delayed",
+        "running",
+        "retrying",
+        "succeeded",
+        "dropped",
+        "cancelled",
+        "blocked",
+    ]
+    assert shown[2].split()[:2] == ["storage-async-queue", "4"]
+
+
+def test_inspect_queue_imports_neither_typer_rich_yaml_nor_the_loop(tmp_path: Path) -> None:
+    app = copy_demo(tmp_path)
+    assert (
+        _forgeq(["push", "--queue", "storage-async-queue", "--body", '{"issueKey": "A-1"}'], app).returncode
+        == 0
+    )
+    done = _forgeq(["inspect", "queue"], app, importtime=True)
+    assert done.returncode == 0 and "storage-async-queue" in done.stdout
+    imported = {
+        line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "forgeq.emulator.store.sqlite" in imported, "the importtime listing must be there to mean anything"
+    heavy = {
+        name
+        for name in imported
+        if name.split(".")[0] in ("typer", "rich", "yaml", "pydantic", "sqlite_utils")
+    }
+    assert not heavy and "forgeq.emulator.engine" not in imported, sorted(heavy)
