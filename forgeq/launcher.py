@@ -69,7 +69,7 @@ def _run_fast(options: dict[str, str | bool]) -> None:
         inspect_queue(manifest, db, installation, bool(options.get("json", False)))
         sys.stdout.flush()
     except ForgeqError as error:
-        sys.stderr.write(f"forgeq: error: {error}\n")
+        sys.stderr.writelines(f"forgeq: error: {line}\n" for line in error.lines())
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("forgeq: error: interrupted\n")

@@ -96,3 +96,17 @@ def test_cli_reports_manifest_problems_with_exit_code_2_and_no_traceback(make_ap
     assert "Traceback" not in done.stderr
     assert f"{app}:6: modules.consumer[0].queue: queue 'bad/queue' must match" in done.stderr
     assert not (app.parent / ".forgeq").exists()
+
+
+def test_cli_prints_every_manifest_problem_one_per_line(make_app):
+    manifest = V2_MANIFEST.replace("queue: work", "queue: bad/queue").replace(
+        "handler: index.handler", "handler: index.handler\n      colour: blue"
+    )
+    app = make_app(manifest, HANDLER)
+    for argv in (("run", app, "--until-idle"), ("push", "-m", app, "--queue", "work", "--body", "{}")):
+        done = forgeq(*argv)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2, (argv, done.stderr)
+        problems = [line for line in lines if "bad/queue" in line or "colour" in line]
+        assert len(problems) == 2, (argv, done.stderr)
+        assert "Traceback" not in done.stderr

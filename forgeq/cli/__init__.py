@@ -52,7 +52,7 @@ def main() -> None:
         # Without standalone mode, click returns the code of a `raise typer.Exit(code=...)` instead of raising it.
         code = app(standalone_mode=False)
     except ForgeqError as error:
-        _fail(str(error), error.exit_code)
+        _fail("\nforgeq: error: ".join(error.lines()), error.exit_code)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -18,6 +18,10 @@ class ForgeqError(Exception):
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
+    def lines(self) -> list[str]:
+        """What the CLI prints, one line each (most errors are one line)."""
+        return [str(self)]
+
 
 class InputError(ForgeqError):
     """Bad input from the user: a manifest, an argument, a payload. Exit code 2."""
@@ -48,6 +52,11 @@ class ManifestError(InputError):
         first = self.problems[0]
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(f"{first}{more}", "fix the manifest, then run again")
+
+    def lines(self) -> list[str]:
+        """Every problem on its own line, the hint on the last."""
+        *head, last = (str(problem) for problem in self.problems)
+        return [*head, f"{last} ({self.hint})"]
 
 
 class HandlerLoadError(InputError):
