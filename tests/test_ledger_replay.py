@@ -24,7 +24,7 @@ FIXED = {"PICKY_WRITER_FIXED": "1"}
 SUMMARY = re.compile(
     r"summary: (?P<pushed>\d+) events pushed, (?P<succeeded>\d+) succeeded, (?P<retried>\d+) retried, "
     r"(?P<dropped>\d+) dropped(?: \((?P<replayed>\d+) replayed\))?, (?P<pending>\d+) pending"
-    r"(?:, (?P<blocked>\d+) blocked)?(?:; triggers: (?P<invoked>\d+) invoked, (?P<lost>\d+) lost)?"
+    r"(?:, (?P<blocked>\d+) blocked)?(?:; triggers: (?P<invoked>\d+) invoked, (?P<trigger_retried>\d+) retried, (?P<lost>\d+) lost)?"
 )
 
 

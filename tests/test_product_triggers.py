@@ -124,7 +124,7 @@ def test_several_triggers_on_different_events(tmp_path: Path) -> None:
     assert "filtered out for trigger 'on-comment': ignoreSelf: selfGenerated is true" in out
     assert out.count("trigger 'status-changes': expression not evaluated locally") == 1
     assert "no trigger subscribes to avi:confluence:updated:page" in out
-    assert "triggers: 17 invoked, 1 lost; product events: 14 fired" in out
+    assert "triggers: 17 invoked, 7 retried, 1 lost; product events: 14 fired" in out
 
     # inspect agrees with the journal.
     counts = forgeq_json("inspect", "queue", cwd=app)

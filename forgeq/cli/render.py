@@ -224,7 +224,7 @@ def summary(data: dict[str, Any]) -> None:
         f"summary: {events['pushed']} events pushed, {events['succeeded']} succeeded, {events['retried']} retried, "
         f"{events['dropped']} dropped" + (f" ({events['replayed']} replayed)" if events.get("replayed") else "") + f", {events['pending']} pending"
         + (f", {events['blocked']} blocked" if events["blocked"] else "")
-        + (f"; triggers: {triggers['invocations']} invoked, {triggers['lost']} lost" if triggers["invocations"] else "")
+        + (f"; triggers: {triggers['invocations']} invoked, {triggers['retried']} retried, {triggers['lost']} lost" if triggers["invocations"] else "")
         + (f" ({triggers['replayed']} replayed)" if triggers["invocations"] and triggers.get("replayed") else "")
         + (f"; product events: {data['products']['fired']} fired" if data.get("products", {}).get("fired") else ""),
         markup=False,

@@ -14,7 +14,7 @@ from forgeq.emulator.store import Store, schema
 def summarize(store: Store, since_attempt: int, virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
     raw = store.summary_counts(since_attempt)
     queue = {name: 0 for name in ("pushed", "succeeded", "retried", "dropped", "pending", "cancelled", "blocked")}
-    triggers = {name: 0 for name in ("invocations", "succeeded", "lost", "pending")}
+    triggers = {name: 0 for name in ("invocations", "succeeded", "retried", "lost", "pending")}
     products = {name: 0 for name in ("fired", "delivered", "pending")}  # product events, before fan-out to triggers
     for kind, state, retried, count in raw["by_kind_state"]:
         if kind == "queue":
@@ -36,6 +36,8 @@ def summarize(store: Store, since_attempt: int, virtual_start: float, virtual_en
             products["delivered" if state == schema.FANNED_OUT else "pending"] += count
         elif kind in ("trigger", "scheduled"):
             triggers["invocations"] += count
+            if retried:
+                triggers["retried"] += count
             if state == schema.SUCCEEDED:
                 triggers["succeeded"] += count
             elif state == schema.DROPPED:
