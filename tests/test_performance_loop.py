@@ -410,3 +410,30 @@ def test_inspect_queue_imports_neither_typer_rich_yaml_nor_the_loop(tmp_path: Pa
         if name.split(".")[0] in ("typer", "rich", "yaml", "pydantic", "sqlite_utils")
     }
     assert not heavy and "forgeq.emulator.engine" not in imported, sorted(heavy)
+
+
+def test_a_backlog_on_one_installation_waits_in_due_order_while_another_is_idle(tmp_path: Path) -> None:
+    """With --installations 2 and every event on site-1, site-1's slots fill while site-2's stay free.
+    Its events must wait in due order, not be leased and re-delayed one claim at a time (which
+    reordered them and made the drain quadratic): the run is the one a single installation gives."""
+    runs = []
+    for sites in (1, 2):
+        folder = tmp_path / f"sites-{sites}"
+        folder.mkdir()
+        settings = Settings(seed=3, installations=[f"site-{k}" for k in range(1, sites + 1)])
+        engine = Emulator(load_manifest(DEMO), Store(folder / "state.db"), settings)
+        for start in range(0, 600, 50):
+            engine.push(
+                "storage-async-queue",
+                [{"body": {"issueKey": f"P-{i}"}} for i in range(start, start + 50)],
+                installation="site-1",
+            )
+        engine.run(until_idle=True)
+        engine.flush()
+        engine.store.close()
+        attempts = dump(folder / "state.db")["attempts"]
+        runs.append(([(a["event"], a["started_at"], a["outcome"]) for a in attempts], engine.clock.now()))
+    (one, one_end), (two, two_end) = runs
+    assert len(one) >= 600 and {outcome for _, _, outcome in one} <= {"succeeded", "retry"}
+    assert two == one
+    assert two_end == one_end

@@ -195,7 +195,7 @@ class Emulator:
                 if self.lookahead.step(stop_at, max_attempts) or self.step():
                     continue
                 self.flush()
-                queued = self.store.next_due_at()
+                queued = self._next_queued_at()
                 fire = self.scheduler.next_at()
                 if queued is None and (fire is None or stop_at is None):
                     if until_idle:
@@ -223,8 +223,24 @@ class Emulator:
 
     def next_due_at(self) -> float | None:
         """The next time something is due: a queued event or a scheduled trigger's run."""
-        queued, fire = self.store.next_due_at(), self.scheduler.next_at()
+        queued, fire = self._next_queued_at(), self.scheduler.next_at()
         return fire if queued is None else queued if fire is None else min(queued, fire)
+
+    def _next_queued_at(self) -> float | None:
+        """When a queued event can next start: the earliest due time, except that the events of an
+        installation whose invocation slots are all taken wait, in due order, for the first to free."""
+        queued = self.store.next_due_at()
+        now = self.clock.now()
+        if queued is None or queued > now:
+            return queued
+        full = self._free_slots(now)[2]
+        if not full:
+            return queued
+        times = [self.store.next_due_at(exclude_installations=tuple(full))]
+        for installation, frees_at in full.items():
+            due = self.store.next_due_at(installation=installation)
+            times.append(None if due is None else max(due, frees_at))
+        return min((t for t in times if t is not None), default=None)
 
     def _load_schedule(self) -> None:
         now = self.clock.now()
@@ -247,13 +263,13 @@ class Emulator:
         now = self.clock.now()
         if self.scheduler.next_fire:
             self._fire_schedule(now)
-        claimable, slot_frees_at = self._free_slots(now)
+        claimable, slot_frees_at, full = self._free_slots(now)
         if not claimable:
             if slot_frees_at is None or self.store.next_due_at() is None:
                 return 0
             self.clock.advance_to(slot_frees_at)  # every installation is busy: time moves to the first free slot
             return self.step()
-        claimed = self._claim(now, claimable)
+        claimed = self._claim(now, claimable, tuple(full))
         if not claimed:
             return 0
         if len(claimed) > 1:
@@ -280,7 +296,8 @@ class Emulator:
                 EventUpdate(r.id, schema.PENDING, r.available_at, r.attempts, r.retry_count, r.retry_reason, r.retry_data, None, r.last_error)
             )
 
-    def _claim(self, now: float, limit: int) -> list[EventRecord]:
+    def _claim(self, now: float, limit: int, busy: tuple[str, ...] = ()) -> list[EventRecord]:
+        """Lease up to `limit` events due at `now`, none of the `busy` installations (no free slot)."""
         self.flush()
         for seq, due in sorted(self.crashed.items(), key=lambda item: (item[1], item[0])):
             if due <= now:
@@ -288,7 +305,7 @@ class Emulator:
                 del self.crashed[seq]
                 if claimed:
                     return claimed
-        return self.store.claim_due(now, limit, self.owner, exclude_crashed=bool(self.crashed))
+        return self.store.claim_due(now, limit, self.owner, exclude_crashed=bool(self.crashed), exclude_installations=busy)
 
     def flush(self, claim: WindowClaim | None = None) -> None:
         """Commit what the attempts so far did (acknowledgements, KVS writes, pushes)."""
@@ -419,22 +436,30 @@ class Emulator:
             heapq.heappop(ends)
         return ends[0] if len(ends) >= limit else None
 
-    def _free_slots(self, now: float) -> tuple[int, float | None]:
-        """(claimable now, when a slot frees): the loop claims no more than the installations can start."""
+    def _free_slots(self, now: float) -> tuple[int, float | None, dict[str, float]]:
+        """(claimable now, when a slot frees, {installation with every slot taken: when one frees}).
+
+        The loop claims no more than the installations can start, and none of a full installation's
+        events: they wait in due order (re-delaying them one claim at a time made a backlog on one
+        installation quadratic while another had free slots).
+        """
         cap = self.settings.concurrency
         if cap <= 0 or not self.clock.virtual:
-            return self.settings.ack_batch_events, None
+            return self.settings.ack_batch_events, None, {}
         known = set(self.settings.installations) | {inst for inst, key in self.running_until if not key}
         free = 0
         first_end: float | None = None
+        full: dict[str, float] = {}
         for installation in known:
             slot = (installation, "")
             busy_until = self._full_until(slot, cap, now)
             if busy_until is None:
                 free += cap - len(self.running_until.get(slot, ()))
-            elif first_end is None or busy_until < first_end:
-                first_end = busy_until
-        return min(free, self.settings.ack_batch_events), first_end
+            else:
+                full[installation] = busy_until
+                if first_end is None or busy_until < first_end:
+                    first_end = busy_until
+        return min(free, self.settings.ack_batch_events), first_end, full
 
     def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
         body = json.loads(record.body)

@@ -68,7 +68,10 @@ class Lookahead:
         if not (self.enabled and engine.clock.virtual) or engine.crashed or engine.between_steps or engine.after_flush:
             return False
         fire = engine.scheduler.next_at() if engine.scheduler.next_fire else None
-        return fire is None or fire > engine.clock.now()
+        if fire is not None and fire <= engine.clock.now():
+            return False
+        claimable, _, full = engine._free_slots(engine.clock.now())
+        return not (claimable and full)  # some installations full, others free: step() claims around them
 
     # -- what the window's attempts make PENDING ----------------------------------------------------
 
@@ -143,7 +146,9 @@ class Lookahead:
             if fire is not None and fire <= now:
                 return ran, _OUTER  # step() fires the scheduledTrigger first
             # step(): how many may start now; when none, time moves to the first free slot.
-            claimable, slot_frees_at = engine._free_slots(now)
+            claimable, slot_frees_at, full = engine._free_slots(now)
+            if claimable and full:
+                return ran, _OUTER  # step() claims none of the full installations' events
             if not claimable:
                 if slot_frees_at is None:
                     return ran, _OUTER

@@ -292,15 +292,18 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             f"SELECT id, available_at FROM events WHERE state = {schema.PENDING} AND redelivered = 1"
         ).fetchall()
 
-    def claim_due(self, now: float, limit: int, owner: str, exclude_crashed: bool = False) -> list[EventRecord]:
-        """Lease up to `limit` events due at `now`, oldest due first."""
+    def claim_due(
+        self, now: float, limit: int, owner: str, exclude_crashed: bool = False, exclude_installations: tuple[str, ...] = ()
+    ) -> list[EventRecord]:
+        """Lease up to `limit` events due at `now`, oldest due first, none of `exclude_installations`."""
         crashed = "AND redelivered = 0" if exclude_crashed else ""
+        busy = f"AND installation NOT IN ({', '.join('?' * len(exclude_installations))})" if exclude_installations else ""
         with self.transaction() as conn:
             rows = conn.execute(
                 f"UPDATE events SET state = {schema.RUNNING}, lease_owner = ? WHERE id IN ("
-                f"SELECT id FROM events WHERE state = {schema.PENDING} AND available_at <= ? {crashed} "
+                f"SELECT id FROM events WHERE state = {schema.PENDING} AND available_at <= ? {crashed} {busy} "
                 f"ORDER BY available_at, id LIMIT ?) RETURNING {_EVENT_COLUMNS}",
-                (owner, now, limit),
+                (owner, now, *exclude_installations, limit),
             ).fetchall()
         if self.crash is not None and rows:
             self.crash.hit("claim")
@@ -308,9 +311,19 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         records.sort(key=lambda r: (r.available_at, r.id))
         return records
 
-    def next_due_at(self) -> float | None:
-        row = self.conn.execute(f"SELECT min(available_at) FROM events WHERE state = {schema.PENDING}").fetchone()
-        return None if row[0] is None else float(row[0])
+    def next_due_at(self, exclude_installations: tuple[str, ...] = (), installation: str | None = None) -> float | None:
+        """The earliest due time of a PENDING event (of `installation`, or of none of `exclude_installations`)."""
+        if installation is None and not exclude_installations:
+            row = self.conn.execute(f"SELECT min(available_at) FROM events WHERE state = {schema.PENDING}").fetchone()
+            return None if row[0] is None else float(row[0])
+        if installation is not None:
+            where, args = "installation = ?", (installation,)
+        else:
+            where, args = f"installation NOT IN ({', '.join('?' * len(exclude_installations))})", exclude_installations
+        row = self.conn.execute(
+            f"SELECT available_at FROM events WHERE state = {schema.PENDING} AND {where} ORDER BY available_at, id LIMIT 1", args
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def has_crashed_due(self, now: float) -> bool:
         row = self.conn.execute(
