@@ -731,9 +731,17 @@ def test_watch_mode_reloads_a_javascript_handler(tmp_path):
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
-    assert not [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if str(app_dir) in " ".join(p.info["cmdline"] or [])
-        and "worker.cjs" in " ".join(p.info["cmdline"] or [])
-    ]
+
+    def workers_left() -> list[psutil.Process]:
+        return [
+            p
+            for p in psutil.process_iter(["cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE
+            and str(app_dir) in " ".join(p.info["cmdline"] or [])
+            and "worker.cjs" in " ".join(p.info["cmdline"] or [])
+        ]
+
+    deadline = time.monotonic() + 30  # the worker ends on its own once its pipe closes
+    while workers_left() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not workers_left()
