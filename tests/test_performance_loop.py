@@ -136,11 +136,11 @@ def dump(db: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def run_both(make: Any, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+def run_both(make: Any, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], int, int, int]:
     """Run the same scenario with plain steps and with the look-ahead window; return both dumps,
-    the windows the second run leased and the attempts it ran."""
+    the windows the second run leased, the attempts it ran, and how many of them ran in windows."""
     dumps = []
-    windows = attempts = 0
+    windows = attempts = in_windows = 0
     for lookahead in (False, True):
         folder = tmp_path / ("window" if lookahead else "plain")
         folder.mkdir()
@@ -148,10 +148,10 @@ def run_both(make: Any, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any],
         engine.lookahead.enabled = lookahead
         engine.step_scenario()
         engine.flush()
-        windows, attempts = engine.lookahead.claims, engine.attempts_run
+        windows, attempts, in_windows = engine.lookahead.claims, engine.attempts_run, engine.lookahead.ran
         engine.store.close()
         dumps.append(dump(folder / "state.db"))
-    return dumps[0], dumps[1], windows, attempts
+    return dumps[0], dumps[1], windows, attempts, in_windows
 
 
 def demo_engine(folder: Path, n: int, sites: int, write_units: int, seed: int) -> Emulator:
@@ -168,10 +168,34 @@ def demo_engine(folder: Path, n: int, sites: int, write_units: int, seed: int) -
 
 
 def test_window_gives_the_same_timeline_under_quota_pressure(tmp_path: Path) -> None:
-    plain, window, windows, attempts = run_both(lambda f: demo_engine(f, 1500, 2, 300, seed=5), tmp_path)
+    plain, window, windows, attempts, _ = run_both(lambda f: demo_engine(f, 1500, 2, 300, seed=5), tmp_path)
     assert len(plain["attempts"]) > 1500, "the quota must have refused writes, or nothing was retried"
     assert window == plain
     assert 0 < windows < attempts / 10, "the windows must each have run many attempts"
+
+
+def skewed_engine(folder: Path, stop_after: float | None) -> Emulator:
+    """Three installations, most of the backlog on site-1: its slots fill while the others' are free."""
+    installations = ["site-1", "site-2", "site-3"]
+    settings = Settings(seed=9, storage_limits="2025,write_units=200", installations=installations)
+    engine = Emulator(load_manifest(DEMO), Store(folder / "state.db"), settings)
+    for start in range(0, 900, 50):
+        site = "site-1" if start < 600 else installations[(start // 50) % 3]
+        engine.push("storage-async-queue", [{"body": {"issueKey": f"P-{i}"}} for i in range(start, start + 50)], installation=site)
+    stop = None if stop_after is None else engine.clock.now() + stop_after
+    engine.step_scenario = lambda: engine.run(until_idle=stop is None, stop_at=stop)  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.mark.parametrize("stop_after", [None, 200.0])
+def test_window_gives_the_same_timeline_while_one_installation_is_full(tmp_path: Path, stop_after: float | None) -> None:
+    plain, window, windows, attempts, in_windows = run_both(lambda f: skewed_engine(f, stop_after), tmp_path)
+    assert len(plain["attempts"]) > 900 if stop_after is None else len(plain["attempts"]) > 300
+    assert {row["installation"] for row in plain["events"]} == {"site-1", "site-2", "site-3"}
+    assert window == plain
+    assert 0 < windows < attempts / 10, "the windows must each have run many attempts"
+    # Plain steps run only the other installations' events due while a window holds the full one's.
+    assert in_windows > 0.8 * attempts, "a full installation must not send the loop back to plain steps"
 
 
 def chain_engine(folder: Path, stop_after: float | None) -> Emulator:
@@ -194,7 +218,7 @@ def chain_engine(folder: Path, stop_after: float | None) -> Emulator:
 def test_window_gives_the_same_timeline_when_attempts_make_events_due_inside_it(
     tmp_path: Path, stop_after: float | None
 ) -> None:
-    plain, window, windows, attempts = run_both(lambda f: chain_engine(f, stop_after), tmp_path)
+    plain, window, windows, attempts, _ = run_both(lambda f: chain_engine(f, stop_after), tmp_path)
     assert len(plain["attempts"]) > 1000
     assert {row["outcome"] for row in plain["attempts"]} >= {"succeeded", "retry", "error"}
     assert any(row["target"] == "work" and row["parent_id"] is not None for row in plain["events"])
@@ -228,7 +252,7 @@ def test_window_gives_the_same_timeline_for_product_events_and_max_attempts(tmp_
         engine.step_scenario = scenario  # type: ignore[attr-defined]
         return engine
 
-    plain, window, _, _ = run_both(make, tmp_path)
+    plain, window, *_ = run_both(make, tmp_path)
     assert {row["kind"] for row in plain["events"]} == {"product", "trigger", "queue"}
     assert window == plain
 
@@ -245,7 +269,7 @@ def test_a_job_cancelled_by_a_handler_reaches_the_events_a_window_holds(tmp_path
         engine.step_scenario = lambda: engine.run(until_idle=True)  # type: ignore[attr-defined]
         return engine
 
-    plain, window, windows, _ = run_both(make, tmp_path)
+    plain, window, windows, *_ = run_both(make, tmp_path)
     states = [row["state"] for row in plain["events"] if row["parent_id"] is not None]
     assert 2 in states and 4 in states, (
         "some children ran before the cancel, some were cancelled"

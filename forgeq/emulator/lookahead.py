@@ -62,6 +62,7 @@ class Lookahead:
         self._scanned_updates = 0
         self._scanned_events = 0
         self.claims = 0  # windows leased (for tests and benchmarks)
+        self.ran = 0  # attempts run inside windows (the rest ran in plain steps)
 
     def usable(self) -> bool:
         engine = self.engine
@@ -117,6 +118,7 @@ class Lookahead:
             done, why = self._run_window(stop_at, max_attempts)
             self.release()
             ran += done
+            self.ran += done
             if why == _OUTER or (not done and self.engine.clock.now() == moved):
                 return ran
 
