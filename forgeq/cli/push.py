@@ -23,6 +23,12 @@ def push(
     queue: Annotated[str | None, typer.Option("--queue", help="Push to this queue, as Queue(key=...).push would.")] = None,
     body: Annotated[str | None, typer.Option("--body", help="With --queue: the event body, JSON or @file.json.")] = None,
     delay: Annotated[float | None, typer.Option("--delay", help="With --queue: delayInSeconds, 0-900.")] = None,
+    concurrency_key: Annotated[
+        str | None, typer.Option("--concurrency-key", help="With --queue: the event's concurrency key (FS §1.7); needs --concurrency-limit.")
+    ] = None,
+    concurrency_limit: Annotated[
+        int | None, typer.Option("--concurrency-limit", help="With --queue: how many events of the key may run at once.")
+    ] = None,
     count: Annotated[int, typer.Option("--count", "-n", help="How many events to push.")] = 1,
     rate: Annotated[
         float | None, typer.Option("--rate", help="Product events per second of the emulator's clock; default: all at once, as a bulk import.")
@@ -63,7 +69,8 @@ def push(
             raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}", "push more with several commands")
         if installation is not None and not installation.strip():
             raise InputError("--installation must not be empty")
-        result = push_to_queue(queue, body, delay, count, installation, manifest, db)
+        concurrency = concurrency_option(concurrency_key, concurrency_limit)
+        result = push_to_queue(queue, body, delay, count, installation, manifest, db, concurrency)
         if json_output:
             render.json_out(result)
         else:
@@ -73,6 +80,8 @@ def push(
         raise InputError("nothing to push", "pass a product event such as issue-created (see `forgeq push --list`), or --queue NAME --body JSON")
     if body is not None or delay is not None:
         raise InputError("--body and --delay apply to --queue; a product event takes --set PATH=VALUE or --payload FILE")
+    if concurrency_key is not None or concurrency_limit is not None:
+        raise InputError("--concurrency-key and --concurrency-limit apply to --queue", "a trigger sets a key on the events it pushes")
     fired = fire_product(event, count, rate, project, sets or [], payload, installation, manifest, db, show_progress=not json_output)
     if json_output:
         for warning in fired["warnings"]:
@@ -187,8 +196,30 @@ def read_body(body: str | None) -> Any:
         raise InputError(f"{source}: invalid JSON{_where(error)}: {error.msg}") from None
 
 
+def concurrency_option(key: str | None, limit: int | None) -> dict[str, Any] | None:
+    """`{key, limit}` from --concurrency-key and --concurrency-limit, which come together."""
+    from forgeq.emulator.errors import InputError
+
+    if key is None and limit is None:
+        return None
+    if key is None or limit is None:
+        raise InputError("--concurrency-key and --concurrency-limit go together", "give both, e.g. --concurrency-key jira-api --concurrency-limit 5")
+    if not key.strip():
+        raise InputError("--concurrency-key must not be empty")
+    if limit < 1:
+        raise InputError(f"--concurrency-limit must be 1 or more, not {limit}")
+    return {"key": key, "limit": limit}
+
+
 def push_to_queue(
-    queue: str, body: str | None, delay: float | None, count: int, installation: str | None, manifest: Path, db: Path | None
+    queue: str,
+    body: str | None,
+    delay: float | None,
+    count: int,
+    installation: str | None,
+    manifest: Path,
+    db: Path | None,
+    concurrency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.pushing import new_events
@@ -202,6 +233,8 @@ def push_to_queue(
     event: dict[str, Any] = {"body": read_body(body)}
     if delay is not None:
         event["delayInSeconds"] = delay
+    if concurrency is not None:
+        event["concurrency"] = concurrency
     try:
         validate_push([event])
     except EventsError as error:

@@ -17,6 +17,7 @@ from typing import Any
 
 from forgeq.emulator import fanout, limits, products, retry
 from forgeq.emulator.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
+from forgeq.emulator.concurrency import KeyWaits
 from forgeq.emulator.handlers import Handlers
 from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.invocation import Invocation, execute
@@ -68,6 +69,7 @@ class Emulator:
         self.attempts_run = 0
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
+        self.key_waits = KeyWaits(self.settings.seed, self.rules.retention_seconds)  # full concurrency keys (concurrency.py)
         self.warned: set[str] = set()
         self.scheduler = Scheduler()  # scheduledTrigger fire times (schedule.py)
         self.app_account_id = products.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
@@ -339,6 +341,8 @@ class Emulator:
         if slots is None:
             return
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
+        if (waited := self.key_waits.started(record.id, start)) is not None:
+            invocation.notes.append(waited)
         args = self._arguments(record, delivery, method)
         random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
         call = getattr(handler.call, "forge_call", handler.call)  # a resolver: its plain functions run without an event loop
@@ -404,8 +408,9 @@ class Emulator:
         """The invocation slots the attempt takes, or None when one is full and the event was delayed.
 
         Two kinds of slot, both on the virtual clock: the installation's `settings.concurrency`
-        (forgeq's model of Forge running a backlog in parallel, docs/fidelity.md) and Forge's
-        concurrency keys (FS §1.7). A full slot delays the event to when one frees; no retry used.
+        (forgeq's model of Forge running a backlog in parallel, docs/fidelity.md), whose full slot
+        delays the event to when one frees, and Forge's concurrency keys (FS §1.7), whose full slot
+        makes the event wait with Forge's internal backoff (concurrency.py). No retry used.
         """
         slots: list[tuple[str, str]] = []
         limits_by_slot: list[tuple[tuple[str, str], int]] = []
@@ -419,12 +424,23 @@ class Emulator:
                     limits_by_slot.append(((record.installation, "key:" + concurrency["key"]), limit))
         for slot, limit in limits_by_slot:
             free_at = self._full_until(slot, limit, start)
-            if free_at is not None:
-                self.batch.updates.append(
-                    EventUpdate(record.id, schema.PENDING, free_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
-                )
-                return None
-            slots.append(slot)
+            if free_at is None:
+                slots.append(slot)
+                continue
+            if slot[1]:  # a concurrency key
+                deferral = self.key_waits.defer(record.id, slot[1][len("key:") :], limit, start, record.enqueued_at)
+                if deferral.drop_reason is not None:
+                    self.batch.updates.append(
+                        EventUpdate(record.id, schema.DROPPED, record.available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, start, record.last_error)
+                    )
+                    self.batch.ledger.append(LedgerRow(record.id, start, deferral.drop_reason, record.last_error, _retry_context(record)))
+                    self.notify(Notice(start, f"event #{record.id} dropped: {deferral.drop_reason}", "error"))
+                    return None
+                free_at = deferral.next_at
+            self.batch.updates.append(
+                EventUpdate(record.id, schema.PENDING, free_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
+            )
+            return None
         return slots
 
     def _full_until(self, slot: tuple[str, str], limit: int, at: float) -> float | None:
@@ -509,9 +525,7 @@ class Emulator:
             notes.insert(0, "redelivered: in flight when forgeq was killed or crashed, so it runs again (no retry used)")
         attempt = record.attempts + 1
         outcome = _outcome(result.kind, decision.outcome)
-        retry_context = None
-        if record.retry_count:
-            retry_context = dumps({"retryCount": record.retry_count, "retryReason": record.retry_reason, "retryData": json.loads(record.retry_data) if record.retry_data else None})
+        retry_context = _retry_context(record)
         error = result.error
         if decision.outcome == retry.RETRY:
             retry_data = dumps(decision.retry_data) if decision.retry_data is not None else None
@@ -566,6 +580,13 @@ class Emulator:
             self.warned.add(record.target)
             self.notify(Notice(now, f"no trigger subscribes to {record.target}; those events are not delivered", "warning"))
         self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, "; ".join(filtered) or None))
+
+
+def _retry_context(record: EventRecord) -> str | None:
+    """The retryContext the event's next attempt carries (JSON), or None before its first retry."""
+    if not record.retry_count:
+        return None
+    return dumps({"retryCount": record.retry_count, "retryReason": record.retry_reason, "retryData": json.loads(record.retry_data) if record.retry_data else None})
 
 
 def _outcome(result_kind: str, decision: str) -> str:

@@ -45,7 +45,7 @@ ITEMS: tuple[Item, ...] = (
     Item("async events", "the platform's backoff after a thrown error or timeout", APPROXIMATE, "undocumented; forgeq: 60 s doubling, capped at 900 s", "FS §1.5"),
     Item("async events", "parallel, unordered delivery", APPROXIMATE, "one process; events due together run in a seeded shuffled order", "FS §1.8"),
     Item("async events", "at-least-once delivery (duplicates)", APPROXIMATE, "a duplicate happens only when injected (faults)", "FS §1.8"),
-    Item("async events", "concurrency keys", APPROXIMATE, "a full key delays the event to when a slot frees, no internal backoff", "FS §1.7"),
+    Item("async events", "concurrency keys", APPROXIMATE, "a full key makes the event wait with an exponential backoff (2 s doubling to 900 s, seeded jitter, no order kept); the first gap is forgeq's guess", "FS §1.7"),
     Item("async events", "a push to a queue with no consumer", APPROXIMATE, "undocumented; forgeq: the events wait (blocked)", "FS §1.1"),
     Item("storage", "query consistency and TTL expiry", APPROXIMATE, "stricter than Forge: queries see every write, TTLs expire exactly", "FS §2.2"),
     Item("product events", "Jira and Confluence event payloads", APPROXIMATE, "realistic templates; the up-to-3-minute delivery delay is not modelled", "FS §4"),

@@ -316,6 +316,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         if installation is None and not exclude_installations:
             row = self.conn.execute(f"SELECT min(available_at) FROM events WHERE state = {schema.PENDING}").fetchone()
             return None if row[0] is None else float(row[0])
+        args: tuple[str, ...]
         if installation is not None:
             where, args = "installation = ?", (installation,)
         else:
