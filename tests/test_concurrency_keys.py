@@ -7,23 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import forgeq, write_app
+from conftest import V2_MANIFEST, forgeq, write_app
 
 from forgeq.emulator import limits
 from forgeq.testing import ForgeApp
 
-MANIFEST = """
-app:
-  id: ari:cloud:ecosystem::app/keys
-modules:
-  consumer:
-    - key: c
-      queue: work
-      function: f
-  function:
-    - key: f
-      handler: index.handler
-"""
 SOURCE = """
 from forgeq.kvs import kvs
 
@@ -34,7 +22,7 @@ def handler(event, context):
 
 
 def app_dir(tmp_path: Path) -> Path:
-    return write_app(tmp_path / "app", MANIFEST, {"src/index.py": SOURCE}).parent
+    return write_app(tmp_path / "app", V2_MANIFEST, {"src/index.py": SOURCE}).parent
 
 
 def push_keyed(app: ForgeApp, n: int, limit: int, key: str = "api", installation: str | None = None) -> None:
