@@ -4,6 +4,7 @@ that waits past the retention window is dropped into the ledger (docs/fidelity.m
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,8 @@ def test_a_backlog_that_waits_past_the_retention_window_is_dropped_into_the_ledg
         assert ran and dropped and len(ran) + len(dropped) == 200
         assert len(ran) < 24 * 3600 / 600 + 1
         assert all(
-            d.drop_reason.startswith("retention window over: waited")
-            and "concurrency key 'api' (limit 1)" in d.drop_reason
+            d.drop_reason == "retention window over while waiting for concurrency key 'api' (limit 1): "
+            "the next try would fall 24 h after the event was pushed"
             for d in dropped
         )
         assert {e.state for e in app.events("work")} == {"succeeded", "dropped"}
@@ -188,3 +189,28 @@ def test_the_cli_refuses_half_a_concurrency_option(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
     done = forgeq("push", "issue-created", "--concurrency-key", "api", "--concurrency-limit", "1", cwd=app)
     assert done.returncode == 2 and "apply to --queue" in done.stderr
+
+
+def test_the_summary_counts_a_keys_retention_drops_on_one_line(tmp_path: Path) -> None:
+    app = app_dir(tmp_path)
+    key = ["--concurrency-key", "api", "--concurrency-limit", "1"]
+    assert (
+        forgeq("push", "--queue", "work", "--body", '{"n": 1}', "--count", "150", *key, cwd=app).returncode
+        == 0
+    )
+    run = forgeq(
+        "run", "--until-idle", "--quiet", "--invocation-ms", "600000", "--storage-limits", "none", cwd=app
+    )
+    assert run.returncode == 0, run.stderr
+    # One slot busy 10 min per event, 24 h of retention: at most 144 can run, fewer as the slot
+    # idles between the waiters' tries.
+    summary = re.search(r"150 events pushed, (\d+) succeeded, 0 retried, (\d+) dropped", run.stdout)
+    assert summary is not None, run.stdout
+    succeeded, dropped = int(summary[1]), int(summary[2])
+    assert succeeded <= 144 and dropped >= 6 and succeeded + dropped == 150
+    drops = [line for line in run.stdout.splitlines() if line.strip().startswith("dropped ")]
+    assert drops == [
+        f"  dropped {dropped:>6} × retention window over while waiting for concurrency key 'api' (limit 1): "
+        "the next try would fall 24 h after the event was pushed"
+    ]
+    assert run.stdout.count("waited") >= 6, "each drop's notice says how long the event waited"

@@ -31,6 +31,7 @@ class _Wait:
 class Deferral:
     next_at: float  # when the event tries for a slot again
     drop_reason: str | None  # set when next_at falls after the retention window: the event is dropped
+    waited: str = ""  # with drop_reason: how often and how long the event waited
 
 
 class KeyWaits:
@@ -54,8 +55,9 @@ class KeyWaits:
         hours = self.retention_seconds / 3600
         return Deferral(
             next_at,
-            f"retention window over: waited {wait.count} time(s) ({at - wait.since:.0f} s) for concurrency key "
-            f"'{key}' (limit {limit}); the next try would fall {hours:g} h after the event was pushed",
+            f"retention window over while waiting for concurrency key '{key}' (limit {limit}): "
+            f"the next try would fall {hours:g} h after the event was pushed",
+            f"waited {wait.count} time(s), {at - wait.since:.0f} s in all",
         )
 
     def started(self, event: int, at: float) -> str | None:

@@ -434,7 +434,7 @@ class Emulator:
                         EventUpdate(record.id, schema.DROPPED, record.available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, start, record.last_error)
                     )
                     self.batch.ledger.append(LedgerRow(record.id, start, deferral.drop_reason, record.last_error, _retry_context(record)))
-                    self.notify(Notice(start, f"event #{record.id} dropped: {deferral.drop_reason}", "error"))
+                    self.notify(Notice(start, f"event #{record.id} dropped ({deferral.waited}): {deferral.drop_reason}", "error"))
                     return None
                 free_at = deferral.next_at
             self.batch.updates.append(
