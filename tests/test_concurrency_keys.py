@@ -214,3 +214,18 @@ def test_the_summary_counts_a_keys_retention_drops_on_one_line(tmp_path: Path) -
         "the next try would fall 24 h after the event was pushed"
     ]
     assert run.stdout.count("waited") >= 6, "each drop's notice says how long the event waited"
+
+
+def test_a_malformed_concurrency_is_ignored_with_one_warning(tmp_path: Path) -> None:
+    """@forge/events sends `concurrency` unchecked; forgeq runs such events unthrottled and says so once."""
+    with ForgeApp(app_dir(tmp_path) / "manifest.yml", storage_limits="none") as app:
+        app.push("work", [{"body": {"n": i}, "concurrency": {"key": "api", "limit": "1"}} for i in range(10)])
+        app.run_until_idle()
+        assert most_running_at_once(app.timeline()) == 10
+        warnings = [n.text for n in app.notices if "ignored" in n.text]
+        assert len(warnings) == 1, "one warning, not one per event"
+        assert re.fullmatch(
+            r'event #\d+: concurrency \{"key": "api", "limit": "1"\} ignored: it needs a key \(a non-empty string\) '
+            r"and a limit \(an integer of 1 or more\); @forge/events does not check it on push",
+            warnings[0],
+        )

@@ -418,10 +418,13 @@ class Emulator:
             limits_by_slot.append(((record.installation, ""), self.settings.concurrency))
         if record.extra and '"concurrency"' in record.extra:
             concurrency = json.loads(record.extra).get("concurrency")
-            if isinstance(concurrency, dict) and isinstance(concurrency.get("key"), str):
-                limit = concurrency.get("limit")
-                if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
-                    limits_by_slot.append(((record.installation, "key:" + concurrency["key"]), limit))
+            key = concurrency.get("key") if isinstance(concurrency, dict) else None
+            limit = concurrency.get("limit") if isinstance(concurrency, dict) else None
+            if isinstance(key, str) and key and isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+                limits_by_slot.append(((record.installation, "key:" + key), limit))
+            elif (warning := f"concurrency {json.dumps(concurrency)} ignored: it needs a key (a non-empty string) and a limit (an integer of 1 or more); @forge/events does not check it on push") not in self.warned:
+                self.warned.add(warning)
+                self.notify(Notice(start, f"event #{record.id}: {warning}", "warning"))
         for slot, limit in limits_by_slot:
             free_at = self._full_until(slot, limit, start)
             if free_at is None:
