@@ -294,9 +294,7 @@ class Emulator:
     def _release(self, records: list[EventRecord]) -> None:
         """Give back claimed events that did not start: PENDING as before, no attempt, no crash counted."""
         for r in records:
-            self.batch.updates.append(
-                EventUpdate(r.id, schema.PENDING, r.available_at, r.attempts, r.retry_count, r.retry_reason, r.retry_data, None, r.last_error)
-            )
+            self.batch.updates.append(EventUpdate.unstarted(r, schema.PENDING, r.available_at, None, r.last_error))
 
     def _claim(self, now: float, limit: int, busy: tuple[str, ...] = ()) -> list[EventRecord]:
         """Lease up to `limit` events due at `now`, none of the `busy` installations (no free slot)."""
@@ -397,9 +395,7 @@ class Emulator:
         return function, delivery, method
 
     def _block(self, record: EventRecord, at: float, why: str) -> None:
-        self.batch.updates.append(
-            EventUpdate(record.id, schema.BLOCKED, record.available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, why)
-        )
+        self.batch.updates.append(EventUpdate.unstarted(record, schema.BLOCKED, record.available_at, None, why))
         if why not in self.warned:
             self.warned.add(why)
             self.notify(Notice(at, f"{why}: its events wait (they run once it is fixed)", "warning"))
@@ -433,16 +429,12 @@ class Emulator:
             if slot[1]:  # a concurrency key
                 deferral = self.key_waits.defer(record.id, slot[1][len("key:") :], limit, start, record.enqueued_at)
                 if deferral.drop_reason is not None:
-                    self.batch.updates.append(
-                        EventUpdate(record.id, schema.DROPPED, record.available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, start, record.last_error)
-                    )
+                    self.batch.updates.append(EventUpdate.unstarted(record, schema.DROPPED, record.available_at, start, record.last_error))
                     self.batch.ledger.append(LedgerRow(record.id, start, deferral.drop_reason, record.last_error, _retry_context(record)))
                     self.notify(Notice(start, f"event #{record.id} dropped ({deferral.waited}): {deferral.drop_reason}", "error"))
                     return None
                 free_at = deferral.next_at
-            self.batch.updates.append(
-                EventUpdate(record.id, schema.PENDING, free_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, None, record.last_error)
-            )
+            self.batch.updates.append(EventUpdate.unstarted(record, schema.PENDING, free_at, None, record.last_error))
             return None
         return slots
 

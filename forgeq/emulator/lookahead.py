@@ -128,7 +128,7 @@ class Lookahead:
             return
         updates = self.engine.batch.updates
         for r in self.window:
-            updates.append(EventUpdate(r.id, schema.PENDING, r.available_at, r.attempts, r.retry_count, r.retry_reason, r.retry_data, None, r.last_error))
+            updates.append(EventUpdate.unstarted(r, schema.PENDING, r.available_at, None, r.last_error))
         self.window.clear()  # in place: _run_window holds the same list and stops when it is empty
 
     def _run_window(self, stop_at: float | None, max_attempts: int | None) -> tuple[int, str]:

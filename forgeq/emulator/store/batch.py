@@ -8,7 +8,10 @@ were not yet acknowledged; their events are still leased and run again after res
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from forgeq.emulator.store.sqlite import EventRecord
 
 # kv_writes maps (installation, space, key) to a KvRow, or to None for a delete.
 KvKey = tuple[str, int, str]
@@ -59,6 +62,12 @@ class EventUpdate:
     retry_data: str | None
     finished_at: float | None
     last_error: str | None
+
+    @classmethod
+    def unstarted(cls, record: EventRecord, state: int, available_at: float, finished_at: float | None, last_error: str | None) -> EventUpdate:
+        """The event in `state` with its attempts and retry fields as they were: no attempt ran
+        (given back, blocked, waiting for a slot, dropped while waiting)."""
+        return cls(record.id, state, available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, finished_at, last_error)
 
 
 @dataclass
