@@ -63,7 +63,7 @@ class Resolver:
             """What forgeq's loop calls instead of `definitions`, with the same result: a plain
             function's at once (no event loop to spin per attempt), an async one's as a coroutine."""
             result = start(event)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 return _finish(result)
             return _copied(result)
 

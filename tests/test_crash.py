@@ -3,6 +3,7 @@ lock, quarantine. The harness and its scorer live in tests/crashkit.py (also a c
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -187,7 +188,7 @@ def test_sigterm_stops_cleanly_with_nothing_left_running(tmp_path: Path) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     conn = sqlite3.connect(harness.db)
-    running = conn.execute("SELECT count(*) FROM events WHERE state = 1").fetchone()[0]
+    running = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
     conn.close()
     assert running == 0, "a clean stop must acknowledge or release every lease"
     harness.drain()
@@ -259,6 +260,62 @@ def test_an_event_that_kills_forgeq_three_times_is_quarantined(tmp_path: Path) -
     assert states == {2: 19, 3: 1}
     dropped = forgeq("inspect", "events", "--state", "dropped", "--json", cwd=tmp_path)
     assert dropped.returncode == 0 and "quarantined" in dropped.stdout
+
+
+ONE_KILL_HANDLER = """
+import os
+import signal
+from pathlib import Path
+
+_FD = os.open(os.environ["CRASHKIT_JOURNAL"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+_KILLED = Path(os.environ["CRASHKIT_JOURNAL"] + ".killed")
+
+
+def handler(event, context):
+    os.write(_FD, f"{event['body']['k']}\\n".encode())
+    if event["body"]["k"] == "k-9" and not _KILLED.exists():
+        _KILLED.touch()
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 of the whole emulator, in the middle of a window
+"""
+
+
+def test_a_kill_marks_only_the_leased_events_whose_attempt_started(tmp_path: Path) -> None:
+    """The window leases 200 events; a kill -9 redelivers (and counts a crash for) only those whose
+    attempt started, as the flight log says; the rest of the window waits as it was, unmarked."""
+    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": ONE_KILL_HANDLER})
+    journal = tmp_path / "journal.txt"
+    env = {"CRASHKIT_JOURNAL": str(journal)}
+    from forgeq.emulator.pushing import new_events
+    from forgeq.emulator.store import Store
+
+    (tmp_path / ".forgeq").mkdir()
+    store = Store(tmp_path / ".forgeq" / "state.db")
+    bodies = [{"body": {"k": f"k-{k}"}} for k in range(300)]
+    store.push_job("work", "site-1", 1763370000.0, "test", new_events("work", bodies, installation="site-1", now=1763370000.0, job_id=None))
+    store.close()
+    killed = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env=env)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    db = tmp_path / ".forgeq" / "state.db"
+    conn = sqlite3.connect(db)
+    leased = {row[0] for row in conn.execute("SELECT event FROM leases")}
+    committed = {row[0] for row in conn.execute("SELECT event FROM attempts")}
+    numbers = {json.loads(body)["k"]: n for n, body in conn.execute("SELECT id, body FROM events")}
+    conn.close()
+    started = {numbers[line] for line in journal.read_text().split()}
+    interrupted = started - committed
+    assert numbers["k-9"] in interrupted and interrupted <= leased
+    assert len(leased) > len(interrupted), "the window leased events that had not started"
+    done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    conn = sqlite3.connect(db)
+    marked = {row[0] for row in conn.execute("SELECT event FROM attempts WHERE notes LIKE 'redelivered:%'")}
+    attempts = dict(conn.execute("SELECT event, count(*) FROM attempts GROUP BY event").fetchall())
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    left = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
+    conn.close()
+    assert marked == interrupted, "exactly the attempts that started and were not acknowledged run again marked"
+    assert set(attempts.values()) == {1} and len(attempts) == 300, "each event's outcome recorded once"
+    assert states == {2: 300} and left == 0
 
 
 def test_a_redelivered_attempt_is_marked_and_uses_no_retry(tmp_path: Path) -> None:
@@ -333,7 +390,7 @@ def test_a_second_ctrl_c_stops_at_once_and_only_the_attempt_in_flight_runs_again
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "forgeq: error: interrupted" in err and "Traceback" not in err, err
     conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
-    running = conn.execute("SELECT count(*) FROM events WHERE state = 1").fetchone()[0]
+    running = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
     conn.close()
     assert running == 1, "only the attempt in flight stays leased; the others are given back"
     done = forgeq(
@@ -399,3 +456,28 @@ def test_three_pushers_beside_a_run_each_event_delivered_exactly_once(tmp_path: 
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     conn.close()
     assert states == {2: 3000}
+
+
+def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tmp_path: Path) -> None:
+    """A run of the schema-1 forgeq leased by writing RUNNING into the event's row; such a state
+    file, left by a kill, opens (the leases table is added) and its attempt in flight runs again."""
+    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": SLOW_HANDLER.replace("time.sleep(0.3)", "pass")})
+    assert forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "3", cwd=tmp_path).returncode == 0
+    db = tmp_path / ".forgeq" / "state.db"
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE leases")
+    conn.execute("UPDATE events SET state = 1, lease_owner = 'dead-run' WHERE id = 2")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    counts = json.loads(forgeq("inspect", "queue", "--json", cwd=tmp_path).stdout)
+    assert counts["queues"]["work"]["running"] == 1 and counts["queues"]["work"]["pending"] == 2, counts
+    done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(tmp_path / "j")})
+    assert done.returncode == 0, done.stderr
+    assert "recovered 1 interrupted attempt" in done.stdout + done.stderr
+    conn = sqlite3.connect(db)
+    marked = [row[0] for row in conn.execute("SELECT event FROM attempts WHERE notes LIKE 'redelivered:%'")]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    conn.close()
+    assert marked == [2] and version == 2 and states == {2: 3}

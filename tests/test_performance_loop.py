@@ -6,6 +6,7 @@ typer, rich, yaml or the loop in its imports)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 import sqlite3
 import subprocess
@@ -26,6 +27,7 @@ from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import Store
 from forgeq.emulator.store.batch import WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
+from forgeq.emulator.store.inspection import Selection
 from forgeq.events import InvocationError
 from forgeq.resolver import Resolver, ResolverError
 
@@ -289,8 +291,21 @@ def test_commit_leases_the_next_window_in_due_order(tmp_path: Path) -> None:
     store.commit(WriteBatch(), claim)
     assert [(row[0], row[9] - now) for row in claim.rows] == [(2, 1.0), (4, 1.0), (3, 3.0)]
     assert claim.rest_min == now + 5
+    leases = dict(store.conn.execute("SELECT event, owner FROM leases").fetchall())
+    assert leases == {2: "test", 3: "test", 4: "test"}
     states = dict(store.conn.execute("SELECT id, state FROM events").fetchall())
-    assert states == {1: 0, 2: 1, 3: 1, 4: 1, 5: 0, 6: 0}
+    assert states == dict.fromkeys(range(1, 7), 0), "a lease leaves the event's row as it was"
+    counts = store.queue_counts(now)["work"]
+    assert (counts["running"], counts["delayed"]) == (3, 3), "inspect counts the leased events as running"
+    job = store.find_jobs(Selection(now=now), 10)[0]
+    assert (job["running"], job["delayed"], job["in_progress"]) == (3, 3, 6)
+    running = store.find_events(Selection(states=("running",), now=now), 10)
+    assert [r.id for r in running] == [2, 3, 4]
+    assert store.count_events(Selection(states=("delayed",), now=now)) == 3
+    second = WindowClaim(until=now + 9, limit=3, owner="test")
+    store.commit(WriteBatch(), second)
+    assert [row[0] for row in second.rows] == [1, 6, 5], "a leased event is not leased twice"
+    assert second.rest_min == math.inf
     store.close()
 
 

@@ -216,7 +216,11 @@ class QueueModel(RuleBasedStateMachine):
         try:
             rows = {
                 r[0]: r[1:]
-                for r in conn.execute("SELECT id, state, retry_count, available_at, crashes FROM events")
+                for r in conn.execute(
+                    "SELECT id, CASE WHEN id IN (SELECT event FROM leases) THEN ? ELSE state END, retry_count, "
+                    "available_at, crashes FROM events",
+                    (RUNNING,),
+                )
             }
             ledger = dict(conn.execute("SELECT event, drop_reason FROM ledger").fetchall())
             attempts = Counter(conn.execute("SELECT event, retry_count FROM attempts").fetchall())

@@ -349,6 +349,7 @@ class Emulator:
             if wrapper is not None:
                 call = functools.partial(wrapper, call)
         timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
+        self.store.flight.start(record.id)  # from here a crash interrupts this attempt (store/flight.py)
         execution = execute(call, args, invocation, timeout)
         if self.store.crash is not None:
             self.store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)

@@ -199,7 +199,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
         sys.stdout = sys.stderr = capture
         try:
             value = call(*args)
-            if inspect.isawaitable(value):
+            if value is not None and inspect.isawaitable(value):
                 value = _await(value)
         finally:
             sys.stdout, sys.stderr = saved_streams

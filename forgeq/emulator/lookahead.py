@@ -2,8 +2,8 @@
 
 `Emulator.step()` claims the events due *now*. On the virtual clock, jittered retries fall at
 distinct instants, so in a retry storm each step runs one attempt and pays two transactions (the
-acknowledgement commit and the claim). The window instead leases the next `ack_batch_events`
-PENDING events in (available_at, id) order in the same transaction as the commit, then replays,
+acknowledgement commit and the claim). The window instead leases the next `limits.WINDOW_EVENTS`
+(200) waiting events in (available_at, id) order in the same transaction as the commit, then replays,
 in memory, exactly what `run()` and `step()` would have done with them: at each instant it takes
 the events `step()` would have claimed (the first `claimable` due, in the same order, shuffled by
 the same RNG calls), jumps the clock where `run()` would have jumped it, and runs each attempt at
@@ -26,9 +26,9 @@ It is off (plain steps only) on the real clock, in watch mode (between-step hook
 injection's after-flush hook, while events interrupted by a crash wait to run again, and when
 `enabled` is False.
 
-Crash safety: the window's events are leased (RUNNING) like a claim's; a kill marks those not
-started yet as interrupted too (redelivered, one crash counted), as it did for the rest of a
-claim of 50; they may now be due later than the attempt in flight (docs/fidelity.md).
+Crash safety: the window's events are leased (rows in `leases`) like a claim's. A kill marks as
+interrupted (redelivered, one crash counted) only those whose attempt started, as the flight log
+(store/flight.py) records; the rest go back to waiting untouched (docs/fidelity.md).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from forgeq.emulator import limits
 from forgeq.emulator.clock import wall_time
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import EventUpdate, WriteBatch
@@ -54,7 +55,7 @@ class Lookahead:
     def __init__(self, engine: Emulator) -> None:
         self.engine = engine
         self.enabled = True
-        self.limit = 0  # events leased per window; 0: settings.ack_batch_events (50)
+        self.limit = limits.WINDOW_EVENTS  # events leased per window
         self.window: list[EventRecord] = []
         self.rest_min = math.inf
         self.produced_min = math.inf
@@ -106,7 +107,7 @@ class Lookahead:
             return 0
         ran = 0
         while True:
-            claim = WindowClaim(math.inf if stop_at is None else stop_at, self.limit or self.engine.settings.ack_batch_events, self.engine.owner)
+            claim = WindowClaim(math.inf if stop_at is None else stop_at, self.limit, self.engine.owner)
             self.engine.flush(claim)
             if not claim.rows:
                 return ran

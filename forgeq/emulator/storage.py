@@ -99,13 +99,22 @@ def check_value(value: Any) -> str:
     """The value as stored (compact JSON, UTF-8), after Forge's depth and size checks."""
     if value is None:
         raise KvsFailure("INVALID_VALUE", "The value must not be undefined or null.")
-    depth = _depth(value, 0)
-    if depth > MAX_DEPTH:
-        raise KvsFailure("MAX_DEPTH", f"The value is nested {depth} levels deep; the maximum is {MAX_DEPTH}.")
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise KvsFailure("INVALID_VALUE", f"The value is not JSON: {error}.") from None
+    except (TypeError, ValueError, RecursionError):
+        text = None  # the checks below say what is wrong, in Forge's order
+    # Nesting needs an opening bracket per level: a value with few of them is not too deep, and
+    # the walk (a third of a small write's cost) is left out. Strings may hold brackets: that
+    # only means the walk runs.
+    if text is None or text.count("{") + text.count("[") > MAX_DEPTH:
+        depth = _depth(value, 0)
+        if depth > MAX_DEPTH:
+            raise KvsFailure("MAX_DEPTH", f"The value is nested {depth} levels deep; the maximum is {MAX_DEPTH}.")
+    if text is None:
+        try:
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as error:
+            raise KvsFailure("INVALID_VALUE", f"The value is not JSON: {error}.") from None
     size = len(text.encode("utf-8"))
     if size > MAX_VALUE_BYTES:
         raise KvsFailure(

@@ -30,6 +30,8 @@ SPACE_NUMBERS = {name: number for number, name in SPACE_NAMES.items()}
 
 # Tables with a shape of their own in the document; any other table goes under "tables".
 SHAPED_TABLES = ("meta", "jobs", "events", "attempts", "ledger", "kvs", "quota_windows")
+# A run's own bookkeeping, not state: its leases are exported as the events' pending attempts.
+RUN_TABLES = ("leases",)
 # Columns holding JSON text, per table.
 JSON_COLUMNS = {
     "events": ("body", "extra", "retry_data"),
@@ -144,7 +146,7 @@ def export_state(store: Store, out: IO[str], *, include_secrets: bool = False) -
             out, (_shape("quota_windows", row) for row in store.table_rows("quota_windows"))
         )
 
-        others = [table for table in tables if table not in SHAPED_TABLES]
+        others = [table for table in tables if table not in SHAPED_TABLES and table not in RUN_TABLES]
         out.write(',\n"tables": {')
         for index, table in enumerate(others):
             out.write(("" if index == 0 else ",") + f"\n {_line(table)}: [")
@@ -166,6 +168,7 @@ def _write_rows(out: IO[str], rows: Iterable[dict[str, Any]]) -> int:
 def _events(store: Store, counts: dict[str, int]) -> Iterator[dict[str, Any]]:
     """Events merged with their attempts: both streams come ordered by event number."""
     attempts = store.attempts_by_event()
+    leased = store.leased()
     pending: dict[str, Any] | None = next(attempts, None)
     for event, ledger in store.events_with_ledger():
         number = event["id"]
@@ -174,7 +177,7 @@ def _events(store: Store, counts: dict[str, int]) -> Iterator[dict[str, Any]]:
             if pending["event"] == number:
                 timeline.append(_shape("attempts", pending, ("event",)))
             pending = next(attempts, None)
-        if event["state"] == schema.RUNNING:
+        if event["state"] == schema.RUNNING or number in leased:
             # An attempt in flight has not happened yet as far as the snapshot goes.
             event = {**event, "state": schema.PENDING, "lease_owner": None}
             counts["in_flight"] += 1
@@ -376,7 +379,7 @@ def plan_import(store: Store, document: dict[str, Any], source: str) -> tuple[li
 
     existing = store.table_names()
     for table, rows in _object(document.get("tables", {}), "tables", source).items():
-        if table not in existing or table in SHAPED_TABLES:
+        if table not in existing or table in SHAPED_TABLES or table in RUN_TABLES:
             raise InputError(f"{source}: tables.{table}: no such table in this forgeq's state")
         other = _Rows(source, table, store.table_columns(table))
         if not isinstance(rows, list):

@@ -1,8 +1,8 @@
 """The loop's look-ahead claim: the next events in due order, leased in the commit's transaction.
 
 `Store.commit(batch, claim)` applies the batch, then (same IMMEDIATE transaction) leases the first
-`claim.limit` PENDING events in (available_at, id) order due at or before `claim.until`, and reads
-the earliest due time left PENDING after that (`claim.rest_min`). One transaction per window of
+`claim.limit` PENDING events not leased, in (available_at, id) order, due at or before `claim.until`,
+and reads the earliest due time left waiting after that (`claim.rest_min`). One transaction per window of
 up to 50 events, where a claim per instant cost two (forgeq/emulator/lookahead.py says why the
 timeline is the same).
 """
@@ -28,13 +28,26 @@ class WindowClaim:
 
 def claim_window(conn: sqlite3.Connection, claim: WindowClaim, columns: str) -> None:
     """Lease the window inside the caller's transaction; fill claim.rows and claim.rest_min."""
-    rows = conn.execute(
-        f"UPDATE events SET state = {schema.RUNNING}, lease_owner = ? WHERE id IN ("
-        f"SELECT id FROM events WHERE state = {schema.PENDING} AND available_at <= ? "
-        f"ORDER BY available_at, id LIMIT ?) RETURNING {columns}",
-        (claim.owner, claim.until, claim.limit),
-    ).fetchall()
-    rows.sort(key=lambda row: (row[9], row[0]))  # RETURNING gives no order: (available_at, id)
-    claim.rows = rows
-    rest = conn.execute(f"SELECT min(available_at) FROM events WHERE state = {schema.PENDING}").fetchone()[0]
-    claim.rest_min = math.inf if rest is None else float(rest)
+    claim.rows = lease(
+        conn,
+        f"SELECT {columns} FROM events WHERE state = {schema.PENDING} AND available_at <= ? "
+        f"AND id NOT IN (SELECT event FROM leases) ORDER BY available_at, id LIMIT ?",
+        (claim.until, claim.limit),
+        claim.owner,
+    )
+    rest = conn.execute(
+        f"SELECT available_at FROM events WHERE state = {schema.PENDING} AND id NOT IN (SELECT event FROM leases) "
+        "ORDER BY available_at, id LIMIT 1"
+    ).fetchone()
+    claim.rest_min = math.inf if rest is None else float(rest[0])
+
+
+def lease(conn: sqlite3.Connection, select: str, args: tuple[Any, ...], owner: str) -> list[tuple[Any, ...]]:
+    """Lease the events `select` returns (id first) to `owner`, inside the caller's transaction.
+
+    A lease is a row in `leases`: the event's own row stays PENDING until its attempt is
+    acknowledged, so each attempt writes the event's row and indexes once (schema.py).
+    """
+    rows = conn.execute(select, args).fetchall()
+    conn.executemany("INSERT INTO leases(event, owner) VALUES (?, ?)", [(row[0], owner) for row in rows])
+    return rows

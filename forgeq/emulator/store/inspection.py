@@ -21,10 +21,10 @@ if TYPE_CHECKING:
 # scheduled-trigger event) and `delivered` (a product event fanned out to its triggers).
 # `?` stands for the state's clock ("now"): pending and delayed differ only by the due time.
 STATE_FILTERS: dict[str, str] = {
-    "pending": f"e.state = {schema.PENDING} AND e.retry_count = 0 AND e.available_at <= ?",
-    "delayed": f"e.state = {schema.PENDING} AND e.retry_count = 0 AND e.available_at > ?",
-    "retrying": f"e.state = {schema.PENDING} AND e.retry_count > 0",
-    "running": f"e.state = {schema.RUNNING}",
+    "pending": f"{schema.WAITING} AND e.retry_count = 0 AND e.available_at <= ?",
+    "delayed": f"{schema.WAITING} AND e.retry_count = 0 AND e.available_at > ?",
+    "retrying": f"{schema.WAITING} AND e.retry_count > 0",
+    "running": schema.IN_FLIGHT,
     "succeeded": f"e.state = {schema.SUCCEEDED}",
     "dropped": f"e.state = {schema.DROPPED}",
     "lost": f"e.state = {schema.DROPPED} AND e.kind IN ('trigger', 'scheduled')",
@@ -38,7 +38,7 @@ KINDS = ("queue", "product", "trigger", "scheduled")
 LOST_KINDS = ("trigger", "scheduled")
 
 _EVENT_COLUMNS = (
-    "e.id, e.event_id, e.installation, e.kind, e.target, e.job_id, e.body, e.extra, e.state, e.available_at, e.enqueued_at, "
+    f"e.id, e.event_id, e.installation, e.kind, e.target, e.job_id, e.body, e.extra, {schema.shown_state('e.')}, e.available_at, e.enqueued_at, "
     "e.attempts, e.retry_count, e.retry_reason, e.retry_data, e.crashes, e.redelivered, e.root_id, e.parent_id, e.replay_of, "
     "e.finished_at, e.last_error"
 )
@@ -56,10 +56,10 @@ _JOB_COUNTS = (
     f"sum(e.state IN ({schema.PENDING}, {schema.RUNNING}, {schema.BLOCKED})) AS in_progress, "
     f"sum(e.state = {schema.DROPPED}) AS failed, "
     f"sum(e.state = {schema.CANCELLED}) AS cancelled, "
-    f"sum(e.state = {schema.PENDING} AND e.retry_count = 0 AND e.available_at <= ?) AS pending, "
-    f"sum(e.state = {schema.PENDING} AND e.retry_count = 0 AND e.available_at > ?) AS delayed, "
-    f"sum(e.state = {schema.PENDING} AND e.retry_count > 0) AS retrying, "
-    f"sum(e.state = {schema.RUNNING}) AS running, "
+    f"sum({schema.WAITING} AND e.retry_count = 0 AND e.available_at <= ?) AS pending, "
+    f"sum({schema.WAITING} AND e.retry_count = 0 AND e.available_at > ?) AS delayed, "
+    f"sum({schema.WAITING} AND e.retry_count > 0) AS retrying, "
+    f"sum({schema.IN_FLIGHT}) AS running, "
     f"sum(e.state = {schema.BLOCKED}) AS blocked, "
     "sum(e.attempts) AS attempts, count(e.id) AS events, max(e.finished_at) AS last_finished_at"
 )

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the leases table (a lease no longer rewrites the event's row)
 
 PENDING = 0  # waiting for available_at: new, delayed or retrying
-RUNNING = 1  # claimed by a run (a lease); reclaimed as an interrupted attempt if that run died
+RUNNING = 1  # leased by a run of schema 1 (a lease is now a row in `leases`); reclaimed like a lease
 SUCCEEDED = 2
 DROPPED = 3  # in the ledger: retries exhausted, retention over, lost by a trigger, quarantined
 CANCELLED = 4
 FANNED_OUT = 5  # a product event, delivered to each subscribed trigger
 BLOCKED = 6  # its handler cannot be loaded; runs once it loads
+
+# SQL over `events e`: an event in flight is leased in `leases` (its row still says PENDING) or,
+# in a state file a schema-1 run left behind, RUNNING. Waiting events are PENDING and not leased.
+LEASED = "e.id IN (SELECT event FROM leases)"
+IN_FLIGHT = f"(e.state = {RUNNING} OR (e.state = {PENDING} AND {LEASED}))"
+WAITING = f"e.state = {PENDING} AND e.id NOT IN (SELECT event FROM leases)"
+
+
+def shown_state(alias: str = "") -> str:
+    """The state to show for an event row: RUNNING while leased (SQL; `alias` is "e." or "")."""
+    return f"CASE WHEN {alias}state = {PENDING} AND {alias}id IN (SELECT event FROM leases) THEN {RUNNING} ELSE {alias}state END"
+
 
 STATE_NAMES = {
     PENDING: "pending",
@@ -71,6 +83,14 @@ CREATE INDEX IF NOT EXISTS events_by_target ON events(kind, target, state, retry
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id);
 CREATE INDEX IF NOT EXISTS events_running ON events(state) WHERE state IN (1, 6);
 CREATE INDEX IF NOT EXISTS events_by_root ON events(root_id) WHERE parent_id IS NOT NULL;
+
+-- The loop's leases: the events of its current window, in flight as far as a crash goes
+-- (Store.reclaim_running). A lease is a row here, not a state change: the event's own row and its
+-- indexes are written once per attempt, at its acknowledgement (bench/README.md, "Findings").
+CREATE TABLE IF NOT EXISTS leases (
+    event INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL
+);
 
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY,
