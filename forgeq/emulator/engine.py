@@ -293,8 +293,7 @@ class Emulator:
 
     def _release(self, records: list[EventRecord]) -> None:
         """Give back claimed events that did not start: PENDING as before, no attempt, no crash counted."""
-        for r in records:
-            self.batch.updates.append(EventUpdate.unstarted(r, schema.PENDING, r.available_at, None, r.last_error))
+        self.batch.released.extend(r.id for r in records)
 
     def _claim(self, now: float, limit: int, busy: tuple[str, ...] = ()) -> list[EventRecord]:
         """Lease up to `limit` events due at `now`, none of the `busy` installations (no free slot)."""

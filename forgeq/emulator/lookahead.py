@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from forgeq.emulator import limits
 from forgeq.emulator.clock import wall_time
 from forgeq.emulator.store import schema
-from forgeq.emulator.store.batch import EventUpdate, WriteBatch
+from forgeq.emulator.store.batch import WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord
 
@@ -127,9 +127,7 @@ class Lookahead:
         """Give back the leased events not started: PENDING as before, no attempt, no crash counted."""
         if not self.window:
             return
-        updates = self.engine.batch.updates
-        for r in self.window:
-            updates.append(EventUpdate.unstarted(r, schema.PENDING, r.available_at, None, r.last_error))
+        self.engine.batch.released.extend(r.id for r in self.window)
         self.window.clear()  # in place: _run_window holds the same list and stops when it is empty
 
     def _run_window(self, stop_at: float | None, max_attempts: int | None) -> tuple[int, str]:

@@ -106,6 +106,7 @@ class WriteBatch:
     jobs: list[NewJob] = field(default_factory=list)
     new_events: list[NewEvent] = field(default_factory=list)
     updates: list[EventUpdate] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)  # leases given back unstarted: the event's row stays as it was
     attempts: list[AttemptRow] = field(default_factory=list)
     ledger: list[LedgerRow] = field(default_factory=list)
     # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
@@ -117,5 +118,5 @@ class WriteBatch:
 
     def is_empty(self) -> bool:
         return not (
-            self.kv_writes or self.jobs or self.new_events or self.updates or self.attempts or self.ledger or self.quota or self.meta
+            self.kv_writes or self.jobs or self.new_events or self.updates or self.released or self.attempts or self.ledger or self.quota or self.meta
         )

@@ -366,7 +366,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
                     for u in batch.updates
                 ],
             )
-            conn.executemany("DELETE FROM leases WHERE event = ?", [(u.event,) for u in batch.updates])
+            conn.executemany("DELETE FROM leases WHERE event = ?", [(u.event,) for u in batch.updates] + [(e,) for e in batch.released])
             conn.executemany(
                 "INSERT INTO attempts(event, attempt, retry_count, started_at, ended_at, outcome, reason, error, "
                 "retry_after_asked, retry_after_applied, next_at, retry_context, quota_refusals, storage_calls, notes, logs, wall_ms) "
