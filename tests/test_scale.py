@@ -32,7 +32,12 @@ def test_a_million_event_backlog_drains_in_flat_memory(tmp_path: Path) -> None:
     for result in results:
         print(result.line())
     assert [r.succeeded for r in results] == [10_000, 100_000, 1_000_000]
-    assert results[-1].peak_rss_mb < results[0].peak_rss_mb * 1.25
+    # The backlog is never held in memory; what grows with the state file is SQLite's page cache,
+    # bounded at 16 MiB (store/sqlite.py) plus its per-page overhead: 1e4 -> 1e6 adds at most that,
+    # and 1e5 -> 1e6 (the cache full at both) next to nothing.
+    assert results[-1].peak_rss_mb < results[0].peak_rss_mb + 24, "more than the page cache's growth"
+    assert results[-1].peak_rss_mb < results[1].peak_rss_mb * 1.25, "ten times the backlog must not need more memory"
+    assert results[-1].peak_rss_mb < results[0].peak_rss_mb * 1.5, "the performance issue's target"
 
 
 MANIFEST = """
