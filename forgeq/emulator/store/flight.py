@@ -2,8 +2,9 @@
 
 A lease (a row in `leases`) says an event is in the loop's window and *may* run before the next
 commit; the flight log says its attempt *did* start. Each attempt writes the event's number (8
-bytes, `pwrite`, no fsync: the page cache keeps a killed process's writes) before the handler
-runs; each commit rewrites the log without the events it acknowledged. After a crash,
+bytes into the memory-mapped file, no system call, no fsync: the page cache keeps a killed
+process's writes) before the handler runs; each commit rewrites the log without the events it
+acknowledged. After a crash,
 `Store.reclaim_running` redelivers, and counts a crash for, only the leased events whose attempt
 started: the rest of the window goes back to waiting as it was, with no `redelivered` note and no
 step towards quarantine. So the window's size costs nothing in the crash contract.
