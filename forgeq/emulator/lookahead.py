@@ -127,7 +127,7 @@ class Lookahead:
         """Give back the leased events not started: PENDING as before, no attempt, no crash counted."""
         if not self.window:
             return
-        self.engine.batch.released.extend(r.id for r in self.window)
+        self.engine._release(self.window)
         self.window.clear()  # in place: _run_window holds the same list and stops when it is empty
 
     def _run_window(self, stop_at: float | None, max_attempts: int | None) -> tuple[int, str]:

@@ -30,14 +30,12 @@ def claim_window(conn: sqlite3.Connection, claim: WindowClaim, columns: str) -> 
     """Lease the window inside the caller's transaction; fill claim.rows and claim.rest_min."""
     claim.rows = lease(
         conn,
-        f"SELECT {columns} FROM events WHERE state = {schema.PENDING} AND available_at <= ? "
-        f"AND id NOT IN (SELECT event FROM leases) ORDER BY available_at, id LIMIT ?",
+        f"SELECT {columns} FROM events e WHERE {schema.WAITING} AND available_at <= ? ORDER BY available_at, id LIMIT ?",
         (claim.until, claim.limit),
         claim.owner,
     )
     rest = conn.execute(
-        f"SELECT available_at FROM events WHERE state = {schema.PENDING} AND id NOT IN (SELECT event FROM leases) "
-        "ORDER BY available_at, id LIMIT 1"
+        f"SELECT available_at FROM events e WHERE {schema.WAITING} ORDER BY available_at, id LIMIT 1"
     ).fetchone()
     claim.rest_min = math.inf if rest is None else float(rest[0])
 

@@ -294,7 +294,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
                 for i in ids
                 for row in lease(
                     conn,
-                    f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ? AND state = {schema.PENDING} AND id NOT IN (SELECT event FROM leases)",
+                    f"SELECT {_EVENT_COLUMNS} FROM events e WHERE id = ? AND {schema.WAITING}",
                     (i,),
                     owner,
                 )
@@ -318,8 +318,8 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         with self.transaction() as conn:
             rows = lease(
                 conn,
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE state = {schema.PENDING} AND available_at <= ? {crashed} {busy} "
-                "AND id NOT IN (SELECT event FROM leases) ORDER BY available_at, id LIMIT ?",
+                f"SELECT {_EVENT_COLUMNS} FROM events e WHERE {schema.WAITING} AND available_at <= ? {crashed} {busy} "
+                "ORDER BY available_at, id LIMIT ?",
                 (now, *exclude_installations, limit),
                 owner,
             )
