@@ -13,7 +13,6 @@ In `async def` code every call returns an awaitable, as the JavaScript SDK retur
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.runtime import current, sdk_call
+from forgeq.jsontext import compact
 
 QUEUE_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_]+$")
 
@@ -265,9 +265,9 @@ def _delay_in_range(delay: Any) -> bool:
 def to_json(value: Any) -> str:
     """Serialise as JSON.stringify would: compact, NaN and Infinity as null; refuse non-JSON types."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return compact(value, allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return compact(_finite(value), allow_nan=False)
     except TypeError as error:
         raise InvalidPayloadError(f"Event must be JSON: {error}") from None
 

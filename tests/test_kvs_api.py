@@ -99,6 +99,35 @@ def test_metadata_fields_created_updated_and_expire_time(engine: Any) -> None:
     assert "expireTime" not in again
 
 
+def test_created_at_survives_a_commit_and_resets_after_a_delete_or_an_expiry(engine: Any, tmp_path: Path) -> None:
+    """A plain set reads nothing: the commit's upsert keeps the stored createdAt (Store._write_kv)."""
+    fields = ["CREATED_AT", "UPDATED_AT"]
+    with inside(engine):
+        kvs.set("kept", 1)
+        kvs.set("deleted", 1)
+        kvs.set("expiring", 1, ttl=10)
+        first = kvs.get("kept", metadata_fields=fields)["createdAt"]
+    engine.flush()
+    engine.clock.advance_to(EPOCH + 60)
+    with inside(engine):
+        kvs.set("kept", 2)  # committed row, live: its createdAt stays
+        kvs.delete("deleted")
+        kvs.set("deleted", 2)  # deleted in the same batch: a new createdAt
+        kvs.set("expiring", 2)  # the stored row expired at +10 s: a new createdAt
+    engine.flush()
+    other = Store(tmp_path / "state.db")
+    try:
+        kept, deleted, expiring = (other.kv_get("site-1", 0, key) for key in ("kept", "deleted", "expiring"))
+    finally:
+        other.close()
+    assert kept is not None and deleted is not None and expiring is not None
+    assert abs(kept.created_at * 1000 - first) < 1 and kept.updated_at >= EPOCH + 60
+    assert deleted.created_at == deleted.updated_at >= EPOCH + 60
+    assert expiring.created_at == expiring.updated_at >= EPOCH + 60 and expiring.expire_at is None
+    with inside(engine):
+        assert abs(kvs.get("kept", metadata_fields=fields)["createdAt"] - first) < 1
+
+
 def test_ttl_expires_on_the_emulator_clock(engine: Any) -> None:
     with inside(engine):
         kvs.set("short", "v", ttl={"value": 5, "unit": "MINUTES"})

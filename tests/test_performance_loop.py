@@ -6,12 +6,15 @@ typer, rich, yaml or the loop in its imports)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,7 +23,7 @@ from conftest import write_app
 from forgeq.emulator import limits
 from forgeq.emulator.engine import Emulator
 from forgeq.emulator.firing import fire_product_events
-from forgeq.emulator.ids import derived_uuid, derived_uuid_reference
+from forgeq.emulator.ids import derived_uuid, derived_uuid_reference, event_uuid
 from forgeq.emulator.manifest import load_manifest
 from forgeq.emulator.pushing import new_events
 from forgeq.emulator.settings import Settings
@@ -313,6 +316,52 @@ def test_derived_uuids_match_the_uuid_module() -> None:
     for n in range(5000):
         assert derived_uuid("event", n) == derived_uuid_reference("event", n)
     assert derived_uuid("job", 7, "x", 1) == derived_uuid_reference("job", 7, "x", 1)
+
+
+def test_event_ids_are_version_4_uuids_that_sort_as_the_events_were_pushed() -> None:
+    ids = [event_uuid(n) for n in range(1, 3000)] + [event_uuid(2**40 + 1)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for text in ids[:50] + ids[-1:]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert event_uuid(17).startswith("00000000-0011-4")
+
+
+def test_compact_json_is_json_dumps_text_and_errors() -> None:
+    from forgeq.jsontext import compact
+
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    values: list[Any] = [
+        {"issueKey": "PROJ-1", "n": [1, 2.5, None, True, False]}, "naïve \"q\" ✓\n\u2028", 1e-07, 10**30, -0.0, [],
+        {}, {1: "int key", None: "none key", 2.5: "float key"}, float("nan"), [float("inf")], {"x": object()}, object(), cyclic, (1, 2),
+    ]
+    for value in values:
+        for allow_nan in (True, False):
+            for default in (None, str):
+                try:
+                    expected: Any = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan, default=default)
+                except (TypeError, ValueError) as error:
+                    expected = (type(error), str(error))
+                try:
+                    got: Any = compact(value, allow_nan=allow_nan, default=default)
+                except (TypeError, ValueError) as error:
+                    got = (type(error), str(error))
+                assert got == expected, (value, allow_nan, default)
+    assert compact({"after": "a cycle failed"}) == '{"after":"a cycle failed"}'
+
+
+def test_the_retry_context_written_out_is_the_json_of_its_dict() -> None:
+    from forgeq.emulator.engine import _retry_context
+    from forgeq.emulator.store.sqlite import dumps
+
+    datas: list[Any] = [None, {"issueKey": "PROJ-1"}, [1, 2.5, None, True], "naïve \"quoted\" ✓", 0, False, {"n": {"deep": [{}]}}, 1e-07]
+    for reason in (None, "FUNCTION_UPSTREAM_RATE_LIMITED", "a \"custom\" reason ✓"):
+        for data in datas:
+            record = SimpleNamespace(retry_count=3, retry_reason=reason, retry_data=None if data is None else dumps(data))
+            expected = dumps({"retryCount": 3, "retryReason": reason, "retryData": data})
+            assert _retry_context(record) == expected  # type: ignore[arg-type]
+    assert _retry_context(SimpleNamespace(retry_count=0, retry_reason=None, retry_data=None)) is None  # type: ignore[arg-type]
 
 
 def test_the_resolvers_direct_call_returns_what_its_coroutine_returns() -> None:

@@ -523,9 +523,8 @@ class Emulator:
         retry_context = _retry_context(record)
         error = result.error
         if decision.outcome == retry.RETRY:
-            retry_data = dumps(decision.retry_data) if decision.retry_data is not None else None
             assert decision.next_at is not None
-            update = EventUpdate(record.id, schema.PENDING, decision.next_at, attempt, record.retry_count + 1, decision.reason, retry_data, None, error)
+            update = EventUpdate(record.id, schema.PENDING, decision.next_at, attempt, record.retry_count + 1, decision.reason, decision.retry_data_json, None, error)
         elif decision.outcome == retry.SUCCEEDED:
             update = EventUpdate(record.id, schema.SUCCEEDED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, None)
         else:
@@ -577,11 +576,23 @@ class Emulator:
         self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, "; ".join(filtered) or None))
 
 
+_REASON_JSON: dict[str | None, str] = {None: "null"}
+
+
 def _retry_context(record: EventRecord) -> str | None:
-    """The retryContext the event's next attempt carries (JSON), or None before its first retry."""
+    """The retryContext the event's next attempt carries (JSON), or None before its first retry.
+
+    Written out, not parsed and dumped again: retry_data is stored as compact JSON already (the
+    same text `dumps` of the dict gives; tests/test_performance_loop.py compares them).
+    """
     if not record.retry_count:
         return None
-    return dumps({"retryCount": record.retry_count, "retryReason": record.retry_reason, "retryData": json.loads(record.retry_data) if record.retry_data else None})
+    reason = _REASON_JSON.get(record.retry_reason)
+    if reason is None:
+        reason = dumps(record.retry_reason)
+        if len(_REASON_JSON) < 64:  # the codes a run uses are few; a handler's own strings are not cached past that
+            _REASON_JSON[record.retry_reason] = reason
+    return f'{{"retryCount":{record.retry_count},"retryReason":{reason},"retryData":{record.retry_data or "null"}}}'
 
 
 def _outcome(result_kind: str, decision: str) -> str:

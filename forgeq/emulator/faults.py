@@ -739,14 +739,14 @@ class _WriteWatch:
         original = self.original
 
         def write(
-            installation: str, space: int, key: str, text: str | None, *rest: Any, **options: Any
+            installation: str, space: int, key: str, text: str | None, *rest: Any, previous: bool = False
         ) -> KvRow | None:
-            previous = original(installation, space, key, text, *rest, **options)
+            before = original(installation, space, key, text, *rest, previous=True)  # the watch always asks
             slot = (installation, space, key)
             if slot not in self.first:
-                self.first[slot] = previous
+                self.first[slot] = before
             self.last[slot] = text
-            return previous
+            return before if previous else None
 
         self.storage.write = write  # type: ignore[method-assign]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeq.emulator import limits
+from forgeq.jsontext import compact
 
 SUCCEEDED = "succeeded"
 RETRY = "retry"
@@ -42,6 +43,7 @@ class Decision:
     retry_after_applied: float | None = None
     retry_data: Any = None
     next_at: float | None = None
+    retry_data_json: str | None = None  # retry_data as stored and sent back (compact JSON), once
     drop_reason: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -116,9 +118,10 @@ def decide(
             notes.append("retryReason missing: Forge's SDK sends none; forgeq reports FUNCTION_RETRY_REQUEST")
             reason = "FUNCTION_RETRY_REQUEST"
         retry_data = options.get("retryData")
-        decision = Decision(RETRY, str(reason), asked, applied, retry_data, notes=notes)
+        data_json = _json(retry_data) if retry_data is not None else None
+        decision = Decision(RETRY, str(reason), asked, applied, retry_data, notes=notes, retry_data_json=data_json)
         if rules.platform_limits:
-            data_bytes = len(_json(retry_data).encode()) if retry_data is not None else 0
+            data_bytes = len(data_json.encode()) if data_json is not None else 0
             if data_bytes > limits.MAX_RETRY_DATA_BYTES:
                 notes.append(f"retryData is {data_bytes} bytes, over Forge's {limits.MAX_RETRY_DATA_BYTES // 1024} KB limit: refused")
                 return _app_error(delivery, next_count, ended_at, enqueued_at, rules, "retryData over 4 KB", notes)
@@ -168,6 +171,4 @@ def _budget(decision: Decision, delivery: str, next_count: int, ended_at: float,
 
 
 def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    return compact(value, default=str)

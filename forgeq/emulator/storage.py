@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import quota as quotas
 from forgeq.emulator.store.batch import KvRow
+from forgeq.jsontext import compact
 
 if TYPE_CHECKING:
     from forgeq.emulator.engine import Emulator
@@ -100,7 +101,7 @@ def check_value(value: Any) -> str:
     if value is None:
         raise KvsFailure("INVALID_VALUE", "The value must not be undefined or null.")
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = compact(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         text = None  # the checks below say what is wrong, in Forge's order
     # Nesting needs an opening bracket per level: a value with few of them is not too deep, and
@@ -112,7 +113,7 @@ def check_value(value: Any) -> str:
             raise KvsFailure("MAX_DEPTH", f"The value is nested {depth} levels deep; the maximum is {MAX_DEPTH}.")
     if text is None:
         try:
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            text = compact(value, allow_nan=False)
         except (TypeError, ValueError, RecursionError) as error:
             raise KvsFailure("INVALID_VALUE", f"The value is not JSON: {error}.") from None
     size = len(text.encode("utf-8"))
@@ -269,7 +270,14 @@ class Storage:
     def read(self, installation: str, space: int, key: str, now: float) -> KvRow | None:
         pending = self.engine.batch.kv_writes
         slot = (installation, space, key)
-        row = pending[slot] if slot in pending else self.engine.store.kv_get(installation, space, key)
+        if slot in pending:
+            row = pending[slot]
+            if row is not None and row.created_at is None:  # a buffered set: its createdAt, now it is asked for
+                stored = self.engine.store.kv_get(installation, space, key)
+                live = stored is not None and (stored.expire_at is None or stored.expire_at > row.updated_at)
+                row.created_at = stored.created_at if live and stored is not None else row.updated_at
+        else:
+            row = self.engine.store.kv_get(installation, space, key)
         if row is not None and row.expire_at is not None and row.expire_at <= now:
             return None
         return row
@@ -282,15 +290,23 @@ class Storage:
         text: str | None,
         now: float,
         expire_at: float | None = None,
+        *,
+        previous: bool = False,
     ) -> KvRow | None:
-        """Buffer a write (None deletes); return the previous row."""
-        previous = self.read(installation, space, key, now)
-        if text is None:
-            self.engine.batch.kv_writes[(installation, space, key)] = None
-        else:
-            created = previous.created_at if previous is not None else now
-            self.engine.batch.kv_writes[(installation, space, key)] = KvRow(text, created, now, expire_at)
-        return previous
+        """Buffer a write (None deletes); with `previous`, return the row it replaces (else None).
+
+        A set keeps the stored row's createdAt (Forge's metadata): the commit's upsert does that,
+        so a plain set costs no read (Store._write_kv).
+        """
+        pending = self.engine.batch.kv_writes
+        slot = (installation, space, key)
+        before: KvRow | None = None
+        created: float | None = None
+        if previous or slot in pending:  # a delete buffered before this set must reset createdAt
+            before = self.read(installation, space, key, now)
+            created = before.created_at if before is not None else now
+        pending[slot] = None if text is None else KvRow(text, created, now, expire_at)
+        return before if previous else None
 
     def scan(
         self, installation: str, prefix: str, after: str | None, limit: int, now: float
@@ -432,7 +448,7 @@ class StorageSession:
                     409,
                 )
             previous = self.engine.storage.write(
-                self.installation, space, key, text, at, at + ttl if ttl is not None else None
+                self.installation, space, key, text, at, at + ttl if ttl is not None else None, previous=returned == "PREVIOUS"
             )
             if returned == "PREVIOUS":
                 return item(key, previous, fields) if previous is not None else None

@@ -20,7 +20,9 @@ KvKey = tuple[str, int, str]
 @dataclass
 class KvRow:
     value: str
-    created_at: float
+    # None in a buffered write: the stored row's createdAt if it is live at updated_at, else
+    # updated_at. The commit's upsert resolves it, so a plain set reads nothing (storage.py).
+    created_at: float | None
     updated_at: float
     expire_at: float | None
 

@@ -10,7 +10,6 @@ The contract every caller relies on:
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -32,6 +31,7 @@ from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.replays import Replays
 from forgeq.emulator.store.report_queries import ReportQueries
 from forgeq.emulator.store.transfer import StateTransfer
+from forgeq.jsontext import compact
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -417,10 +417,12 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             else:
                 upserts.append((installation, space, key, row.value, row.created_at, row.updated_at, row.expire_at))
         conn.executemany("DELETE FROM kvs WHERE installation = ? AND space = ? AND key = ?", deletes)
+        # A row whose createdAt is None (?5) keeps the stored row's, if that row is live at the write (?6).
         conn.executemany(
-            "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?1, ?2, ?3, ?4, coalesce(?5, ?6), ?6, ?7) "
             "ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, "
-            "created_at = excluded.created_at, updated_at = excluded.updated_at, expire_at = excluded.expire_at",
+            "created_at = CASE WHEN ?5 IS NULL AND (kvs.expire_at IS NULL OR kvs.expire_at > ?6) THEN kvs.created_at ELSE excluded.created_at END, "
+            "updated_at = excluded.updated_at, expire_at = excluded.expire_at",
             upserts,
         )
 
@@ -653,7 +655,7 @@ def _with_job(event: NewEvent, job_id: str) -> NewEvent:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return compact(value)
 
 
 class StateLock:
