@@ -14,6 +14,8 @@ from collections.abc import Callable
 from json import encoder
 from typing import Any
 
+_MAKE_ENCODER: Callable[..., Any] | None = getattr(encoder, "c_make_encoder", None)  # None without the C accelerator
+
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")  # JSONEncoder.default's words
@@ -21,7 +23,7 @@ def _refuse(value: Any) -> Any:
 
 def compact(value: Any, *, allow_nan: bool = True, default: Callable[[Any], Any] | None = None) -> str:
     """`json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan, default=default)`."""
-    make = encoder.c_make_encoder
+    make = _MAKE_ENCODER
     if make is None or isinstance(value, str):  # no C accelerator; a bare string is json.dumps's own shortcut
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan, default=default)
     return "".join(make({}, default or _refuse, encoder.encode_basestring, None, ":", ",", False, False, allow_nan)(value, 0))

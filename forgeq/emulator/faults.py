@@ -748,7 +748,7 @@ class _WriteWatch:
             self.last[slot] = text
             return before if previous else None
 
-        self.storage.write = write  # type: ignore[method-assign]
+        self.storage.write = write  # type: ignore[method-assign,assignment]
 
     def stop(self) -> list[KvChange]:
         if not self.stopped:

@@ -209,6 +209,7 @@ def iso(epoch: float) -> str:
 def item(key: str, row: KvRow, fields: Iterable[str]) -> dict[str, Any]:
     """`{key, value}` plus the metadata fields asked for (createdAt/updatedAt in epoch ms)."""
     shaped: dict[str, Any] = {"key": key, "value": json.loads(row.value)}
+    assert row.created_at is not None  # rows come from `read` or the database, which resolve it
     for field in fields:
         if field == "CREATED_AT":
             shaped["createdAt"] = round(row.created_at * 1000)
