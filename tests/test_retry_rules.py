@@ -46,6 +46,8 @@ def handler(event, context):
         return {"_retry": True, "retryOptions": {"retryAfter": 7, "retryReason": "FUNCTION_RETRY_REQUEST"}}
     if mode == "no-options":
         return InvocationError()
+    if mode == "set-data" and "retryContext" not in event:
+        return InvocationError(retry_after=5, retry_data={"ids": {1, 2}, "n": 1})
     return "anything else is success"
 """
 
@@ -142,6 +144,17 @@ def test_invocation_error_without_options_gets_forge_defaults(make_app, tmp_path
     emu.run(max_attempts=1)
     assert rec.attempts[0].retry_after_applied == 1.0 and rec.attempts[0].reason == "FUNCTION_RETRY_REQUEST"
     assert rec.attempts[0].notes == []
+
+
+def test_retry_data_json_cannot_hold_goes_back_as_text_with_a_note(make_app, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEEN_FILE", str(tmp_path / "seen.jsonl"))
+    app = make_app(V2_MANIFEST, {"src/index.py": V2_HANDLER})
+    emu, rec = emulator(app, tmp_path / "state.db")
+    emu.push("work", {"body": {"mode": "set-data"}})
+    emu.run()
+    assert [a.outcome for a in rec.attempts] == ["retry", "succeeded"]
+    assert any("retryData is not JSON (Object of type set is not JSON serializable)" in note for note in rec.attempts[0].notes)
+    assert seen(tmp_path / "seen.jsonl")[1]["retryContext"]["retryData"] == {"ids": "{1, 2}", "n": 1}
 
 
 def test_timeout_ends_a_real_hang_and_is_retried(make_app, tmp_path):

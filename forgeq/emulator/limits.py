@@ -62,9 +62,10 @@ VIRTUAL_EPOCH = 1763370000.0
 
 # Crash safety (forgeq's choice, docs/fidelity.md).
 QUARANTINE_AFTER_CRASHES = 3
-ACK_BATCH_EVENTS = 50  # events a step claims at one instant (and acknowledges per commit)
-# Events the look-ahead window leases per commit (lookahead.py). Not part of the timeline: a
-# window replays the steps above. Larger windows mean fewer commits; the flight log
-# (store/flight.py) keeps a crash from marking the window's unstarted events.
+ACK_BATCH_EVENTS = 50  # events a step claims at one instant (part of the timeline: the shuffle is within them)
+# Events the look-ahead window leases per commit (lookahead.py), and attempts a run of plain steps
+# acknowledges per commit. Not part of the timeline: a window replays the steps above. Larger
+# windows mean fewer commits; the flight log (store/flight.py) keeps a crash from marking the
+# window's unstarted events.
 WINDOW_EVENTS = 200
 ACK_BATCH_SECONDS = 0.05

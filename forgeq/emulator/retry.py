@@ -118,7 +118,7 @@ def decide(
             notes.append("retryReason missing: Forge's SDK sends none; forgeq reports FUNCTION_RETRY_REQUEST")
             reason = "FUNCTION_RETRY_REQUEST"
         retry_data = options.get("retryData")
-        data_json = _json(retry_data) if retry_data is not None else None
+        data_json = _retry_data_json(retry_data, notes) if retry_data is not None else None
         decision = Decision(RETRY, str(reason), asked, applied, retry_data, notes=notes, retry_data_json=data_json)
         if rules.platform_limits:
             data_bytes = len(data_json.encode()) if data_json is not None else 0
@@ -170,5 +170,13 @@ def _budget(decision: Decision, delivery: str, next_count: int, ended_at: float,
     return decision
 
 
-def _json(value: Any) -> str:
-    return compact(value, default=str)
+def _retry_data_json(value: Any, notes: list[str]) -> str:
+    """retryData as stored and sent back (compact JSON). What JSON cannot hold goes as text, noted."""
+    try:
+        return compact(value)
+    except (TypeError, ValueError, RecursionError) as error:
+        notes.append(f"retryData is not JSON ({error}): the next attempt gets what JSON cannot hold as text (str)")
+    try:
+        return compact(value, default=str)
+    except (ValueError, RecursionError):  # a circular structure
+        return compact(str(value))
