@@ -128,7 +128,8 @@ def seed_backlog(db_path: Path, n: int, sites: list[str] | None = None) -> None:
     store = Store(db_path)
     try:
         for chunk in range(0, n, 10_000):
-            events, jobs = [], []
+            events: list[NewEvent] = []
+            jobs: list[NewJob] = []
             for start in range(chunk, min(n, chunk + 10_000), PUSH_CHUNK):
                 site = sites[(start // PUSH_CHUNK) % len(sites)]
                 job_id = derived_uuid("job", "bench", start)
@@ -375,6 +376,7 @@ EXTRA_BASELINES: list[Bench] = [
         "raw_drain_50 at 1e3 events",
     ),
     Bench("huey_drain_1k", baselines.huey_drain, "events/s", DRAIN_1K, "huey_drain at 1e3 events"),
+    Bench("huey_drain_retrying_1k", baselines.huey_drain_retrying, "events/s", DRAIN_1K, "huey_drain_retrying at 1e3 events"),
     Bench(
         "raw_drain_50_large",
         partial(baselines.raw_sqlite_drain, batch=50),
@@ -391,9 +393,23 @@ EXTRA_BASELINES: list[Bench] = [
         "huey_drain at 1e5 events (1e4 quick)",
         max_reps=3,
     ),
+    Bench(
+        "huey_drain_retrying_large",
+        baselines.huey_drain_retrying,
+        "events/s",
+        DRAIN_LARGE_N,
+        "huey_drain_retrying at 1e5 events (1e4 quick)",
+        max_reps=3,
+    ),
 ]
 
-DRAIN_TARGETS = (Compare("raw_drain_50", Target(">=", 0.5)), Compare("huey_drain", Target(">=", 1.5)))
+# "1.5x huey on the same workload": huey_drain_retrying runs the raw loop's workload (quota, backoff,
+# retries); huey_drain (one delivery per event, no quota) is printed beside it, without a target.
+DRAIN_TARGETS = (
+    Compare("raw_drain_50", Target(">=", 0.5)),
+    Compare("huey_drain_retrying", Target(">=", 1.5)),
+    Compare("huey_drain"),
+)
 FORGEQ = needs_library("forgeq.emulator")
 
 FORGEQ_BENCHES: list[Bench] = [
@@ -404,7 +420,11 @@ FORGEQ_BENCHES: list[Bench] = [
         "events/s",
         DRAIN_1K,
         "forgeq: demo app, push n (Emulator.push, 50 per push) + run until idle, --quiet observer, quota and retries on",
-        compare=(Compare("raw_drain_50_1k", Target(">=", 0.5)), Compare("huey_drain_1k", Target(">=", 1.5))),
+        compare=(
+            Compare("raw_drain_50_1k", Target(">=", 0.5)),
+            Compare("huey_drain_retrying_1k", Target(">=", 1.5)),
+            Compare("huey_drain_1k"),
+        ),
         unavailable=FORGEQ,
     ),
     Bench(
@@ -424,7 +444,8 @@ FORGEQ_BENCHES: list[Bench] = [
         "the same at 1e5 events (1e4 quick), 10 installations",
         compare=(
             Compare("raw_drain_50_large", Target(">=", 0.5)),
-            Compare("huey_drain_large", Target(">=", 1.5)),
+            Compare("huey_drain_retrying_large", Target(">=", 1.5)),
+            Compare("huey_drain_large"),
         ),
         max_reps=3,
         unavailable=FORGEQ,

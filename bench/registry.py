@@ -117,6 +117,14 @@ BASELINE_BENCHES: list[Bench] = [
         compare=(Compare("raw_drain_50"),),
     ),
     Bench(
+        "huey_drain_retrying",
+        baselines.huey_drain_retrying,
+        "events/s",
+        DRAIN_N,
+        "huey doing the raw loop's workload: its quota model, backoff retries through huey's schedule",
+        compare=(Compare("raw_drain_50"),),
+    ),
+    Bench(
         "startup_typer",
         baselines.startup_import_typer,
         "s",
