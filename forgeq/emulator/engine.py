@@ -306,12 +306,7 @@ class Emulator:
         the look-ahead window: at a 1e5 backlog over ten installations, half the attempts run in
         plain steps, and a commit per step of 50 cost a fifth of the drain (bench/README.md).
         """
-        batch = self.batch
-        if (
-            batch.released
-            or any(e.available_at <= now for e in batch.new_events)
-            or any(u.state == schema.PENDING and u.available_at <= now for u in batch.updates)
-        ):
+        if self.batch.released or self.batch.waiting_due_by(now):
             self.flush()
         for seq, due in sorted(self.crashed.items(), key=lambda item: (item[1], item[0])):
             if due <= now:

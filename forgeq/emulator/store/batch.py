@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from forgeq.emulator.store import schema
+
 if TYPE_CHECKING:
     from forgeq.emulator.store.sqlite import EventRecord
 
@@ -117,6 +119,12 @@ class WriteBatch:
 
     def __len__(self) -> int:
         return len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
+
+    def waiting_due_by(self, at: float) -> bool:
+        """Whether an event this batch makes waiting (pushed, retried, delayed) is due by `at`."""
+        return any(e.available_at <= at for e in self.new_events) or any(
+            u.state == schema.PENDING and u.available_at <= at for u in self.updates
+        )
 
     def is_empty(self) -> bool:
         return not (
