@@ -157,6 +157,7 @@ CASES: list[Case] = [
     Case("M7-fuzz-escape-past-unicode", RUN, 2, ("manifest.yml:1:", "invalid YAML"), 'app: "\\U00110000"\n'),
     Case("M7-fuzz-bad-date", RUN, 2, ("manifest.yml:1:", "cannot read '2001-13-45' as timestamp"), "app: 2001-13-45\n"),
     Case("M7-fuzz-bad-int-tag", RUN, 2, ("manifest.yml:1:", "cannot read 'abc' as int"), "app: !!int abc\n"),
+    Case("M7-fuzz-empty-int-tag", RUN, 2, ("manifest.yml:1:", "cannot read '' as int"), "app: !!int\n"),
     Case("M7-fuzz-bad-timestamp-tag", RUN, 2, ("manifest.yml:1:", "as timestamp"), "app: !!timestamp x\n"),
     Case("M7-modules-not-mapping", RUN, 2, ("manifest.yml:1:", "modules", "must be a mapping"), "modules: [1, 2]\n"),
     Case("M8-python-tag", RUN, 2, ("manifest.yml:1:", "unknown YAML tag", "python/object/apply"), '!!python/object/apply:os.system ["touch pwned"]\n'),

@@ -99,5 +99,5 @@ class _Builder:
             return yaml.SafeLoader("").construct_object(node, deep=True)
         except yaml.YAMLError as error:
             raise YamlProblem(Problem(self.file, line, path, str(error).splitlines()[0])) from None
-        except (ValueError, TypeError, AttributeError, OverflowError):  # `2001-13-45`, `!!int abc`: PyYAML's own bugs
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError):  # `2001-13-45`, `!!int abc`, `!!int` alone: PyYAML's own bugs
             raise YamlProblem(Problem(self.file, line, path, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}")) from None
