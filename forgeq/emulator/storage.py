@@ -206,6 +206,11 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _live(row: KvRow | None, at: float) -> KvRow | None:
+    """The row, unless it has expired by `at` (Store._write_kv's upsert applies the same rule)."""
+    return None if row is None or (row.expire_at is not None and row.expire_at <= at) else row
+
+
 def item(key: str, row: KvRow, fields: Iterable[str]) -> dict[str, Any]:
     """`{key, value}` plus the metadata fields asked for (createdAt/updatedAt in epoch ms)."""
     shaped: dict[str, Any] = {"key": key, "value": json.loads(row.value)}
@@ -274,14 +279,11 @@ class Storage:
         if slot in pending:
             row = pending[slot]
             if row is not None and row.created_at is None:  # a buffered set: its createdAt, now it is asked for
-                stored = self.engine.store.kv_get(installation, space, key)
-                live = stored is not None and (stored.expire_at is None or stored.expire_at > row.updated_at)
-                row.created_at = stored.created_at if live and stored is not None else row.updated_at
+                stored = _live(self.engine.store.kv_get(installation, space, key), row.updated_at)
+                row.created_at = stored.created_at if stored is not None else row.updated_at
         else:
             row = self.engine.store.kv_get(installation, space, key)
-        if row is not None and row.expire_at is not None and row.expire_at <= now:
-            return None
-        return row
+        return _live(row, now)
 
     def write(
         self,
