@@ -42,8 +42,8 @@ QUEUE = "storage-async-queue"
 
 def _engine(manifest: Path, db_path: Path, n: int) -> tuple[object, float]:
     """A started Emulator over a fresh state with n events queued, and how long start() took."""
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if why is not None:
         print(f"skipped: {why}")
         return 0
-    import forgeq.emulator.engine  # noqa: F401 - measure in the heap state forgeq runs in
+    import forgeq.emulator.loop.engine  # noqa: F401 - measure in the heap state forgeq runs in
 
     results: dict[str, list[float]] = {name: [] for name in BENCHES}
     for rep in range(options.reps):
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         ["js_start", "1", fmt_stats(summarize([s * 1000 for s in results["js_start"]]), " ms"), ""],
     ]
-    from forgeq.emulator.node import find_node
+    from forgeq.emulator.app.node import find_node
 
     node = find_node()
     print(

@@ -54,10 +54,11 @@ def _value(n: int) -> dict[str, Any]:
 
 
 def _forgeq_calls(n: int, db_path: Path, storage_limits: str) -> float:
-    from forgeq.emulator import limits, runtime
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.invocation import Invocation
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq import runtime
+    from forgeq.emulator import limits
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.loop.invocation import Invocation
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
     from forgeq.kvs import kvs
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reps", type=int, default=5, help="round-robin repetitions")
     options = parser.parse_args(argv)
-    import forgeq.emulator.engine  # noqa: F401 - measure in the heap state forgeq runs in
+    import forgeq.emulator.loop.engine  # noqa: F401 - measure in the heap state forgeq runs in
 
     results: dict[str, list[float]] = {name: [] for name in BENCHES}
     for rep in range(options.reps):

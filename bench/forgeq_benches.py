@@ -178,8 +178,8 @@ def drain_in_process(n: int, db_path: Path, *, timeline: bool = False) -> dict[s
     the live timeline (one line per attempt), both written to a file next to the state file.
     """
     from forgeq.cli.render import ProgressPrinter, TimelinePrinter
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
 
@@ -279,8 +279,8 @@ def push(event, context):
 def forgeq_push_handler(n: int, db_path: Path) -> float:
     """Events/s pushed by `Queue.push` from handlers: n/50 invocations each push 50 events to a queue
     no consumer reads (so only the pushes are measured); the platform's 500 events/min is off."""
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
 

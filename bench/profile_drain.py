@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     from pyinstrument import Profiler
 
-    import forgeq.emulator.engine  # noqa: F401 - imported before the profile starts, as the harness does
+    import forgeq.emulator.loop.engine  # noqa: F401 - imported before the profile starts, as the harness does
 
     with tempfile.TemporaryDirectory(prefix="forgeq-profile-") as scratch:
         profiler = Profiler(interval=0.0005)

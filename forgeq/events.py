@@ -20,8 +20,8 @@ from enum import StrEnum
 from typing import Any
 
 from forgeq.emulator import limits
-from forgeq.emulator.runtime import current, sdk_call
 from forgeq.jsontext import compact
+from forgeq.runtime import current, sdk_call
 
 QUEUE_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_]+$")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from forgeq.emulator.runtime import current, sdk_call
+from forgeq.runtime import SECRET, current, sdk_call
 
 
 class ForgeKvsError(Exception):
@@ -222,24 +222,18 @@ class KVS:
 
     @sdk_call
     def get_secret(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
-        from forgeq.emulator.storage import SECRET
-
         return current().storage.get(key, _get_options(options, metadata_fields), space=SECRET)
 
     @sdk_call
     def set_secret(
         self, key: str, value: Any, options: Any = None, *, ttl: Any = None, key_policy: str | None = None
     ) -> Any:
-        from forgeq.emulator.storage import SECRET
-
         return current().storage.set(
             key, value, _set_options(options, ttl, key_policy, None, None), space=SECRET
         )
 
     @sdk_call
     def delete_secret(self, key: str) -> None:
-        from forgeq.emulator.storage import SECRET
-
         current().storage.delete(key, space=SECRET)
 
     @sdk_call

@@ -42,7 +42,7 @@ def virtual_now(store: Store) -> float:
     """The state's clock: where the last virtual run left it (the epoch before any run)."""
     import time
 
-    from forgeq.emulator.clock import resumed_virtual_time
+    from forgeq.emulator.loop.clock import resumed_virtual_time
 
     if store.get_meta("clock") == "real":
         return time.time()

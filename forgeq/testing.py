@@ -25,17 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeq.emulator import golden as golden_files
-from forgeq.emulator.clock import Clock, RealClock, VirtualClock
-from forgeq.emulator.engine import Emulator
+from forgeq.emulator.app.handlers import PACKAGE
+from forgeq.emulator.app.manifest import Manifest, load_manifest
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.faults import Faults, KvChange, Redelivery, load_scenario
-from forgeq.emulator.firing import FiredProducts
-from forgeq.emulator.handlers import PACKAGE
-from forgeq.emulator.manifest import Manifest, load_manifest
+from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock
+from forgeq.emulator.loop.engine import Emulator
+from forgeq.emulator.loop.timeline import AttemptReport, Notice
+from forgeq.emulator.products.firing import FiredProducts
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import StateLock, Store, schema
-from forgeq.emulator.timeline import AttemptReport, Notice
+from forgeq.emulator.tools import golden as golden_files
+from forgeq.emulator.tools.faults import Faults, KvChange, Redelivery, load_scenario
 
 __all__ = [
     "Attempt",
@@ -300,7 +300,7 @@ class ForgeApp:
         `rate` spreads them at that many events per second of virtual time (default: all at once).
         Returns what was fired (`count`, `first_event`, `last_event`, `triggers`, `warnings`).
         """
-        from forgeq.emulator.firing import fire_product_events
+        from forgeq.emulator.products.firing import fire_product_events
 
         sets = [f"{path.replace('__', '.')}={json.dumps(value)}" for path, value in overrides.items()]
         self.emulator.flush()
@@ -669,7 +669,7 @@ class KvsView:
         self.app.emulator.flush()
 
     def _buffer(self, key: str, value: Any, space: int, ttl: float | None, delete: bool = False) -> None:
-        from forgeq.emulator.storage import encode_value, validate_key
+        from forgeq.emulator.platform.storage import encode_value, validate_key
 
         validate_key(key)
         now = self.app.clock.now()

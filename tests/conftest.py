@@ -93,8 +93,8 @@ class Recorder:
 
 def emulator(manifest: Path, db: Path | str = ":memory:", **settings: Any) -> tuple[Any, Recorder]:
     """An Emulator over a real SQLite file (or memory), with a Recorder attached."""
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
 

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-CRASH_EXIT_CODE = 99  # forgeq.emulator.crashpoints.CRASH_EXIT_CODE
+CRASH_EXIT_CODE = 99  # forgeq.emulator.store.crashpoints.CRASH_EXIT_CODE
 QUEUES = ("work", "legacy")
 
 MANIFEST = """
@@ -285,7 +285,7 @@ class Harness:
     def push(self, count: int, *, delay_spread: float = 0.0) -> int:
         """Push `count` events in jobs of at most 50 (as a Forge app must); record what was acknowledged."""
         from forgeq.emulator import limits
-        from forgeq.emulator.pushing import new_events
+        from forgeq.emulator.loop.pushing import new_events
 
         store = self._open_store()
         pushed = 0

@@ -72,7 +72,7 @@ def write_app(root: Path) -> Path:
 def push_backlog(db: Path, events: int) -> float:
     """Push like a Forge app must: at most 50 events per push, one job each; 1 in 10 to a second queue."""
     from forgeq.emulator.limits import VIRTUAL_EPOCH
-    from forgeq.emulator.pushing import new_events
+    from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.store import Store
 
     store = Store(db)

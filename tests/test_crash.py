@@ -285,7 +285,7 @@ def test_a_kill_marks_only_the_leased_events_whose_attempt_started(tmp_path: Pat
     manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": ONE_KILL_HANDLER})
     journal = tmp_path / "journal.txt"
     env = {"CRASHKIT_JOURNAL": str(journal)}
-    from forgeq.emulator.pushing import new_events
+    from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.store import Store
 
     (tmp_path / ".forgeq").mkdir()
@@ -321,7 +321,7 @@ def test_a_kill_marks_only_the_leased_events_whose_attempt_started(tmp_path: Pat
 def test_a_redelivered_attempt_is_marked_and_uses_no_retry(tmp_path: Path) -> None:
     harness = crashkit.Harness(tmp_path)
     store = harness._open_store()
-    from forgeq.emulator.pushing import new_events
+    from forgeq.emulator.loop.pushing import new_events
 
     store.push_job(
         "work",
@@ -408,7 +408,7 @@ PUSHER = """
 import sys
 
 from forgeq.emulator.limits import VIRTUAL_EPOCH
-from forgeq.emulator.pushing import new_events
+from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.store import Store
 
 db, name, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -12,7 +12,7 @@ import time
 
 from conftest import REPO, V1_MANIFEST, forgeq, write_app
 
-from forgeq.emulator import fidelity
+from forgeq.emulator.tools import fidelity
 
 DEADLINE_SECONDS = 30.0
 

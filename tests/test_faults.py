@@ -1,4 +1,4 @@
-"""Fault injection (forgeq/emulator/faults.py): from the testing API and from `forgeq run --faults FILE`."""
+"""Fault injection (forgeq/emulator/tools/faults.py): from the testing API and from `forgeq run --faults FILE`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_APP, V1_MANIFEST, V2_MANIFEST, forgeq, write_app
 
-from forgeq.emulator.faults import FaultError, parse_scenario
+from forgeq.emulator.tools.faults import FaultError, parse_scenario
 from forgeq.testing import ForgeApp
 
 DEMO = DEMO_APP / "manifest.yml"

@@ -15,7 +15,7 @@ import pytest
 from conftest import forgeq
 
 from forgeq.emulator.limits import VIRTUAL_EPOCH
-from forgeq.emulator.pushing import new_events
+from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.store import Store
 
 pytestmark = pytest.mark.timeout(300)

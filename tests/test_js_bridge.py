@@ -1,6 +1,6 @@
 """JavaScript handlers on Node.js: Forge's own npm packages making their requests to forgeq.
 
-Every test runs real code end to end: a real Node.js worker (forgeq/bridge/worker.cjs), the real
+Every test runs real code end to end: a real Node.js worker (forgeq/emulator/app/worker/worker.cjs), the real
 @forge/events, @forge/kvs and @forge/resolver from npm (installed into fixtures/storage-queue-js by
 nodejs.py), and forgeq's emulator answering their requests. They skip only without Node.js.
 """
@@ -21,7 +21,7 @@ import pytest
 from conftest import forgeq, forgeq_json
 from nodejs import JS_APP, js_fixture, requires_node, write_js_app
 
-from forgeq.emulator import node as node_module
+from forgeq.emulator.app import node as node_module
 from forgeq.emulator.errors import HandlerLoadError
 from forgeq.testing import ForgeApp
 

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from conftest import V2_MANIFEST, emulator
 
-from forgeq.emulator import limits, runtime
-from forgeq.emulator.invocation import Invocation
+from forgeq import runtime
+from forgeq.emulator import limits
+from forgeq.emulator.loop.invocation import Invocation
 from forgeq.emulator.store import Store
 from forgeq.kvs import ForgeKvsAPIError, ForgeKvsError, MetadataField, WhereConditions, kvs
 

@@ -15,8 +15,8 @@ import pytest
 from conftest import DEMO_APP, REPO, forgeq, write_app
 
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.lint import lint_app
-from forgeq.emulator.linting.rules import RULES
+from forgeq.emulator.tools.lint import lint_app
+from forgeq.emulator.tools.linting.rules import RULES
 
 SEED_LITERAL = REPO / "tests" / "apps" / "seed-guide-literal"
 FLAKY_APP = REPO / "tests" / "apps" / "flaky-backoff"

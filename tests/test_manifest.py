@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import V1_MANIFEST, V2_MANIFEST, forgeq
 
+from forgeq.emulator.app.manifest import load_manifest
 from forgeq.emulator.errors import ManifestError
-from forgeq.emulator.manifest import load_manifest
 
 HANDLER = {"src/index.py": "def handler(event, context):\n    pass\n"}
 

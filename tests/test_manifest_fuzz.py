@@ -17,8 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from forgeq.emulator.app.manifest import Manifest, load_manifest
 from forgeq.emulator.errors import ManifestError
-from forgeq.emulator.manifest import Manifest, load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_MANIFESTS = sorted(p for p in (REPO / "fixtures").glob("*/manifest.yml")) + sorted(

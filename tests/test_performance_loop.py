@@ -21,11 +21,11 @@ import pytest
 from conftest import write_app
 
 from forgeq.emulator import limits
-from forgeq.emulator.engine import Emulator
-from forgeq.emulator.firing import fire_product_events
+from forgeq.emulator.app.manifest import load_manifest
 from forgeq.emulator.ids import derived_uuid, derived_uuid_reference, event_uuid
-from forgeq.emulator.manifest import load_manifest
-from forgeq.emulator.pushing import new_events
+from forgeq.emulator.loop.engine import Emulator
+from forgeq.emulator.loop.pushing import new_events
+from forgeq.emulator.products.firing import fire_product_events
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import Store
 from forgeq.emulator.store.batch import WriteBatch
@@ -352,7 +352,7 @@ def test_compact_json_is_json_dumps_text_and_errors() -> None:
 
 
 def test_the_retry_context_written_out_is_the_json_of_its_dict() -> None:
-    from forgeq.emulator.engine import _retry_context
+    from forgeq.emulator.loop.engine import _retry_context
     from forgeq.emulator.store.sqlite import dumps
 
     datas: list[Any] = [None, {"issueKey": "PROJ-1"}, [1, 2.5, None, True], "naïve \"quoted\" ✓", 0, False, {"n": {"deep": [{}]}}, 1e-07]
@@ -497,7 +497,7 @@ def test_inspect_queue_imports_neither_typer_rich_yaml_nor_the_loop(tmp_path: Pa
         for name in imported
         if name.split(".")[0] in ("typer", "rich", "yaml", "pydantic", "sqlite_utils")
     }
-    assert not heavy and "forgeq.emulator.engine" not in imported, sorted(heavy)
+    assert not heavy and "forgeq.emulator.loop.engine" not in imported, sorted(heavy)
 
 
 def test_a_backlog_on_one_installation_waits_in_due_order_while_another_is_idle(tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ def state_of(app: Path) -> Any:
 def fire(app: Path, name: str, count: int = 1, **options: Any) -> None:
     """Fire product events through the library into the app's real state file (setup for CLI runs)."""
     from forgeq.emulator import limits
-    from forgeq.emulator.firing import fire_product_events
+    from forgeq.emulator.products.firing import fire_product_events
 
     store = state_of(app)
     fire_product_events(store, name, count=count, now=limits.VIRTUAL_EPOCH, installation="site-1", **options)
@@ -285,8 +285,8 @@ def test_push_list_shows_events_and_the_apps_triggers(tmp_path: Path) -> None:
 def test_ignore_self_drops_the_apps_own_events(tmp_path: Path) -> None:
     app = copy_app("product-triggers", tmp_path)
     calls = tmp_path / "journal.jsonl"
-    from forgeq.emulator.manifest import load_manifest
-    from forgeq.emulator.products import app_account_id
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.products.payloads import app_account_id
 
     own = app_account_id(load_manifest(app / "manifest.yml").app_id)
     push_ok(app, "comment-created", "--set", f"atlassianId={own}")
@@ -452,7 +452,7 @@ modules:
 
 
 def _product_rows(emu: Any, name: str, count: int, **sets: str) -> None:
-    from forgeq.emulator.firing import fire_product_events
+    from forgeq.emulator.products.firing import fire_product_events
 
     fire_product_events(
         emu.store,

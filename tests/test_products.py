@@ -1,4 +1,4 @@
-"""Product-event payloads and local trigger filters (forgeq/emulator/products.py)."""
+"""Product-event payloads and local trigger filters (forgeq/emulator/products/payloads.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from forgeq.emulator import products
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.products import (
+from forgeq.emulator.products import payloads
+from forgeq.emulator.products.payloads import (
     EVENT_ALIASES,
     PayloadOverrideError,
     ProductEventError,
@@ -107,7 +107,7 @@ def test_list_event_types_matches_aliases() -> None:
 
 
 def test_every_template_file_is_registered_and_every_alias_has_one() -> None:
-    files = {path.stem for path in products.TEMPLATE_DIR.glob("*.json")}
+    files = {path.stem for path in payloads.TEMPLATE_DIR.glob("*.json")}
     assert files == set(EVENT_ALIASES)
 
 
@@ -117,14 +117,14 @@ def test_every_template_file_is_registered_and_every_alias_has_one() -> None:
 @pytest.mark.parametrize("alias", sorted(EVENT_ALIASES))
 def test_every_template_renders_to_json_with_its_event_type(alias: str) -> None:
     full_type = EVENT_ALIASES[alias]
-    raw = products.load_template(full_type)
+    raw = payloads.load_template(full_type)
     assert raw["eventType"] == full_type, "the file's own eventType must match the registry"
     payload = one(alias)
     assert payload["eventType"] == full_type
     assert json.loads(json.dumps(payload)) == payload
     leftovers = [text for text in strings_in(payload) if "{{" in text]
     assert leftovers == [], f"unfilled placeholders in {alias}: {leftovers}"
-    assert payload["atlassianId"] == products.DEMO_USER_ACCOUNT_ID
+    assert payload["atlassianId"] == payloads.DEMO_USER_ACCOUNT_ID
 
 
 @pytest.mark.parametrize("alias", sorted(a for a, t in EVENT_ALIASES.items() if t.startswith("avi:jira:")))
@@ -134,7 +134,7 @@ def test_jira_payloads_have_issue_users_and_self_flag(alias: str) -> None:
     assert payload["issue"]["key"] == "OPS-42"
     assert payload["issue"]["fields"]["project"]["key"] == "OPS"
     assert payload["selfGenerated"] is False
-    assert {"accountId": products.DEMO_USER_ACCOUNT_ID} in payload["associatedUsers"]
+    assert {"accountId": payloads.DEMO_USER_ACCOUNT_ID} in payload["associatedUsers"]
     assert JIRA_TIME.match(payload["issue"]["fields"]["updated"])
 
 
@@ -151,8 +151,8 @@ def test_assigned_issue_names_the_assignee() -> None:
     payload = one("issue-assigned")
     [item] = payload["changelog"]["items"]
     assert item["field"] == "assignee"
-    assert item["to"] == products.DEMO_ASSIGNEE_ACCOUNT_ID
-    assert payload["issue"]["fields"]["assignee"] == {"accountId": products.DEMO_ASSIGNEE_ACCOUNT_ID}
+    assert item["to"] == payloads.DEMO_ASSIGNEE_ACCOUNT_ID
+    assert payload["issue"]["fields"]["assignee"] == {"accountId": payloads.DEMO_ASSIGNEE_ACCOUNT_ID}
 
 
 def test_comment_event_has_issue_and_comment() -> None:
@@ -160,7 +160,7 @@ def test_comment_event_has_issue_and_comment() -> None:
     assert payload["issue"]["key"] == "DEMO-3"
     assert payload["comment"]["id"] == "20003"
     assert payload["comment"]["body"]["type"] == "doc"
-    assert payload["comment"]["author"]["accountId"] == products.DEMO_USER_ACCOUNT_ID
+    assert payload["comment"]["author"]["accountId"] == payloads.DEMO_USER_ACCOUNT_ID
 
 
 def test_confluence_page_payload_shape() -> None:

@@ -8,7 +8,6 @@ import pytest
 from conftest import V2_MANIFEST, emulator
 
 from forgeq import events
-from forgeq.emulator.runtime import ForgeRuntimeError
 from forgeq.events import (
     InvalidPayloadError,
     InvalidPushSettingsError,
@@ -18,6 +17,7 @@ from forgeq.events import (
     TooManyEventsError,
     validate_push,
 )
+from forgeq.runtime import ForgeRuntimeError
 
 
 def body(i: int = 0) -> dict:

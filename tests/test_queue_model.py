@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from forgeq.emulator import limits
-from forgeq.emulator.engine import Emulator
-from forgeq.emulator.manifest import load_manifest
+from forgeq.emulator.app.manifest import load_manifest
+from forgeq.emulator.loop.engine import Emulator
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import Store
 from forgeq.events import InvocationError

@@ -230,7 +230,7 @@ def test_report_in_chromium_shows_what_the_state_holds(flaky_report: dict[str, A
         for node in dom.find_all(None)
         if "data-stat" in node.attrs
     }
-    from forgeq.emulator.report import _duration
+    from forgeq.emulator.tools.report import _duration
 
     drained = max(e["finished_at"] for e in events) - min(e["enqueued_at"] for e in events)
     assert tiles.pop("drain") == _duration(drained)
@@ -309,7 +309,7 @@ def test_report_screenshot_shows_the_charts(flaky_report: dict[str, Any], tmp_pa
         shutil.copyfile(shot, keep)
     width, height, colours = png_pixels(shot)
     assert (width, height) == WINDOW
-    from forgeq.emulator.report import BACKING_OFF, COLOURS
+    from forgeq.emulator.tools.report import BACKING_OFF, COLOURS
 
     # The charts are drawn in their colours, in more than a few stray pixels each.
     for colour in (COLOURS["succeeded"], COLOURS["retry"], COLOURS["error"], BACKING_OFF):

@@ -10,8 +10,8 @@ import pytest
 import scalekit
 from conftest import write_app
 
-from forgeq.emulator.engine import Emulator
-from forgeq.emulator.manifest import load_manifest
+from forgeq.emulator.app.manifest import load_manifest
+from forgeq.emulator.loop.engine import Emulator
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import Store, schema
 

@@ -12,8 +12,8 @@ import pytest
 from conftest import emulator, forgeq
 
 from forgeq.emulator import limits
-from forgeq.emulator.clock import VirtualClock
-from forgeq.emulator.engine import IDLE_POLL_SECONDS
+from forgeq.emulator.loop.clock import VirtualClock
+from forgeq.emulator.loop.engine import IDLE_POLL_SECONDS
 
 APPS = Path(__file__).resolve().parent / "apps"
 EPOCH = limits.VIRTUAL_EPOCH
@@ -164,8 +164,8 @@ class _CountingClock(VirtualClock):
 def test_an_endless_run_lets_virtual_time_follow_the_wall_clock_while_idle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from forgeq.emulator.engine import Emulator
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.store import Store
 
     monkeypatch.setenv("JOURNAL", str(tmp_path / "journal.jsonl"))

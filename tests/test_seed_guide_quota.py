@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, forgeq
 
 from forgeq.emulator import limits
-from forgeq.emulator.quota import window_start
+from forgeq.emulator.platform.quota import window_start
 from forgeq.testing import ForgeApp
 
 APP = REPO / "tests" / "apps" / "kvs-backoff" / "manifest.yml"

@@ -158,7 +158,7 @@ def test_secrets_are_exported_only_when_asked(tmp_path):
 def test_import_refuses_what_is_not_a_forgeq_export(tmp_path):
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.store import Store
-    from forgeq.emulator.transfer import import_state, read_export
+    from forgeq.emulator.tools.transfer import import_state, read_export
 
     app = copy_app(PICKY, tmp_path)
     ok("push", "issue-created", "--count", "3", cwd=app)

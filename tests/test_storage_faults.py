@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from conftest import write_app
 
-from forgeq.emulator.engine import Emulator
+from forgeq.emulator.app.manifest import load_manifest
 from forgeq.emulator.errors import ForgeqError, StateBusyError, StateFileError
-from forgeq.emulator.manifest import load_manifest
+from forgeq.emulator.loop.engine import Emulator
 from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import Store
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from conftest import V2_MANIFEST, emulator
 
-from forgeq.emulator import limits, runtime
+from forgeq import runtime
+from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.invocation import Invocation
-from forgeq.emulator.quota import (
+from forgeq.emulator.loop.invocation import Invocation
+from forgeq.emulator.platform.quota import (
     DELETE,
     QUERY,
     READ,
@@ -28,7 +29,7 @@ from forgeq.emulator.quota import (
     parse_storage_limits,
     window_start,
 )
-from forgeq.emulator.storage import units
+from forgeq.emulator.platform.storage import units
 from forgeq.kvs import ForgeKvsAPIError, kvs
 
 EPOCH = limits.VIRTUAL_EPOCH

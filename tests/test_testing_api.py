@@ -13,7 +13,7 @@ import pytest
 from conftest import DEMO_APP, V2_MANIFEST, write_app
 
 from forgeq.emulator.errors import HandlerLoadError, InputError, StateBusyError
-from forgeq.emulator.golden import GoldenMismatch
+from forgeq.emulator.tools.golden import GoldenMismatch
 from forgeq.kvs import ForgeKvsAPIError
 from forgeq.testing import ConditionNotMet, ForgeApp
 

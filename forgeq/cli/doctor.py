@@ -20,13 +20,13 @@ def doctor(
 ) -> None:
     """Show what this forgeq emulates exactly, approximately and not at all, its state file and versions."""
     from forgeq.cli import render
-    from forgeq.emulator.fidelity import markdown_table
+    from forgeq.emulator.tools.fidelity import markdown_table
 
     if markdown:
         render.plain(markdown_table())
         return
     from forgeq.cli.common import state_path
-    from forgeq.emulator.doctor import diagnose
+    from forgeq.emulator.tools.doctor import diagnose
 
     data = diagnose(manifest, state_path(manifest, db))
     if json_output:

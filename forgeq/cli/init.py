@@ -27,7 +27,7 @@ def init(
 ) -> None:
     """Create a Forge app: a manifest, a trigger, a queue, a consumer with backoff, tests, a README."""
     from forgeq.cli import render
-    from forgeq.emulator.template import create_app
+    from forgeq.emulator.tools.template import create_app
 
     written = create_app(folder, force=force, name=name)
     here = folder.resolve() == Path.cwd().resolve()

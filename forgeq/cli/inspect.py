@@ -215,7 +215,7 @@ def quota(
 ) -> None:
     """Storage quota and push-limit use per window: units used against the limit, calls refused."""
     from forgeq.cli import render
-    from forgeq.emulator.quota_report import quota_report
+    from forgeq.emulator.tools.quota_report import quota_report
 
     store = open_store(manifest, db)
     report = quota_report(store, installation, metric, all_windows)

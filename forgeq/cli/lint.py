@@ -43,7 +43,7 @@ def lint(
     if rules:
         from dataclasses import asdict
 
-        from forgeq.emulator.linting.rules import RULES
+        from forgeq.emulator.tools.linting.rules import RULES
 
         listed = [asdict(rule) for rule in RULES.values()]
         if json_output:
@@ -51,7 +51,7 @@ def lint(
         else:
             render.lint_rules(listed)
         return
-    from forgeq.emulator.lint import lint_app
+    from forgeq.emulator.tools.lint import lint_app
 
     report = lint_app(manifest, ignore or [], select=select or [])
     data = report.as_dict()

@@ -63,7 +63,7 @@ def push(
         given = [name for name, value in (("--rate", rate), ("--project", project), ("--set", sets), ("--payload", payload)) if value]
         if given:
             raise InputError(f"{', '.join(given)} apply to product events, not to --queue")
-        from forgeq.emulator.firing import MAX_EVENTS
+        from forgeq.emulator.products.firing import MAX_EVENTS
 
         if count < 1 or count > MAX_EVENTS:
             raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}", "push more with several commands")
@@ -106,7 +106,7 @@ def fire_product(
 ) -> dict[str, Any]:
     from forgeq.cli import render
     from forgeq.emulator import limits
-    from forgeq.emulator.firing import check_arguments, fire_product_events
+    from forgeq.emulator.products.firing import check_arguments, fire_product_events
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
 
     base_payload = read_payload_file(payload_file) if payload_file is not None else None
@@ -115,7 +115,7 @@ def fire_product(
     check_arguments(event, count=count, now=limits.VIRTUAL_EPOCH, installation=site, project_key=project, sets=sets, base_payload=base_payload, rate=rate)
     loaded = None
     if manifest.exists():
-        from forgeq.emulator.manifest import load_manifest
+        from forgeq.emulator.app.manifest import load_manifest
 
         loaded = load_manifest(manifest)  # reads YAML only: handler code is never imported here
     store = open_store(manifest, db, must_exist=False)
@@ -147,22 +147,22 @@ def read_payload_file(path: Path) -> Any:
 
 def product_listing(manifest: Path) -> dict[str, Any]:
     """Every product event forgeq has a template for, with the app's triggers that receive each."""
-    from forgeq.emulator import products
+    from forgeq.emulator.products import payloads
 
     loaded = None
     if manifest.exists():
-        from forgeq.emulator.manifest import load_manifest
+        from forgeq.emulator.app.manifest import load_manifest
 
         loaded = load_manifest(manifest)
     events = []
-    for alias, event_type, product, description in products.list_event_types():
+    for alias, event_type, product, description in payloads.list_event_types():
         triggers = list(dict.fromkeys(t.key for t, _e in loaded.triggers_for(event_type))) if loaded else []
         events.append({"alias": alias, "event_type": event_type, "product": product, "description": description, "triggers": triggers})
     listing: dict[str, Any] = {"events": events, "manifest": str(manifest) if loaded else None}
     if loaded is not None:
         known = {e["event_type"] for e in events}
         listing["other_subscriptions"] = sorted({e.event_type for t in loaded.triggers for e in t.events} - known)
-        listing["app_account_id"] = products.app_account_id(loaded.app_id)
+        listing["app_account_id"] = payloads.app_account_id(loaded.app_id)
     return listing
 
 
@@ -222,7 +222,7 @@ def push_to_queue(
     concurrency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from forgeq.emulator.errors import InputError
-    from forgeq.emulator.pushing import new_events
+    from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
     from forgeq.events import EventsError, Queue, validate_push
 
@@ -241,7 +241,7 @@ def push_to_queue(
         raise InputError(f"{type(error).__name__}: {error}") from None
     warnings = []
     if manifest.exists():
-        from forgeq.emulator.manifest import load_manifest
+        from forgeq.emulator.app.manifest import load_manifest
 
         if load_manifest(manifest).consumer_for(queue) is None:
             warnings.append(f"no consumer in {manifest} listens on queue '{queue}'; the events wait until one does")

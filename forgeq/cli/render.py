@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from forgeq.emulator.timeline import AttemptReport, Notice
+from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.launcher import clock_text as clock_text  # typer- and rich-free (`inspect queue` fast path)
 from forgeq.launcher import queue_table as queue_table
 
@@ -183,7 +183,7 @@ def warn(text: str) -> None:
 
 
 def faults_injected(counts: dict[str, int]) -> None:
-    """`run --faults`: one line saying what the scenario did (forgeq/emulator/faults.py)."""
+    """`run --faults`: one line saying what the scenario did (forgeq/emulator/tools/faults.py)."""
     names = {
         "failed": "attempts failed",
         "storage_429": "storage calls refused 429",

@@ -24,7 +24,7 @@ def report(
     import sys
 
     from forgeq.emulator.errors import InputError
-    from forgeq.emulator.report import render_report
+    from forgeq.emulator.tools.report import render_report
 
     store = open_store(manifest, db)
     try:

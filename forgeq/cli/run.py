@@ -55,9 +55,9 @@ def run(
 ) -> None:
     """Run the app's consumers and triggers over the queue in the state file."""
     from forgeq.cli import render
-    from forgeq.emulator.engine import Emulator
+    from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.errors import InputError
-    from forgeq.emulator.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import StateLock, Store
 
@@ -69,7 +69,7 @@ def run(
         raise InputError("--invocation-ms and --storage-call-ms must be 0 or more")
     duration = None
     if run_for is not None:
-        from forgeq.emulator.schedule import parse_duration
+        from forgeq.emulator.products.schedule import parse_duration
 
         duration = parse_duration(run_for)
     if platform_limits not in ("on", "off"):
@@ -80,13 +80,13 @@ def run(
         raise InputError(f"--max-attempts must be 1 or more, not {max_attempts}")
     if watch and (until_idle or run_for is not None):
         raise InputError("--watch runs until stopped (Ctrl-C); it cannot be combined with --until-idle or --for")
-    from forgeq.emulator.quota import parse_storage_limits
+    from forgeq.emulator.platform.quota import parse_storage_limits
 
     parse_storage_limits(storage_limits)  # a bad spec is refused before the state file is touched
     loaded = load_manifest(manifest)
     scenario = None
     if faults is not None:
-        from forgeq.emulator.faults import load_scenario
+        from forgeq.emulator.tools.faults import load_scenario
 
         scenario = load_scenario(str(faults))
     path = state_path(manifest, db)
@@ -112,7 +112,7 @@ def run(
         printer.stream.on_closed = lambda: setattr(emulator, "interrupted", True)
     injected = None
     if scenario is not None:
-        from forgeq.emulator.faults import Faults, apply_scenario
+        from forgeq.emulator.tools.faults import Faults, apply_scenario
 
         injected = Faults(emulator)
         apply_scenario(injected, scenario)
@@ -139,7 +139,7 @@ def run(
             watcher.stop()
         signal.signal(signal.SIGINT, previous)
         printer.close()
-    from forgeq.emulator.summary import summarize
+    from forgeq.emulator.tools.summary import summarize
 
     summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), render.wall() - started)
     render.summary(summary)
@@ -153,12 +153,12 @@ def run(
 
 
 def _start_watching(emulator: Any, manifest: Path) -> Any:
-    """Watch mode: arm the file watcher and hook it into the loop (forgeq/emulator/watch.py)."""
+    """Watch mode: arm the file watcher and hook it into the loop (forgeq/emulator/loop/watch.py)."""
     import sys
 
     from forgeq.emulator.errors import InputError
-    from forgeq.emulator.timeline import Notice
-    from forgeq.emulator.watch import Watcher, WatchError
+    from forgeq.emulator.loop.timeline import Notice
+    from forgeq.emulator.loop.watch import Watcher, WatchError
 
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)  # each line shows at once, also through a pipe

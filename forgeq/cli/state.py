@@ -28,7 +28,7 @@ def reset(
     from forgeq.cli import render
     from forgeq.emulator.errors import ForgeqError
     from forgeq.emulator.store import Store
-    from forgeq.emulator.transfer import reset_state
+    from forgeq.emulator.tools.transfer import reset_state
 
     path = state_path(manifest, db)
     if not path.exists():
@@ -65,7 +65,7 @@ def export(
     """
     from forgeq.cli import render
     from forgeq.emulator.errors import InputError
-    from forgeq.emulator.transfer import export_state
+    from forgeq.emulator.tools.transfer import export_state
 
     store = open_store(manifest, db)
     if file is None or str(file) == "-":
@@ -110,7 +110,7 @@ def import_(
     from forgeq.cli import render
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.store import Store
-    from forgeq.emulator.transfer import import_state, read_export
+    from forgeq.emulator.tools.transfer import import_state, read_export
 
     if file == "-":
         source, text = "standard input", sys.stdin.read()

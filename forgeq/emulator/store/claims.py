@@ -3,7 +3,7 @@
 `Store.commit(batch, claim)` applies the batch, then (same IMMEDIATE transaction) leases the first
 `claim.limit` PENDING events not leased, in (available_at, id) order, due at or before `claim.until`,
 and reads the earliest due time left waiting after that (`claim.rest_min`). One transaction per
-window of up to 200 events (`limits.WINDOW_EVENTS`), where a claim per instant cost two (forgeq/emulator/lookahead.py says why the
+window of up to 200 events (`limits.WINDOW_EVENTS`), where a claim per instant cost two (forgeq/emulator/loop/lookahead.py says why the
 timeline is the same).
 """
 

@@ -20,7 +20,7 @@ _ATTEMPT_COLUMNS = (
 
 
 class HarnessStore:
-    """Reads and small writes for forgeq.testing and forgeq.emulator.faults."""
+    """Reads and small writes for forgeq.testing and forgeq.emulator.tools.faults."""
 
     conn: sqlite3.Connection
 

@@ -18,7 +18,7 @@ PRODUCT_SEQ_KEY = "product_seq"
 
 
 class ProductStore:
-    """Statements for firing product events (forgeq/emulator/firing.py)."""
+    """Statements for firing product events (forgeq/emulator/products/firing.py)."""
 
     conn: sqlite3.Connection
 

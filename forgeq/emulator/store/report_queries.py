@@ -13,7 +13,7 @@ from typing import Any
 
 from forgeq.emulator.store import schema
 
-# Attempt outcomes as the loop stores them (forgeq/emulator/timeline.py), bottom to top of a bar.
+# Attempt outcomes as the loop stores them (forgeq/emulator/loop/timeline.py), bottom to top of a bar.
 OUTCOME_ORDER = ("succeeded", "retry", "error", "timeout", "dropped", "lost")
 # Outcomes after which the event waits out a retry delay (attempts.next_at).
 RETRYING_OUTCOMES = ("retry", "error", "timeout")
@@ -88,7 +88,7 @@ class ReportData:
 
 
 class ReportQueries:
-    """Aggregations for the HTML report (forgeq/emulator/report.py draws them)."""
+    """Aggregations for the HTML report (forgeq/emulator/tools/report.py draws them)."""
 
     conn: sqlite3.Connection
 

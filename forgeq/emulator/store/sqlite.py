@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forgeq.emulator import crashpoints
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
-from forgeq.emulator.store import schema
+from forgeq.emulator.store import crashpoints, schema
 from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
 from forgeq.emulator.store.flight import FlightLog

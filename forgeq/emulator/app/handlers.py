@@ -1,0 +1,145 @@
+"""Loading handler modules: `handler: index.handler` is attribute `handler` of `src/index.py`.
+
+Modules are loaded from their file under a private package name (`_forgeq_app.<path>`), never by
+putting `src/` first on `sys.path`, so an app's `src/json.py` cannot shadow what forgeq imports.
+The app's folders go at the *end* of `sys.path`, so its modules can still import each other.
+Only `forgeq run` (and the testing API) load handlers; `push`, `inspect` and `lint` never do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forgeq.emulator.app.manifest import JS_SUFFIXES, Function, Manifest, is_inside, resolve_handler_file
+from forgeq.emulator.errors import HandlerLoadError
+
+PACKAGE = "_forgeq_app"
+
+
+@dataclass
+class LoadedHandler:
+    function: Function
+    file: Path
+    call: Callable[..., Any]
+
+
+class Handlers:
+    """The handler callable of every function in a manifest, or why it cannot be loaded."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.loaded: dict[str, LoadedHandler] = {}
+        self.errors: dict[str, HandlerLoadError] = {}
+        self._modules: dict[Path, types.ModuleType] = {}
+        self._bridge: Any = None  # bridge.Bridge: the Node.js worker of JavaScript handlers, once one loads
+
+    @property
+    def warnings(self) -> list[str]:
+        """Loaded, but worth saying (a local Node.js newer than app.runtime.name)."""
+        return list(self._bridge.warnings) if self._bridge is not None else []
+
+    def load_all(self) -> None:
+        self._ensure_package()
+        for key, function in self.manifest.functions.items():
+            try:
+                self.loaded[key] = self._load(function)
+                self.errors.pop(key, None)
+            except HandlerLoadError as error:
+                self.errors[key] = error
+                self.loaded.pop(key, None)
+
+    def get(self, function_key: str) -> LoadedHandler | None:
+        return self.loaded.get(function_key)
+
+    def unload(self) -> None:
+        """Forget every module loaded from the app folder, so the next load reads the files again."""
+        app_dir = str(self.manifest.app_dir)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if name.startswith(PACKAGE + ".") or (file and file.startswith(app_dir) and not name.startswith("forgeq")):
+                del sys.modules[name]
+        self._modules.clear()
+        self.loaded.clear()
+        self.errors.clear()
+        self.close()
+
+    def close(self) -> None:
+        """Stop the Node.js worker, if JavaScript handlers started one."""
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+
+    def _ensure_package(self) -> None:
+        if PACKAGE not in sys.modules:
+            package = types.ModuleType(PACKAGE)
+            package.__path__ = []
+            sys.modules[PACKAGE] = package
+        for folder in (self.manifest.app_dir / "src", self.manifest.app_dir):
+            text = str(folder)
+            if folder.is_dir() and text not in sys.path:
+                sys.path.append(text)
+
+    def _load(self, function: Function) -> LoadedHandler:
+        app_dir = self.manifest.app_dir
+        file, looked = resolve_handler_file(app_dir, function.module_path)
+        where = f"function '{function.key}' (handler {function.handler})"
+        if file is None:
+            names = ", ".join(str(p.relative_to(app_dir)) for p in looked if p.suffix == ".py")
+            raise HandlerLoadError(f"{where}: no file {names}", "create it, or fix `handler` in the manifest")
+        if not is_inside(file, app_dir):
+            raise HandlerLoadError(f"{where}: {file} resolves outside the app folder {app_dir}")
+        if file.suffix in JS_SUFFIXES:  # runs on Node.js, in the bridge's worker (bridge.py)
+            from forgeq.emulator.app.bridge import Bridge
+
+            if self._bridge is None:
+                self._bridge = Bridge(self.manifest)
+            return LoadedHandler(function, file, self._bridge.load(function, file, where))
+        module = self._modules.get(file) or self._import(file, where)
+        try:
+            call = getattr(module, function.attribute)
+        except AttributeError:
+            raise HandlerLoadError(
+                f"{where}: {file.relative_to(app_dir)} has no attribute '{function.attribute}'",
+                f"define `{function.attribute}` in it, or fix `handler` in the manifest",
+            ) from None
+        if not callable(call):
+            raise HandlerLoadError(f"{where}: {file.relative_to(app_dir)}:{function.attribute} is not callable")
+        return LoadedHandler(function, file, call)
+
+    def _import(self, file: Path, where: str) -> types.ModuleType:
+        relative = file.relative_to(self.manifest.app_dir).with_suffix("")
+        name = PACKAGE + "." + ".".join(part.replace("-", "_") for part in relative.parts)
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            raise HandlerLoadError(f"{where}: cannot load {file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as error:
+            del sys.modules[name]
+            location = f"{Path(error.filename or file).name}:{error.lineno}" if error.lineno else str(file)
+            raise HandlerLoadError(f"{where}: {location}: SyntaxError: {error.msg}", "fix the file; --watch reloads it") from None
+        except BaseException as error:  # the module's top level ran user code; anything can come out
+            del sys.modules[name]
+            raise HandlerLoadError(f"{where}: importing {file.name} failed: {describe_exception(error, file)}") from None
+        self._modules[file] = module
+        return module
+
+
+def describe_exception(error: BaseException, near: Path | None = None) -> str:
+    """`KeyError: 'x' (index.py:12)`: the exception and the innermost frame in the app's code."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)
+    app_frames = [f for f in frames if "/forgeq/" not in f.filename.replace("\\", "/") or (near and f.filename.startswith(str(near.parent)))]
+    if app_frames:
+        last = app_frames[-1]
+        text += f" ({Path(last.filename).name}:{last.lineno})"
+    return text

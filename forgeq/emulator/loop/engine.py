@@ -1,0 +1,629 @@
+"""The event loop: claim due events, invoke their handlers, apply Forge's rules, commit in batches.
+
+One process, one loop, one clock. On the virtual clock, when nothing is due, time jumps to the
+next due event, so a backlog with 900 s retries drains in seconds. Events due at the same time
+run in an order shuffled by the seed (Forge delivers in parallel and unordered, FS §1.8).
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import json
+import os
+import random
+from collections.abc import Callable
+from typing import Any
+
+from forgeq.emulator import limits
+from forgeq.emulator.app.handlers import Handlers
+from forgeq.emulator.app.manifest import Function, Manifest
+from forgeq.emulator.ids import derived_uuid
+from forgeq.emulator.loop import retry
+from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
+from forgeq.emulator.loop.concurrency import KeyWaits
+from forgeq.emulator.loop.invocation import Invocation, execute
+from forgeq.emulator.loop.lookahead import Lookahead
+from forgeq.emulator.loop.pushing import new_events
+from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
+from forgeq.emulator.platform.event_limits import PlatformLimits
+from forgeq.emulator.platform.quota import Quota
+from forgeq.emulator.platform.storage import Storage, quota_for
+from forgeq.emulator.products import fanout, payloads
+from forgeq.emulator.products.schedule import META_KEY as SCHEDULE_KEY
+from forgeq.emulator.products.schedule import Scheduler
+from forgeq.emulator.settings import DEFAULT_INSTALLATION, Settings
+from forgeq.emulator.store import Store, schema
+from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
+from forgeq.emulator.store.claims import WindowClaim
+from forgeq.emulator.store.sqlite import EventRecord, dumps
+
+IDLE_POLL_SECONDS = 0.2
+
+
+class Emulator:
+    """A Forge app's async events and storage, emulated over one Store."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.store = store
+        self.settings = settings or Settings()
+        self.clock: Clock = clock or self._default_clock()
+        self.observers: list[Observer] = list(observers or [])
+        self.batch = WriteBatch()
+        self.storage = Storage(self)
+        self.quota: Quota = quota_for(self)  # settings.storage_limits (quota.py)
+        self.platform = PlatformLimits(self)  # 500 pushes/min, cyclic invocations (platform_limits.py)
+        self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
+        self.handlers = Handlers(manifest)
+        self.rng = random.Random(self.settings.seed)
+        self.owner = f"pid {os.getpid()}"
+        self.interrupted = False
+        self.started = False
+        self.attempts_run = 0
+        self.crashed: dict[int, float] = {}
+        self.running_until: dict[tuple[str, str], list[float]] = {}
+        self.slot_installations = set(self.settings.installations)  # installations with a slot heap, or configured
+        self.key_waits = KeyWaits(self.settings.seed, self.rules.retention_seconds)  # full concurrency keys (concurrency.py)
+        self.warned: set[str] = set()
+        self.scheduler = Scheduler()  # scheduledTrigger fire times (schedule.py)
+        self.app_account_id = payloads.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
+        # Hooks run just before each handler call; one may return a wrapper, called as
+        # wrapper(handler, *args) instead of the handler (fault injection, forgeq/emulator/tools/faults.py).
+        self.before_attempt: list[Callable[[EventRecord, Invocation], Callable[..., Any] | None]] = []
+        self.after_flush: list[Callable[[], None]] = []  # run after each commit of a WriteBatch
+        # Run on the loop's thread before each step, when no attempt is in flight (watch mode, watch.py).
+        self.between_steps: list[Callable[[], None]] = []
+        self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
+        self._last_flush = wall_time()
+
+    def _default_clock(self) -> Clock:
+        if self.settings.clock == "real":
+            return RealClock()
+        return VirtualClock(resumed_virtual_time(self.store.get_meta("virtual_now")))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the handlers and recover what a dead run left behind. Idempotent."""
+        if self.started:
+            return
+        self.started = True
+        self.handlers.load_all()
+        for key, error in self.handlers.errors.items():
+            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+            del key
+        for warning in self.handlers.warnings:
+            self.notify(Notice(self.clock.now(), warning, "warning"))
+        reclaimed, quarantined = self.store.reclaim_running(limits.QUARANTINE_AFTER_CRASHES, self.clock.now())
+        if reclaimed:
+            self.notify(Notice(self.clock.now(), f"recovered {len(reclaimed)} interrupted attempt(s) from a run that died; they run again", "warning"))
+        for seq in quarantined:
+            self.notify(Notice(self.clock.now(), f"event #{seq} quarantined: in flight during {limits.QUARANTINE_AFTER_CRASHES} crashes", "error"))
+        self.crashed = dict(self.store.crashed_pending())
+        self.store.unblock()
+        self._load_schedule()
+
+    def reload(self) -> None:
+        """Read handler modules again (watch mode); events of handlers that load now run again."""
+        self.flush()
+        self.handlers.unload()
+        self.handlers = Handlers(self.manifest)
+        self.handlers.load_all()
+        for error in self.handlers.errors.values():
+            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+        self.store.unblock()
+        self._load_schedule()
+
+    def replace_manifest(self, manifest: Manifest) -> None:
+        """Run a changed manifest from now on (watch mode): its functions, consumers and triggers."""
+        self.manifest = manifest
+        self.app_account_id = payloads.app_account_id(manifest.app_id)
+        self.warned.clear()
+        self.reload()
+
+    def notify(self, notice: Notice) -> None:
+        for observer in self.observers:
+            observer.notice(notice)
+
+    # -- pushing from outside (testing API; the CLI uses the store directly) --------------------------
+
+    def push(self, queue: str, events: Any, installation: str = DEFAULT_INSTALLATION, origin: str = "api") -> str:
+        """Push like `Queue(key=queue).push(events)` from outside any invocation; commits at once."""
+        from forgeq.events import validate_push
+
+        batch = validate_push(events)
+        pending = self.batch
+        if pending.jobs or pending.new_events or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
+            self.flush()  # the loop's writes first; the clock alone (meta) can wait for the next commit
+        job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
+        return job_id
+
+    def push_from_handler(self, invocation: Invocation, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
+        self.platform.check_push(invocation, len(events))
+        now = invocation.now()
+        invocation.pushes += 1
+        job_id = job_id or derived_uuid("job", self.settings.seed, invocation.event, invocation.attempt, invocation.pushes)
+        self.batch.jobs.append(NewJob(job_id, invocation.installation, queue, now, "handler"))
+        self.batch.new_events.extend(
+            new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event)
+        )
+        if self.manifest.consumer_for(queue) is None and queue not in self.warned:
+            self.warned.add(queue)
+            self.notify(Notice(now, f"pushed to queue '{queue}', which no consumer listens on; its events wait", "warning"))
+        return job_id
+
+    def job_stats(self, queue: str, job_id: str, installation: str) -> dict[str, int]:
+        self.flush()
+        job = self.store.job(job_id)
+        if job is None or job["queue"] != queue or job["installation"] != installation:
+            from forgeq.events import JobDoesNotExistError
+
+            raise JobDoesNotExistError(f"The job {job_id} was not found for the queue {queue}.")
+        counts = self.store.job_state_counts(job_id)
+        return {
+            "success": counts.get(schema.SUCCEEDED, 0),
+            "inProgress": counts.get(schema.PENDING, 0) + counts.get(schema.RUNNING, 0) + counts.get(schema.BLOCKED, 0),
+            "failed": counts.get(schema.DROPPED, 0),
+        }
+
+    def cancel_job(self, queue: str, job_id: str, installation: str) -> None:
+        self.lookahead.release()  # leased events not started are PENDING to Forge: the cancel reaches them
+        self.job_stats(queue, job_id, installation)  # the same 404 as Forge for an unknown job
+        self.store.cancel_job(job_id, self.clock.now())
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = True, stop_at: float | None = None, max_attempts: int | None = None) -> None:
+        """Deliver events until idle (or, with until_idle=False, until interrupted), or until `stop_at`.
+
+        Scheduled triggers fire when their time comes while events are queued or a stop time is
+        set; with nothing queued, until_idle stops (future scheduled runs are ignored) and an
+        endless run waits, its virtual clock following the wall clock meanwhile so scheduled
+        triggers keep their real rhythm instead of racing ahead (docs/fidelity.md).
+        """
+        self.start()
+        try:
+            while not self.interrupted:
+                for hook in self.between_steps:
+                    hook()
+                if max_attempts is not None and self.attempts_run >= max_attempts:
+                    break
+                if self.lookahead.step(stop_at, max_attempts) or self.step():
+                    continue
+                self.flush()
+                queued = self._next_queued_at()
+                fire = self.scheduler.next_at()
+                if queued is None and (fire is None or stop_at is None):
+                    if until_idle:
+                        break
+                    if stop_at is not None and (self.clock.virtual or self.clock.now() >= stop_at):
+                        self.clock.advance_to(stop_at)
+                        break
+                    self.clock.wait(IDLE_POLL_SECONDS)
+                    if fire is not None and self.clock.virtual:
+                        self.clock.advance_to(min(fire, self.clock.now() + IDLE_POLL_SECONDS))
+                    continue
+                next_due = min(t for t in (queued, fire) if t is not None)
+                if stop_at is not None and next_due > stop_at:
+                    if self.clock.virtual or self.clock.now() >= stop_at:
+                        self.clock.advance_to(stop_at)
+                        break
+                    next_due = stop_at
+                if self.clock.virtual:
+                    self.clock.advance_to(next_due)
+                else:
+                    self.clock.advance_to(min(next_due, self.clock.now() + IDLE_POLL_SECONDS))
+        finally:
+            self.lookahead.release()  # leased, not started: back untouched, whatever ended the run
+            self.flush()
+
+    def next_due_at(self) -> float | None:
+        """The next time something is due: a queued event or a scheduled trigger's run."""
+        queued, fire = self._next_queued_at(), self.scheduler.next_at()
+        return fire if queued is None else queued if fire is None else min(queued, fire)
+
+    def _next_queued_at(self) -> float | None:
+        """When a queued event can next start: the earliest due time, except that the events of an
+        installation whose invocation slots are all taken wait, in due order, for the first to free."""
+        queued = self.store.next_due_at()
+        now = self.clock.now()
+        if queued is None or queued > now:
+            return queued
+        full = self._free_slots(now)[2]
+        if not full:
+            return queued
+        times = [self.store.next_due_at(exclude_installations=tuple(full))]
+        for installation, frees_at in full.items():
+            due = self.store.next_due_at(installation=installation)
+            times.append(None if due is None else max(due, frees_at))
+        return min((t for t in times if t is not None), default=None)
+
+    def _load_schedule(self) -> None:
+        now = self.clock.now()
+        kind = "virtual" if self.clock.virtual else "real"
+        reset = self.scheduler.load(self.manifest, self.settings.installations, self.store.get_meta(SCHEDULE_KEY), now, kind)
+        if reset is not None:
+            keys = ", ".join(sorted(self.scheduler.next_fire))
+            why = "scheduledTrigger modules changed, so every start time resets as on a Forge deploy; " if reset == "changed" else ""
+            text = f"{why}scheduled triggers ({keys}) start: first run {limits.SCHEDULED_FIRST_RUN_SECONDS:g} s from now, then every interval"
+            self.notify(Notice(now, text, "warning" if reset == "changed" else "info"))
+        self.batch.meta[SCHEDULE_KEY] = self.scheduler.dumps()
+
+    def _fire_schedule(self, now: float) -> None:
+        for fired in self.scheduler.fire(now, self.batch):
+            if fired.skipped:
+                self.notify(Notice(fired.at, f"scheduledTrigger '{fired.key}': {fired.skipped} missed run(s) coalesced into this one", "warning"))
+
+    def step(self) -> int:
+        """Claim the events due now and run one attempt of each; return how many ran."""
+        now = self.clock.now()
+        if self.scheduler.next_fire:
+            self._fire_schedule(now)
+        claimable, slot_frees_at, full = self._free_slots(now)
+        if not claimable:
+            if slot_frees_at is None or self.store.next_due_at() is None:
+                return 0
+            self.clock.advance_to(slot_frees_at)  # every installation is busy: time moves to the first free slot
+            return self.step()
+        claimed = self._claim(now, claimable, tuple(full))
+        if not claimed:
+            return 0
+        if len(claimed) > 1:
+            self.rng.shuffle(claimed)
+        for index, record in enumerate(claimed):
+            if self.interrupted and index:
+                self._release(claimed[index:])  # stopping: leases not started go back untouched
+                break
+            try:
+                self._deliver(record, now)
+            except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
+                self._release(claimed[index + 1 :])
+                raise
+            if len(self.batch.updates) >= limits.WINDOW_EVENTS or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
+                self.flush()
+        if len(claimed) == 1 and claimed[0].redelivered:
+            self.flush()  # an event that was in flight at a crash commits alone, so a repeat crash names it
+        return len(claimed)
+
+    def _release(self, records: list[EventRecord]) -> None:
+        """Give back claimed events that did not start: PENDING as before, no attempt, no crash counted."""
+        self.batch.released.extend(r.id for r in records)
+
+    def _claim(self, now: float, limit: int, busy: tuple[str, ...] = ()) -> list[EventRecord]:
+        """Lease up to `limit` events due at `now`, none of the `busy` installations (no free slot).
+
+        The acknowledgements so far are committed first only when the claim could see a difference:
+        an event they make waiting is due by `now`, or events given back must be claimable again.
+        Otherwise the claim finds the same events either way (acknowledged ones are still leased
+        until their commit), and the commit waits for up to `limits.WINDOW_EVENTS` attempts, as in
+        the look-ahead window: at a 1e5 backlog over ten installations, half the attempts run in
+        plain steps, and a commit per step of 50 cost a fifth of the drain (bench/README.md).
+        """
+        if self.batch.released or self.batch.waiting_due_by(now):
+            self.flush()
+        for seq, due in sorted(self.crashed.items(), key=lambda item: (item[1], item[0])):
+            if due <= now:
+                claimed = self.store.claim_ids([seq], self.owner)
+                del self.crashed[seq]
+                if claimed:
+                    return claimed
+        return self.store.claim_due(now, limit, self.owner, exclude_crashed=bool(self.crashed), exclude_installations=busy)
+
+    def flush(self, claim: WindowClaim | None = None) -> None:
+        """Commit what the attempts so far did (acknowledgements, KVS writes, pushes)."""
+        self._last_flush = wall_time()
+        if self.clock.virtual:
+            self.batch.meta["virtual_now"] = repr(self.clock.now())
+        if self.batch.is_empty() and claim is None:
+            return
+        batch, self.batch = self.batch, WriteBatch()
+        self.lookahead.note_flush(batch)
+        self.store.commit(batch, claim)
+        for after in self.after_flush:
+            after()
+
+    # -- one delivery --------------------------------------------------------------------------------
+
+    def _deliver(self, record: EventRecord, now: float) -> None:
+        if record.kind == "product":
+            self._fan_out(record, now)
+            return
+        route = self._route(record)
+        if route is None:
+            return
+        function, delivery, method = route
+        handler = self.handlers.get(function.key)
+        if handler is None:
+            self._block(record, now, f"handler of function '{function.key}' cannot be loaded")
+            return
+        start = max(now, record.available_at) if self.clock.virtual else self.clock.now()
+        slots = self._slots(record, start)
+        if slots is None:
+            return
+        invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
+        if (waited := self.key_waits.started(record.id, start)) is not None:
+            invocation.notes.append(waited)
+        args = self._arguments(record, delivery, method)
+        random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
+        call = getattr(handler.call, "forge_call", handler.call)  # a resolver: its plain functions run without an event loop
+        for hook in self.before_attempt:
+            wrapper = hook(record, invocation)
+            if wrapper is not None:
+                call = functools.partial(wrapper, call)
+        timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
+        self.store.flight.start(record.id)  # from here a crash interrupts this attempt (store/flight.py)
+        execution = execute(call, args, invocation, timeout)
+        if self.store.crash is not None:
+            self.store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
+        self.attempts_run += 1
+        if execution.result.kind == "timeout":
+            ended = start + function.timeout_seconds
+        elif self.clock.virtual:
+            ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds + invocation.extra_seconds
+        else:
+            ended = self.clock.now()
+        for slot in slots:
+            heapq.heappush(self.running_until.setdefault(slot, []), ended)
+            if not slot[1]:
+                self.slot_installations.add(slot[0])
+        self._end_attempt(record, delivery, invocation, execution, start, ended)
+
+    def _route(self, record: EventRecord) -> tuple[Function, str, str | None] | None:
+        """(function, delivery kind, resolver method) for the event, or None once it is blocked."""
+        manifest = self.manifest
+        if record.kind == "queue":
+            consumer = manifest.consumer_for(record.target)
+            if consumer is None:
+                self._block(record, record.available_at, f"no consumer listens on queue '{record.target}'")
+                return None
+            delivery = retry.CONSUMER_V1 if consumer.version == 1 else retry.CONSUMER_V2
+            key, method = consumer.function, consumer.method
+        elif record.kind == "trigger":
+            trigger = next((t for t in manifest.triggers if t.key == record.target), None)
+            if trigger is None:
+                self._block(record, record.available_at, f"no trigger module '{record.target}' in the manifest")
+                return None
+            delivery, key, method = retry.TRIGGER, trigger.function, None
+        elif record.kind == "scheduled":
+            scheduled = next((s for s in manifest.scheduled_triggers if s.key == record.target), None)
+            if scheduled is None:
+                self._block(record, record.available_at, f"no scheduledTrigger module '{record.target}' in the manifest")
+                return None
+            delivery, key, method = retry.SCHEDULED, scheduled.function, None
+        else:
+            self._block(record, record.available_at, f"unknown event kind '{record.kind}'")
+            return None
+        function = manifest.functions.get(key)
+        if function is None:
+            self._block(record, record.available_at, f"function '{key}' is not in the manifest")
+            return None
+        return function, delivery, method
+
+    def _block(self, record: EventRecord, at: float, why: str) -> None:
+        self.batch.updates.append(EventUpdate.unstarted(record, schema.BLOCKED, record.available_at, None, why))
+        if why not in self.warned:
+            self.warned.add(why)
+            self.notify(Notice(at, f"{why}: its events wait (they run once it is fixed)", "warning"))
+
+    def _slots(self, record: EventRecord, start: float) -> list[tuple[str, str]] | None:
+        """The invocation slots the attempt takes, or None when one is full and the event was delayed.
+
+        Two kinds of slot, both on the virtual clock: the installation's `settings.concurrency`
+        (forgeq's model of Forge running a backlog in parallel, docs/fidelity.md), whose full slot
+        delays the event to when one frees, and Forge's concurrency keys (FS §1.7), whose full slot
+        makes the event wait with Forge's internal backoff (concurrency.py). No retry used.
+        """
+        slots: list[tuple[str, str]] = []
+        limits_by_slot: list[tuple[tuple[str, str], int]] = []
+        if self.settings.concurrency > 0 and self.clock.virtual:
+            limits_by_slot.append(((record.installation, ""), self.settings.concurrency))
+        if record.extra and '"concurrency"' in record.extra:
+            concurrency = json.loads(record.extra).get("concurrency")
+            key = concurrency.get("key") if isinstance(concurrency, dict) else None
+            limit = concurrency.get("limit") if isinstance(concurrency, dict) else None
+            if isinstance(key, str) and key and isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+                limits_by_slot.append(((record.installation, "key:" + key), limit))
+            elif (warning := f"concurrency {json.dumps(concurrency)} ignored: it needs a key (a non-empty string) and a limit (an integer of 1 or more); @forge/events does not check it on push") not in self.warned:
+                self.warned.add(warning)
+                self.notify(Notice(start, f"event #{record.id}: {warning}", "warning"))
+        for slot, limit in limits_by_slot:
+            free_at = self._full_until(slot, limit, start)
+            if free_at is None:
+                slots.append(slot)
+                continue
+            if slot[1]:  # a concurrency key
+                deferral = self.key_waits.defer(record.id, slot[1][len("key:") :], limit, start, record.enqueued_at)
+                if deferral.drop_reason is not None:
+                    self.batch.updates.append(EventUpdate.unstarted(record, schema.DROPPED, record.available_at, start, record.last_error))
+                    self.batch.ledger.append(LedgerRow(record.id, start, deferral.drop_reason, record.last_error, _retry_context(record)))
+                    self.notify(Notice(start, f"event #{record.id} dropped ({deferral.waited}): {deferral.drop_reason}", "error"))
+                    return None
+                free_at = deferral.next_at
+            self.batch.updates.append(EventUpdate.unstarted(record, schema.PENDING, free_at, None, record.last_error))
+            return None
+        return slots
+
+    def _full_until(self, slot: tuple[str, str], limit: int, at: float) -> float | None:
+        """When the first invocation in `slot` ends, if `limit` of them are running at `at`."""
+        ends = self.running_until.get(slot)
+        if not ends:
+            return None
+        while ends and ends[0] <= at:
+            heapq.heappop(ends)
+        return ends[0] if len(ends) >= limit else None
+
+    def _free_slots(self, now: float) -> tuple[int, float | None, dict[str, float]]:
+        """(claimable now, when a slot frees, {installation with every slot taken: when one frees}).
+
+        The loop claims no more than the installations can start, and none of a full installation's
+        events: they wait in due order (re-delaying them one claim at a time made a backlog on one
+        installation quadratic while another had free slots).
+        """
+        cap = self.settings.concurrency
+        if cap <= 0 or not self.clock.virtual:
+            return self.settings.ack_batch_events, None, {}
+        running = self.running_until
+        free = 0
+        first_end: float | None = None
+        full: dict[str, float] = {}
+        for installation in self.slot_installations:  # _full_until inlined: once per instant and installation
+            ends = running.get((installation, ""))
+            if not ends:
+                free += cap
+                continue
+            while ends and ends[0] <= now:
+                heapq.heappop(ends)
+            if len(ends) < cap:
+                free += cap - len(ends)
+                continue
+            full[installation] = busy_until = ends[0]
+            if first_end is None or busy_until < first_end:
+                first_end = busy_until
+        return min(free, self.settings.ack_batch_events), first_end, full
+
+    def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
+        body = json.loads(record.body)
+        context = {
+            "installContext": f"ari:cloud:jira::site/{record.installation}",
+            "installation": {"id": record.installation},
+            "environmentType": "DEVELOPMENT",
+        }
+        retry_context = None
+        if record.retry_count:
+            retry_context = {
+                "retryCount": record.retry_count,
+                "retryReason": record.retry_reason,
+                "retryData": json.loads(record.retry_data) if record.retry_data else None,
+            }
+        if delivery == retry.CONSUMER_V1:
+            payload = body
+            if retry_context is not None and isinstance(payload, dict):
+                payload = {**payload, "retryContext": retry_context}
+            call = {"functionKey": method, "payload": payload, "jobId": record.job_id}
+            return ({"call": call, "context": {**context, "jobId": record.job_id}}, {})
+        if delivery == retry.CONSUMER_V2:
+            event: dict[str, Any] = {"body": body, "queueName": record.target, "jobId": record.job_id, "eventId": record.event_id}
+            if record.extra:
+                event.update(json.loads(record.extra))
+            if retry_context is not None:
+                elapsed = (self.clock.now() - record.enqueued_at) * 1000
+                retry_context["retentionWindow"] = {
+                    "startTime": _iso(record.enqueued_at),
+                    "remainingTimeMs": max(0, int(self.rules.retention_seconds * 1000 - elapsed)),
+                }
+                event["retryContext"] = retry_context
+            return (event, context)
+        if delivery == retry.TRIGGER:
+            if retry_context is not None and isinstance(body, dict):
+                body = {**body, "retryContext": retry_context}
+            return (body, context)
+        return (body, {**context, "principal": None})
+
+    def _end_attempt(self, record: EventRecord, delivery: str, invocation: Invocation, execution: Any, start: float, ended: float) -> None:
+        result = execution.result
+        decision = retry.decide(
+            delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=len(record.body.encode()), rules=self.rules
+        )
+        notes = invocation.notes + decision.notes
+        if record.redelivered:
+            notes.insert(0, "redelivered: in flight when forgeq was killed or crashed, so it runs again (no retry used)")
+        attempt = record.attempts + 1
+        outcome = _outcome(result.kind, decision.outcome)
+        retry_context = _retry_context(record)
+        error = result.error
+        if decision.outcome == retry.RETRY:
+            assert decision.next_at is not None
+            update = EventUpdate(record.id, schema.PENDING, decision.next_at, attempt, record.retry_count + 1, decision.reason, decision.retry_data_json, None, error)
+        elif decision.outcome == retry.SUCCEEDED:
+            update = EventUpdate(record.id, schema.SUCCEEDED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, None)
+        else:
+            last_error = error or (f"returned InvocationError ({decision.reason})" if result.kind == "retry-request" else None)
+            update = EventUpdate(record.id, schema.DROPPED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, last_error)
+            self.batch.ledger.append(LedgerRow(record.id, ended, decision.drop_reason or decision.outcome, last_error, retry_context))
+        self.batch.updates.append(update)
+        logs = execution.logs
+        self.batch.attempts.append(
+            AttemptRow(
+                record.id, attempt, record.retry_count, start, ended, outcome, decision.reason, error,
+                decision.retry_after_asked, decision.retry_after_applied, decision.next_at, retry_context,
+                invocation.quota_refusals, invocation.storage_calls, "\n".join(notes) or None, logs or None, execution.wall_ms,
+            )
+        )  # fmt: skip
+        if self.observers:
+            report = AttemptReport(
+                record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, attempt, record.retry_count,
+                start, ended, outcome, decision.reason, error, decision.retry_after_asked, decision.retry_after_applied,
+                decision.next_at, decision.drop_reason, invocation.quota_refusals, invocation.storage_calls, notes, logs,
+                bool(record.redelivered), execution.wall_ms,
+            )  # fmt: skip
+            for observer in self.observers:
+                observer.attempt(report)
+
+    def _fan_out(self, record: EventRecord, now: float) -> None:
+        """A product event reaches each subscribed trigger whose filters let it through (fanout.py)."""
+        payload = json.loads(record.body)
+        routes = fanout.deliveries(self.manifest, record.target, payload, self.app_account_id)
+        filtered: list[str] = []
+        for route in routes:
+            key, verdict = route.trigger.key, route.verdict
+            for unchecked in verdict.unchecked:
+                if (warning := f"trigger '{key}': {unchecked}; forgeq delivers without this check") not in self.warned:
+                    self.warned.add(warning)
+                    self.notify(Notice(now, warning, "warning"))
+            if not verdict.delivered:
+                filtered.append(f"trigger '{key}' filtered it out: {verdict.reason}")
+                self.notify(Notice(now, f"product event #{record.id} ({record.target}) filtered out for trigger '{key}': {verdict.reason}"))
+                continue
+            for note in verdict.notes:
+                self.notify(Notice(now, f"product event #{record.id} ({record.target}) delivered to trigger '{key}': {note}"))
+            self.batch.new_events.extend(
+                new_events(key, [{"body": payload}], installation=record.installation, now=now, job_id=None, kind="trigger", root_id=record.root_id, parent_id=record.id)
+            )
+        if not routes and record.target not in self.warned:
+            self.warned.add(record.target)
+            self.notify(Notice(now, f"no trigger subscribes to {record.target}; those events are not delivered", "warning"))
+        self.batch.updates.append(EventUpdate(record.id, schema.FANNED_OUT, record.available_at, 0, 0, None, None, now, "; ".join(filtered) or None))
+
+
+_REASON_JSON: dict[str | None, str] = {None: "null"}
+
+
+def _retry_context(record: EventRecord) -> str | None:
+    """The retryContext the event's next attempt carries (JSON), or None before its first retry.
+
+    Written out, not parsed and dumped again: retry_data is stored as compact JSON already (the
+    same text `dumps` of the dict gives; tests/test_performance_loop.py compares them).
+    """
+    if not record.retry_count:
+        return None
+    reason = _REASON_JSON.get(record.retry_reason)
+    if reason is None:
+        reason = dumps(record.retry_reason)
+        if len(_REASON_JSON) < 64:  # the codes a run uses are few; a handler's own strings are not cached past that
+            _REASON_JSON[record.retry_reason] = reason
+    return f'{{"retryCount":{record.retry_count},"retryReason":{reason},"retryData":{record.retry_data or "null"}}}'
+
+
+def _outcome(result_kind: str, decision: str) -> str:
+    if decision == retry.DROPPED:
+        return "dropped"
+    if decision == retry.LOST:
+        return "lost"
+    if decision == retry.SUCCEEDED:
+        return "succeeded"
+    return {"retry-request": "retry", "raised": "error", "timeout": "timeout"}.get(result_kind, "error")
+
+
+def _iso(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

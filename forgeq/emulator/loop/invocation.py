@@ -1,0 +1,306 @@
+"""One attempt: the platform API its handler code sees, and running the handler safely.
+
+A handler may raise anything, hang, call sys.exit, print megabytes or return junk; the loop and
+the other queues keep going. A hang ends at the function's `timeoutSeconds` of wall time, also
+under the virtual clock (SIGALRM in the main thread; a handler that swallows it is hit again
+every second), and is charged `timeoutSeconds` of virtual time.
+"""
+
+from __future__ import annotations
+
+import _signal
+import asyncio
+import contextlib
+import inspect
+import io
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from forgeq import runtime
+from forgeq.emulator import limits
+from forgeq.emulator.app.handlers import describe_exception
+from forgeq.emulator.app.replies import respond
+from forgeq.emulator.ids import derived_uuid
+from forgeq.emulator.loop.clock import wall_time
+from forgeq.emulator.loop.retry import Result
+from forgeq.emulator.platform import api
+
+if TYPE_CHECKING:
+    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.runtime import StorageSession
+
+
+class HandlerTimeout(BaseException):
+    """Raised inside a handler when its time is up; BaseException so `except Exception` cannot keep it."""
+
+
+@dataclass
+class Invocation:
+    """The invocation in progress, as handler code reaches it through forgeq.events / forgeq.kvs."""
+
+    engine: Emulator
+    installation: str
+    event: int | None
+    root: int | None
+    started_at: float
+    attempt: int = 1
+    storage_calls: int = 0
+    quota_refusals: int = 0
+    pushes: int = 0
+    extra_seconds: float = 0.0  # virtual time added by injected storage latency (faults.py)
+    notes: list[str] = field(default_factory=list)
+    unawaited: list[runtime.Completed] = field(default_factory=list)
+
+    def now(self) -> float:
+        """Virtual time inside the attempt: its start plus the modelled cost of what it did so far."""
+        settings = self.engine.settings
+        if not self.engine.clock.virtual:
+            return self.engine.clock.now()
+        return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds + self.extra_seconds
+
+    def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
+        """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own)."""
+        return self.engine.push_from_handler(self, queue, events, job_id)
+
+    def job_stats(self, queue: str, job_id: str) -> dict[str, int]:
+        return self.engine.job_stats(queue, job_id, self.installation)
+
+    def cancel_job(self, queue: str, job_id: str) -> None:
+        self.engine.cancel_job(queue, job_id, self.installation)
+
+    @property
+    def storage(self) -> StorageSession:
+        return self.engine.storage.session(self)
+
+    def seed(self) -> str:
+        """The string the engine seeds Python's `random` with for this attempt (engine._deliver)."""
+        return f"{self.engine.settings.seed}:{self.event}:{self.attempt}"
+
+    def app_context(self, module_key: str) -> dict[str, Any]:
+        """What `getAppContext()` of @forge/api reads from `__forge_runtime__.appContext`."""
+        engine = self.engine
+        return {
+            "appId": engine.manifest.app_id.rsplit("/", 1)[-1],  # the id; getAppContext() builds the ARI
+            "appVersion": "forgeq",
+            "environmentId": "forgeq",
+            "environmentType": "DEVELOPMENT",
+            "installationId": self.installation,
+            "installation": {"id": self.installation},
+            "installContext": f"ari:cloud:jira::site/{self.installation}",
+            "invocationId": derived_uuid("invocation", engine.settings.seed, self.event, self.attempt),
+            "moduleKey": module_key,
+        }
+
+    def platform_request(self, call: dict[str, Any]) -> dict[str, Any]:
+        """A request of Forge's JavaScript packages (through the Node.js worker), answered as the cloud does."""
+        try:
+            return api.answer(self, call)
+        except Exception as error:  # noqa: BLE001 - a bug in forgeq: the JavaScript code sees a 500
+            return respond(
+                500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"}
+            )
+
+
+@dataclass
+class Execution:
+    result: Result
+    value: Any
+    logs: str
+    wall_ms: float
+
+
+class _Capture(io.StringIO):
+    """Stdout/stderr of one attempt, cut at Forge's 200 KB per-invocation log limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
+        self.truncated = False
+
+    def write(self, text: str) -> int:
+        if self.truncated:
+            return len(text)
+        room = limits.MAX_LOG_BYTES_PER_INVOCATION - self.size
+        if len(text) > room:
+            super().write(text[:room])
+            super().write(f"\n[forgeq: log cut at {limits.MAX_LOG_BYTES_PER_INVOCATION // 1024} KB, Forge's per-invocation limit]\n")
+            self.truncated = True
+        else:
+            super().write(text)
+        self.size += len(text)
+        return len(text)
+
+    def close(self) -> None:
+        """A handler may close sys.stdout; the capture stays readable (and writable) for forgeq."""
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+    return _loop
+
+
+class _Alarm:
+    """The timeout signal handler. A handler that swallows the first HandlerTimeout (a bare
+    `except BaseException`) is then traced: HandlerTimeout is raised again on every line it runs,
+    which no try/except can keep for long, since the except block's own lines raise it anew.
+
+    CPython drops a trace function that raises; a profile hook puts it back each time a handler
+    frame is left, so the caller's except block is traced too (swallowers nested in swallowers).
+    Tracing covers only the handler's frames: it stops at forgeq's own frames (`execute`, `_await`)
+    and ends for good once the handler's outermost frame is gone.
+    """
+
+    def __init__(self) -> None:
+        self.fired = 0
+        self.traced: list[Any] = []
+        self.saved: tuple[Any, Any] = (None, None)  # the trace and profile functions before tracing
+        self.done = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.fired += 1
+        if self.fired >= 2 and not self.done:
+            if self.fired == 2:
+                self.saved = (sys.gettrace(), sys.getprofile())
+                sys.setprofile(self._profiler)
+            self._trace(frame)
+        raise HandlerTimeout()
+
+    def _trace(self, frame: Any) -> None:
+        sys.settrace(self._tracer)
+        while frame is not None and frame.f_code not in _BOUNDARIES:
+            if not frame.f_code.co_filename.startswith(_ASYNCIO_DIR):  # asyncio's own cleanup must run
+                frame.f_trace = self._tracer
+                frame.f_trace_lines = True
+                self.traced.append(frame)
+            frame = frame.f_back
+
+    def _tracer(self, frame: Any, event: str, arg: Any) -> Any:
+        if self.done:
+            return None
+        if event == "call" and (frame.f_back is None or frame.f_back.f_code in _BOUNDARIES or frame.f_code.co_filename.startswith(_ASYNCIO_DIR)):
+            return None  # forgeq's own code, called once the handler's frames are unwinding; asyncio's
+        if event == "line":
+            raise HandlerTimeout()
+        return self._tracer
+
+    def _profiler(self, frame: Any, event: str, arg: Any) -> None:
+        if event != "return" or self.done or frame.f_code in _BOUNDARIES:
+            return
+        if frame.f_back is None or frame.f_back.f_code in _BOUNDARIES:
+            self.stop()  # the handler's outermost frame is gone: forgeq's code runs untraced
+        else:
+            self._trace(frame.f_back)
+
+    def stop(self) -> None:
+        if self.fired >= 2 and not self.done:
+            self.done = True
+            trace, profile = self.saved
+            sys.setprofile(profile)
+            sys.settrace(trace)
+            for frame in self.traced:
+                frame.f_trace = None
+            self.traced.clear()
+
+
+def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
+    """Run `call(*args)` bound to `invocation`; classify what it did."""
+    capture = _Capture()
+    token = runtime.bind(invocation)
+    use_alarm = timeout_seconds is not None and threading.current_thread() is threading.main_thread()
+    previous_handler: Any = None
+    previous_timer = (0.0, 0.0)
+    alarm = _Alarm()
+    timed_out = False
+    started = wall_time()
+    value: Any = None
+    error: BaseException | None = None
+    try:
+        if use_alarm:
+            # _signal, not signal: the same calls without the enum conversions (per attempt, hot path)
+            previous_handler = _signal.signal(signal.SIGALRM, alarm)
+            previous_timer = signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
+        saved_streams = sys.stdout, sys.stderr  # contextlib.redirect_stdout/stderr, inlined
+        sys.stdout = sys.stderr = capture
+        try:
+            value = call(*args)
+            if value is not None and inspect.isawaitable(value):
+                value = _await(value)
+        finally:
+            sys.stdout, sys.stderr = saved_streams
+    except HandlerTimeout:
+        timed_out = True
+    except BaseException as caught:  # noqa: BLE001 - user code: SystemExit, KeyboardInterrupt from it, anything
+        if isinstance(caught, KeyboardInterrupt) and invocation.engine.interrupted:
+            raise
+        error = caught
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            alarm.stop()
+            _signal.signal(signal.SIGALRM, previous_handler or _signal.SIG_DFL)
+            if previous_timer[0] > 0:  # someone else's alarm (pytest-timeout's): keep it running
+                signal.setitimer(signal.ITIMER_REAL, max(previous_timer[0] - (wall_time() - started), 0.001), previous_timer[1])
+        runtime.unbind(token)
+    timed_out = timed_out or alarm.fired > 0
+    wall_ms = (wall_time() - started) * 1000
+    try:
+        result = _classify(value, error, timed_out, timeout_seconds, invocation)
+    except Exception as odd:  # noqa: BLE001 - an exception whose __str__ raises, a result whose __eq__ does
+        what = f"{type(error).__name__} (printing it raised {type(odd).__name__})" if error is not None else (
+            f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
+        )
+        result = Result("raised", error=what)
+    return Execution(result, value, capture.getvalue(), wall_ms)
+
+
+def _await(awaitable: Any) -> Any:
+    loop = _event_loop()
+    try:
+        return loop.run_until_complete(awaitable)
+    except HandlerTimeout:
+        # The coroutine may be stuck mid-await: throw the loop away rather than drive it further.
+        global _loop
+        _loop = None
+        with contextlib.suppress(Exception):
+            loop.close()
+        if asyncio._get_running_loop() is not None:  # an interrupted run_forever left it marked running
+            asyncio.events._set_running_loop(None)
+        raise
+
+
+_BOUNDARIES = frozenset({execute.__code__, _await.__code__})
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+
+
+def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout: float | None, invocation: Invocation) -> Result:
+    from forgeq.events import InvocationError
+
+    if timed_out:
+        return Result("timeout", error=f"Function timed out. Limit of {timeout:g} seconds")
+    if error is not None:
+        if isinstance(error, InvocationError):
+            return Result("raised", error=describe_exception(error), raised_invocation_error=True)
+        if isinstance(error, SystemExit):
+            return Result("raised", error=f"SystemExit({error.code!r}): the handler called sys.exit; forgeq kept running")
+        return Result("raised", error=describe_exception(error))
+    for pending in invocation.unawaited:
+        if not pending.awaited and pending._error is not None:
+            return Result("raised", error=f"unhandled rejection of an SDK call never awaited: {describe_exception(pending._error)}")
+    if isinstance(value, InvocationError):
+        return Result("retry-request", retry_options=dict(value.retry_options), retry_options_given=value.options_given)
+    if isinstance(value, dict) and value.get("_retry") is True:
+        options = value.get("retryOptions")
+        return Result("retry-request", retry_options=dict(options) if isinstance(options, dict) else None, retry_options_given=isinstance(options, dict))
+    if inspect.iscoroutine(value):
+        invocation.notes.append("the handler returned a coroutine: did you forget `await`?")
+        value.close()
+    return Result("returned")

@@ -1,0 +1,10 @@
+"""What handler calls reach: the platform services behind Forge's packages.
+
+storage.py (the key-value store, as @forge/kvs reaches it), quota.py (storage quotas by era),
+event_limits.py (500 pushed events a minute, the cyclic-invocation limit), api.py (the HTTP answers
+to requests of Forge's own JavaScript packages). A new platform service goes here, as its own module.
+
+Imports: the shared modules, the store, the app, products, the port (forgeq.runtime) and the SDK's
+public errors and validation (forgeq.events, forgeq.kvs). Never the loop: the invocation a service
+works for comes in as an argument.
+"""

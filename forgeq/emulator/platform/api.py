@@ -1,0 +1,168 @@
+"""The platform's HTTP answers, for Forge's own JavaScript packages running in the Node.js worker.
+
+`@forge/events` and `@forge/kvs` send every request through `global.__forge_fetch__`; the worker
+forwards each one here (bridge.py), and `answer()` serves it with the same Invocation methods the
+Python SDK calls, then answers with the status and body the package expects from the cloud, so
+the package raises its own error classes (FS §1.2, §1.6, §2.6):
+
+- async events: POST /webhook/queue/publish|stats|cancel/{contextAri}/... ->
+  201 pushed, 413 `{errorMessage}` (PayloadTooBigError), 429 (RateLimitError),
+  405 (InvocationLimitReachedError), 200 `{success, inProgress, failed}`, 204 cancelled,
+  404 (JobDoesNotExistError), 400 `{message}` (InternalServerError "400 Bad Request: ...").
+- KVS: POST /api/v1/get|set|delete|query, /api/v1/secret/get|set|delete, /api/v1/batch/set|get|delete
+  -> 200 with the body @forge/kvs parses, or the error's status with `{code, message}`, which
+  @forge/kvs turns into its own ForgeKvsAPIError (404 KEY_NOT_FOUND is how a missing key reads).
+
+forgeq does not serve product REST APIs (requestJira, ...), the Custom Entity Store or KVS
+transactions: those answer 501 (entities: 400 UNSUPPORTED_ENTITY, as the Python SDK's batch
+items do) and the attempt gets a note.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from forgeq.emulator.app.replies import Answer, respond
+from forgeq.runtime import PLAIN, SECRET
+
+if TYPE_CHECKING:
+    from forgeq.emulator.loop.invocation import Invocation
+
+PUSH_SCHEMA = "ari:cloud:ecosystem::forge/app-event-2"
+_QUEUE_PATH = re.compile(r"^/webhook/queue/(publish|stats|cancel)/")
+def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
+    """Serve one request of the worker within `invocation`, as the cloud answers it."""
+    target = call.get("target") or {}
+    path = str(call.get("path") or "")
+    try:
+        body = json.loads(call["body"]) if call.get("body") else None
+    except (TypeError, ValueError):
+        return respond(400, {"code": "INVALID_REQUEST", "message": f"forgeq: the body of {path} is not JSON"})
+    kind = target.get("type") if isinstance(target, dict) else None
+    if kind == "kvs":
+        return _kvs(invocation, path, body)
+    queue_call = _QUEUE_PATH.match(path)
+    if kind == "fpp" and target.get("remote") == "stargate" and queue_call:
+        return _events(invocation, queue_call.group(1), body)
+    what = f"{call.get('method')} {path}"
+    remote = target.get("remote") if isinstance(target, dict) else None
+    invocation.notes.append(
+        f"forgeq does not emulate this platform request ({remote or kind}: {what}); it was answered 501"
+    )
+    return respond(501, {"code": "NOT_EMULATED", "message": f"forgeq does not emulate {what}"})
+
+
+# -- async events (FS §1.2, §1.6) -----------------------------------------------------------------------
+
+
+def _events(invocation: Invocation, action: str, body: Any) -> Answer:
+    from forgeq.events import (
+        QUEUE_KEY_PATTERN,
+        EventsError,
+        InvocationLimitReachedError,
+        JobDoesNotExistError,
+        PayloadTooBigError,
+        RateLimitError,
+        validate_push,
+    )
+
+    if not isinstance(body, dict):
+        return respond(400, {"message": "the request body must be an object"})
+    queue = body.get("queueName")
+    if not isinstance(queue, str) or not QUEUE_KEY_PATTERN.match(queue):
+        return respond(
+            400, {"message": "Queue names can only contain alphanumeric characters, dashes and underscores."}
+        )
+    job_id = body.get("jobId")
+    if not isinstance(job_id, str) or not job_id:
+        return respond(404 if action != "publish" else 400, {"message": "jobId cannot be empty."})
+    try:
+        if action == "stats":
+            return respond(200, invocation.job_stats(queue, job_id))
+        if action == "cancel":
+            invocation.cancel_job(queue, job_id)
+            return respond(204)
+        if body.get("schema") != PUSH_SCHEMA:
+            return respond(
+                400,
+                {
+                    "message": f"forgeq serves @forge/events 2.x and 3.x pushes (schema {PUSH_SCHEMA}), not {body.get('schema')!r}"
+                },
+            )
+        events = validate_push(body.get("payload"))
+        invocation.push(queue, events, job_id=job_id)
+        return respond(201)
+    except JobDoesNotExistError as error:
+        return respond(404, {"message": str(error)})
+    except PayloadTooBigError as error:
+        return respond(413, {"errorMessage": str(error)})
+    except RateLimitError:
+        return respond(429, {"message": "Too many requests."})
+    except InvocationLimitReachedError:
+        return respond(405, {"message": "The limit on cyclic invocation has been reached."})
+    except EventsError as error:
+        return respond(400, {"message": str(error)})
+
+
+# -- KVS (FS §2) ------------------------------------------------------------------------------------------
+
+
+def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
+    from forgeq.kvs import ForgeKvsAPIError
+
+    if path.startswith("/api/v1/entity/"):
+        return respond(
+            400,
+            {
+                "code": "UNSUPPORTED_ENTITY",
+                "message": "forgeq does not emulate the Custom Entity Store; use plain keys.",
+            },
+        )
+    if path == "/api/v1/transaction":
+        invocation.notes.append(
+            "kvs.transact(): forgeq does not emulate KVS transactions; it was answered 501"
+        )
+        return respond(
+            501, {"code": "NOT_EMULATED", "message": "forgeq does not emulate KVS transactions yet."}
+        )
+    operation = path.removeprefix("/api/v1/")
+    space = SECRET if operation.startswith("secret/") else PLAIN
+    operation = operation.removeprefix("secret/")
+    session = invocation.storage
+    request = body if isinstance(body, dict) else {}
+    try:
+        if operation == "get":
+            options = request.get("options")
+            value = session.get(request.get("key"), options, space=space)
+            if value is None:
+                return respond(404, {"code": "KEY_NOT_FOUND", "message": "The key does not exist."})
+            return respond(200, value if options is not None else {"key": request.get("key"), "value": value})
+        if operation == "set":
+            result = session.set(
+                request.get("key"), request.get("value"), request.get("options"), space=space
+            )
+            return respond(200, result)
+        if operation == "delete":
+            session.delete(request.get("key"), space=space)
+            return respond(204)
+        if operation == "query" and space == PLAIN:
+            options = request.get("options")
+            fields = options.get("metadataFields") if isinstance(options, dict) else None
+            page = session.query(request.get("where"), request.get("after"), request.get("limit"), fields)
+            found: dict[str, Any] = {"data": page["results"]}
+            if page.get("nextCursor") is not None:  # no cursor on the last page, as Forge answers
+                found["cursor"] = page["nextCursor"]
+            return respond(200, found)
+        if operation in ("batch/set", "batch/get", "batch/delete") and space == PLAIN:
+            method = {
+                "batch/set": session.batch_set,
+                "batch/get": session.batch_get,
+                "batch/delete": session.batch_delete,
+            }[operation]
+            return respond(200, method(body))
+    except ForgeKvsAPIError as error:
+        return respond(error.status, {"code": error.code, "message": error.message})
+    invocation.notes.append(f"forgeq does not emulate the KVS request {path}; it was answered 501")
+    return respond(501, {"code": "NOT_EMULATED", "message": f"forgeq does not emulate {path}"})

@@ -1,0 +1,56 @@
+"""What `forgeq doctor` reports: versions, the state file, the manifest, and the fidelity list."""
+
+from __future__ import annotations
+
+import platform
+import sqlite3
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from forgeq.emulator.store.probe import probe
+from forgeq.emulator.tools import fidelity
+
+PACKAGES = ("typer", "rich", "PyYAML", "sqlite-utils", "watchfiles")
+FIDELITY_DOC = "docs/fidelity.md (in the forgeq repository)"
+
+
+def version_of(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.errors import ManifestError
+    from forgeq.emulator.store import StateLock
+
+    found = probe(state)
+    lock = Path(f"{state}.run-lock")
+    found["path"] = str(state)
+    found["in_use"] = lock.is_file() and StateLock(str(state)).is_held_elsewhere()
+    manifest_status: dict[str, str] | None = None
+    if manifest.exists():
+        try:
+            loaded = load_manifest(manifest)
+            status = f"valid: {len(loaded.functions)} function(s), {len(loaded.consumers)} consumer(s), {len(loaded.triggers)} trigger(s)"
+        except ManifestError as error:
+            status = f"invalid: {len(error.problems)} problem(s); `forgeq lint` lists them"
+        manifest_status = {"path": str(manifest), "status": status}
+    return {
+        "versions": {
+            "forgeq": version_of("forgeq"),
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "packages": {name: version_of(name) for name in PACKAGES},
+        },
+        "platform": f"{platform.system()} {platform.machine()}",
+        "executable": sys.executable,
+        "state": found,
+        "manifest": manifest_status,
+        "fidelity": [item.as_dict() for item in fidelity.ITEMS],
+        "fidelity_doc": FIDELITY_DOC,
+    }

@@ -1,0 +1,146 @@
+"""The port between handler code and the platform: the invocation in progress, and sync/async SDK calls.
+
+`forgeq.events`, `forgeq.kvs` and `forgeq.resolver` find the platform through `current()`, as
+`@forge/api` finds it through a global. The emulator's loop binds its invocation here for the
+length of an attempt (`bind` / `unbind`); the SDK sees only the `Platform` protocol below, never
+the loop, so the SDK imports nothing of the emulator's loop and the loop depends on the SDK only
+for its public errors and validation. Outside an invocation (module import time, a plain script)
+SDK calls raise ForgeRuntimeError.
+
+This module imports nothing of forgeq: every other part may import it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Callable, Generator
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
+
+PLAIN = 0
+SECRET = 1  # getSecret / setSecret / deleteSecret: never in a query, never shown by `inspect kvs`
+
+_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+
+T = TypeVar("T")
+
+
+class StorageSession(Protocol):
+    """The key-value store as one invocation reaches it (served by forgeq.emulator.platform.storage)."""
+
+    def get(self, key: Any, options: Any = None, space: int = PLAIN) -> Any: ...
+
+    def set(self, key: Any, value: Any, options: Any = None, space: int = PLAIN) -> Any: ...
+
+    def delete(self, key: Any, space: int = PLAIN) -> None: ...
+
+    def query(self, where: Any, cursor: Any, limit: Any, metadata_fields: Any) -> dict[str, Any]: ...
+
+    def batch_set(self, items: Any) -> dict[str, Any]: ...
+
+    def batch_get(self, items: Any) -> dict[str, Any]: ...
+
+    def batch_delete(self, items: Any) -> dict[str, Any]: ...
+
+
+class Platform(Protocol):
+    """What handler code reaches in the invocation it runs in (the loop's Invocation implements it)."""
+
+    installation: str
+    event: int | None
+    attempt: int
+    notes: list[str]
+    unawaited: list[Completed]
+
+    @property
+    def storage(self) -> StorageSession: ...
+
+    def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str: ...
+
+    def job_stats(self, queue: str, job_id: str) -> dict[str, int]: ...
+
+    def cancel_job(self, queue: str, job_id: str) -> None: ...
+
+    def seed(self) -> str:
+        """The string this attempt's `random` is seeded with (the same for Python and JavaScript)."""
+        ...
+
+    def app_context(self, module_key: str) -> dict[str, Any]:
+        """What `getAppContext()` of @forge/api reads: app, environment, installation, invocation."""
+        ...
+
+    def platform_request(self, call: dict[str, Any]) -> dict[str, Any]:
+        """A request of Forge's own JavaScript packages, answered as the cloud answers it."""
+        ...
+
+
+_current: ContextVar[Platform | None] = ContextVar("forgeq_invocation", default=None)
+
+
+class ForgeRuntimeError(RuntimeError):
+    """An SDK call made where no Forge invocation is running."""
+
+
+def current() -> Platform:
+    invocation = _current.get()
+    if invocation is None:
+        raise ForgeRuntimeError(
+            "no Forge invocation is running: call forgeq.events / forgeq.kvs from a handler that "
+            "`forgeq run` (or forgeq.testing) invokes, not at import time"
+        )
+    return invocation
+
+
+def bind(invocation: Platform | None) -> Any:
+    return _current.set(invocation)
+
+
+def unbind(token: Any) -> None:
+    _current.reset(token)
+
+
+class Completed:
+    """An already-settled awaitable: what an SDK call returns inside `async def` code.
+
+    In JavaScript every Forge SDK call returns a Promise; here the call runs at once and, when the
+    caller is a coroutine, its result is handed back as an awaitable, so `await kvs.get(k)` works
+    in `async def` handlers and `kvs.get(k)` works in plain ones.
+    """
+
+    __slots__ = ("_value", "_error", "awaited")
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value = value
+        self._error = error
+        self.awaited = False
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        self.awaited = True
+        if self._error is not None:
+            raise self._error
+        return self._value
+        yield  # pragma: no cover - makes this a generator
+
+    def __repr__(self) -> str:
+        return f"<forgeq pending result: add `await` to get {self._value!r}>"
+
+
+def sdk_call(function: Callable[..., T]) -> Callable[..., T]:
+    """Return the result directly to plain code, and as an awaitable to coroutine code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not sys._getframe(1).f_code.co_flags & _COROUTINE_FLAGS:
+            return function(*args, **kwargs)
+        try:
+            return Completed(function(*args, **kwargs))
+        except Exception as error:  # surfaces at `await`, like a rejected Promise
+            pending = Completed(error=error)
+            invocation = _current.get()
+            if invocation is not None:  # never awaited: an unhandled rejection fails the attempt
+                invocation.unawaited.append(pending)
+            return pending
+
+    return wrapper
