@@ -13,14 +13,13 @@ In `async def` code every call returns an awaitable, as the JavaScript SDK retur
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from forgeq.emulator import limits
-from forgeq.jsontext import compact
+from forgeq.jsontext import CircularJsonError, stringify
 from forgeq.runtime import current, sdk_call
 
 QUEUE_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_]+$")
@@ -263,23 +262,14 @@ def _delay_in_range(delay: Any) -> bool:
 
 
 def to_json(value: Any) -> str:
-    """Serialise as JSON.stringify would: compact, NaN and Infinity as null; refuse non-JSON types."""
+    """`JSON.stringify(value)` (forgeq.jsontext): NaN and Infinity as null, JavaScript's numbers, lone
+    surrogates escaped; a cycle is its TypeError; a value JSON has no type for is InvalidPayloadError."""
     try:
-        return compact(value, allow_nan=False)
-    except ValueError:
-        return compact(_finite(value), allow_nan=False)
-    except TypeError as error:
+        return stringify(value)
+    except CircularJsonError:
+        raise
+    except (TypeError, ValueError) as error:
         raise InvalidPayloadError(f"Event must be JSON: {error}") from None
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 __all__ = [

@@ -1,20 +1,34 @@
-"""Compact JSON text, as JSON.stringify writes it, from json's C encoder without json.dumps's wrapping.
+"""JSON text as JavaScript writes it (`JSON.stringify`), and compact JSON text from json's C encoder.
 
-`json.dumps(value, separators=(",", ":"), ensure_ascii=False)` builds a JSONEncoder, then a C
-encoder, on every call: for the small values of the hot path (a KVS value, a pushed body, a
-retryData) that is more than half the call. `compact` builds only the C encoder (a fresh one per
-call, so a failed encoding leaves no circular-reference marker behind): same text, same errors
-(tests/test_performance_loop.py compares them).
+Forge's packages measure every limit on `JSON.stringify`'s text (the 200 KB push, the 240 KiB value,
+the 4 KB retryData) and send that text to the platform, so forgeq stores and measures that text
+too, whichever language the handler is written in. `stringify(value)` is it for a Python value:
+
+- numbers as `Number.prototype.toString` writes them: `1` for 1.0, `1e-7`, `1e+21`, `0` for -0.0,
+  and an integer beyond 2**53 as the nearest double JavaScript would hold (`18446744073709552000`);
+- NaN and +/-Infinity as `null`;
+- a lone surrogate as `\\ud800` (ES2019's well-formed JSON.stringify), a high and low surrogate
+  side by side as the one character JavaScript would see;
+- an object's integer-like keys first, ascending, as JavaScript orders an object's properties;
+- a circular structure refused with V8's TypeError message; a Python value no JSON type holds (a
+  datetime, a set) refused with json's own TypeError, or given to `default`.
+
+`compact(value)` is json.dumps's compact text without its wrapping (one C encoder per call, a third
+of the cost on small values): `stringify` tries it first and repairs only what JavaScript writes
+differently, which the common value (strings, small integers) never holds.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from json import encoder
 from typing import Any
 
 _MAKE_ENCODER: Callable[..., Any] | None = getattr(encoder, "c_make_encoder", None)  # None without the C accelerator
+_MAX_SAFE = 2**53
+_INFINITY = float("inf")
 
 
 def _refuse(value: Any) -> Any:
@@ -27,3 +41,276 @@ def compact(value: Any, *, allow_nan: bool = True, default: Callable[[Any], Any]
     if make is None or isinstance(value, str):  # no C accelerator; a bare string is json.dumps's own shortcut
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan, default=default)
     return "".join(make({}, default or _refuse, encoder.encode_basestring, None, ":", ",", False, False, allow_nan)(value, 0))
+
+
+class CircularJsonError(TypeError):
+    """JSON.stringify's TypeError for a structure that contains itself, with V8's message."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """`JSON.stringify(value)` for a JSON-like Python value (see the module's docstring)."""
+    try:
+        text = compact(value, default=default)
+    except (ValueError, RecursionError):  # a cycle, or deeper than json's C encoder goes
+        return _careful(value, default)
+    if not _same_text(value):
+        return _careful(value, default)
+    return escape_surrogates(text)  # JSON.stringify escapes a lone surrogate
+
+
+def _same_text(value: Any) -> bool:
+    """Whether json writes `value` as JSON.stringify does: no float it lays out otherwise, no integer
+    beyond 2**53, no key JavaScript would order first. A walk of the containers only: cheaper than
+    searching the text, which strings make long."""
+    stack = [value]
+    pop = stack.pop
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if -_MAX_SAFE < item < _MAX_SAFE:
+                continue
+            return False
+        if kind is dict:
+            for key in item:
+                if type(key) is not str or key[:1].isdigit():
+                    return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is float:
+            shown = float.__repr__(item)  # "1.5": the same; "1.0", "1e-07", "1e+16", "nan", "inf": not
+            if "e" in shown or shown.endswith(".0") or "n" in shown:
+                return False
+        else:
+            return False  # a subclass, or a value for `default`: the careful encoder decides
+    return True
+
+
+def number(value: int | float) -> str:
+    """A JSON number as JSON.stringify writes it (`null` for NaN and +/-Infinity)."""
+    if isinstance(value, int):
+        if -_MAX_SAFE < value < _MAX_SAFE:
+            return int.__repr__(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            return "null"  # JSON.parse reads such a number as Infinity
+    if value != value or value in (_INFINITY, -_INFINITY):
+        return "null"
+    return number_text(value)
+
+
+def number_text(value: float) -> str:
+    """`Number.prototype.toString()` of a double (ECMAScript's Number::toString, radix 10)."""
+    if value != value:
+        return "NaN"
+    if value in (_INFINITY, -_INFINITY):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = float.__repr__(abs(value)).partition("e")  # the shortest digits that round-trip
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)  # digits[:point] is the integer part
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    power = n - 1
+    tail = f"e{'+' if power >= 0 else '-'}{abs(power)}"
+    return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + tail
+
+
+def _surrogates(text: str) -> str:
+    """Lone surrogates escaped as JSON.stringify escapes them; a high and a low side by side are one character."""
+    paired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", paired)
+
+
+def _string(value: str) -> str:
+    return escape_surrogates(encoder.encode_basestring(value))
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return key
+    if key is True:
+        return "true"
+    if key is False:
+        return "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int) and -_MAX_SAFE < key < _MAX_SAFE:
+        return int.__repr__(key)
+    if isinstance(key, int | float):
+        try:
+            return number_text(float(key))
+        except OverflowError:
+            return "Infinity" if key > 0 else "-Infinity"
+    raise TypeError(f"keys must be str, int, float, bool or None, not {key.__class__.__name__}")
+
+
+def _array_index(key: str) -> int | None:
+    """The index an object key stands for when JavaScript orders it first (a canonical uint32 below 2**32-1)."""
+    if key.isdigit() and key.isascii() and (key == "0" or key[0] != "0"):
+        index = int(key)
+        if index < 2**32 - 1:
+            return index
+    return None
+
+
+def _items(value: dict[Any, Any]) -> list[tuple[str, Any]]:
+    items = [(_key(key), item) for key, item in value.items()]
+    indexed = [(index, key, item) for key, item in items if (index := _array_index(key)) is not None]
+    if not indexed:
+        return items
+    indexed.sort(key=lambda entry: entry[0])
+    return [(key, item) for _, key, item in indexed] + [(key, item) for key, item in items if _array_index(key) is None]
+
+
+class _Frame:
+    __slots__ = ("container", "entries", "position", "is_object", "label")
+
+    def __init__(self, container: Any, entries: list[tuple[Any, Any]], is_object: bool, label: Any) -> None:
+        self.container = container
+        self.entries = entries
+        self.position = 0
+        self.is_object = is_object
+        self.label = label  # the key or index under which the parent holds this container
+
+
+def _careful(value: Any, default: Callable[[Any], Any] | None) -> str:
+    """The whole JSON.stringify, one value at a time, with an explicit stack (no recursion limit)."""
+    out: list[str] = []
+    stack: list[_Frame] = []
+    active: dict[int, int] = {}  # id of a container being written -> its place in the stack
+
+    def open_container(container: Any, label: Any) -> None:
+        place = active.get(id(container))
+        if place is not None:
+            raise CircularJsonError(_circle_message(stack, place, label))
+        if isinstance(container, dict):
+            entries: list[tuple[Any, Any]] = _items(container)
+            out.append("{")
+            is_object = True
+        else:
+            entries = list(enumerate(container))
+            out.append("[")
+            is_object = False
+        active[id(container)] = len(stack)
+        stack.append(_Frame(container, entries, is_object, label))
+
+    def write(item: Any, label: Any) -> None:
+        for _ in range(100):  # `default` may hand back another value it must be asked about
+            if item is None:
+                out.append("null")
+            elif item is True:
+                out.append("true")
+            elif item is False:
+                out.append("false")
+            elif isinstance(item, str):
+                out.append(_string(item))
+            elif isinstance(item, int | float):
+                out.append(number(item))
+            elif isinstance(item, dict | list | tuple):
+                open_container(item, label)
+            else:
+                item = (default or _refuse)(item)
+                continue
+            return
+        raise ValueError("default() kept returning values JSON cannot hold")
+
+    write(value, None)
+    while stack:
+        frame = stack[-1]
+        if frame.position == len(frame.entries):
+            out.append("}" if frame.is_object else "]")
+            stack.pop()
+            del active[id(frame.container)]
+            continue
+        key, item = frame.entries[frame.position]
+        if frame.position:
+            out.append(",")
+        frame.position += 1
+        if frame.is_object:
+            out.append(_string(key))
+            out.append(":")
+        write(item, key)
+    return "".join(out)
+
+
+def _constructor(container: Any) -> str:
+    return "Object" if isinstance(container, dict) else "Array"
+
+
+def _step(label: Any) -> str:
+    return f"index {label}" if isinstance(label, int) else f"property '{label}'"
+
+
+def _circle_message(stack: list[_Frame], start: int, closing: Any) -> str:
+    """V8's words (json-stringifier.cc): the start, two steps, an ellipsis, the last step, the closing key."""
+    lines = [f"\n    --> starting at object with constructor '{_constructor(stack[start].container)}'"]
+    path = stack[start + 1 :]
+    shown = path if len(path) <= 3 else [*path[:2], None, path[-1]]
+    for frame in shown:
+        if frame is None:
+            lines.append("\n    |     ...")
+        else:
+            lines.append(f"\n    |     {_step(frame.label)} -> object with constructor '{_constructor(frame.container)}'")
+    lines.append(f"\n    --- {_step(closing)} closes the circle")
+    return "Converting circular structure to JSON" + "".join(lines)
+
+
+def through_json(value: Any) -> Any:
+    """`JSON.parse(JSON.stringify(value))`: the value as the other side of a request receives it."""
+    return json.loads(stringify(value))
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def depth(text: str) -> int:
+    """How deep JSON text nests: 0 for a scalar, 1 for `{}` or `[1]`, 2 for `{"a": []}` (no recursion)."""
+    deepest = level = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        if bracket in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        else:
+            level -= 1
+    return deepest
+
+
+def pretty(value: Any) -> str:
+    """Indented JSON text for `--json` output and files: valid JSON whatever was stored (NaN and
+    Infinity of an older state file as null) and writable as UTF-8 (lone surrogates escaped)."""
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:  # NaN or Infinity, or a cycle: JSON.stringify's reading of it
+        text = json.dumps(json.loads(stringify(value, default=str)), indent=2, ensure_ascii=False)
+    return escape_surrogates(text)
+
+
+def escape_surrogates(text: str) -> str:
+    """`text` with each lone surrogate written as a JSON escape, so that it encodes as UTF-8."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _surrogates(text)
+    return text

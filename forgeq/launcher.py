@@ -13,7 +13,6 @@ to typer, which prints its usual help or error.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -103,7 +102,9 @@ def inspect_queue(manifest: Path, db: Path | None, installation: str | None, jso
         if json_output:
             products = store.queue_counts(now, installation, kind="product")  # per event type; "delivered" = fanned out
             data = {"now": now, "queues": queues, "triggers": triggers, "products": products}
-            sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")  # render.json_out
+            from forgeq.jsontext import pretty
+
+            sys.stdout.write(pretty(data) + "\n")  # render.json_out
         else:
             queue_table(queues, now, triggers)
     finally:

@@ -41,7 +41,7 @@ def part_of(module: str) -> str | None:
     parts = module.split(".")
     if parts[0] != "forgeq" or module.startswith("forgeq.templates"):
         return None
-    if len(parts) == 1 or module == "forgeq.jsontext":
+    if len(parts) == 1 or module in ("forgeq.jsontext", "forgeq.jsvalues"):
         return "shared"
     if module == "forgeq.runtime":
         return "port"

@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
+from forgeq.jsontext import escape_surrogates, pretty
 from forgeq.launcher import clock_text as clock_text  # typer- and rich-free (`inspect queue` fast path)
 from forgeq.launcher import queue_table as queue_table
 
@@ -196,7 +197,7 @@ def faults_injected(counts: dict[str, int]) -> None:
 
 
 def json_out(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(pretty(data) + "\n")
 
 
 def _console() -> Any:
@@ -300,7 +301,7 @@ def event_timeline(data: dict[str, Any]) -> None:
     out.write(f"  state {event['state']}, {event['attempts']} attempt(s), {event['retry_count']} retr{'y' if event['retry_count'] == 1 else 'ies'}\n")
     if event.get("replay_of") is not None:
         out.write(f"  a replay of #{event['replay_of']} (forgeq replay)\n")
-    out.write(f"  body {json.dumps(event['body'], ensure_ascii=False)[:200]}\n")
+    out.write(f"  body {escape_surrogates(json.dumps(event['body'], ensure_ascii=False))[:200]}\n")
     for attempt in data["attempts"]:
         line = f"  {clock_text(attempt['started_at'])}  try {attempt['attempt']}  {attempt['outcome']}"
         if attempt["retry_after_applied"] is not None:
@@ -315,7 +316,7 @@ def event_timeline(data: dict[str, Any]) -> None:
             line += f"  - {printable(attempt['error'])}"
         out.write(line + "\n")
         if attempt["retry_context"]:
-            out.write(f"      retryContext {json.dumps(attempt['retry_context'], ensure_ascii=False)}\n")
+            out.write(f"      retryContext {escape_surrogates(json.dumps(attempt['retry_context'], ensure_ascii=False))}\n")
         for note in attempt["notes"]:
             out.write(f"      note: {printable(note)}\n")
     if event["state"] == "dropped" and event["last_error"]:
@@ -327,7 +328,7 @@ def kvs_table(installation: str, keys: list[dict[str, Any]]) -> None:
     console.print(f"key-value store of {installation}: {len(keys)} key(s)")
     table = _table(None, ["key", "value", "updated"])
     for item in keys:
-        value = json.dumps(item["value"], ensure_ascii=False)
+        value = escape_surrogates(json.dumps(item["value"], ensure_ascii=False))
         table.add_row(item["key"], value if len(value) <= 80 else value[:77] + "...", clock_text(item["updated_at"]))
     console.print(table)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeq.emulator import limits
-from forgeq.jsontext import compact
+from forgeq.jsontext import stringify
 
 SUCCEEDED = "succeeded"
 RETRY = "retry"
@@ -171,12 +171,12 @@ def _budget(decision: Decision, delivery: str, next_count: int, ended_at: float,
 
 
 def _retry_data_json(value: Any, notes: list[str]) -> str:
-    """retryData as stored and sent back (compact JSON). What JSON cannot hold goes as text, noted."""
+    """retryData as stored and sent back (JSON.stringify's text). What JSON cannot hold goes as text, noted."""
     try:
-        return compact(value)
-    except (TypeError, ValueError, RecursionError) as error:
+        return stringify(value)
+    except (TypeError, ValueError) as error:
         notes.append(f"retryData is not JSON ({error}): the next attempt gets what JSON cannot hold as text (str)")
     try:
-        return compact(value, default=str)
-    except (ValueError, RecursionError):  # a circular structure
-        return compact(str(value))
+        return stringify(value, default=str)
+    except (TypeError, ValueError):  # a circular structure
+        return stringify(str(value))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
-from forgeq.jsontext import compact
+from forgeq.jsontext import CircularJsonError, depth, stringify
 from forgeq.runtime import PLAIN, SECRET
 
 if TYPE_CHECKING:
@@ -95,26 +95,42 @@ def check_key(key: Any) -> str:
     return key
 
 
-def check_value(value: Any) -> str:
-    """The value as stored (compact JSON, UTF-8), after Forge's depth and size checks."""
+def encode(value: Any) -> str | KvsFailure:
+    """`JSON.stringify(value)`, the text the package sends and forgeq stores, or what the server
+    answers for a value that is not JSON (NaN and Infinity become null, as JSON.stringify writes them).
+
+    A structure that contains itself raises CircularJsonError (a TypeError): @forge/kvs's
+    `JSON.stringify` throws it in the app, before any request, so the caller sees it first.
+    """
     if value is None:
-        raise KvsFailure("INVALID_VALUE", "The value must not be undefined or null.")
+        return KvsFailure("INVALID_VALUE", "The value must not be undefined or null.")
     try:
-        text = compact(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        text = None  # the checks below say what is wrong, in Forge's order
+        text = stringify(value)
+    except CircularJsonError:
+        raise
+    except (TypeError, ValueError) as error:
+        return KvsFailure("INVALID_VALUE", f"The value is not JSON: {error}.")
+    if text == "null":
+        return KvsFailure("INVALID_VALUE", "The value must not be undefined or null.")
+    return text
+
+
+def check_value(value: Any) -> str:
+    """The value as stored (JSON.stringify's text), after Forge's depth and size checks."""
+    return checked_text(encode(value))
+
+
+def checked_text(encoded: str | KvsFailure) -> str:
+    """The text `encode` gave, after Forge's depth and size checks; or its failure, raised."""
+    if isinstance(encoded, KvsFailure):
+        raise encoded
+    text = encoded
     # Nesting needs an opening bracket per level: a value with few of them is not too deep, and
-    # the walk (a third of a small write's cost) is left out. Strings may hold brackets: that
-    # only means the walk runs.
-    if text is None or text.count("{") + text.count("[") > MAX_DEPTH:
-        depth = _depth(value, 0)
-        if depth > MAX_DEPTH:
-            raise KvsFailure("MAX_DEPTH", f"The value is nested {depth} levels deep; the maximum is {MAX_DEPTH}.")
-    if text is None:
-        try:
-            text = compact(value, allow_nan=False)
-        except (TypeError, ValueError, RecursionError) as error:
-            raise KvsFailure("INVALID_VALUE", f"The value is not JSON: {error}.") from None
+    # the scan is left out. Strings may hold brackets: that only means the scan runs.
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        nested = depth(text)
+        if nested > MAX_DEPTH:
+            raise KvsFailure("MAX_DEPTH", f"The value is nested {nested} levels deep; the maximum is {MAX_DEPTH}.")
     size = len(text.encode("utf-8"))
     if size > MAX_VALUE_BYTES:
         raise KvsFailure(
@@ -136,18 +152,6 @@ def encode_value(value: Any) -> str:
         return check_value(value)
     except KvsFailure as failure:
         raise kvs_error(failure.code, failure.message, failure.status) from None
-
-
-def _depth(value: Any, level: int) -> int:
-    if level > MAX_DEPTH + 1:
-        return level  # deep enough to refuse; stop before Python's recursion limit
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list | tuple):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise KvsFailure("INVALID_VALUE", "The value holds NaN or Infinity, which JSON cannot carry.")
-    return level
 
 
 def units(size_bytes: int) -> int:
@@ -415,9 +419,11 @@ class StorageSession:
     def set(self, key: Any, value: Any, options: Any = None, space: int = PLAIN) -> Any:
         path = "secret/set" if space == SECRET else "set"
 
+        encoded = encode(value)  # a cycle throws in the app, before any request
+
         def work() -> Any:
             check_key(key)
-            text = check_value(value)
+            text = checked_text(encoded)
             given = _options(options)
             policy = given.get("keyPolicy")
             returned = given.get("returnValue")
@@ -520,19 +526,25 @@ class StorageSession:
     # -- batches (FS §2.5) ---------------------------------------------------------------------------
 
     def batch_set(self, items: Any) -> dict[str, Any]:
+        # A cycle in any value throws in the app, before any request (as in set).
+        values = [
+            encode(entry["value"]) if isinstance(entry, dict) and "value" in entry else None
+            for entry in (items if isinstance(items, list | tuple) else ())
+        ]
+
         def work() -> dict[str, Any]:
             entries = _batch_entries(items, "batchSet")
             successful: list[dict[str, Any]] = []
             failed: list[dict[str, Any]] = []
             ready: list[tuple[str, str, float | None]] = []
-            for entry in entries:
+            for entry, encoded in zip(entries, values, strict=True):
                 key = entry.get("key")
                 try:
                     _no_entity(entry)
-                    if "value" not in entry:
+                    if encoded is None:
                         raise KvsFailure("INVALID_VALUE", "The item has no value.")
                     checked = check_key(key)
-                    text = check_value(entry["value"])
+                    text = checked_text(encoded)
                     given = _options(entry.get("options"))
                     extra = sorted(set(given) - {"ttl"})
                     if extra:

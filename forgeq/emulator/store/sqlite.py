@@ -30,7 +30,7 @@ from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.replays import Replays
 from forgeq.emulator.store.report_queries import ReportQueries
 from forgeq.emulator.store.transfer import StateTransfer
-from forgeq.jsontext import compact
+from forgeq.jsontext import stringify
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 5.0
@@ -654,7 +654,7 @@ def _with_job(event: NewEvent, job_id: str) -> NewEvent:
 
 
 def dumps(value: Any) -> str:
-    return compact(value)
+    return stringify(value)
 
 
 class StateLock:

@@ -19,6 +19,7 @@ from typing import IO, Any
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.transfer import Column, TableLoad
+from forgeq.jsontext import escape_surrogates, stringify
 
 FORMAT = "forgeq-export"
 FORMAT_VERSION = 1
@@ -43,11 +44,13 @@ STATE_NUMBERS = {name: number for number, name in schema.STATE_NAMES.items()}
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """A JSON column's text as forgeq stores it (JSON.stringify's); NaN and Infinity refused, as JSON has neither."""
+    json.dumps(value, allow_nan=False)  # raises ValueError for NaN or Infinity
+    return stringify(value)
 
 
 def _line(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    return escape_surrogates(json.dumps(value, ensure_ascii=False, allow_nan=False))
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -65,7 +68,7 @@ def _shape(table: str, row: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[
                 parsed = json.loads(value)
             except ValueError:
                 parsed = _UNPARSED
-            if parsed is not _UNPARSED and _dumps(parsed) == value:
+            if parsed is not _UNPARSED and stringify(parsed) == value:  # else the column's text, as stored
                 shaped[name] = parsed
             else:
                 shaped[f"{name}_text"] = value
