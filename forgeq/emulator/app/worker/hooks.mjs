@@ -13,7 +13,10 @@
 //    transpiler from the app's own node_modules (sucrase, esbuild or typescript, first found).
 //    Node 20 has none built in; forgeq bundles none. A .jsx file without one is tried as plain JS.
 // 4. ESM syntax in a .js file of a package without "type": "module": Node 20.19+ and 22.7+
-//    detect it themselves; for earlier 20.x the app's own files are checked here.
+//    detect it themselves; for earlier 20.x the app's own files are checked here. Such a file may
+//    also call `require()` (webpack accepts a file that mixes both): an app file loaded as an ES
+//    module gets `require`, `__filename` and `__dirname` where it uses them without declaring them,
+//    on its first line, so its line numbers stay.
 // 5. `import config from './config.json'` without `with { type: 'json' }`, which webpack allows
 //    and Node refuses: the app's JSON files are served as a module exporting the parsed value.
 import { readFileSync } from 'node:fs';
@@ -25,6 +28,8 @@ const RAW = 'forgeq-cjs';
 const COMPILED = new Set(['.ts', '.tsx', '.jsx', '.mts']);
 const TRY_EXTENSIONS = ['.tsx', '.jsx', '.ts', '.js', '.cjs', '.mjs'];
 const ESM_SYNTAX = /^\s*(import\s*[\w{*'"]|export\s+(default|const|let|var|function|class|async|\{|\*))/m;
+const CJS_EXPORTS = /\bmodule\.exports\b|(^|[^.\w$])exports\.[\w$]+\s*=/m;
+const APP_SCRIPT = /\.(js|jsx|mjs)$/;
 
 let appDir = process.cwd();
 let transpiler;
@@ -87,13 +92,16 @@ export async function load(url, context, nextLoad) {
     return { format: 'module', source: `export default ${text};\n`, shortCircuit: true };
   }
   const loaded = await nextLoad(url, context);
-  if (loaded.format !== 'commonjs' || parsed.protocol !== 'file:') return loaded;
+  if (parsed.protocol !== 'file:') return loaded;
   // Node 22+ runs `require` through these hooks too: a require gets module.exports as it is.
   if (Array.isArray(context.conditions) && context.conditions.includes('require')) return loaded;
   const file = fileURLToPath(parsed);
+  const app = inApp(url) && APP_SCRIPT.test(file);
+  if (loaded.format === 'module') return app ? { ...loaded, source: withCommonJsNames(String(loaded.source ?? readFileSync(file, 'utf8'))) } : loaded;
+  if (loaded.format !== 'commonjs') return loaded;
   const text = loaded.source == null ? readFileSync(file, 'utf8') : String(loaded.source);
-  if (inApp(url) && file.endsWith('.js') && ESM_SYNTAX.test(text) && !/\brequire\s*\(|module\.exports|exports\./.test(text)) {
-    return { format: 'module', source: text, shortCircuit: true };
+  if (app && ESM_SYNTAX.test(text) && !CJS_EXPORTS.test(text)) {
+    return { format: 'module', source: withCommonJsNames(text), shortCircuit: true };
   }
   if (!text.includes('__esModule')) return loaded;
   parsed.searchParams.set(RAW, '');
@@ -104,6 +112,22 @@ export async function load(url, context, nextLoad) {
     `const exported = namespace.default;\n` +
     `export default exported !== null && (typeof exported === 'object' || typeof exported === 'function') && exported.__esModule ? exported.default : exported;\n`;
   return { format: 'module', source, shortCircuit: true };
+}
+
+// `require`, `__filename` and `__dirname` for an ES module of the app that uses them without
+// declaring them, put before its first line so that its line numbers stay.
+function withCommonJsNames(source) {
+  const declared = (name) => new RegExp(`\\b(const|let|var|function|class)\\s+${name}\\b|\\bas\\s+${name}\\b|\\bimport\\s+${name}\\b`).test(source);
+  const lines = [];
+  if (/\brequire\s*\(/.test(source) && !declared('require')) {
+    lines.push("import { createRequire as __forgeqCreateRequire } from 'node:module'; const require = __forgeqCreateRequire(import.meta.url);");
+  }
+  const filename = /\b__filename\b/.test(source) && !declared('__filename');
+  const dirname = /\b__dirname\b/.test(source) && !declared('__dirname');
+  if (filename || dirname) lines.push("import { fileURLToPath as __forgeqPath } from 'node:url';");
+  if (filename) lines.push('const __filename = __forgeqPath(import.meta.url);');
+  if (dirname) lines.push("const __dirname = __forgeqPath(new URL('.', import.meta.url)).replace(/\\/$/, '');");
+  return lines.length ? lines.join(' ') + ' ' + source : source;
 }
 
 function findTranspiler() {
@@ -128,7 +152,7 @@ function compile(url, file) {
   const jsx = extension === '.tsx' || extension === '.jsx';
   const found = findTranspiler();
   if (found === null) {
-    if (!typescript) return { format: 'module', source, shortCircuit: true };
+    if (!typescript) return { format: 'module', source: withCommonJsNames(source), shortCircuit: true };
     const error = new Error(
       `${path.relative(appDir, file)} is TypeScript, and Node.js ${process.versions.node} cannot run it without a transpiler: ` +
         `run \`npm install --save-dev sucrase\` in ${appDir} (forgeq also uses esbuild or typescript if the app has one)`
@@ -163,6 +187,6 @@ function compile(url, file) {
       },
     }).outputText;
   }
-  return { format: 'module', source: code, shortCircuit: true };
+  return { format: 'module', source: withCommonJsNames(code), shortCircuit: true };
 }
 
