@@ -8,8 +8,10 @@
 
     handler = resolver.get_definitions()
 
-The platform calls the definitions with `{"call": {"functionKey", "payload", "jobId"}, "context"}`;
-the defined function gets `{"payload": payload or {}, "context": {...context, "jobId": ...}}`.
+The platform calls the definitions with `{"call": {"functionKey", "payload", "jobId"}, "context"}`
+and the backend runtime payload; the defined function gets `{"payload": payload or {}, "context":
+{...context, installContext, accountId, license, jobId, installation}}`, the last fields taken from
+the runtime payload (accountId from its principal), as @forge/resolver 1.8 and 2.x do.
 """
 
 from __future__ import annotations
@@ -44,17 +46,16 @@ class Resolver:
     def get_definitions(self) -> Callable[..., Any]:
         functions = self.functions
 
-        def start(event: dict[str, Any]) -> Any:
+        def start(event: dict[str, Any], runtime_payload: Any) -> Any:
             call = event.get("call") or {}
             key = call.get("functionKey")
             function = functions.get(key) if isinstance(key, str) else None
             if function is None:
                 raise ResolverError(f"Resolver has no definition for '{key}'.")
-            context = {**(event.get("context") or {}), "jobId": call.get("jobId")}
-            return function({"payload": call.get("payload") or {}, "context": context})
+            return function({"payload": call.get("payload") or {}, "context": _context(event, call, runtime_payload)})
 
         async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
-            result = start(event)
+            result = start(event, backend_runtime_payload)
             if inspect.isawaitable(result):
                 result = await result
             return _copied(result)
@@ -62,7 +63,7 @@ class Resolver:
         def forge_call(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
             """What forgeq's loop calls instead of `definitions`, with the same result: a plain
             function's at once (no event loop to spin per attempt), an async one's as a coroutine."""
-            result = start(event)
+            result = start(event, backend_runtime_payload)
             if result is not None and inspect.isawaitable(result):
                 return _finish(result)
             return _copied(result)
@@ -72,6 +73,24 @@ class Resolver:
         return definitions
 
     getDefinitions = get_definitions  # noqa: N815 - Forge's own name
+
+
+def _context(event: dict[str, Any], call: dict[str, Any], runtime_payload: Any) -> dict[str, Any]:
+    """The definition's context, as @forge/resolver 1.8 and 2.x build it: the call's context, then
+    what the backend runtime payload (the platform's second argument) says of the installation, the
+    user (principal) and the license. Called without a payload (a test calling the handler
+    directly), the call's context is kept as it is."""
+    context = dict(event.get("context") or {})
+    if isinstance(runtime_payload, dict):
+        principal = runtime_payload.get("principal")
+        context["installContext"] = runtime_payload.get("installContext")
+        context["accountId"] = principal.get("accountId") if isinstance(principal, dict) else None
+        context["license"] = runtime_payload.get("license")
+        context["jobId"] = call.get("jobId")
+        context["installation"] = runtime_payload.get("installation")
+    else:
+        context["jobId"] = call.get("jobId")
+    return context
 
 
 async def _finish(awaitable: Any) -> Any:

@@ -45,6 +45,22 @@ class StorageSession(Protocol):
     def batch_delete(self, items: Any) -> dict[str, Any]: ...
 
 
+class LegacyStorageSession(Protocol):
+    """The legacy `storage` API of @forge/api as one invocation reaches it (platform/legacy_storage.py).
+
+    Methods raise forgeq.api.storage.APIError."""
+
+    def get(self, key: Any, encrypted: bool = False) -> Any: ...
+
+    def set(self, key: Any, value: Any, encrypted: bool = False) -> None: ...
+
+    def delete(self, key: Any, encrypted: bool = False) -> None: ...
+
+    def list(self, where: Any = None, cursor: Any = None, limit: Any = None) -> dict[str, Any]: ...
+
+    def entity(self, name: Any, operation: str, **arguments: Any) -> Any: ...
+
+
 class Platform(Protocol):
     """What handler code reaches in the invocation it runs in (the loop's Invocation implements it)."""
 
@@ -56,6 +72,9 @@ class Platform(Protocol):
 
     @property
     def storage(self) -> StorageSession: ...
+
+    @property
+    def legacy_storage(self) -> LegacyStorageSession: ...
 
     def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str: ...
 
@@ -73,6 +92,10 @@ class Platform(Protocol):
 
     def platform_request(self, call: dict[str, Any]) -> dict[str, Any]:
         """A request of Forge's own JavaScript packages, answered as the cloud answers it."""
+        ...
+
+    def late(self, text: str) -> None:
+        """What this invocation's leftover JavaScript work printed or tried after it ended (worker.cjs)."""
         ...
 
 

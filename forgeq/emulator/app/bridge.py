@@ -37,12 +37,13 @@ import sys
 import threading
 import time
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
+from forgeq.emulator.app import packages
 from forgeq.emulator.app.node import NodeProblem, NodeRuntime, check
 from forgeq.emulator.app.replies import no_invocation
 from forgeq.emulator.errors import HandlerLoadError
@@ -54,6 +55,7 @@ WORKER = Path(__file__).resolve().parent / "worker" / "worker.cjs"
 START_TIMEOUT_SECONDS = 30.0
 LOAD_TIMEOUT_SECONDS = 60.0
 STDERR_LINES_KEPT = 40
+REMEMBERED_INVOCATIONS = 64  # late output of older attempts is dropped (a timer minutes later)
 
 Serve = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -102,19 +104,21 @@ def javascript_error(described: dict[str, Any]) -> JavaScriptError:
 class Worker:
     """One Node.js process running forgeq/emulator/app/worker/worker.cjs for one app folder."""
 
-    def __init__(self, node: NodeRuntime, app_dir: Path) -> None:
+    def __init__(self, node: NodeRuntime, app_dir: Path, options: dict[str, Any] | None = None) -> None:
         self.node = node
         self.app_dir = app_dir
         self.stderr: deque[str] = deque(maxlen=STDERR_LINES_KEPT)
         self.ids = 0
         self.buffer = bytearray()  # what the worker wrote that is not yet a whole line
+        # The invocations of the last attempts, by message id: a "late" message names one (worker.cjs).
+        self.invocations: OrderedDict[int, runtime.Platform] = OrderedDict()
         env = dict(os.environ)
         for name, value in os.environ.items():  # as `forge tunnel` does: FORGE_USER_VAR_X is process.env.X
             if name.startswith("FORGE_USER_VAR_") and len(name) > len("FORGE_USER_VAR_"):
                 env[name.removeprefix("FORGE_USER_VAR_")] = value
         # A session of its own: Ctrl-C in the terminal is forgeq's to handle, between attempts.
         self.process = subprocess.Popen(
-            [node.path, str(WORKER), str(app_dir)],
+            [node.path, str(WORKER), str(app_dir), json.dumps(options or {})],
             cwd=app_dir,
             env=env,
             stdin=subprocess.PIPE,
@@ -159,8 +163,17 @@ class Worker:
             answer = json.loads(self._next(deadline))
             if answer.get("t") == "call":
                 self._send({"t": "reply", "id": answer["id"], **serve(answer)})
+            elif answer.get("t") == "late":
+                invocation = self.invocations.get(answer.get("inv"))
+                if invocation is not None:
+                    invocation.late(str(answer.get("text") or ""))
             elif answer.get("id") == message["id"]:
                 return answer  # type: ignore[no-any-return]
+
+    def remember(self, message_id: int, invocation: runtime.Platform) -> None:
+        self.invocations[message_id] = invocation
+        while len(self.invocations) > REMEMBERED_INVOCATIONS:
+            self.invocations.popitem(last=False)
 
     def _send(self, message: dict[str, Any]) -> None:
         """Write one message. While the pipe is full, keep reading what the worker writes, so that
@@ -257,6 +270,8 @@ class Bridge:
         self.node: NodeRuntime | None = None
         self.current: Worker | None = None
         self.warnings: list[str] = []
+        self.packages: list[packages.Package] | None = None  # the app's @forge packages, read at the first load
+        self.problems: list[packages.Problem] = []
 
     def load(self, function: Function, file: Path, where: str) -> JsHandler:
         """Import `file` in the worker and check that it exports the handler; raise HandlerLoadError if not."""
@@ -270,6 +285,10 @@ class Bridge:
             ) from None
         if warning is not None and warning not in self.warnings:
             self.warnings.append(warning)
+        if self.packages is None:
+            self.packages = packages.installed(self.manifest.app_dir)
+            self.problems = packages.problems(self.packages)
+            self.warnings.extend(str(problem) for problem in self.problems)
         self.node = node
         try:
             worker = self.worker()
@@ -299,7 +318,9 @@ class Bridge:
             self.discard()
         if self.current is None:
             assert self.node is not None
-            self.current = Worker(self.node, self.manifest.app_dir)
+            # global.api only where a copy needs it: with it, @forge/api 2.10-6.0 take the sandbox's way too.
+            legacy = any(package.needs_sandbox for package in self.packages or [])
+            self.current = Worker(self.node, self.manifest.app_dir, {"legacyApi": legacy, "allowedEgress": ["*"]})
         return self.current
 
     def discard(self) -> None:
@@ -374,6 +395,7 @@ class JsHandler:
         try:
             worker = self.bridge.worker()
             answer = worker.exchange(message, serve, None)
+            worker.remember(message["id"], invocation)
         except WorkerExited as exited:
             self.bridge.discard()
             invocation.notes.append(
@@ -391,5 +413,8 @@ class JsHandler:
             sys.stdout.write(answer["logs"])
         invocation.notes.extend(answer.get("notes") or [])
         if not answer.get("ok"):
-            raise javascript_error(answer.get("error") or {})
+            error = answer.get("error") or {}
+            stack = str(error.get("stack") or "")
+            invocation.notes.extend(str(problem) for problem in self.bridge.problems if problem.where and f"{problem.where}/" in stack)
+            raise javascript_error(error)
         return answer.get("value")

@@ -80,6 +80,7 @@ class Emulator:
         # wrapper(handler, *args) instead of the handler (fault injection, forgeq/emulator/tools/faults.py).
         self.before_attempt: list[Callable[[EventRecord, Invocation], Callable[..., Any] | None]] = []
         self.after_flush: list[Callable[[], None]] = []  # run after each commit of a WriteBatch
+        self.late_logs: list[tuple[int, int, str]] = []  # (event, attempt, text): late_output(), written after a commit
         # Run on the loop's thread before each step, when no attempt is in flight (watch mode, watch.py).
         self.between_steps: list[Callable[[], None]] = []
         self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
@@ -324,12 +325,28 @@ class Emulator:
         if self.clock.virtual:
             self.batch.meta["virtual_now"] = repr(self.clock.now())
         if self.batch.is_empty() and claim is None:
+            self._write_late_output()
             return
         batch, self.batch = self.batch, WriteBatch()
         self.lookahead.note_flush(batch)
         self.store.commit(batch, claim)
+        self._write_late_output()
         for after in self.after_flush:
             after()
+
+    def late_output(self, invocation: Invocation, text: str) -> None:
+        """What an attempt's leftover JavaScript work printed or tried after the attempt ended: shown
+        now, and added to that attempt's logs once its row is committed (docs/fidelity.md)."""
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        where = f"event #{invocation.event} attempt {invocation.attempt}" if invocation.event is not None else "an invocation"
+        self.notify(Notice(self.clock.now(), f"{where} left work that ran after it ended: {first[:200]}", "warning"))
+        if invocation.event is not None:
+            self.late_logs.append((invocation.event, invocation.attempt, f"[forgeq: after this attempt ended]\n{text}"))
+
+    def _write_late_output(self) -> None:
+        if self.late_logs:
+            self.store.append_attempt_logs(self.late_logs)
+            self.late_logs = []
 
     # -- one delivery --------------------------------------------------------------------------------
 
@@ -509,7 +526,11 @@ class Emulator:
             if retry_context is not None and isinstance(payload, dict):
                 payload = {**payload, "retryContext": retry_context}
             call = {"functionKey": method, "payload": payload, "jobId": record.job_id}
-            return ({"call": call, "context": {**context, "jobId": record.job_id}}, {})
+            # The backend runtime payload: @forge/resolver takes installContext, installation, the
+            # principal's accountId and license from it (an async event has no user; a development
+            # environment has no license).
+            runtime_payload = {"installContext": context["installContext"], "installation": context["installation"]}
+            return ({"call": call, "context": {**context, "jobId": record.job_id}}, runtime_payload)
         if delivery == retry.CONSUMER_V2:
             event: dict[str, Any] = {"body": body, "queueName": record.target, "jobId": record.job_id, "eventId": record.event_id}
             if record.extra:

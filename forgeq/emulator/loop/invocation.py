@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import io
 import os
+import re
 import signal
 import sys
 import threading
@@ -31,7 +32,11 @@ from forgeq.emulator.platform import api
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.platform.legacy_storage import LegacyStorage
     from forgeq.runtime import StorageSession
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 class HandlerTimeout(BaseException):
@@ -76,6 +81,12 @@ class Invocation:
     def storage(self) -> StorageSession:
         return self.engine.storage.session(self)
 
+    @property
+    def legacy_storage(self) -> LegacyStorage:
+        from forgeq.emulator.platform.legacy_storage import LegacyStorage
+
+        return LegacyStorage(self.storage)
+
     def seed(self) -> str:
         """The string the engine seeds Python's `random` with for this attempt (engine._deliver)."""
         return f"{self.engine.settings.seed}:{self.event}:{self.attempt}"
@@ -83,17 +94,25 @@ class Invocation:
     def app_context(self, module_key: str) -> dict[str, Any]:
         """What `getAppContext()` of @forge/api reads from `__forge_runtime__.appContext`."""
         engine = self.engine
+        # getAppContext() builds ARIs from the ids and refuses any that is not a UUID: an id the
+        # manifest does not give as one, and the environment and installation ids, are derived.
+        app_id = engine.manifest.app_id.rsplit("/", 1)[-1]
+        if not _UUID.match(app_id):
+            app_id = derived_uuid("app", app_id)
         return {
-            "appId": engine.manifest.app_id.rsplit("/", 1)[-1],  # the id; getAppContext() builds the ARI
+            "appId": app_id,
             "appVersion": "forgeq",
-            "environmentId": "forgeq",
+            "environmentId": derived_uuid("environment", app_id, "DEVELOPMENT"),
             "environmentType": "DEVELOPMENT",
-            "installationId": self.installation,
+            "installationId": derived_uuid("installation", app_id, self.installation),
             "installation": {"id": self.installation},
             "installContext": f"ari:cloud:jira::site/{self.installation}",
             "invocationId": derived_uuid("invocation", engine.settings.seed, self.event, self.attempt),
             "moduleKey": module_key,
         }
+
+    def late(self, text: str) -> None:
+        self.engine.late_output(self, text)
 
     def platform_request(self, call: dict[str, Any]) -> dict[str, Any]:
         """A request of Forge's JavaScript packages (through the Node.js worker), answered as the cloud does."""

@@ -24,13 +24,16 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
+from forgeq.emulator.platform import legacy_storage
 from forgeq.runtime import PLAIN, SECRET
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.invocation import Invocation
 
 PUSH_SCHEMA = "ari:cloud:ecosystem::forge/app-event-2"
+V1_PUSH_SCHEMA = "ari:cloud:ecosystem::forge/app-event"  # @forge/events 0.x-1.x
 _QUEUE_PATH = re.compile(r"^/webhook/queue/(publish|stats|cancel)/")
 def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     """Serve one request of the worker within `invocation`, as the cloud answers it."""
@@ -43,9 +46,12 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     kind = target.get("type") if isinstance(target, dict) else None
     if kind == "kvs":
         return _kvs(invocation, path, body)
+    stargate = kind == "fpp" and target.get("remote") == "stargate"
     queue_call = _QUEUE_PATH.match(path)
-    if kind == "fpp" and target.get("remote") == "stargate" and queue_call:
+    if stargate and queue_call:
         return _events(invocation, queue_call.group(1), body)
+    if stargate and path == legacy_storage.ENDPOINT:
+        return legacy_storage.graphql(invocation.legacy_storage, body, invocation.notes)
     what = f"{call.get('method')} {path}"
     remote = target.get("remote") if isinstance(target, dict) else None
     invocation.notes.append(
@@ -84,14 +90,12 @@ def _events(invocation: Invocation, action: str, body: Any) -> Answer:
         if action == "cancel":
             invocation.cancel_job(queue, job_id)
             return respond(204)
-        if body.get("schema") != PUSH_SCHEMA:
-            return respond(
-                400,
-                {
-                    "message": f"forgeq serves @forge/events 2.x and 3.x pushes (schema {PUSH_SCHEMA}), not {body.get('schema')!r}"
-                },
-            )
-        events = validate_push(body.get("payload"))
+        if body.get("schema") == PUSH_SCHEMA:
+            events = validate_push(body.get("payload"))
+        elif body.get("schema") == V1_PUSH_SCHEMA:
+            events = _v1_events(body)
+        else:
+            return respond(400, {"message": f"forgeq does not know the push schema {body.get('schema')!r}"})
         invocation.push(queue, events, job_id=job_id)
         return respond(201)
     except JobDoesNotExistError as error:
@@ -104,6 +108,21 @@ def _events(invocation: Invocation, action: str, body: Any) -> Answer:
         return respond(405, {"message": "The limit on cyclic invocation has been reached."})
     except EventsError as error:
         return respond(400, {"message": str(error)})
+
+
+def _v1_events(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A push of @forge/events 0.x-1.x: the payloads themselves (any JSON), one delay for all of them."""
+    from forgeq.events import NoEventsToPushError, PayloadTooBigError, TooManyEventsError, to_json
+
+    payloads = body.get("payload")
+    if not isinstance(payloads, list) or not payloads:
+        raise NoEventsToPushError("No events pushed.")
+    if len(payloads) > limits.MAX_EVENTS_PER_PUSH:
+        raise TooManyEventsError(f"This push contains more than the {limits.MAX_EVENTS_PER_PUSH} events allowed.")
+    if len(to_json(payloads).encode("utf-8")) > limits.MAX_PUSH_BYTES:
+        raise PayloadTooBigError(f"The maximum payload size is {limits.MAX_PUSH_BYTES // 1024}KB.")
+    delay = body.get("delayInSeconds")
+    return [{"body": payload, **({"delayInSeconds": delay} if delay else {})} for payload in payloads]
 
 
 # -- KVS (FS §2) ------------------------------------------------------------------------------------------

@@ -347,6 +347,14 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         ).fetchone()
         return row is not None
 
+    def append_attempt_logs(self, rows: list[tuple[int, int, str]]) -> None:
+        """Add text to the logs of committed attempts: (event, attempt, text)."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "UPDATE attempts SET logs = coalesce(logs, '') || ? WHERE event = ? AND attempt = ?",
+                [(text, event, attempt) for event, attempt, text in rows],
+            )
+
     def commit(self, batch: WriteBatch, claim: WindowClaim | None = None) -> list[int]:
         """Apply every buffered write in one transaction; return the numbers of new events.
 

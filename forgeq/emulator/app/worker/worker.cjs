@@ -10,14 +10,21 @@
 //                      {t: "reply", id, status, statusText, headers, body}   (answers a "call")
 //   worker -> forgeq   {t: "ready", node}
 //                      {t: "loaded", id, ok, error?, logs}
-//                      {t: "call", id, inv, target, path, method, body}      (a platform request)
+//                      {t: "call", id, inv, target, path, method, headers, body}   (a platform request)
 //                      {t: "done", id, ok, value?, error?, logs, notes}
+//                      {t: "late", inv, text}   (what an ended invocation's leftover work printed or tried)
 //
-// Forge's own packages reach the platform through two globals (read in their published code):
-// `global.__forge_fetch__(target, path, init)` carries every request of @forge/api (so of
-// @forge/events: publish, stats, cancel) and of @forge/kvs (/api/v1/...), and
-// `global.__forge_runtime__` holds the invocation's context and metrics. The worker installs both;
-// each request becomes a "call" that the emulator answers as the cloud would (platform_api.py).
+// Every era of Forge's own packages reaches the platform through `call()` below, in one shape:
+// `global.__forge_fetch__(target, path, init)` of @forge/api 5.1+ and @forge/kvs, and, through
+// transports.cjs, the legacy sandbox runtime's `global.api`, the Node.js runtime's proxy and the
+// FORGE_PRODUCT_REQUEST agent of older @forge/api versions. `global.__forge_runtime__` holds the
+// invocation's context and metrics. Each request becomes a "call" that the emulator answers as
+// the cloud would (platform/api.py).
+//
+// An invocation ends when no call it started is outstanding and a turn of the event loop has
+// passed without a new one (the continuations of the last answers run in that turn). Work left
+// after that (a timer) is never run: its calls are refused, and what it prints or tries goes to
+// forgeq as a "late" line of the invocation that started it.
 const childProcess = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -26,8 +33,10 @@ const nodeModule = require('node:module');
 const { AsyncLocalStorage } = require('node:async_hooks');
 const { pathToFileURL } = require('node:url');
 const { PythonRandom } = require('./pyrandom.cjs');
+const transports = require('./transports.cjs');
 
 const APP_DIR = process.argv[2] || process.cwd();
+const OPTIONS = JSON.parse(process.argv[3] || '{}'); // {legacyApi, allowedEgress}: bridge.py
 const MAX_LOG_CHARS = 256 * 1024; // forgeq cuts an attempt's log at 200 KB (Forge's limit) and says so
 const LATE = Symbol('forgeq.late');
 
@@ -42,16 +51,15 @@ const context = new AsyncLocalStorage();
 let active = null; // the invocation (or load) in progress: {id, logs, size, outstanding, ...}
 let orphanLogs = []; // printed while nothing ran (a timer left behind): shown with the next attempt
 
-function logTarget() {
-  const owner = context.getStore();
-  if (owner && !owner.finished) return owner;
-  return active;
-}
-
+// A line belongs to the invocation whose code printed it (AsyncLocalStorage follows its promises
+// and timers); code outside any (a timer a module set when it loaded) prints into the one in progress.
 function capture(chunk, encoding, callback) {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-  const target = logTarget();
-  if (target) {
+  const owner = context.getStore();
+  const target = owner && !owner.finished ? owner : owner ? null : active;
+  if (owner && owner.finished) {
+    late(owner, text);
+  } else if (target) {
     if (target.size < MAX_LOG_CHARS) target.logs.push(text);
     target.size += text.length;
   } else if (orphanLogs.length < 1000) {
@@ -60,6 +68,25 @@ function capture(chunk, encoding, callback) {
   const done = typeof encoding === 'function' ? encoding : callback;
   if (typeof done === 'function') process.nextTick(done);
   return true;
+}
+
+// What an ended invocation's leftover work printed or tried: sent to forgeq, which adds it to that
+// invocation's attempt, once per turn of the event loop. A module load is no attempt: its
+// leftovers are shown with the next attempt, labelled.
+function late(owner, text) {
+  if (owner.load) {
+    if (orphanLogs.length < 1000) orphanLogs.push(`[forgeq: printed by work left from loading a module] ${text}`);
+    return;
+  }
+  if (owner.lateSize < MAX_LOG_CHARS) owner.lateText += text;
+  owner.lateSize += text.length;
+  if (owner.lateQueued) return;
+  owner.lateQueued = true;
+  setImmediate(() => {
+    send({ t: 'late', inv: owner.id, text: owner.lateText });
+    owner.lateQueued = false;
+    owner.lateText = '';
+  });
 }
 process.stdout.write = capture;
 process.stderr.write = capture;
@@ -106,54 +133,84 @@ const pending = new Map();
 
 const metrics = {
   counter: () => ({ incr() {}, decr() {} }),
-  timing: () => ({ measure: () => ({ stop() {} }) }),
+  timing: () => ({ measure: () => ({ stop() {} }), set() {} }),
   gauge: () => ({ set() {} }),
 };
 
 const runtime = {
   appContext: {},
   contextAri: undefined,
-  proxy: { token: 'forgeq', url: 'forgeq://' },
+  aaid: undefined,
+  proxy: { token: 'forgeq', url: transports.PROXY_URL },
+  allowedEgress: OPTIONS.allowedEgress || [],
+  externalAuth: [],
+  container: { appCodeDir: APP_DIR },
   tracing: { traceId: '0', spanId: '0' },
   metrics,
   lambdaContext: { getRemainingTimeInMillis: () => 0 },
 };
 global.__forge_runtime__ = runtime;
+global.proxyInfo = runtime.proxy; // @forge/api 2.8-2.9 read the proxy from here
 
-global.__forge_fetch__ = function forgeFetch(target, requestPath, init) {
+// One platform request of the invocation `owner` (the one whose code runs now, unless given): sent
+// to forgeq as a "call"; resolves with its reply {status, statusText, headers, body}.
+function call(target, requestPath, init, owner = context.getStore() || null) {
   const options = init || {};
-  const owner = context.getStore() || null;
-  const body = options.body == null ? null : typeof options.body === 'string' ? options.body : String(options.body);
-  const id = ++callCount;
+  const method = String(options.method || 'GET').toUpperCase();
   if (owner && owner.finished) {
     // Work left behind by an invocation that already ended (an unawaited call in a timer): Forge
     // may run it in a later invocation, or never. forgeq never runs it, and says so.
     const error = new Error(
-      `forgeq: ${options.method || 'GET'} ${requestPath} was made after its invocation ended; Forge may run such work in a later invocation, or never: forgeq drops it`
+      `forgeq: ${method} ${requestPath} was made after its invocation ended; Forge may run such work in a later invocation, or never: forgeq drops it`
     );
     error[LATE] = true;
-    capture(`${error.message}\n`);
+    late(owner, `${error.message}\n`);
     return Promise.reject(error);
   }
+  const id = ++callCount;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject, owner });
-    if (owner) owner.outstanding += 1;
-    send({ t: 'call', id, inv: owner ? owner.id : null, target, path: String(requestPath), method: options.method || 'GET', body });
+    if (owner) {
+      owner.outstanding += 1;
+      owner.started += 1;
+    }
+    send({
+      t: 'call',
+      id,
+      inv: owner ? owner.id : null,
+      target,
+      path: String(requestPath),
+      method,
+      headers: transports.headerObject(options.headers),
+      body: transports.bodyText(options.body),
+    });
+  });
+}
+
+global.__forge_fetch__ = async function forgeFetch(target, requestPath, init) {
+  const answer = await call(target, requestPath, init);
+  const bodyless = answer.status === 204 || answer.status === 205 || answer.status === 304;
+  return new Response(bodyless || answer.body == null ? null : answer.body, {
+    status: answer.status,
+    statusText: answer.statusText || '',
+    headers: answer.headers || {},
   });
 };
+
+// An app's own fetch() to the outside world. Forge's proxy checks it against the manifest's
+// egress permissions; forgeq sends it as the app's code would, with the machine's fetch.
+function egress(url, init) {
+  return fetch(url, init);
+}
+
+transports.interceptHttp(call, egress, () => context.getStore() || null);
+if (OPTIONS.legacyApi) global.api = transports.sandboxApi(call, egress, runtime);
 
 function reply(message) {
   const waiting = pending.get(message.id);
   if (!waiting) return;
   pending.delete(message.id);
-  const status = message.status;
-  const bodyless = status === 204 || status === 205 || status === 304;
-  const response = new Response(bodyless || message.body == null ? null : message.body, {
-    status,
-    statusText: message.statusText || '',
-    headers: message.headers || {},
-  });
-  waiting.resolve(response);
+  waiting.resolve(message);
   const owner = waiting.owner;
   if (owner) {
     owner.outstanding -= 1;
@@ -218,7 +275,7 @@ function appFrame(stack) {
 function appStack(stack) {
   return String(stack || '')
     .split('\n')
-    .filter((line) => !/^\s+at .*(node:internal|forgeq\/emulator\/app\/worker\/worker\.cjs|AsyncLocalStorage\.run \(node:async_hooks)/.test(line))
+    .filter((line) => !/^\s+at .*(node:internal|forgeq\/emulator\/app\/worker\/(worker|transports)\.cjs|AsyncLocalStorage\.run \(node:async_hooks)/.test(line))
     .join('\n');
 }
 
@@ -312,12 +369,16 @@ function takeLogs(owner) {
   return text;
 }
 
+function newOwner(id, load) {
+  return { id, load, logs: [], size: 0, outstanding: 0, started: 0, failures: [], finished: false, onIdle: null, lateText: '', lateSize: 0, lateQueued: false };
+}
+
 async function load(message) {
-  const owner = { id: message.id, logs: [], size: 0, outstanding: 0, failures: [], finished: false };
+  const owner = newOwner(message.id, true);
   active = owner;
   let answer;
   try {
-    await exported(message.file, message.export);
+    await context.run(owner, () => exported(message.file, message.export));
     answer = { ok: true };
   } catch (error) {
     answer = { ok: false, error: describe(error, message.file), problem: error instanceof ExportProblem };
@@ -332,8 +393,24 @@ function afterEvents() {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+// An invocation ends when no call it started is outstanding and one more turn of the event loop
+// starts none: what the last answers' continuations do (read the body, call again) belongs to it.
+// Timers are not waited for: Forge may run them in a later invocation, or never.
+async function settle(owner) {
+  for (;;) {
+    while (owner.outstanding > 0) {
+      await new Promise((resolve) => {
+        owner.onIdle = resolve;
+      });
+    }
+    const started = owner.started;
+    await afterEvents();
+    if (owner.outstanding === 0 && owner.started === started) return;
+  }
+}
+
 async function invoke(message) {
-  const owner = { id: message.id, logs: [], size: 0, outstanding: 0, failures: [], finished: false, onIdle: null };
+  const owner = newOwner(message.id, false);
   active = owner;
   if (orphanLogs.length) {
     owner.logs.push(...orphanLogs);
@@ -349,19 +426,13 @@ async function invoke(message) {
   runtime.lambdaContext = { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
   let outcome;
   try {
-    const handler = await exported(message.file, message.export);
+    const handler = await context.run(owner, () => exported(message.file, message.export));
     const value = await context.run(owner, () => handler(...message.args));
     outcome = { ok: true, value };
   } catch (error) {
     outcome = { ok: false, error };
   }
-  // Let SDK calls the handler did not await finish, and their rejections surface.
-  while (owner.outstanding > 0) {
-    await new Promise((resolve) => {
-      owner.onIdle = resolve;
-    });
-  }
-  await afterEvents();
+  await settle(owner); // SDK calls the handler did not await finish, and their rejections surface
   owner.finished = true;
   active = null;
   const notes = [];
