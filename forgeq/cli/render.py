@@ -637,6 +637,14 @@ def doctor(data: dict[str, Any]) -> None:
     manifest = data.get("manifest")
     if manifest:
         out.write(f"manifest: {manifest['path']} ({manifest['status']})\n")
+    packages = data.get("packages")
+    if packages and packages["installed"]:
+        out.write("@forge packages in node_modules:\n")
+        for package in packages["installed"]:
+            era = f": {package['era']}" if package.get("era") else ""
+            out.write(f"  {package['name']} {package['version']} ({package['path']}){era}\n")
+        for problem in packages["problems"]:
+            out.write(f"  {_styled('problem', '1', out)}: {problem['name']} {problem['version']} ({problem['path']}) {problem['problem']}: {problem['fix']}\n")
     titles = {"exact": "emulated exactly", "approximate": "emulated approximately", "none": "not emulated"}
     for level in ("exact", "approximate", "none"):
         items = [item for item in data["fidelity"] if item["level"] == level]

@@ -183,7 +183,7 @@ def problems(packages: list[Package]) -> list[Problem]:
             storage = resolved_from(packages, package, "@forge/storage")
             if storage is not None and storage.release is not None and not _storage_fits(package.release, storage.release):
                 message = (
-                    f"gets @forge/storage {storage.version} ({storage.path}), made for @forge/api {_storage_range(package.release)}: "
+                    f"gets @forge/storage {storage.version} ({storage.path}), made for @forge/api {_made_for(storage.release)}: "
                     "every call of its legacy `storage` API fails with a TypeError, on Forge too"
                 )
                 found.append(Problem(package, message, _storage_fix(package), False, storage.path))
@@ -198,7 +198,7 @@ def _upgrade(package: Package) -> str:
         return f"upgrade {owner} (this copy of {package.name} is its own) to a version that depends on @forge/api 2.10 or newer"
     if package.name == "@forge/events":
         return "upgrade @forge/events to 0.8 or newer (2.x for the v2 push API)"
-    return "upgrade @forge/api to 2.10 or newer (the legacy `storage` API stays until 7.x; @forge/kvs replaces it)"
+    return "upgrade @forge/api to 2.10 or newer (every version up to 7.x keeps the legacy `storage` API; @forge/kvs replaces it)"
 
 
 def _storage_fits(api: Release, storage: Release) -> bool:
@@ -211,11 +211,14 @@ def _storage_fits(api: Release, storage: Release) -> bool:
     return storage >= (1, 7, 0)
 
 
-def _storage_range(api: Release) -> str:
-    """The @forge/api versions that call GlobalStorage as the given one does."""
-    return "5 and newer" if api >= (5, 0, 0) else "4.x" if api >= (4, 0, 0) else "3.x and older"
+def _made_for(storage: Release) -> str:
+    """The @forge/api versions whose GlobalStorage call a @forge/storage version takes."""
+    return "3.x and older" if storage < (1, 6, 0) else "4.x" if storage < (1, 7, 0) else "5 and newer"
 
 
 def _storage_fix(package: Package) -> str:
-    pin = "1.5.15" if package.release is not None and package.release < (4, 0, 0) else "1.6.0"
+    found = package.release or (0, 0, 0)
+    if found >= (5, 0, 0):
+        return "run npm install again: this @forge/api pins the @forge/storage it was built with"
+    pin = "1.5.15" if found < (4, 0, 0) else "1.6.0"
     return f'pin it in package.json ("overrides": {{"@forge/storage": "{pin}"}}) and run npm install, or upgrade to @forge/api 2.14 or newer'

@@ -41,6 +41,7 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
             status = f"invalid: {len(error.problems)} problem(s); `forgeq lint` lists them"
         manifest_status = {"path": str(manifest), "status": status}
     return {
+        "packages": _forge_packages(manifest.resolve().parent) if manifest.exists() else None,
         "versions": {
             "forgeq": version_of("forgeq"),
             "python": platform.python_version(),
@@ -53,4 +54,16 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
         "manifest": manifest_status,
         "fidelity": [item.as_dict() for item in fidelity.ITEMS],
         "fidelity_doc": FIDELITY_DOC,
+    }
+
+
+def _forge_packages(app_dir: Path) -> dict[str, Any]:
+    """The app's installed @forge packages (nested copies too), how each reaches the platform, and
+    what forgeq knows to fail on Forge among them (forgeq/emulator/app/packages.py)."""
+    from forgeq.emulator.app import packages
+
+    installed = packages.installed(app_dir)
+    return {
+        "installed": [package.as_dict() for package in installed],
+        "problems": [problem.as_dict() for problem in packages.problems(installed)],
     }

@@ -1,0 +1,1 @@
+export const syncKey = (issueKey, link) => `synced-${issueKey}-${link}`;

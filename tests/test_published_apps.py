@@ -1,0 +1,125 @@
+"""Apps written the way Forge apps were written from 2022 to 2025, with the @forge versions they pin.
+
+tests/apps/published/ holds six small apps (README.md there lists them with their versions), each
+with its own package.json and package-lock.json, installed from npm once (nodejs.install_packages,
+all at once) and run end to end on their real packages: the legacy sandbox's global.api, the
+Node.js runtime's proxy, the FORGE_PRODUCT_REQUEST agent, __forge_fetch__, nested copies of
+@forge/api, v1 and v2 pushes and consumers, the legacy storage API beside @forge/kvs, TypeScript,
+.jsx, a JSON import, a file that mixes require() with export. Their web triggers and UI resolvers
+are the real pushers; here the events are pushed as `forgeq push --queue` (or a product event) does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, forgeq
+from nodejs import NODE, finish_install, requires_node, start_install
+
+from forgeq.testing import ForgeApp
+
+CORPUS = REPO / "tests" / "apps" / "published"
+APPS = ("sandbox-2022", "proxy-2023", "magic-2024-ts", "fetch-2024", "v2-2025-mixed", "trigger-2023-jsx")
+
+pytestmark = requires_node
+
+
+@pytest.fixture(scope="session")
+def published() -> dict[str, Path]:
+    """Every corpus app's manifest, its npm packages installed (the installs run at once)."""
+    if NODE is None:
+        pytest.skip("Node.js is not installed: the JavaScript bridge needs it")
+    started = [(CORPUS / name, start_install(CORPUS / name)) for name in APPS]
+    for app, process in started:
+        finish_install(app, process)
+    return {name: CORPUS / name / "manifest.yml" for name in APPS}
+
+
+def test_the_corpus_is_what_the_readme_lists():
+    readme = (CORPUS / "README.md").read_text()
+    for name in APPS:
+        pins = json.loads((CORPUS / name / "package.json").read_text())["dependencies"]
+        assert (CORPUS / name / "package-lock.json").is_file()
+        for package, version in pins.items():
+            assert f"{package} {version}" in readme, f"{name}: README.md does not list {package} {version}"
+
+
+def test_a_legacy_sandbox_app_runs_end_to_end_from_the_cli(published, tmp_path):
+    """@forge/api 2.6 and @forge/events 0.5 need the legacy runtime's global.api; forgeq provides it,
+    says that Forge no longer runs them, and the legacy storage writes land in the store."""
+    manifest, db = published["sandbox-2022"], tmp_path / "state.db"
+    for row, count in (({"id": 1, "summary": "first"}, "2"), ({"id": 3}, "1")):
+        pushed = forgeq("push", "-m", manifest, "--db", db, "--queue", "import-rows", "--body", json.dumps(row), "--count", count)
+        assert pushed.returncode == 0, pushed.stderr
+    done = forgeq("run", manifest, "--db", db, "--until-idle")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 succeeded" in done.stdout and "0 dropped" in done.stdout
+    assert "@forge/api 2.6.0 (node_modules/@forge/resolver/node_modules/@forge/api) needs global.api" in done.stdout
+    assert "upgrade @forge/resolver" in done.stdout
+    kvs = json.loads(forgeq("inspect", "kvs", "-m", manifest, "--db", db, "--json").stdout)
+    rows = {entry["key"]: entry["value"] for entry in kvs["keys"]}
+    assert sorted(rows) == ["row-1"]  # the row without a summary was skipped
+    assert rows["row-1"]["summary"] == "first" and rows["row-1"]["imports"] == 2
+    # @forge/resolver 1.4 takes installContext from the runtime payload, as every version does
+    assert rows["row-1"]["installContext"] == "ari:cloud:jira::site/site-1"
+    assert len(rows["row-1"]["jobId"]) == 36
+
+
+def _run(manifest: Path, queue: str, bodies: list[dict[str, Any]]) -> ForgeApp:
+    app = ForgeApp(manifest)
+    for body in bodies:
+        app.push(queue, {"body": body})
+    app.run_until_idle()
+    return app
+
+
+def test_the_runtime_proxy_era_and_a_nested_magic_agent_copy_run_together(published):
+    with _run(published["proxy-2023"], "link-sync", [{"issueKey": "DEMO-1", "link": "a"}, {"issueKey": "DEMO-1", "link": "b"}]) as app:
+        assert app.dropped() == [] and {a.outcome for a in app.attempts} == {"succeeded"}
+        stored = app.kvs.as_dict()
+        assert stored["synced-DEMO-1-a"]["site"] == "ari:cloud:jira::site/site-1"
+        jobs = {a.event: a.job_id for a in app.attempts}
+        assert stored["synced-DEMO-1-b"]["jobId"] == jobs[2]  # context.jobId, as @forge/resolver 1.5 builds it
+        # the consumer's requestJira reached forgeq through the 2.14 proxy and was answered
+        assert all("jira: GET /rest/api/3/issue/DEMO-1/remotelink" in " ".join(a.notes) for a in app.attempts)
+
+
+def test_typescript_with_the_magic_agent_keeps_secrets_and_totals(published):
+    with _run(published["magic-2024-ts"], "records", [{"id": "r1"}, {"id": "r2"}, {"id": "r1"}]) as app:
+        assert app.dropped() == []
+        stored = app.kvs.as_dict()
+        assert stored["total"] == 3
+        assert stored["record:r1"] == {"id": "r1", "state": "synced", "attempts": 2}
+        assert "token missing, first r1, site ari:cloud:jira::site/site-1" in app.attempts[0].logs
+
+
+def test_forge_fetch_era_with_nested_copies_and_get_app_context(published):
+    with _run(published["fetch-2024"], "page-export", [{"pageId": "101"}, {"pageId": "102"}]) as app:
+        assert app.dropped() == []
+        exported = app.kvs.as_dict()
+        assert exported["exported-101"]["environmentType"] == "DEVELOPMENT"
+        assert exported["exported-101"]["title"] == "page 101"  # requestConfluence was answered (501 until the fake site serves it)
+
+
+def test_v2_consumer_in_a_mixed_module_retries_and_shares_the_store_with_kvs(published):
+    bodies = [{"issueKey": "DEMO-1", "label": "x"}, {"issueKey": "DEMO-7", "label": "x"}]
+    with _run(published["v2-2025-mixed"], "labels", bodies) as app:
+        assert app.dropped() == []
+        outcomes = sorted((a.event, a.attempt, a.outcome) for a in app.attempts)
+        assert outcomes == [(1, 1, "succeeded"), (2, 1, "retry"), (2, 2, "succeeded")]
+        stored = app.kvs.as_dict()
+        assert stored["labelled:DEMO-7"] == ["x"] and stored["labelled-count"] == 2  # legacy storage and @forge/kvs
+
+
+def test_a_trigger_pushes_v1_events_that_a_jsx_consumer_scores(published):
+    with ForgeApp(published["trigger-2023-jsx"]) as app:
+        app.push_product_event("issue-created", count=12)
+        app.run_until_idle()
+        assert app.dropped() == []
+        queued = [a for a in app.attempts if a.logs and "queued DEMO-" in a.logs]
+        assert len(queued) == 12 and all("as triage#" in a.logs for a in queued)  # v1 job ids: "<queue>#<uuid>"
+        scores = app.kvs.keys("score-")
+        assert len(scores) == 10  # the consumer keeps the last ten and deletes older ones
