@@ -5,10 +5,10 @@
 //
 //   @forge/api 1.x-2.9 (and @forge/events 0.5-0.7): the legacy sandbox runtime's `global.api`,
 //     read when the module loads (api.asApp().__requestAtlassian, requestJira, __getAppAri, ...).
-//   @forge/api 2.10-2.18.4: `global.api` if there is one, else node-fetch to the Forge Node.js
+//   @forge/api 2.10-2.18.2: `global.api` if there is one, else node-fetch to the Forge Node.js
 //     runtime's proxy, `${__forge_runtime__.proxy.url}/fpp/provider/{provider}/remote/{remote}`,
 //     the product path in a Forge-Proxy-Target(-Relative) header.
-//   @forge/api 2.18.5-5.0: `global.api` if there is one, else node-fetch to https://{remote}{path}
+//   @forge/api 2.18.3-5.0: `global.api` if there is one, else node-fetch to https://{remote}{path}
 //     with the "magic agent" `agent: 'FORGE_PRODUCT_REQUEST'` (or 'EXTERNAL_AUTH_REQUEST'), which
 //     the Forge runtime intercepts in Node's https.request. 5.0 sends product calls through
 //     `__forge_fetch__` already.
@@ -140,7 +140,7 @@ function route(options) {
     const fpp = /^\/fpp\/provider\/([^/]+)\/remote\/([^/]+)$/.exec(pathname);
     const target = raw['forge-proxy-target-relative'] || raw['forge-proxy-target'];
     if (fpp) return { target: { type: 'fpp', provider: fpp[1], remote: fpp[2] }, path: String(target || '/'), headers };
-    if (pathname === '/egress') return { egress: String(target) };
+    if (pathname === '/egress') return { egress: String(target), headers };
     return { target: { type: 'proxy' }, path: pathname, headers };
   }
   if (typeof options.agent === 'string' && MAGIC_AGENTS.has(options.agent)) {
@@ -196,7 +196,7 @@ class PlatformRequest extends Writable {
     let reply;
     try {
       if (this.routed.egress !== undefined) {
-        const response = await egress(this.routed.egress, { method: this.method, body });
+        const response = await egress(this.routed.egress, { method: this.method, headers: this.routed.headers, body });
         reply = { status: response.status, statusText: response.statusText, headers: Object.fromEntries(response.headers), body: await response.text() };
       } else {
         reply = await call(this.routed.target, this.routed.path, { method: this.method, headers: this.routed.headers, body }, owner);

@@ -51,8 +51,8 @@ const context = new AsyncLocalStorage();
 let active = null; // the invocation (or load) in progress: {id, logs, size, outstanding, ...}
 let orphanLogs = []; // printed while nothing ran (a timer left behind): shown with the next attempt
 
-// A line belongs to the invocation whose code printed it (AsyncLocalStorage follows its promises
-// and timers); code outside any (a timer a module set when it loaded) prints into the one in progress.
+// A line belongs to the invocation (or module load) whose code printed it: AsyncLocalStorage
+// follows its promises and timers. Code that runs outside any prints into the one in progress.
 function capture(chunk, encoding, callback) {
   const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
   const owner = context.getStore();
