@@ -148,8 +148,8 @@ def run(
     triggers = store.queue_counts(emulator.clock.now(), kind="trigger")
     triggers.update(store.queue_counts(emulator.clock.now(), kind="scheduled"))
     render.queue_table(store.queue_counts(emulator.clock.now()), emulator.clock.now(), triggers)
-    lock.release()
     store.close()
+    lock.release()  # after the connection: closing a descriptor of the file first would drop SQLite's locks
 
 
 def _start_watching(emulator: Any, manifest: Path) -> Any:

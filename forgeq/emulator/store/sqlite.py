@@ -9,7 +9,6 @@ The contract every caller relies on:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
-from forgeq.emulator.store import crashpoints, schema
+from forgeq.emulator.store import crashpoints, identity, schema
 from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
 from forgeq.emulator.store.flight import FlightLog
@@ -103,13 +102,30 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
     """The whole emulator state in one SQLite database (a file, or ":memory:")."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
         self.crash = crashpoints.from_env()  # FORGEQ_CRASH_AT (the crash harness); None normally
-        self.in_memory = self.path == ":memory:"
+        self.in_memory = str(path) == ":memory:"
+        # The real file, by identity: its -wal, -shm and flight log sit beside it (identity.py).
+        self.file = None if self.in_memory else identity.open_file(str(path), create=True)
+        self.path = self.file.path if self.file is not None else ":memory:"
         self.flight = FlightLog(None if self.in_memory else f"{self.path}-flight")
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
         if not self.in_memory:
-            self._check_file(Path(self.path))
+            with suppress(OSError):
+                os.chmod(self.path, 0o600)
+
+    def _open(self) -> None:
+        if self.file is not None:
             OPENED.append(self.path)
+            header = os.pread(self.file.fd, 16, 0)
+            if header and header != SQLITE_HEADER:
+                raise StateFileError(
+                    f"{self.path} is not a forgeq state file (SQLite: file is not a database)",
+                    "move it aside or pass another --db; forgeq never overwrites it",
+                )
         try:
             self.conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False)
             self._check_identity()  # before any PRAGMA that writes: a file that is not ours stays as it was
@@ -133,35 +149,6 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
                     "move it aside or pass another --db; forgeq never overwrites it",
                 ) from None
             raise state_error(self.path, error) from None
-        if not self.in_memory:
-            with suppress(OSError):
-                os.chmod(self.path, 0o600)
-
-    @staticmethod
-    def _check_file(path: Path) -> None:
-        if path.is_dir():
-            raise StateFileError(f"{path} is a folder, not a forgeq state file", "pass the path of a file with --db")
-        if path.exists():
-            with path.open("rb") as handle:
-                header = handle.read(16)
-            if header and header != SQLITE_HEADER:
-                raise StateFileError(
-                    f"{path} is not a forgeq state file (SQLite: file is not a database)",
-                    "move it aside or pass another --db; forgeq never overwrites it",
-                )
-        else:
-            parent = path.parent
-            if not parent.exists():
-                try:
-                    parent.mkdir(parents=True, mode=0o700)
-                except OSError as error:
-                    raise StateFileError(f"cannot create {parent}: {error.strerror}") from None
-            try:  # private from the first byte: SQLite gives the -wal and -shm files the same mode
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as error:
-                raise StateFileError(f"cannot create {path}: {error.strerror}", "pass --db with a writable path") from None
 
     def _check_identity(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -185,8 +172,14 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self.conn.close()
+        """Close the connection, then the flight log, then give back the file (identity.release)."""
+        conn = getattr(self, "conn", None)  # None when opening failed before connecting
+        if conn is not None:
+            conn.close()
         self.flight.close()
+        if self.file is not None:
+            file, self.file = self.file, None
+            identity.release(file)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -666,53 +659,57 @@ def dumps(value: Any) -> str:
 
 
 class StateLock:
-    """One `forgeq run` per state file: an advisory lock the kernel drops when the process dies.
+    """One `forgeq run` per state file: an flock on the file itself, which the kernel drops when the
+    process dies, and which every path to the file shares (symbolic links, bind mounts: identity.py).
 
     A second run is refused (StateBusyError, exit 3) instead of cooperating: one loop owns the
-    virtual clock, and two clocks over one queue would not be one Forge.
+    virtual clock, and two clocks over one queue would not be one Forge. `<db>.run-lock` beside the
+    real file only says who holds it (`pid N`), for the refusal's message.
     """
 
     def __init__(self, db_path: str) -> None:
-        self.path = f"{db_path}.run-lock"
-        self.handle: Any = None
+        self.db_path = db_path
+        self.file: identity.StateFile | None = None
 
     def acquire(self) -> None:
-        try:
-            handle = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # noqa: SIM115 - held for the life of the run
-        except OSError as error:
-            raise StateFileError(f"cannot create {self.path}: {error.strerror}", "pass --db with a writable folder") from None
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
+        file = identity.open_file(self.db_path, create=True)
+        assert file is not None
+        if not identity.try_lock(file):
+            holder = _holder(f"{file.path}.run-lock")
+            identity.release(file)
             raise StateBusyError(
-                f"{self.path.removesuffix('.run-lock')} is in use by another `forgeq run` ({holder})",
+                f"{file.path} is in use by another `forgeq run` ({holder})",
                 "stop that run first, or pass --db to use another state file",
-            ) from None
-        with suppress(OSError):
-            os.fchmod(handle.fileno(), 0o600)  # a lock file left by an older forgeq
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self.handle = handle
+            )
+        self.file = file
+        try:
+            with open(os.open(f"{file.path}.run-lock", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "w") as note:
+                os.fchmod(note.fileno(), 0o600)  # a note left by an older forgeq
+                note.write(f"pid {os.getpid()}")
+        except OSError:
+            pass  # the note only names the holder; the lock is on the state file itself
 
     def is_held_elsewhere(self) -> bool:
-        try:
-            handle = open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+")  # noqa: SIM115
-        except OSError:
+        """Whether a `forgeq run` holds the state file now (never creates it)."""
+        file = identity.open_file(self.db_path, create=False)
+        if file is None:
             return False
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
+            return identity.locked_elsewhere(file)
         finally:
-            handle.close()
-        return False
+            identity.release(file)
 
     def release(self) -> None:
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
+        if self.file is not None:
+            file, self.file = self.file, None
+            identity.unlock(file)
+            identity.release(file)
+
+
+def _holder(note: str) -> str:
+    try:
+        with open(note, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(100).strip()
+    except OSError:
+        text = ""
+    return text if text.startswith("pid ") else "another process"

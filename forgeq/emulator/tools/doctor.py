@@ -25,13 +25,16 @@ def version_of(distribution: str) -> str:
 
 def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
     from forgeq.emulator.app.manifest import load_manifest
-    from forgeq.emulator.errors import ManifestError
+    from forgeq.emulator.errors import ManifestError, StateFileError
     from forgeq.emulator.store import StateLock
 
     found = probe(state)
-    lock = Path(f"{state}.run-lock")
     found["path"] = str(state)
-    found["in_use"] = lock.is_file() and StateLock(str(state)).is_held_elsewhere()
+    try:
+        found["in_use"] = StateLock(str(state)).is_held_elsewhere()
+    except StateFileError as error:  # a second hard link, a bind mount: doctor says so rather than failing
+        found["in_use"] = False
+        found["error"] = found["error"] or error.message
     manifest_status: dict[str, str] | None = None
     if manifest.exists():
         try:
