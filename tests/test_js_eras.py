@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import write_app
 from nodejs import JS_APP, NODE, install_packages, requires_node, write_js_app
+from test_js_bridge import MANIFEST  # a v2 consumer `work` of queue `work`: index.work
 from test_published_apps import CORPUS
 
 from forgeq.emulator.app import packages
@@ -172,24 +173,8 @@ export async function work(event) {
 }
 """
 
-ENDINGS_MANIFEST = """
-app:
-  id: ari:cloud:ecosystem::app/endings-test
-  runtime:
-    name: nodejs20.x
-modules:
-  consumer:
-    - key: work-consumer
-      queue: work
-      function: work
-  function:
-    - key: work
-      handler: index.work
-"""
-
-
 def test_an_attempt_ends_after_its_continuations_and_late_work_stays_on_its_own_attempt(tmp_path, corpus_modules):
-    manifest = write_js_app(tmp_path / "app", ENDINGS_MANIFEST, {"src/index.js": ENDINGS}, corpus_modules["fixture"])
+    manifest = write_js_app(tmp_path / "app", MANIFEST, {"src/index.js": ENDINGS}, corpus_modules["fixture"])
     with ForgeApp(manifest) as app:
         app.push("work", {"body": {"mode": "chain"}})
         app.push("work", {"body": {"mode": "timer"}, "delayInSeconds": 1})
@@ -224,7 +209,7 @@ def test_a_storage_copy_made_for_another_api_version_is_named_on_the_failing_att
             (modules / "@forge" / entry.name).symlink_to(entry, target_is_directory=True)
     (modules / "@forge" / "storage").symlink_to(newer_storage, target_is_directory=True)
     source = "const { storage } = require('@forge/api');\nexports.work = async () => { await storage.set('k', 1); };\n"
-    manifest = write_js_app(tmp_path / "app", ENDINGS_MANIFEST, {"src/index.js": source}, modules)
+    manifest = write_js_app(tmp_path / "app", MANIFEST, {"src/index.js": source}, modules)
     found = packages.problems(packages.installed(manifest.parent))
     assert [(p.package.version, p.runs_here) for p in found if p.package.path == "node_modules/@forge/api"] == [("2.6.1", True), ("2.6.1", False)]
     with ForgeApp(manifest) as app:

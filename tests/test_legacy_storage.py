@@ -14,24 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import write_app
 from nodejs import NODE, install_packages, requires_node, write_js_app
+from test_js_bridge import MANIFEST  # a v2 consumer `work` of queue `work`: index.work
 from test_published_apps import CORPUS
 
 from forgeq.testing import ForgeApp
-
-MANIFEST = """
-app:
-  id: ari:cloud:ecosystem::app/legacy-storage-test
-  runtime:
-    name: nodejs20.x
-modules:
-  consumer:
-    - key: work-consumer
-      queue: work
-      function: work
-  function:
-    - key: work
-      handler: index.work
-"""
 
 JS_SCENARIO = """
 const { storage, startsWith } = require('@forge/api');

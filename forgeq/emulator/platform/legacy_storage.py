@@ -30,6 +30,7 @@ page: the next query then finds nothing, as on Forge.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ class LegacyStorage:
         raise refusal("NOT_EMULATED", ENTITIES_NOT_EMULATED, 400)
 
     @staticmethod
-    def _kvs(work: Any) -> Any:
+    def _kvs(work: Callable[[], Any]) -> Any:
         try:
             return work()
         except ForgeKvsAPIError as error:
