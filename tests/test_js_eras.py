@@ -192,9 +192,10 @@ def test_an_attempt_ends_after_its_continuations_and_late_work_stays_on_its_own_
 # -- what cannot run: a note on the attempt that fails, and the doctor -------------------------------------
 
 
-def test_a_storage_copy_made_for_another_api_version_is_named_on_the_failing_attempt(tmp_path, corpus_modules):
+def test_an_old_api_copy_given_a_newer_storage_runs_as_in_its_day_and_is_named(tmp_path, corpus_modules):
     """@forge/api 2.6.1 asks for @forge/storage ^1.2.0; a fresh install gets a 2.x whose GlobalStorage
-    takes its arguments in another order: every legacy storage call fails, on Forge too."""
+    takes its arguments in another order: on Forge every legacy storage call fails. forgeq adapts the
+    call, as the @forge/storage of the app's day took it, and says what to pin."""
     sandbox = corpus_modules["sandbox-2022"]
     newer_storage = install_packages(CORPUS / "v2-2025-mixed") / "@forge" / "storage"
     modules = tmp_path / "app" / "node_modules"
@@ -208,19 +209,28 @@ def test_a_storage_copy_made_for_another_api_version_is_named_on_the_failing_att
         elif entry.name != "storage":
             (modules / "@forge" / entry.name).symlink_to(entry, target_is_directory=True)
     (modules / "@forge" / "storage").symlink_to(newer_storage, target_is_directory=True)
-    source = "const { storage } = require('@forge/api');\nexports.work = async () => { await storage.set('k', 1); };\n"
+    source = """
+    const { storage, startsWith } = require('@forge/api');
+    exports.work = async () => {
+      await storage.set('k-1', { n: 1 });
+      console.log(JSON.stringify([await storage.get('k-1'), (await storage.query().where('key', startsWith('k-')).getMany()).results]));
+    };
+    """
     manifest = write_js_app(tmp_path / "app", MANIFEST, {"src/index.js": source}, modules)
-    found = packages.problems(packages.installed(manifest.parent))
-    assert [(p.package.version, p.runs_here) for p in found if p.package.path == "node_modules/@forge/api"] == [("2.6.1", True), ("2.6.1", False)]
+    found = [p for p in packages.problems(packages.installed(manifest.parent)) if p.package.path == "node_modules/@forge/api"]
+    assert [(p.package.version, p.runs_here, p.adapt_storage) for p in found] == [("2.6.1", True, ""), ("2.6.1", True, "1.7")]
     with ForgeApp(manifest) as app:
-        app.push("work", {"body": {}})
-        app.run_until(lambda _: len(app.attempts) >= 1)
-        attempt = app.attempts[0]
-        assert attempt.outcome == "error" and attempt.error.startswith("TypeError")
         assert any(
-            note.startswith("@forge/api 2.6.1 (node_modules/@forge/api) gets @forge/storage 2.0.3") and '"overrides": {"@forge/storage": "1.5.15"}' in note
-            for note in attempt.notes
-        ), attempt.notes
+            n.text.startswith("@forge/api 2.6.1 (node_modules/@forge/api) gets @forge/storage 2.0.3")
+            and "on Forge every call of its legacy `storage` API fails" in n.text
+            and '"overrides": {"@forge/storage": "1.5.15"}' in n.text
+            for n in app.notices
+        ), [n.text for n in app.notices]
+        app.push("work", {"body": {}})
+        app.run_until_idle()
+        attempt = app.attempts[0]
+        assert attempt.outcome == "succeeded", attempt.error
+        assert json.loads(attempt.logs) == [{"n": 1}, [{"key": "k-1", "value": {"n": 1}}]]
 
 
 def _fake_package(root: Path, path: str, name: str, version: str) -> None:
@@ -248,5 +258,6 @@ def test_package_facts_follow_nodes_resolution(tmp_path):
     assert sum("needs global.api" in problem for problem in problems) == 2
     assert any(problem.startswith("@forge/events 0.6.1") and "upgrade @forge/events to 0.8" in problem for problem in problems)
     assert any(problem.startswith("@forge/api 2.8.1") and "upgrade @forge/events (this copy of @forge/api is its own)" in problem for problem in problems)
-    assert any(problem.startswith("@forge/api 5.0.0") and "made for @forge/api 4.x" in problem for problem in problems)
+    assert any(problem.startswith("@forge/api 5.0.0") and "made for @forge/api 4.x" in problem and "on Forge too" in problem for problem in problems)
+    assert any(problem.startswith("@forge/api 2.8.1") and "forgeq adapts the call" in problem for problem in problems)
     assert packages.Package("@forge/api", "2.18.3", "node_modules/@forge/api").era == "global.api if present, else node-fetch with the FORGE_PRODUCT_REQUEST agent"

@@ -318,10 +318,22 @@ class Bridge:
             self.discard()
         if self.current is None:
             assert self.node is not None
-            # global.api only where a copy needs it: with it, @forge/api 2.10-6.0 take the sandbox's way too.
-            legacy = any(package.needs_sandbox for package in self.packages or [])
-            self.current = Worker(self.node, self.manifest.app_dir, {"legacyApi": legacy, "allowedEgress": ["*"]})
+            self.current = Worker(self.node, self.manifest.app_dir, self._worker_options())
         return self.current
+
+    def _worker_options(self) -> dict[str, Any]:
+        """What the worker provides for the app's package eras (worker/transports.cjs)."""
+        app_dir = self.manifest.app_dir
+        return {
+            # global.api only where a copy needs it: with it, @forge/api 2.10-6.0 take the sandbox's way too.
+            "legacyApi": any(package.needs_sandbox for package in self.packages or []),
+            "storageAdapters": [
+                {"api": os.path.realpath(app_dir / problem.package.path), "storage": problem.adapt_storage}
+                for problem in self.problems
+                if problem.adapt_storage
+            ],
+            "allowedEgress": ["*"],  # egress rules are the platform's (fetch), not the package's
+        }
 
     def discard(self) -> None:
         """Kill the worker (its state is unknown); the next attempt starts a fresh one."""
@@ -415,6 +427,8 @@ class JsHandler:
         if not answer.get("ok"):
             error = answer.get("error") or {}
             stack = str(error.get("stack") or "")
-            invocation.notes.extend(str(problem) for problem in self.bridge.problems if problem.where and f"{problem.where}/" in stack)
+            invocation.notes.extend(
+                str(problem) for problem in self.bridge.problems if not problem.runs_here and f"{problem.where}/" in stack
+            )
             raise javascript_error(error)
         return answer.get("value")

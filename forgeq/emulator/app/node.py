@@ -1,10 +1,12 @@
 """Which Node.js runs an app's JavaScript handlers, and whether it fits `app.runtime.name`.
 
 `FORGEQ_NODE` names the node executable to use; otherwise `node` is looked up on PATH. Forge runs
-the version that `app.runtime.name` names (nodejs20.x, nodejs22.x, ...): a local Node.js older than
-that is refused (code that runs on Forge may not run here), a newer one runs with a warning (code
-that runs here may not run on Forge). forgeq's worker itself needs Node.js 20.6 or newer (module
-hooks, `module.register`).
+the version that `app.runtime.name` names (nodejs18.x, nodejs20.x, nodejs22.x, ...). A local
+Node.js of another major version runs the app with a warning: an older one may lack what the code
+uses (it would fail here, and not on Forge), a newer one may accept code that Forge refuses.
+Published apps name the runtime of their year, and Node.js 20 runs almost all of them, so forgeq
+runs them rather than refusing. forgeq's worker itself needs Node.js 20.6 or newer (module hooks,
+`module.register`).
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ def runtime_major(runtime_name: str | None) -> int | None:
 
 
 def check(runtime_name: str | None) -> tuple[NodeRuntime, str | None]:
-    """The Node.js to run JavaScript handlers with, and a warning if it is newer than Forge's.
+    """The Node.js to run JavaScript handlers with, and a warning if its major version is not Forge's.
 
-    Raises NodeProblem when there is none, or it is older than forgeq's worker or the app's runtime.
+    Raises NodeProblem when there is none, or it is older than forgeq's worker.
     """
     wanted = runtime_major(runtime_name)
     install = f"Node.js {wanted} (app.runtime.name is {runtime_name})" if wanted else "Node.js 20 or newer"
@@ -88,13 +90,13 @@ def check(runtime_name: str | None) -> tuple[NodeRuntime, str | None]:
             f"Node.js {node.text} ({node.path}) is too old for forgeq's worker, which needs {minimum} or newer",
             f"install {install}, or set FORGEQ_NODE",
         )
-    if wanted is not None and node.version[0] < wanted:
-        raise NodeProblem(
-            f"this machine's Node.js is {node.text} ({node.path}), older than the {runtime_name} Forge runs it on",
-            f"install Node.js {wanted}, or set FORGEQ_NODE to it",
-        )
     warning = None
-    if wanted is not None and node.version[0] > wanted:
+    if wanted is not None and node.version[0] < wanted:
+        warning = (
+            f"app.runtime.name is {runtime_name}; JavaScript handlers run on this machine's Node.js {node.text}, "
+            f"an older major version: code that needs Node.js {wanted} fails here (install it, or set FORGEQ_NODE to it)"
+        )
+    elif wanted is not None and node.version[0] > wanted:
         warning = (
             f"app.runtime.name is {runtime_name}; JavaScript handlers run on this machine's Node.js {node.text}, "
             f"a newer major version: code that runs here may not run on Forge"

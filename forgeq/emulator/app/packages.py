@@ -109,8 +109,9 @@ class Problem:
     package: Package
     message: str
     fix: str
-    runs_here: bool  # forgeq runs it anyway (it provides global.api); False: it fails here too
+    runs_here: bool  # forgeq runs it anyway (it provides global.api, adapts @forge/storage); False: it fails here too
     where: str = ""  # the folder whose frames in an error's stack mean this problem struck
+    adapt_storage: str = ""  # "1.6" or "1.7": the GlobalStorage call forgeq adapts for this copy (worker/transports.cjs)
 
     def __str__(self) -> str:
         return f"{self.package.name} {self.package.version} ({self.package.path}) {self.message}: {self.fix}"
@@ -182,11 +183,7 @@ def problems(packages: list[Package]) -> list[Problem]:
         if package.name == "@forge/api" and package.release is not None:
             storage = resolved_from(packages, package, "@forge/storage")
             if storage is not None and storage.release is not None and not _storage_fits(package.release, storage.release):
-                message = (
-                    f"gets @forge/storage {storage.version} ({storage.path}), made for @forge/api {_made_for(storage.release)}: "
-                    "every call of its legacy `storage` API fails with a TypeError, on Forge too"
-                )
-                found.append(Problem(package, message, _storage_fix(package), False, storage.path))
+                found.append(_storage_problem(package, storage))
     return found
 
 
@@ -209,6 +206,24 @@ def _storage_fits(api: Release, storage: Release) -> bool:
     if api < (5, 0, 0):
         return (1, 6, 0) <= storage < (1, 7, 0)
     return storage >= (1, 7, 0)
+
+
+def _storage_problem(api: Package, storage: Package) -> Problem:
+    """A copy of @forge/api that npm gave a @forge/storage whose GlobalStorage takes other arguments.
+
+    @forge/api below 2.14 asks for `^1.x`, so a fresh install gets a @forge/storage its era never
+    had. Such an app ran on Forge with the @forge/storage of its day: forgeq passes the arguments in
+    the order the installed one takes, and says that the app as installed fails on Forge. Any other
+    mismatch (a hand-made override) fails here too.
+    """
+    assert api.release is not None and storage.release is not None
+    made_for = f"gets @forge/storage {storage.version} ({storage.path}), made for @forge/api {_made_for(storage.release)}"
+    if api.release < (2, 14, 0) and storage.release >= (1, 6, 0):
+        message = f"{made_for}: on Forge every call of its legacy `storage` API fails with a TypeError (forgeq adapts the call, as @forge/storage of its day took it)"
+        form = "1.6" if storage.release < (1, 7, 0) else "1.7"
+        return Problem(api, message, _storage_fix(api), True, storage.path, form)
+    message = f"{made_for}: every call of its legacy `storage` API fails with a TypeError, on Forge too"
+    return Problem(api, message, _storage_fix(api), False, storage.path)
 
 
 def _made_for(storage: Release) -> str:

@@ -18,6 +18,7 @@
 // this process, and the proxy's and the magic agent's requests are taken out of http(s).request.
 const http = require('node:http');
 const https = require('node:https');
+const path = require('node:path');
 const { Readable, Writable } = require('node:stream');
 
 const PROXY_HOST = 'forgeq-proxy.invalid';
@@ -241,8 +242,39 @@ function interceptHttp(call, egress, currentOwner) {
   }
 }
 
+// @forge/api below 2.14 asks for @forge/storage ^1.x and calls `new GlobalStorage(getAppContextAri,
+// apiClient)`; @forge/storage 1.6 added a third argument (getMetrics) and 1.7 dropped the first. A
+// copy that npm gave a newer @forge/storage than its era had gets, from its require, a GlobalStorage
+// that takes the old arguments: adapters [{api: the copy's folder, storage: "1.6" | "1.7"}] (bridge.py).
+function adaptStorage(adapters) {
+  if (!adapters || !adapters.length) return;
+  const Module = require('node:module');
+  const load = Module._load;
+  const adapted = new Map();
+  Module._load = function forgeqLoad(request, parent, ...rest) {
+    const loaded = load.call(this, request, parent, ...rest);
+    if (request !== '@forge/storage' || !parent || !parent.filename) return loaded;
+    const adapter = adapters.find((candidate) => parent.filename.startsWith(candidate.api + path.sep));
+    if (!adapter) return loaded;
+    if (!adapted.has(loaded)) adapted.set(loaded, withOldGlobalStorage(loaded, adapter.storage));
+    return adapted.get(loaded);
+  };
+}
+
+function withOldGlobalStorage(storage, form) {
+  const Newer = storage.GlobalStorage;
+  const noMetrics = () => undefined;
+  class GlobalStorage extends Newer {
+    constructor(getAppContextAri, apiClient) {
+      if (form === '1.6') super(getAppContextAri, apiClient, noMetrics);
+      else super(apiClient, noMetrics);
+    }
+  }
+  return { ...storage, GlobalStorage };
+}
+
 function urlOptions(url) {
   return { protocol: url.protocol, hostname: url.hostname, port: url.port, path: url.pathname + url.search };
 }
 
-module.exports = { PROXY_URL, headerObject, bodyText, sandboxApi, interceptHttp };
+module.exports = { PROXY_URL, headerObject, bodyText, sandboxApi, interceptHttp, adaptStorage };

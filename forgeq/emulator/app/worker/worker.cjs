@@ -36,7 +36,7 @@ const { PythonRandom } = require('./pyrandom.cjs');
 const transports = require('./transports.cjs');
 
 const APP_DIR = process.argv[2] || process.cwd();
-const OPTIONS = JSON.parse(process.argv[3] || '{}'); // {legacyApi, allowedEgress}: bridge.py
+const OPTIONS = JSON.parse(process.argv[3] || '{}'); // {legacyApi, storageAdapters, allowedEgress}: bridge.py
 const MAX_LOG_CHARS = 256 * 1024; // forgeq cuts an attempt's log at 200 KB (Forge's limit) and says so
 const LATE = Symbol('forgeq.late');
 
@@ -205,6 +205,7 @@ function egress(url, init) {
 
 transports.interceptHttp(call, egress, () => context.getStore() || null);
 if (OPTIONS.legacyApi) global.api = transports.sandboxApi(call, egress, runtime);
+transports.adaptStorage(OPTIONS.storageAdapters);
 
 function reply(message) {
   const waiting = pending.get(message.id);
