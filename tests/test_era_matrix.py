@@ -99,9 +99,9 @@ modules:
 
 
 def _installed(api: str, events: str, resolver: str) -> Path:
-    """node_modules with the three versions (once per machine); @forge/api below 2.14 gets the
-    @forge/storage its era's lock files held (tests/test_js_eras.py covers a newer one)."""
-    folder = Path(tempfile.gettempdir()) / "forgeq-era-matrix" / f"api{api}-events{events}-resolver{resolver}"
+    """node_modules with the three versions, as `npm install` gives them today (once per machine):
+    @forge/api below 2.14 gets a newer @forge/storage than its era had, which forgeq adapts."""
+    folder = Path(tempfile.gettempdir()) / "forgeq-era-matrix" / f"api{api}-events{events}-resolver{resolver}-fresh"
     stamp = folder / "node_modules" / ".forgeq-installed"
     if stamp.exists():
         return folder / "node_modules"
@@ -109,9 +109,6 @@ def _installed(api: str, events: str, resolver: str) -> Path:
     folder.mkdir(parents=True)
     package = {"name": "era-probe", "version": "1.0.0", "private": True,
                "dependencies": {"@forge/api": api, "@forge/events": events, "@forge/resolver": resolver}}
-    found = release(api)
-    if found is not None and found < (2, 14, 0):
-        package["overrides"] = {"@forge/storage": "1.5.15"}
     (folder / "package.json").write_text(json.dumps(package))
     npm = shutil.which("npm")
     assert npm is not None, "npm is needed to install the matrix"
