@@ -123,3 +123,11 @@ def test_a_trigger_pushes_v1_events_that_a_jsx_consumer_scores(published):
         assert len(queued) == 12 and all("as triage#" in a.logs for a in queued)  # v1 job ids: "<queue>#<uuid>"
         scores = app.kvs.keys("score-")
         assert len(scores) == 10  # the consumer keeps the last ten and deletes older ones
+
+
+def test_an_ari_in_a_stored_value_prints_as_it_is(capsys):
+    """`ari:cloud:jira::...` holds ":cloud:", which the terminal renderer must not turn into an emoji."""
+    from forgeq.cli import render
+
+    render.kvs_table("site-1", [{"key": "row-1", "value": {"site": "ari:cloud:jira::site/site-1"}, "updated_at": 0.0}])
+    assert "ari:cloud:jira::site/site-1" in capsys.readouterr().out

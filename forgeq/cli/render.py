@@ -204,7 +204,8 @@ def _console() -> Any:
     from rich.console import Console
 
     width = None if sys.stdout.isatty() else 200  # a pipe or a file gets whole columns
-    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=False, width=width)
+    # emoji=False: an ARI such as ari:cloud:jira::site/x holds ":cloud:", which rich would draw as an emoji
+    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=False, width=width, emoji=False)
 
 
 def _table(title: str | None, columns: list[str]) -> Any:
