@@ -21,6 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 PLAIN = 0
 SECRET = 1  # getSecret / setSecret / deleteSecret: never in a query, never shown by `inspect kvs`
+# Where a key lives: PLAIN, SECRET, or the name of a custom entity (`kvs.entity(name)`).
+Space = int | str
 
 _COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
@@ -30,13 +32,21 @@ T = TypeVar("T")
 class StorageSession(Protocol):
     """The key-value store as one invocation reaches it (served by forgeq.emulator.platform.storage)."""
 
-    def get(self, key: Any, options: Any = None, space: int = PLAIN) -> Any: ...
+    def get(self, key: Any, options: Any = None, space: Space = PLAIN) -> Any: ...
 
-    def set(self, key: Any, value: Any, options: Any = None, space: int = PLAIN) -> Any: ...
+    def set(self, key: Any, value: Any, options: Any = None, space: Space = PLAIN) -> Any: ...
 
-    def delete(self, key: Any, space: int = PLAIN) -> None: ...
+    def delete(self, key: Any, space: Space = PLAIN) -> None: ...
 
     def query(self, where: Any, cursor: Any, limit: Any, metadata_fields: Any) -> dict[str, Any]: ...
+
+    def entity_query(self, request: Any) -> dict[str, Any]:
+        """A query of a custom entity by index: the body of @forge/kvs's /api/v1/entity/query."""
+        ...
+
+    def transact(self, request: Any) -> None:
+        """A transaction: the body of @forge/kvs's /api/v1/transaction."""
+        ...
 
     def batch_set(self, items: Any) -> dict[str, Any]: ...
 

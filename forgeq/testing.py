@@ -689,6 +689,10 @@ class KvsView:
     def as_dict(self, prefix: str = "") -> dict[str, Any]:
         return {item["key"]: item["value"] for item in self.query_all(prefix)}
 
+    def entity(self, name: str) -> EntityView:
+        """A custom entity's items in this installation (`app.kvs.entity("import-record")`)."""
+        return EntityView(self.app, self.installation, name)
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key) is not None
 
@@ -697,6 +701,117 @@ class KvsView:
 
     def __repr__(self) -> str:
         return f"<KvsView {self.installation}: {len(self)} key(s)>"
+
+
+class EntityView:
+    """One custom entity's items in one installation, read and written from outside any invocation.
+
+    Reads see every write so far. Writes are validated as `kvs.entity(name).set` validates them
+    (the attributes the manifest declares) and charge no quota; `query` reads every page of a
+    query by index, as the app would, without charging it either.
+    """
+
+    def __init__(self, app: ForgeApp, installation: str, name: str) -> None:
+        from forgeq.emulator.platform.storage import KvsFailure, kvs_error
+
+        self.app = app
+        self.installation = installation
+        try:
+            self.name = app.emulator.entities.declared(name).name
+        except KvsFailure as failure:
+            raise kvs_error(failure.code, failure.message, failure.status) from None
+
+    def _now(self) -> float:
+        self.app.emulator.flush()
+        return self.app.clock.now()
+
+    def get(self, key: str) -> Any:
+        """The item's value, or None when it is missing or expired."""
+        now = self._now()
+        row = self.app.store.entity_get(self.installation, self.name, key)
+        if row is None or (row.expire_at is not None and row.expire_at <= now):
+            return None
+        return json.loads(row.value)
+
+    def set(self, key: str, value: Mapping[str, Any], *, ttl: float | None = None) -> None:
+        """Write an item (validated like kvs.entity(name).set; `ttl` in seconds)."""
+        self._buffer(key, value, ttl)
+        self.app.emulator.flush()
+
+    def delete(self, key: str) -> None:
+        self._buffer(key, None, None)
+        self.app.emulator.flush()
+
+    def seed(self, items: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write many items at once, e.g. before the app runs."""
+        for key, value in items.items():
+            self._buffer(key, value, None)
+        self.app.emulator.flush()
+
+    def _buffer(self, key: str, value: Mapping[str, Any] | None, ttl: float | None) -> None:
+        from forgeq.emulator.platform.storage import KvsFailure, kvs_error
+
+        entities = self.app.emulator.entities
+        try:
+            entities.check_key(self.name, key)
+            text = None if value is None else entities.check_item(self.name, dict(value))
+        except KvsFailure as failure:
+            raise kvs_error(failure.code, failure.message, failure.status) from None
+        now = self.app.clock.now()
+        self.app.emulator.storage.write(self.installation, self.name, key, text, now, None if ttl is None else now + ttl)
+
+    def query(
+        self,
+        index: str = "by-key",
+        *,
+        partition: list[Any] | None = None,
+        where: Mapping[str, Any] | None = None,
+        filters: Any = None,
+        sort: str = "ASC",
+    ) -> list[dict[str, Any]]:
+        """Every item a query by `index` answers, over all its pages: [{"key", "value"}] in index order.
+
+        `where` and `filters` as the SDK builds them: `WhereConditions.greater_than(2)`,
+        `Filter().and_(...)` (or Forge's `{"and": [...]}`).
+        """
+        from forgeq.emulator.platform.storage import KvsFailure, kvs_error
+        from forgeq.kvs.conditions import conditions_request
+
+        request: dict[str, Any] = {"entityName": self.name, "indexName": index, "sort": str(sort), "limit": 100}
+        if partition is not None:
+            request["partition"] = list(partition)
+        if where is not None:
+            request["range"] = dict(where)
+        if filters is not None:
+            request["filters"] = conditions_request(filters)
+        found: list[dict[str, Any]] = []
+        try:
+            while True:
+                page, _ = self.app.emulator.entities.read_page(self.installation, request, self._now())
+                found += [{"key": item["key"], "value": item["value"]} for item in page["results"]]
+                if page.get("nextCursor") is None:
+                    return found
+                request["cursor"] = page["nextCursor"]
+        except KvsFailure as failure:
+            raise kvs_error(failure.code, failure.message, failure.status) from None
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [key for key, _ in self._items(prefix)]
+
+    def as_dict(self, prefix: str = "") -> dict[str, Any]:
+        return {key: json.loads(row.value) for key, row in self._items(prefix)}
+
+    def _items(self, prefix: str) -> list[tuple[str, Any]]:
+        return self.app.store.entity_items(self.installation, self.name, prefix, -1, self._now())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __len__(self) -> int:
+        return len(self._items(""))
+
+    def __repr__(self) -> str:
+        return f"<EntityView {self.name} of {self.installation}: {len(self)} item(s)>"
 
 
 class _Recorder:

@@ -127,7 +127,7 @@ def test_a_planted_wrong_import_is_found(tmp_path):
     assert violations(tmp_path) == []
     plants = {
         "forgeq/emulator/store/schema.py": "from forgeq.kvs import ForgeKvsAPIError\n",  # the store knows no SDK
-        "forgeq/kvs.py": "from forgeq.emulator.loop import engine\n",  # the SDK knows no loop
+        "forgeq/kvs/__init__.py": "from forgeq.emulator.loop import engine\n",  # the SDK knows no loop
         "forgeq/emulator/platform/quota.py": "def f():\n    from forgeq.emulator.loop.engine import Emulator\n",
         "forgeq/emulator/loop/retry.py": "import rich\n",  # rich only in cli/render.py
         "forgeq/emulator/tools/report.py": "import typer\n",  # typer only in the CLI

@@ -16,6 +16,8 @@ import crashkit
 import pytest
 from conftest import forgeq, write_app
 
+from forgeq.emulator.store.schema import SCHEMA_VERSION
+
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -480,4 +482,4 @@ def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tm
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     conn.close()
-    assert marked == [2] and version == 2 and states == {2: 3}
+    assert marked == [2] and version == SCHEMA_VERSION and states == {2: 3}

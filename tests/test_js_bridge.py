@@ -252,7 +252,7 @@ def test_kvs_requests_of_the_real_package_are_answered_like_the_cloud(tmp_path):
             "null ForgeKvsAPIError INVALID_VALUE 400",
             "tooBig ForgeKvsAPIError MAX_SIZE 413",
             "limit ForgeKvsAPIError LIST_QUERY_LIMIT_EXCEEDED 400",
-            "entity ForgeKvsAPIError UNSUPPORTED_ENTITY 400",
+            "entity ForgeKvsAPIError INVALID_ENTITY_TYPE 400",
         ]
         assert app.kvs.as_dict() == {"a-1": 6, "a-3": "three", "b-1": 1}
         assert attempt.storage_calls == 18  # each served call charged once; refused-as-invalid ones are not

@@ -498,9 +498,9 @@ def test_batch_of_exactly_25(engine: Any) -> None:
         assert len(kvs.batch_delete([f"k{n}" for n in range(25)]).successful_keys) == 25
 
 
-def test_custom_entities_and_transactions_say_they_are_not_emulated(engine: Any) -> None:
+def test_an_entity_the_manifest_does_not_declare_fails_as_forge_fails_it(engine: Any) -> None:
     with inside(engine):
-        with pytest.raises(ForgeKvsError, match="Custom Entity Store"):
-            kvs.entity("employee")
-        result = kvs.batch_set([{"key": "k", "value": 1, "entityName": "employee"}])
-        assert result.failed_keys[0]["error"]["code"] == "UNSUPPORTED_ENTITY"
+        assert code_of(lambda: kvs.entity("employee").get("k")) == ("INVALID_ENTITY_TYPE", 400)
+        result = kvs.batch_set([{"key": "k", "value": {"a": 1}, "entityName": "employee"}])
+        assert result.failed_keys[0]["error"]["code"] == "INVALID_ENTITY_TYPE"
+        assert result.failed_keys[0]["entityName"] == "employee"

@@ -38,6 +38,29 @@ FUNCTION_KEY_MAX = 23
 REFERENCE_MAX = 255
 MAX_SCHEDULED_TRIGGERS = 5
 
+# Custom entities (FS §2.4: Atlassian's "Custom entities" page and @forge/manifest 13.7's schema
+# and StorageValidator, which enforces 30 characters per attribute name where the page says 64).
+MAX_ENTITIES = 20
+ENTITY_NAME_MIN = 3
+ENTITY_NAME_MAX = 60
+MAX_ENTITY_ATTRIBUTES = 50
+ENTITY_ATTRIBUTE_NAME_MAX = 30
+MAX_ENTITY_INDEXES = 7
+ENTITY_INDEX_NAME_MIN = 3
+ENTITY_INDEX_NAME_MAX = 50
+ENTITY_RANGE_VALUE_BYTES = 900  # an index's range value
+ENTITY_PARTITION_VALUE_BYTES = 1700  # an index's partition values together
+ENTITY_INTEGER_MIN = -(2**31)  # "integer" attributes are 32-bit signed
+ENTITY_INTEGER_MAX = 2**31 - 1
+ENTITY_QUERY_MAX_CONDITIONS = 100
+ENTITY_QUERY_MAX_LIMIT = 100  # COMPLEX_QUERY_PAGE_LIMIT_NOT_IN_RANGE: "between 1 and 100"
+ENTITY_QUERY_DEFAULT_LIMIT = 10  # forgeq's choice: the KVS query's default (undocumented for entities)
+
+# Transactions (FS §2.5: Atlassian's "KVS Transactions" pages). FRGE-1916 caps transactions at
+# 1 MB in practice; forgeq enforces the documented 4 MB.
+TRANSACTION_MAX_OPERATIONS = 25
+TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
+
 # scheduledTrigger timing (FS §3): the first run about 5 min after a deploy (forgeq: after the
 # first `run`), then every interval.
 SCHEDULED_FIRST_RUN_SECONDS = 300.0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeq.emulator import limits
+from forgeq.emulator.app.entities import Entity, parse_entities
 from forgeq.emulator.app.yamlload import YamlProblem, load_with_lines
 from forgeq.emulator.errors import ManifestError, Problem
 
@@ -95,6 +96,7 @@ class Manifest:
     triggers: list[Trigger] = field(default_factory=list)
     scheduled_triggers: list[ScheduledTrigger] = field(default_factory=list)
     storage: dict[str, Any] = field(default_factory=dict)
+    entities: dict[str, Entity] = field(default_factory=dict)  # app.storage.entities (app/entities.py)
     warnings: list[Problem] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
 
@@ -248,6 +250,7 @@ class _Validator:
         if storage is not None:
             if isinstance(storage, dict):
                 manifest.storage = storage
+                manifest.entities = parse_entities(storage.get("entities"), "app.storage.entities", self.error, self._line)
             else:
                 self.error("app.storage", "must be a mapping")
 

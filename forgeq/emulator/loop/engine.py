@@ -26,6 +26,7 @@ from forgeq.emulator.loop.invocation import Invocation, execute
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
+from forgeq.emulator.platform.entities import Entities
 from forgeq.emulator.platform.event_limits import PlatformLimits
 from forgeq.emulator.platform.quota import Quota
 from forgeq.emulator.platform.storage import Storage, quota_for
@@ -60,6 +61,7 @@ class Emulator:
         self.observers: list[Observer] = list(observers or [])
         self.batch = WriteBatch()
         self.storage = Storage(self)
+        self.entities = Entities(self)  # the manifest's custom entities (platform/entities.py)
         self.quota: Quota = quota_for(self)  # settings.storage_limits (quota.py)
         self.platform = PlatformLimits(self)  # 500 pushes/min, cyclic invocations (platform_limits.py)
         self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
@@ -112,6 +114,7 @@ class Emulator:
         self.crashed = dict(self.store.crashed_pending())
         self.store.unblock()
         self._load_schedule()
+        self._sync_entity_indexes()
 
     def reload(self) -> None:
         """Read handler modules again (watch mode); events of handlers that load now run again."""
@@ -130,6 +133,14 @@ class Emulator:
         self.app_account_id = payloads.app_account_id(manifest.app_id)
         self.warned.clear()
         self.reload()
+        self._sync_entity_indexes()
+
+    def _sync_entity_indexes(self) -> None:
+        """Build the SQLite index of each custom entity index the manifest declares and the state lacks."""
+        self.flush()
+        built = self.entities.sync_indexes()
+        if built:
+            self.notify(Notice(self.clock.now(), f"built custom entity index(es) {', '.join(built)} in the state file", "info"))
 
     def notify(self, notice: Notice) -> None:
         for observer in self.observers:

@@ -9,13 +9,13 @@ the package raises its own error classes (FS §1.2, §1.6, §2.6):
   201 pushed, 413 `{errorMessage}` (PayloadTooBigError), 429 (RateLimitError),
   405 (InvocationLimitReachedError), 200 `{success, inProgress, failed}`, 204 cancelled,
   404 (JobDoesNotExistError), 400 `{message}` (InternalServerError "400 Bad Request: ...").
-- KVS: POST /api/v1/get|set|delete|query, /api/v1/secret/get|set|delete, /api/v1/batch/set|get|delete
+- KVS: POST /api/v1/get|set|delete|query, /api/v1/secret/get|set|delete, /api/v1/batch/set|get|delete,
+  /api/v1/entity/get|set|delete|query, /api/v1/transaction
   -> 200 with the body @forge/kvs parses, or the error's status with `{code, message}`, which
   @forge/kvs turns into its own ForgeKvsAPIError (404 KEY_NOT_FOUND is how a missing key reads).
 
-forgeq does not serve product REST APIs (requestJira, ...), the Custom Entity Store or KVS
-transactions: those answer 501 (entities: 400 UNSUPPORTED_ENTITY, as the Python SDK's batch
-items do) and the attempt gets a note.
+forgeq does not serve product REST APIs (requestJira, ...): those answer 501 and the attempt gets
+a note.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
 from forgeq.emulator.platform import legacy_storage
-from forgeq.runtime import PLAIN, SECRET
+from forgeq.runtime import PLAIN, SECRET, Space
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.invocation import Invocation
@@ -131,33 +131,34 @@ def _v1_events(body: dict[str, Any]) -> list[dict[str, Any]]:
 def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
     from forgeq.kvs import ForgeKvsAPIError
 
-    if path.startswith("/api/v1/entity/"):
-        return respond(
-            400,
-            {
-                "code": "UNSUPPORTED_ENTITY",
-                "message": "forgeq does not emulate the Custom Entity Store; use plain keys.",
-            },
-        )
-    if path == "/api/v1/transaction":
-        invocation.notes.append(
-            "kvs.transact(): forgeq does not emulate KVS transactions; it was answered 501"
-        )
-        return respond(
-            501, {"code": "NOT_EMULATED", "message": "forgeq does not emulate KVS transactions yet."}
-        )
     operation = path.removeprefix("/api/v1/")
-    space = SECRET if operation.startswith("secret/") else PLAIN
-    operation = operation.removeprefix("secret/")
-    session = invocation.storage
     request = body if isinstance(body, dict) else {}
+    space: Space = PLAIN
+    if operation.startswith("secret/"):
+        space = SECRET
+    elif operation.startswith("entity/"):
+        # A missing or non-string entityName fails the entity's name check with Forge's code.
+        name = request.get("entityName")
+        space = name if isinstance(name, str) else ""
+    operation = operation.split("/", 1)[1] if space != PLAIN else operation
+    session = invocation.storage
     try:
+        if operation == "transaction":
+            session.transact(body)
+            return respond(200)
+        if operation == "query" and type(space) is str:
+            page = session.entity_query(request)
+            return respond(200, _page(page))
         if operation == "get":
             options = request.get("options")
             value = session.get(request.get("key"), options, space=space)
             if value is None:
                 return respond(404, {"code": "KEY_NOT_FOUND", "message": "The key does not exist."})
-            return respond(200, value if options is not None else {"key": request.get("key"), "value": value})
+            if options is None:
+                value = {"key": request.get("key"), "value": value}
+            if type(space) is str:
+                value["entityName"] = space
+            return respond(200, value)
         if operation == "set":
             result = session.set(
                 request.get("key"), request.get("value"), request.get("options"), space=space
@@ -170,10 +171,7 @@ def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
             options = request.get("options")
             fields = options.get("metadataFields") if isinstance(options, dict) else None
             page = session.query(request.get("where"), request.get("after"), request.get("limit"), fields)
-            found: dict[str, Any] = {"data": page["results"]}
-            if page.get("nextCursor") is not None:  # no cursor on the last page, as Forge answers
-                found["cursor"] = page["nextCursor"]
-            return respond(200, found)
+            return respond(200, _page(page))
         if operation in ("batch/set", "batch/get", "batch/delete") and space == PLAIN:
             method = {
                 "batch/set": session.batch_set,
@@ -185,3 +183,11 @@ def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
         return respond(error.status, {"code": error.code, "message": error.message})
     invocation.notes.append(f"forgeq does not emulate the KVS request {path}; it was answered 501")
     return respond(501, {"code": "NOT_EMULATED", "message": f"forgeq does not emulate {path}"})
+
+
+def _page(page: dict[str, Any]) -> dict[str, Any]:
+    """A query's page as the server answers it: `data`, and `cursor` unless it is the last page."""
+    found: dict[str, Any] = {"data": page["results"]}
+    if page.get("nextCursor") is not None:
+        found["cursor"] = page["nextCursor"]
+    return found

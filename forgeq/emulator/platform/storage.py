@@ -7,6 +7,10 @@ first and then reads the database, in key order.
 Each call is validated first (a bad request is answered 400 whatever the load), then charged to
 the installation's quota (`engine.quota`; 429 RATE_LIMIT_EXCEEDED when refused), then served.
 Every write goes through `Storage.write`, which fault injection wraps to watch idempotency.
+
+A key lives in a space: plain, secret, or a custom entity (its name). Entity items take the same
+path as plain keys; what is particular to them (declared attributes, queries by index) is in
+entities.py, transactions in transactions.py.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
 from forgeq.jsontext import CircularJsonError, depth, stringify
-from forgeq.runtime import PLAIN, SECRET
+from forgeq.runtime import PLAIN, SECRET, Space
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -59,7 +63,19 @@ PATHS = {
     "batch/set": "/api/v1/batch/set",
     "batch/get": "/api/v1/batch/get",
     "batch/delete": "/api/v1/batch/delete",
+    "entity/get": "/api/v1/entity/get",
+    "entity/set": "/api/v1/entity/set",
+    "entity/delete": "/api/v1/entity/delete",
+    "entity/query": "/api/v1/entity/query",
+    "transaction": "/api/v1/transaction",
 }
+
+
+def _path(operation: str, space: Space) -> str:
+    """The PATHS name of a get / set / delete in `space`."""
+    if space == PLAIN:
+        return operation
+    return f"{'secret' if space == SECRET else 'entity'}/{operation}"
 
 
 class KvsFailure(Exception):
@@ -276,7 +292,7 @@ class Storage:
     def session(self, invocation: Invocation) -> StorageSession:
         return StorageSession(self.engine, invocation)
 
-    def read(self, installation: str, space: int, key: str, now: float) -> KvRow | None:
+    def read(self, installation: str, space: Space, key: str, now: float) -> KvRow | None:
         pending = self.engine.batch.kv_writes
         slot = (installation, space, key)
         if slot in pending:
@@ -291,7 +307,7 @@ class Storage:
     def write(
         self,
         installation: str,
-        space: int,
+        space: Space,
         key: str,
         text: str | None,
         now: float,
@@ -370,22 +386,46 @@ class StorageSession:
         self.invocation = invocation
         self.installation = invocation.installation
 
-    def _charge(
-        self, fault_operation: str, operation: str, size_bytes: int, path: str, items: int = 1
+    def charge(
+        self,
+        fault_operation: str,
+        operation: str,
+        size_bytes: int,
+        path: str,
+        items: int = 1,
+        refusal_code: str = "RATE_LIMIT_EXCEEDED",
     ) -> float:
+        """Count the call and charge it to the quota; return its virtual time, or raise the 429.
+
+        `path` names the operation in PATHS; `refusal_code` is the code of a refusal (a
+        transaction's is TOO_MANY_REQUESTS, as the transaction page says).
+        """
         invocation = self.invocation
         invocation.storage_calls += 1
         for hook in self.engine.storage.before_call:
             injected = hook(invocation, fault_operation)
             if injected is not None:
                 invocation.quota_refusals += 1
-                raise kvs_error("RATE_LIMIT_EXCEEDED", injected, 429, path)
+                raise kvs_error(refusal_code, injected, 429, PATHS[path])
         at = invocation.now()
         refusal = self.engine.quota.charge(self.installation, operation, units(size_bytes), at, items)
         if refusal is not None:
             invocation.quota_refusals += 1
-            raise kvs_error("RATE_LIMIT_EXCEEDED", refusal, 429, path)
+            raise kvs_error(refusal_code, refusal, 429, PATHS[path])
         return at
+
+    def _key(self, key: Any, space: Space) -> str:
+        """The key, checked as its space wants it (an entity checks its name and declaration first)."""
+        if type(space) is str:
+            return self.engine.entities.check_key(space, key)
+        return check_key(key)
+
+    def _value(self, encoded: str | KvsFailure, value: Any, space: Space) -> str:
+        """The value's text as stored: `encoded` checked (see `encode`), or an entity item checked
+        against its entity's declared attributes."""
+        if type(space) is str:
+            return self.engine.entities.check_item(space, value, self.invocation.notes.append)
+        return checked_text(encoded)
 
     def _call(self, path: str, work: Callable[[], Any]) -> Any:
         try:
@@ -395,19 +435,19 @@ class StorageSession:
 
     # -- single keys ------------------------------------------------------------------------------
 
-    def get(self, key: Any, options: Any = None, space: int = PLAIN) -> Any:
-        path = "secret/get" if space == SECRET else "get"
+    def get(self, key: Any, options: Any = None, space: Space = PLAIN) -> Any:
+        path = _path("get", space)
 
         def work() -> Any:
-            check_key(key)
+            self._key(key, space)
             given = _options(options)
             fields = check_metadata_fields(given.get("metadataFields"))
             row = self.engine.storage.read(self.installation, space, key, self.invocation.now())
-            self._charge(
+            self.charge(
                 "secret" if space == SECRET else "read",
                 quotas.READ,
                 len(row.value.encode()) if row else 0,
-                PATHS[path],
+                path,
             )
             if row is None:
                 return None
@@ -416,14 +456,14 @@ class StorageSession:
 
         return self._call(path, work)
 
-    def set(self, key: Any, value: Any, options: Any = None, space: int = PLAIN) -> Any:
-        path = "secret/set" if space == SECRET else "set"
+    def set(self, key: Any, value: Any, options: Any = None, space: Space = PLAIN) -> Any:
+        path = _path("set", space)
 
         encoded = encode(value)  # a cycle throws in the app, before any request
 
         def work() -> Any:
-            check_key(key)
-            text = checked_text(encoded)
+            self._key(key, space)
+            text = self._value(encoded, value, space)
             given = _options(options)
             policy = given.get("keyPolicy")
             returned = given.get("returnValue")
@@ -443,9 +483,7 @@ class StorageSession:
                     )
             fields = check_metadata_fields(given.get("returnMetadataFields"))
             ttl = ttl_seconds(given["ttl"]) if given.get("ttl") is not None else None
-            at = self._charge(
-                "secret" if space == SECRET else "write", quotas.WRITE, len(text.encode()), PATHS[path]
-            )
+            at = self.charge("secret" if space == SECRET else "write", quotas.WRITE, len(text.encode()), path)
             if (
                 policy == "FAIL_IF_EXISTS"
                 and self.engine.storage.read(self.installation, space, key, at) is not None
@@ -467,12 +505,12 @@ class StorageSession:
 
         return self._call(path, work)
 
-    def delete(self, key: Any, space: int = PLAIN) -> None:
-        path = "secret/delete" if space == SECRET else "delete"
+    def delete(self, key: Any, space: Space = PLAIN) -> None:
+        path = _path("delete", space)
 
         def work() -> None:
-            check_key(key)
-            at = self._charge("secret" if space == SECRET else "delete", quotas.DELETE, 0, PATHS[path])
+            self._key(key, space)
+            at = self.charge("secret" if space == SECRET else "delete", quotas.DELETE, 0, path)
             self.engine.storage.write(self.installation, space, key, None, at)
 
         self._call(path, work)
@@ -515,7 +553,7 @@ class StorageSession:
                     )  # Result<T> carries expireTime when the key has one
                 results.append(shaped)
             response_bytes = sum(len(key.encode()) + len(row.value.encode()) for key, row in page)
-            self._charge("query", quotas.QUERY, response_bytes, PATHS["query"])
+            self.charge("query", quotas.QUERY, response_bytes, "query")
             answer: dict[str, Any] = {"results": results}
             if len(rows) > size:
                 answer["nextCursor"] = encode_cursor(page[-1][0])
@@ -536,15 +574,15 @@ class StorageSession:
             entries = _batch_entries(items, "batchSet")
             successful: list[dict[str, Any]] = []
             failed: list[dict[str, Any]] = []
-            ready: list[tuple[str, str, float | None]] = []
+            ready: list[tuple[Space, str, str, float | None]] = []
             for entry, encoded in zip(entries, values, strict=True):
                 key = entry.get("key")
+                space = _space_of(entry)
                 try:
-                    _no_entity(entry)
                     if encoded is None:
                         raise KvsFailure("INVALID_VALUE", "The item has no value.")
-                    checked = check_key(key)
-                    text = checked_text(encoded)
+                    checked = self._key(key, space)
+                    text = self._value(encoded, entry["value"], space)
                     given = _options(entry.get("options"))
                     extra = sorted(set(given) - {"ttl"})
                     if extra:
@@ -553,19 +591,19 @@ class StorageSession:
                             f"batchSet accepts only a ttl option, not {', '.join(extra)} (CHANGE-3038).",
                         )
                     ttl = ttl_seconds(given["ttl"]) if given.get("ttl") is not None else None
-                    ready.append((checked, text, ttl))
+                    ready.append((space, checked, text, ttl))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, failure))
-            total = sum(len(text.encode()) for _, text, _ in ready)
+                    failed.append(_failed(key, space, failure))
+            total = sum(len(text.encode()) for _, _, text, _ in ready)
             if total > BATCH_MAX_BYTES:
                 raise KvsFailure("MAX_SIZE", f"The batch is {total} bytes; the maximum is 4 MB.", 413)
             if ready:
-                at = self._charge("batch", quotas.WRITE, total, PATHS["batch/set"], items=len(ready))
-                for key, text, ttl in ready:
+                at = self.charge("batch", quotas.WRITE, total, "batch/set", items=len(ready))
+                for space, key, text, ttl in ready:
                     self.engine.storage.write(
-                        self.installation, PLAIN, key, text, at, at + ttl if ttl is not None else None
+                        self.installation, space, key, text, at, at + ttl if ttl is not None else None
                     )
-                    successful.append({"key": key})
+                    successful.append(_named({"key": key}, space))
             return {"successfulKeys": successful, "failedKeys": failed}
 
         return self._call("batch/set", work)  # type: ignore[no-any-return]
@@ -574,34 +612,31 @@ class StorageSession:
         def work() -> dict[str, Any]:
             entries = _batch_entries(items, "batchGet")
             failed: list[dict[str, Any]] = []
-            wanted: list[tuple[str, tuple[str, ...], bool]] = []
+            wanted: list[tuple[Space, str, tuple[str, ...]]] = []
             for entry in entries:
                 key = entry.get("key")
+                space = _space_of(entry)
                 try:
-                    _no_entity(entry)
-                    checked = check_key(key)
-                    options = entry.get("options")
-                    fields = check_metadata_fields(_options(options).get("metadataFields"))
-                    wanted.append((checked, fields, options is not None))
+                    checked = self._key(key, space)
+                    fields = check_metadata_fields(_options(entry.get("options")).get("metadataFields"))
+                    wanted.append((space, checked, fields))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, failure))
+                    failed.append(_failed(key, space, failure))
             if not wanted:
                 return {"successfulKeys": [], "failedKeys": failed}
             now = self.invocation.now()
             rows = [
-                (key, fields, self.engine.storage.read(self.installation, PLAIN, key, now))
-                for key, fields, _ in wanted
+                (space, key, fields, self.engine.storage.read(self.installation, space, key, now))
+                for space, key, fields in wanted
             ]
-            total = sum(len(row.value.encode()) for _, _, row in rows if row is not None)
-            self._charge("batch", quotas.READ, total, PATHS["batch/get"], items=len(rows))
+            total = sum(len(row.value.encode()) for _, _, _, row in rows if row is not None)
+            self.charge("batch", quotas.READ, total, "batch/get", items=len(rows))
             successful = []
-            for key, fields, row in rows:
+            for space, key, fields, row in rows:
                 if row is None:
-                    failed.append(
-                        {"key": key, "error": {"code": "KEY_NOT_FOUND", "message": "The key does not exist."}}
-                    )
+                    failed.append(_failed(key, space, KvsFailure("KEY_NOT_FOUND", "The key does not exist.", 404)))
                 else:
-                    successful.append(item(key, row, fields))
+                    successful.append(_named(item(key, row, fields), space))
             return {"successfulKeys": successful, "failedKeys": failed}
 
         return self._call("batch/get", work)  # type: ignore[no-any-return]
@@ -610,23 +645,35 @@ class StorageSession:
         def work() -> dict[str, Any]:
             entries = _batch_entries(items, "batchDelete")
             failed: list[dict[str, Any]] = []
-            keys: list[str] = []
+            keys: list[tuple[Space, str]] = []
             for entry in entries:
                 key = entry.get("key")
+                space = _space_of(entry)
                 try:
-                    _no_entity(entry)
-                    keys.append(check_key(key))
+                    keys.append((space, self._key(key, space)))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, failure))
+                    failed.append(_failed(key, space, failure))
             successful: list[dict[str, Any]] = []
             if keys:
-                at = self._charge("batch", quotas.DELETE, 0, PATHS["batch/delete"], items=len(keys))
-                for key in keys:
-                    self.engine.storage.write(self.installation, PLAIN, key, None, at)
-                    successful.append({"key": key})
+                at = self.charge("batch", quotas.DELETE, 0, "batch/delete", items=len(keys))
+                for space, key in keys:
+                    self.engine.storage.write(self.installation, space, key, None, at)
+                    successful.append(_named({"key": key}, space))
             return {"successfulKeys": successful, "failedKeys": failed}
 
         return self._call("batch/delete", work)  # type: ignore[no-any-return]
+
+    # -- custom entities and transactions (entities.py, transactions.py) -----------------------------
+
+    def entity_query(self, request: Any) -> dict[str, Any]:
+        """A query of a custom entity by index: `{"results": [...], "nextCursor": str}` (entities.py)."""
+        return self._call("entity/query", lambda: self.engine.entities.query(self, request))  # type: ignore[no-any-return]
+
+    def transact(self, request: Any) -> None:
+        """Sets, deletes and checks, all or nothing (transactions.py)."""
+        from forgeq.emulator.platform import transactions
+
+        self._call("transaction", lambda: transactions.execute(self, request))
 
 
 def _where_prefix(where: Any) -> str:
@@ -698,12 +745,18 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _no_entity(entry: dict[str, Any]) -> None:
-    if entry.get("entityName") is not None or entry.get("entity_name") is not None:
-        raise KvsFailure(
-            "UNSUPPORTED_ENTITY", "forgeq does not emulate the Custom Entity Store; use plain keys."
-        )
+def _space_of(entry: dict[str, Any]) -> Space:
+    """A batch item's space: its entityName (checked with its key), else the plain store."""
+    name = entry.get("entityName", entry.get("entity_name"))
+    return PLAIN if name is None else name if isinstance(name, str) else repr(name)
 
 
-def _failed(key: Any, failure: KvsFailure) -> dict[str, Any]:
-    return {"key": key, "error": {"code": failure.code, "message": failure.message}}
+def _named(shaped: dict[str, Any], space: Space) -> dict[str, Any]:
+    """A batch result item, with the entityName of an entity item (as the package's types have it)."""
+    if type(space) is str:
+        shaped["entityName"] = space
+    return shaped
+
+
+def _failed(key: Any, space: Space, failure: KvsFailure) -> dict[str, Any]:
+    return _named({"key": key, "error": {"code": failure.code, "message": failure.message}}, space)

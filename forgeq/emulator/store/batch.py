@@ -15,8 +15,10 @@ from forgeq.emulator.store import schema
 if TYPE_CHECKING:
     from forgeq.emulator.store.sqlite import EventRecord
 
+# A key's space: 0 plain, 1 secret (forgeq.runtime.PLAIN, SECRET), or a custom entity's name.
+Space = int | str
 # kv_writes maps (installation, space, key) to a KvRow, or to None for a delete.
-KvKey = tuple[str, int, str]
+KvKey = tuple[str, Space, str]
 
 
 @dataclass
@@ -106,7 +108,7 @@ class LedgerRow:
 
 @dataclass
 class WriteBatch:
-    kv_writes: dict[KvKey, KvRow | None] = field(default_factory=dict)
+    kv_writes: dict[KvKey, KvRow | None] = field(default_factory=dict)  # entity items too (store/entities.py)
     jobs: list[NewJob] = field(default_factory=list)
     new_events: list[NewEvent] = field(default_factory=list)
     updates: list[EventUpdate] = field(default_factory=list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2  # 2: the leases table (a lease no longer rewrites the event's row)
+SCHEMA_VERSION = 3  # 2: the leases table (a lease no longer rewrites the event's row); 3: custom entities
 
 PENDING = 0  # waiting for available_at: new, delayed or retrying
 RUNNING = 1  # leased by a run of schema 1 (a lease is now a row in `leases`); reclaimed like a lease
@@ -132,6 +132,19 @@ CREATE TABLE IF NOT EXISTS kvs (
     updated_at REAL NOT NULL,
     expire_at REAL,
     PRIMARY KEY (installation, space, key)
+) WITHOUT ROWID;
+
+-- Custom entity items (store/entities.py). Each index the manifest declares is a partial
+-- expression index on this table, created when a run starts (Store.sync_entity_indexes).
+CREATE TABLE IF NOT EXISTS entities (
+    installation TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expire_at REAL,
+    PRIMARY KEY (installation, entity, key)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS quota_windows (

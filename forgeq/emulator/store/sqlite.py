@@ -20,8 +20,9 @@ from typing import Any
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import crashpoints, identity, schema
-from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, WriteBatch
+from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, Space, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
+from forgeq.emulator.store.entities import EntityStore
 from forgeq.emulator.store.flight import FlightLog
 from forgeq.emulator.store.harness import HarnessStore
 from forgeq.emulator.store.products import ProductStore
@@ -98,7 +99,7 @@ def state_error(path: str, error: sqlite3.Error) -> StateFileError | StateBusyEr
     return StateFileError(f"{path}: {_describe(error)}")
 
 
-class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, StateTransfer):
+class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, StateTransfer, EntityStore):
     """The whole emulator state in one SQLite database (a file, or ":memory:")."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
@@ -411,8 +412,11 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
     def _write_kv(conn: sqlite3.Connection, batch: WriteBatch) -> None:
         upserts = []
         deletes = []
+        items: list[tuple[str, str, str, KvRow | None]] = []
         for (installation, space, key), row in batch.kv_writes.items():
-            if row is None:
+            if type(space) is str:  # a custom entity's item (store/entities.py)
+                items.append((installation, space, key, row))
+            elif row is None:
                 deletes.append((installation, space, key))
             else:
                 upserts.append((installation, space, key, row.value, row.created_at, row.updated_at, row.expire_at))
@@ -425,6 +429,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             "updated_at = excluded.updated_at, expire_at = excluded.expire_at",
             upserts,
         )
+        EntityStore._write_entities(conn, items)
 
     def reclaim_running(self, quarantine_after: int, now: float) -> tuple[list[int], list[int]]:
         """Return interrupted attempts to PENDING; quarantine events that were in flight too often.
@@ -482,7 +487,9 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
 
     # -- key-value reads ------------------------------------------------------------------------
 
-    def kv_get(self, installation: str, space: int, key: str) -> KvRow | None:
+    def kv_get(self, installation: str, space: Space, key: str) -> KvRow | None:
+        if type(space) is str:  # a custom entity's item
+            return self.entity_get(installation, space, key)
         row = self.conn.execute(
             "SELECT value, created_at, updated_at, expire_at FROM kvs WHERE installation = ? AND space = ? AND key = ?",
             (installation, space, key),

@@ -1,6 +1,6 @@
-"""What handler code imports: a Python mirror of `@forge/kvs` (FS §2).
+"""What handler code imports: a Python mirror of `@forge/kvs` 1.6 (FS §2).
 
-    from forgeq.kvs import kvs, WhereConditions, MetadataField, ForgeKvsAPIError
+    from forgeq.kvs import kvs, WhereConditions, FilterConditions, Filter, SortOrder, MetadataField, ForgeKvsAPIError
 
     kvs.set("issue-DEMO-1", {"status": "new"}, ttl={"value": 1, "unit": "DAYS"})
     kvs.get("issue-DEMO-1")                     # {'status': 'new'}; None when missing (undefined in JS)
@@ -11,6 +11,15 @@
     page.results, page.next_cursor              # also page["results"], page["nextCursor"]
     kvs.batch_set([{"key": "a", "value": 1}, {"key": "b", "value": 2}])  # .successful_keys / .failed_keys
 
+    records = kvs.entity("import-record")       # a custom entity of app.storage.entities (entity.py)
+    records.set("rec-DEMO-1", {"issueKey": "DEMO-1", "status": "failed", "attempts": 3})
+    page = (records.query().index("by-status", partition=["failed"])
+            .where(WhereConditions.greater_than(2)).sort(SortOrder.DESC).limit(20).get_many())
+    (kvs.transact().set("counter", total + 1)   # all or nothing (transaction.py)
+        .set("rec-DEMO-1", record, {"entityName": "import-record",
+             "conditions": Filter().and_("status", FilterConditions.not_equal_to("done"))})
+        .delete("tmp").execute())
+
 Every method also has Forge's camelCase name (`getSecret`, `batchSet`, `getMany`, `beginsWith`,
 ...), and options can be passed as Forge's dict (`{"keyPolicy": "FAIL_IF_EXISTS"}`) or as Python
 keywords. Failures raise ForgeKvsAPIError with Forge's `code` and an HTTP-like `status` (429 with
@@ -19,102 +28,14 @@ RATE_LIMIT_EXCEEDED over the storage quota). In `async def` code every call is a
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
+from forgeq.kvs.conditions import Filter, FilterConditions, Sort, SortOrder, WhereConditions
+from forgeq.kvs.entity import Entity, EntityIndexQuery, EntityQueryBuilder
+from forgeq.kvs.errors import ForgeKvsAPIError, ForgeKvsError
+from forgeq.kvs.results import BatchResult, ListResult, MetadataField, get_options, set_options
+from forgeq.kvs.transaction import TransactionBuilder
 from forgeq.runtime import SECRET, current, sdk_call
-
-
-class ForgeKvsError(Exception):
-    """A client-side error of @forge/kvs (a bad argument caught before any request)."""
-
-
-class ForgeKvsAPIError(ForgeKvsError):
-    """An error answered by the KVS API: `.code`, `.message`, `.status`, `.context`, `.response_details`."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        status: int = 400,
-        context: dict[str, Any] | None = None,
-        *,
-        http_path: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.context = context or {}
-        self.response_details = {
-            "status": status,
-            "statusText": _STATUS_TEXT.get(status, ""),
-            "traceId": None,
-            "httpMethod": "POST",
-            "httpPath": http_path,
-            "responseBodyLength": None,
-        }
-
-    @property
-    def responseDetails(self) -> dict[str, Any]:  # noqa: N802 - Forge's own name
-        return self.response_details
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}"
-
-
-_STATUS_TEXT = {
-    400: "Bad Request",
-    404: "Not Found",
-    409: "Conflict",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-}
-
-
-class MetadataField(StrEnum):
-    CREATED_AT = "CREATED_AT"
-    UPDATED_AT = "UPDATED_AT"
-    EXPIRE_TIME = "EXPIRE_TIME"
-
-
-class WhereConditions:
-    """Conditions for `query().where("key", ...)`: the key-value store supports only begins_with."""
-
-    @staticmethod
-    def begins_with(value: Any) -> dict[str, Any]:
-        return {"condition": "BEGINS_WITH", "values": [value]}
-
-    beginsWith = begins_with  # noqa: N815 - Forge's own name
-
-
-class _Result(dict[str, Any]):
-    """A dict in Forge's JSON shape, whose fields also read as attributes, in Python or Forge spelling."""
-
-    _ALIASES: dict[str, str] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        key = self._ALIASES.get(name, name)
-        if key in self:
-            return self[key]
-        if key in self._DEFAULTS:
-            return self._DEFAULTS[key]
-        raise AttributeError(name)
-
-    _DEFAULTS: dict[str, Any] = {}
-
-
-class ListResult(_Result):
-    """What `get_many()` answers: `results` (dicts with key, value, ...) and `next_cursor` (None on the last page)."""
-
-    _ALIASES = {"next_cursor": "nextCursor"}
-    _DEFAULTS = {"nextCursor": None}
-
-
-class BatchResult(_Result):
-    """What a batch answers: `successful_keys` and `failed_keys` ({key, error: {code, message}})."""
-
-    _ALIASES = {"successful_keys": "successfulKeys", "failed_keys": "failedKeys"}
 
 
 class KvsQueryBuilder:
@@ -158,36 +79,13 @@ class KvsQueryBuilder:
     getOne = get_one  # noqa: N815
 
 
-def _get_options(options: Any, metadata_fields: Any) -> Any:
-    if metadata_fields is None:
-        return options
-    return {**(options or {}), "metadataFields": list(metadata_fields)}
-
-
-def _set_options(
-    options: Any, ttl: Any, key_policy: Any, return_value: Any, return_metadata_fields: Any
-) -> Any:
-    given = {
-        "ttl": ttl,
-        "keyPolicy": key_policy,
-        "returnValue": return_value,
-        "returnMetadataFields": return_metadata_fields,
-    }
-    extra = {name: value for name, value in given.items() if value is not None}
-    if not extra:
-        return options
-    if options is not None and not isinstance(options, dict):
-        return options  # let the API answer INVALID_OPTIONS
-    return {**(options or {}), **extra}
-
-
 class KVS:
     """`kvs` of @forge/kvs: keys, secrets, queries and batches of the current installation."""
 
     @sdk_call
     def get(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
-        return current().storage.get(key, _get_options(options, metadata_fields))
+        return current().storage.get(key, get_options(options, metadata_fields))
 
     @sdk_call
     def set(
@@ -203,7 +101,7 @@ class KVS:
     ) -> Any:
         """Write a value; None, or `{key, value, ...}` with return_value PREVIOUS / LATEST (keyPolicy OVERRIDE)."""
         return current().storage.set(
-            key, value, _set_options(options, ttl, key_policy, return_value, return_metadata_fields)
+            key, value, set_options(options, ttl, key_policy, return_value, return_metadata_fields)
         )
 
     @sdk_call
@@ -222,14 +120,14 @@ class KVS:
 
     @sdk_call
     def get_secret(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
-        return current().storage.get(key, _get_options(options, metadata_fields), space=SECRET)
+        return current().storage.get(key, get_options(options, metadata_fields), space=SECRET)
 
     @sdk_call
     def set_secret(
         self, key: str, value: Any, options: Any = None, *, ttl: Any = None, key_policy: str | None = None
     ) -> Any:
         return current().storage.set(
-            key, value, _set_options(options, ttl, key_policy, None, None), space=SECRET
+            key, value, set_options(options, ttl, key_policy, None, None), space=SECRET
         )
 
     @sdk_call
@@ -238,7 +136,7 @@ class KVS:
 
     @sdk_call
     def batch_set(self, items: list[dict[str, Any]]) -> BatchResult:
-        """Up to 25 `{key, value, options?}`; per-key results, best effort (FS §2.5)."""
+        """Up to 25 `{key, value, entityName?, options?}`; per-key results, best effort (FS §2.5)."""
         return BatchResult(current().storage.batch_set(items))
 
     @sdk_call
@@ -251,13 +149,13 @@ class KVS:
         """Up to 25 `{key}` (or plain keys); deleting a missing key succeeds."""
         return BatchResult(current().storage.batch_delete(items))
 
-    def entity(self, name: str) -> Any:
-        raise ForgeKvsError(
-            f"kvs.entity({name!r}): forgeq does not emulate the Custom Entity Store; use plain keys"
-        )
+    def entity(self, name: str) -> Entity:
+        """A custom entity the manifest declares under app.storage.entities: get, set, delete, query."""
+        return Entity(name)
 
-    def transact(self) -> Any:
-        raise ForgeKvsError("kvs.transact(): forgeq does not emulate KVS transactions yet")
+    def transact(self) -> TransactionBuilder:
+        """Sets, deletes and checks over plain keys and entity items, applied all or nothing by `execute()`."""
+        return TransactionBuilder()
 
     getSecret = get_secret  # noqa: N815 - Forge's own names
     setSecret = set_secret  # noqa: N815
@@ -272,11 +170,19 @@ kvs = KVS()
 __all__ = [
     "KVS",
     "BatchResult",
+    "Entity",
+    "EntityIndexQuery",
+    "EntityQueryBuilder",
+    "Filter",
+    "FilterConditions",
     "ForgeKvsAPIError",
     "ForgeKvsError",
     "KvsQueryBuilder",
     "ListResult",
     "MetadataField",
+    "Sort",
+    "SortOrder",
+    "TransactionBuilder",
     "WhereConditions",
     "kvs",
 ]

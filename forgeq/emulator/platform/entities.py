@@ -1,0 +1,495 @@
+"""Forge's Custom Entity Store: typed items of the entities the manifest declares, queried by index.
+
+An entity item is a key-value pair in a space of its own (the entity's name), so it goes through
+the same path as a plain key (platform/storage.py): validated, charged to the installation's
+storage quota, read through this run's unacknowledged writes, written into the WriteBatch and
+committed with the attempt's outcome. This module adds what is particular to entities:
+
+- `Entities.declared(name)`: the entity as `app.storage.entities` declares it, or Forge's error.
+- `Entities.check_item(name, value)`: the value checked against the declared attribute types.
+- `Entities.query(session, request)`: a query by index (where, filters, sort, limit, cursor),
+  read through the entity's SQLite index (store/entities.py).
+- `parse_conditions` / `matches`: Forge's filter conditions, shared with transactions.py.
+
+The Python API other platform code calls (the legacy `storage.entity()` of @forge/api included),
+all through `invocation.storage` (a StorageSession), raising ForgeKvsAPIError as @forge/kvs does:
+
+    session.get(key, options, space="import-record")          # the value, None when missing
+    session.set(key, value, options, space="import-record")   # options: ttl, keyPolicy, returnValue
+    session.delete(key, space="import-record")
+    session.entity_query({"entityName": "import-record", "indexName": "by-status",
+                          "partition": ["failed"], "range": {"condition": "GREATER_THAN", "values": [2]},
+                          "filters": {"and": [{"property": "issueKey", "condition": "BEGINS_WITH", "values": ["DEMO"]}]},
+                          "sort": "DESC", "limit": 20, "cursor": None})
+                                      # -> {"results": [{key, value, ...}], "nextCursor": str (absent on the last page)}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from forgeq.emulator import limits
+from forgeq.emulator.app.entities import ENTITY_NAME_PATTERN, RESERVED_INDEX, Entity
+from forgeq.emulator.platform import quota as quotas
+from forgeq.emulator.platform.storage import (
+    KvsFailure,
+    check_key,
+    check_metadata_fields,
+    check_value,
+    iso,
+    item,
+)
+from forgeq.emulator.store.entities import EntityScan, IndexShape
+
+if TYPE_CHECKING:
+    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.platform.storage import StorageSession
+
+WHERE_CONDITIONS = ("BEGINS_WITH", "BETWEEN", "EQUAL_TO", "GREATER_THAN", "GREATER_THAN_EQUAL_TO", "LESS_THAN", "LESS_THAN_EQUAL_TO")
+FILTER_CONDITIONS = (*WHERE_CONDITIONS, "CONTAINS", "NOT_CONTAINS", "NOT_EQUAL_TO", "EXISTS", "NOT_EXISTS")
+OPERATORS = ("and", "or")
+SORTS = ("ASC", "DESC")
+CURSOR_PREFIX = "fq1e."
+_SCAN_CHUNK = 200
+_MISSING = object()
+
+
+# -- values ---------------------------------------------------------------------------------------------
+
+
+def _kind(value: Any) -> str | None:
+    """The JSON kind of a scalar: "string", "number", "boolean"; None for anything else."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number" if not isinstance(value, float) or math.isfinite(value) else None
+    if isinstance(value, str):
+        return "string"
+    return None
+
+
+_TYPE_KINDS = {"string": ("string",), "integer": ("number",), "float": ("number",), "boolean": ("boolean",),
+               "any": ("string", "number", "boolean")}  # fmt: skip
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether `value` may be stored in an attribute of type `kind` (None stands for no value)."""
+    if value is None or kind == "any":
+        return True
+    if _kind(value) not in _TYPE_KINDS[kind]:
+        return False
+    if kind == "integer":
+        return float(value).is_integer() and limits.ENTITY_INTEGER_MIN <= value <= limits.ENTITY_INTEGER_MAX
+    return True
+
+
+# -- conditions (query filters, transaction conditions) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clause:
+    attribute: str
+    condition: str
+    values: tuple[Any, ...]
+
+
+def _values(raw: Any, condition: str, what: str) -> tuple[Any, ...]:
+    if not isinstance(raw, list | tuple):
+        raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: values must be a list.")
+    if condition == "BETWEEN":
+        if len(raw) < 2:
+            raise KvsFailure("INSUFFICIENT_FILTER_VALUES", f"{what}: BETWEEN needs two values, not {len(raw)}.")
+        if len(raw) > 2:
+            raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: BETWEEN takes two values, not {len(raw)}.")
+    elif condition not in ("EXISTS", "NOT_EXISTS") and len(raw) != 1:
+        raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: {condition} takes one value, not {len(raw)}.")
+    return tuple(raw)
+
+
+def _clause(entity: Entity, raw: Any, allowed: tuple[str, ...], what: str, attribute: str | None = None) -> Clause:
+    if not isinstance(raw, dict):
+        raise KvsFailure("INVALID_FILTER_CONDITION", f"{what} must be an object with property, condition and values.")
+    if attribute is None:
+        attribute = raw.get("property")
+        if not isinstance(attribute, str) or attribute not in entity.attributes:
+            raise KvsFailure(
+                "INVALID_ENTITY_ATTRIBUTE",
+                f"{what}: {attribute!r} is not an attribute of entity '{entity.name}' "
+                f"(it declares {', '.join(entity.attributes)}).",
+            )
+    condition = raw.get("condition")
+    if condition not in allowed:
+        raise KvsFailure(
+            "INVALID_FILTER_CONDITION", f"{what}: condition {condition!r} is not one of {', '.join(allowed)}."
+        )
+    values = _values(raw.get("values"), str(condition), what)
+    kind = entity.attributes.get(attribute, "string")  # the key is a string
+    if condition not in ("EXISTS", "NOT_EXISTS"):
+        for value in values:
+            if condition in ("BEGINS_WITH", "CONTAINS", "NOT_CONTAINS"):
+                good = isinstance(value, str) and kind in ("string", "any")
+            else:
+                good = _kind(value) is not None and (kind == "any" or _kind(value) in _TYPE_KINDS[kind])
+            if not good:
+                raise KvsFailure(
+                    "INVALID_FILTER_VALUES",
+                    f"{what}: {condition} {value!r} does not fit '{attribute}', an attribute of type {kind}.",
+                )
+    return Clause(attribute, str(condition), values)
+
+
+def parse_conditions(entity: Entity, raw: Any, what: str) -> tuple[str, tuple[Clause, ...]]:
+    """`{"and": [...]}` or `{"or": [...]}` (what Filter builds) as (operator, clauses), or Forge's error."""
+    if not isinstance(raw, dict):
+        raise KvsFailure("INVALID_FILTER_CONDITION", f"{what} must be an object: {{\"and\": [...]}} or {{\"or\": [...]}}.")
+    present = [operator for operator in OPERATORS if raw.get(operator) is not None]
+    if len(present) == 2:
+        raise KvsFailure(
+            "INVALID_FILTER_OPERATORS_COMBINATION", f'{what}: filter operators "and" and "or" cannot be present at the same level.'
+        )
+    if not present or not raw[present[0]]:
+        raise KvsFailure("EMPTY_FILTER_OPERATOR", f'{what}: filter operators "and" and "or" cannot be empty.')
+    operator = present[0]
+    items = raw[operator]
+    if not isinstance(items, list | tuple):
+        raise KvsFailure("INVALID_FILTER_CONDITION", f'{what}: "{operator}" must be a list of conditions.')
+    if len(items) > limits.ENTITY_QUERY_MAX_CONDITIONS:
+        raise KvsFailure(
+            "INVALID_FILTER_CONDITION",
+            f"{what}: {len(items)} conditions; a query takes at most {limits.ENTITY_QUERY_MAX_CONDITIONS}.",
+        )
+    return operator, tuple(_clause(entity, item, FILTER_CONDITIONS, f"{what} {operator}[{i}]") for i, item in enumerate(items))
+
+
+def _compare(left: Any, right: Any) -> int | None:
+    """-1, 0, 1 for two values of one kind (numbers with numbers, strings with strings), else None."""
+    kind = _kind(left)
+    if kind is None or kind != _kind(right):
+        return None
+    if kind == "boolean":
+        return 0 if left == right else None
+    return int(left > right) - int(left < right)
+
+
+def _holds(clause: Clause, found: Any) -> bool:
+    condition = clause.condition
+    if condition == "EXISTS":
+        return found is not _MISSING
+    if condition == "NOT_EXISTS":
+        return found is _MISSING
+    if condition in ("NOT_EQUAL_TO", "NOT_CONTAINS"):
+        positive = Clause(clause.attribute, condition.removeprefix("NOT_"), clause.values)
+        return not _holds(positive, found)
+    if found is _MISSING:
+        return False
+    value = clause.values[0]
+    if condition == "CONTAINS":
+        if isinstance(found, str):
+            return isinstance(value, str) and value in found
+        return isinstance(found, list) and any(_compare(element, value) == 0 for element in found)
+    if condition == "BEGINS_WITH":
+        return isinstance(found, str) and isinstance(value, str) and found.startswith(value)
+    if condition == "BETWEEN":
+        low, high = _compare(found, clause.values[0]), _compare(found, clause.values[1])
+        return low is not None and high is not None and low >= 0 and high <= 0
+    order = _compare(found, value)
+    if order is None:
+        return False
+    return {
+        "EQUAL_TO": order == 0,
+        "GREATER_THAN": order > 0,
+        "GREATER_THAN_EQUAL_TO": order >= 0,
+        "LESS_THAN": order < 0,
+        "LESS_THAN_EQUAL_TO": order <= 0,
+    }[condition]
+
+
+def matches(operator: str, clauses: tuple[Clause, ...], value: Any) -> bool:
+    """Whether an item's value meets the conditions. A missing item is one without attributes;
+    an attribute holding null counts as absent."""
+    attributes = value if isinstance(value, dict) else {}
+
+    def found(clause: Clause) -> Any:
+        held = attributes.get(clause.attribute, _MISSING)
+        return _MISSING if held is None else held
+
+    test = all if operator == "and" else any
+    return test(_holds(clause, found(clause)) for clause in clauses)
+
+
+# -- the service ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    scan: EntityScan
+    range_attribute: str | None
+    range_kind: str | None  # the where value's kind, for an index on an `any` attribute
+    filters: tuple[str, tuple[Clause, ...]] | None
+    fingerprint: str
+
+
+class Entities:
+    """The custom entities of the engine's manifest, over the engine's store."""
+
+    def __init__(self, engine: Emulator) -> None:
+        self.engine = engine
+        self._noted: set[tuple[str, str]] = set()
+
+    def declared(self, name: Any) -> Entity:
+        if not isinstance(name, str):
+            raise KvsFailure("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type(name).__name__}.")
+        if len(name) < limits.ENTITY_NAME_MIN:
+            raise KvsFailure(
+                "ENTITY_TYPE_TOO_SHORT", f"The entity name '{name}' needs at least {limits.ENTITY_NAME_MIN} characters."
+            )
+        if len(name) > limits.ENTITY_NAME_MAX:
+            raise KvsFailure(
+                "ENTITY_TYPE_TOO_LARGE",
+                f"The entity name is {len(name)} characters long; the maximum is {limits.ENTITY_NAME_MAX}.",
+            )
+        if not ENTITY_NAME_PATTERN.match(name):
+            raise KvsFailure("INVALID_ENTITY_TYPE", f"The entity name '{name}' does not match {ENTITY_NAME_PATTERN.pattern}.")
+        entity = self.engine.manifest.entities.get(name)
+        if entity is None:
+            declared = ", ".join(self.engine.manifest.entities) or "none"
+            raise KvsFailure(
+                "INVALID_ENTITY_TYPE",
+                f"The entity '{name}' is not declared in the manifest (app.storage.entities declares: {declared}); "
+                "declare it with its attributes and indexes.",
+            )
+        return entity
+
+    def check_key(self, name: Any, key: Any) -> str:
+        """The key of an item of entity `name`: Forge's key rules, EMPTY_KEY for "" (the entity's code)."""
+        self.declared(name)
+        if key == "":
+            raise KvsFailure("EMPTY_KEY", "Key cannot be empty.")
+        return check_key(key)
+
+    def check_item(self, name: Any, value: Any, note: Callable[[str], None] | None = None) -> str:
+        """The value as stored (compact JSON) once it fits the entity's declared attributes."""
+        entity = self.declared(name)
+        if not isinstance(value, dict):
+            found = "null" if value is None else "array" if isinstance(value, list | tuple) else _kind(value) or type(value).__name__
+            raise KvsFailure(
+                "INVALID_ENTITY_VALUE", f"A value of entity '{entity.name}' must be an object of its attributes, not {found}."
+            )
+        shaped = value
+        for attribute, held in value.items():
+            kind = entity.attributes.get(attribute)
+            if kind is None:
+                if note is not None and (entity.name, attribute) not in self._noted:
+                    self._noted.add((entity.name, attribute))
+                    note(
+                        f"entity '{entity.name}': attribute '{attribute}' is not declared in the manifest; it is stored "
+                        "but no index or filter can use it (Forge's behaviour here is undocumented)"
+                    )
+                continue
+            if not _fits(kind, held):
+                raise KvsFailure(
+                    "INVALID_ENTITY_VALUE",
+                    f"Attribute '{attribute}' of entity '{entity.name}' is of type {kind}"
+                    + (" (a 32-bit signed integer)" if kind == "integer" else "")
+                    + f"; {held!r} does not fit.",
+                )
+            if kind == "integer" and isinstance(held, float):  # 3.0 from Python is 3, as JavaScript sends it
+                shaped = {**shaped, attribute: int(held)} if shaped is value else shaped | {attribute: int(held)}
+        for index in entity.indexes.values():
+            _check_index_sizes(entity, index.name, index.partition, index.range, shaped)
+        return check_value(shaped)
+
+    def shapes(self) -> list[IndexShape]:
+        return [
+            IndexShape(entity.name, index.partition, index.range)
+            for entity in self.engine.manifest.entities.values()
+            for index in entity.indexes.values()
+        ]
+
+    def sync_indexes(self) -> list[str]:
+        """Create the SQLite index of every declared index the state file lacks, drop undeclared ones;
+        name the indexes built ("import-record.by-status")."""
+        named: dict[str | None, list[str]] = {}
+        for entity in self.engine.manifest.entities.values():
+            for index in entity.indexes.values():
+                shape = IndexShape(entity.name, index.partition, index.range)
+                named.setdefault(shape.sqlite_name, []).append(f"{entity.name}.{index.name}")
+        created, _ = self.engine.store.sync_entity_indexes(self.shapes())
+        return [label for name in created for label in named.get(name, [])]
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def query(self, session: StorageSession, request: Any) -> dict[str, Any]:
+        """A page of a query, charged to the quota by the bytes it answers (as a KVS query is)."""
+        answer, size = self.read_page(session.installation, request, session.invocation.now())
+        session.charge("query", quotas.QUERY, size, "entity/query")
+        return answer
+
+    def read_page(self, installation: str, request: Any, now: float) -> tuple[dict[str, Any], int]:
+        """A page of a query as of `now`, and its size in bytes (nothing charged: `query` charges)."""
+        if not isinstance(request, dict):
+            raise KvsFailure("INVALID_REQUEST", "An entity query is an object with entityName and indexName.")
+        entity = self.declared(request.get("entityName"))
+        page = self._plan(installation, entity, request)
+        size = request.get("limit")
+        size = limits.ENTITY_QUERY_DEFAULT_LIMIT if size is None else size
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limits.ENTITY_QUERY_MAX_LIMIT:
+            raise KvsFailure(
+                "COMPLEX_QUERY_PAGE_LIMIT_NOT_IN_RANGE",
+                f"The page limit must be set between 1 and {limits.ENTITY_QUERY_MAX_LIMIT}, not {size!r}.",
+            )
+        after = _decode_cursor(request.get("cursor"), page.fingerprint)
+        options = request.get("options")
+        fields = check_metadata_fields(
+            options.get("metadataFields") if isinstance(options, dict) else request.get("metadataFields")
+        )
+        engine = self.engine
+        engine.flush()  # the query reads the database: this run's writes first (as a KVS query does)
+        found: list[tuple[Any, str, Any]] = []
+        rows = engine.store.entity_scan(page.scan, after, now, min(_SCAN_CHUNK, (size + 1) * 4))
+        for range_value, key, row in rows:
+            value = json.loads(row.value)
+            if page.range_kind is not None and _kind(value.get(page.range_attribute)) != page.range_kind:
+                continue
+            if page.filters is not None and not matches(*page.filters, value):
+                continue
+            found.append((range_value, key, row))
+            if len(found) > size:
+                break
+        results = []
+        for _, key, row in found[:size]:
+            shaped = item(key, row, fields)
+            if "EXPIRE_TIME" not in fields and row.expire_at is not None:
+                shaped["expireTime"] = iso(row.expire_at)
+            results.append(shaped)
+        answer: dict[str, Any] = {"results": results}
+        if len(found) > size:
+            last_value, last_key, _ = found[size - 1]
+            answer["nextCursor"] = _encode_cursor(page.fingerprint, last_value, last_key)
+        return answer, sum(len(key.encode()) + len(row.value.encode()) for _, key, row in found[:size])
+
+    def _plan(self, installation: str, entity: Entity, request: dict[str, Any]) -> _Page:
+        name = request.get("indexName")
+        if name == RESERVED_INDEX:
+            partition_attributes: tuple[str, ...] = ()
+            range_attribute: str | None = None
+        else:
+            index = entity.indexes.get(name) if isinstance(name, str) else None
+            if index is None:
+                declared = ", ".join([RESERVED_INDEX, *entity.indexes])
+                raise KvsFailure(
+                    "INVALID_ENTITY_INDEX", f"Entity '{entity.name}' has no index {name!r} (its indexes: {declared})."
+                )
+            partition_attributes, range_attribute = index.partition, index.range
+        partition = request.get("partition")
+        if partition is None:
+            partition = []
+        if not isinstance(partition, list | tuple) or len(partition) != len(partition_attributes):
+            wanted = f"[{', '.join(partition_attributes)}]" if partition_attributes else "no partition"
+            raise KvsFailure(
+                "INVALID_ENTITY_INDEX",
+                f"Index '{name}' of entity '{entity.name}' is partitioned by {wanted}: "
+                f"pass one value per attribute, in that order (got {partition!r}).",
+            )
+        for attribute, value in zip(partition_attributes, partition, strict=True):
+            kind = entity.attributes[attribute]
+            if _kind(value) is None or not _fits(kind, value):
+                raise KvsFailure(
+                    "INVALID_FILTER_VALUES",
+                    f"Partition value {value!r} does not fit '{attribute}', an attribute of type {kind}.",
+                )
+        bounds: tuple[tuple[str, Any], ...] = ()
+        range_kind: str | None = None
+        where = request.get("range")
+        if where is not None:
+            target = range_attribute if range_attribute is not None else "key"
+            clause = _clause(entity, where, WHERE_CONDITIONS, "where", attribute=target)
+            bounds = _bounds(clause)
+            if range_attribute is not None and entity.attributes[range_attribute] == "any":
+                range_kind = _kind(clause.values[0])
+        filters = request.get("filters")
+        parsed = parse_conditions(entity, filters, "filters") if filters is not None else None
+        sort = request.get("sort") or "ASC"
+        if sort not in SORTS:
+            raise KvsFailure("INVALID_SORT_ORDER", f"sort must be ASC or DESC, not {sort!r}.")
+        shape = IndexShape(entity.name, partition_attributes, range_attribute)
+        values = tuple(int(v) if entity.attributes[a] == "integer" else v for a, v in zip(partition_attributes, partition, strict=True))
+        scan = EntityScan(installation, shape, values, bounds, descending=sort == "DESC")
+        described = json.dumps([entity.name, name, list(values), sort], separators=(",", ":"))
+        fingerprint = hashlib.sha1(described.encode("utf-8")).hexdigest()[:12]
+        return _Page(scan, range_attribute, range_kind, parsed, fingerprint)
+
+
+def _bounds(clause: Clause) -> tuple[tuple[str, Any], ...]:
+    values = clause.values
+    if clause.condition == "BETWEEN":
+        return ((">=", values[0]), ("<=", values[1]))
+    if clause.condition == "BEGINS_WITH":
+        prefix = values[0]
+        upper = _after_prefix(prefix)
+        return ((">=", prefix),) + ((("<", upper),) if upper is not None else ())
+    operator = {"EQUAL_TO": "=", "GREATER_THAN": ">", "GREATER_THAN_EQUAL_TO": ">=", "LESS_THAN": "<", "LESS_THAN_EQUAL_TO": "<="}
+    return ((operator[clause.condition], values[0]),)
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string greater than every string starting with `prefix` (None: there is none)."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = last + 1 if not 0xD800 <= last + 1 <= 0xDFFF else 0xE000
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
+def _check_index_sizes(entity: Entity, index: str, partition: tuple[str, ...], range_attribute: str, value: dict[str, Any]) -> None:
+    held = [value.get(a) for a in partition]
+    if partition and all(v is not None for v in held):
+        size = sum(len(json.dumps(v, ensure_ascii=False).encode()) for v in held)
+        if size > limits.ENTITY_PARTITION_VALUE_BYTES:
+            raise KvsFailure(
+                "INVALID_ENTITY_VALUE",
+                f"The partition values of index '{index}' of entity '{entity.name}' take {size} bytes; "
+                f"the maximum is {limits.ENTITY_PARTITION_VALUE_BYTES}.",
+            )
+    ranged = value.get(range_attribute)
+    if ranged is not None:
+        size = len(json.dumps(ranged, ensure_ascii=False).encode())
+        if size > limits.ENTITY_RANGE_VALUE_BYTES:
+            raise KvsFailure(
+                "INVALID_ENTITY_VALUE",
+                f"The range value of index '{index}' of entity '{entity.name}' takes {size} bytes; "
+                f"the maximum is {limits.ENTITY_RANGE_VALUE_BYTES}.",
+            )
+
+
+def _encode_cursor(fingerprint: str, value: Any, key: str) -> str:
+    text = json.dumps([fingerprint, value, key], separators=(",", ":"), ensure_ascii=False)
+    return CURSOR_PREFIX + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: Any, fingerprint: str) -> tuple[Any, str] | None:
+    if cursor is None:
+        return None
+    failure = KvsFailure(
+        "INVALID_CURSOR",
+        "The cursor is not one this query returned (cursors are not stable: reuse one only with the query that gave it).",
+    )
+    if not isinstance(cursor, str) or not cursor.startswith(CURSOR_PREFIX):
+        raise failure
+    text = cursor[len(CURSOR_PREFIX) :]
+    try:
+        held = json.loads(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True))
+    except (binascii.Error, ValueError):
+        raise failure from None
+    if not isinstance(held, list) or len(held) != 3 or held[0] != fingerprint or not isinstance(held[2], str):
+        raise failure
+    return held[1], held[2]

@@ -1,0 +1,52 @@
+"""The errors of `@forge/kvs`: ForgeKvsError on the client, ForgeKvsAPIError as the API answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ForgeKvsError(Exception):
+    """A client-side error of @forge/kvs (a bad argument caught before any request)."""
+
+
+class ForgeKvsAPIError(ForgeKvsError):
+    """An error answered by the KVS API: `.code`, `.message`, `.status`, `.context`, `.response_details`."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        context: dict[str, Any] | None = None,
+        *,
+        http_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.context = context or {}
+        self.response_details = {
+            "status": status,
+            "statusText": _STATUS_TEXT.get(status, ""),
+            "traceId": None,
+            "httpMethod": "POST",
+            "httpPath": http_path,
+            "responseBodyLength": None,
+        }
+
+    @property
+    def responseDetails(self) -> dict[str, Any]:  # noqa: N802 - Forge's own name
+        return self.response_details
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+_STATUS_TEXT = {
+    400: "Bad Request",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+}

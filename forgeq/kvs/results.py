@@ -1,0 +1,64 @@
+"""What `@forge/kvs` answers, and the options its calls take, as Python sees them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class MetadataField(StrEnum):
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    EXPIRE_TIME = "EXPIRE_TIME"
+
+
+class _Result(dict[str, Any]):
+    """A dict in Forge's JSON shape, whose fields also read as attributes, in Python or Forge spelling."""
+
+    _ALIASES: dict[str, str] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        key = self._ALIASES.get(name, name)
+        if key in self:
+            return self[key]
+        if key in self._DEFAULTS:
+            return self._DEFAULTS[key]
+        raise AttributeError(name)
+
+    _DEFAULTS: dict[str, Any] = {}
+
+
+class ListResult(_Result):
+    """What `get_many()` answers: `results` (dicts with key, value, ...) and `next_cursor` (None on the last page)."""
+
+    _ALIASES = {"next_cursor": "nextCursor"}
+    _DEFAULTS = {"nextCursor": None}
+
+
+class BatchResult(_Result):
+    """What a batch answers: `successful_keys` and `failed_keys` ({key, error: {code, message}})."""
+
+    _ALIASES = {"successful_keys": "successfulKeys", "failed_keys": "failedKeys"}
+
+
+def get_options(options: Any, metadata_fields: Any) -> Any:
+    if metadata_fields is None:
+        return options
+    return {**(options or {}), "metadataFields": list(metadata_fields)}
+
+
+def set_options(
+    options: Any, ttl: Any, key_policy: Any, return_value: Any, return_metadata_fields: Any
+) -> Any:
+    given = {
+        "ttl": ttl,
+        "keyPolicy": key_policy,
+        "returnValue": return_value,
+        "returnMetadataFields": return_metadata_fields,
+    }
+    extra = {name: value for name, value in given.items() if value is not None}
+    if not extra:
+        return options
+    if options is not None and not isinstance(options, dict):
+        return options  # let the API answer INVALID_OPTIONS
+    return {**(options or {}), **extra}
