@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import baselines, bench_kvs
+from bench import baselines, bench_entities, bench_kvs
 from bench.common import median_startup, run_command
 from bench.registry import (
     DRAIN_N,
@@ -55,6 +55,7 @@ PUSH_CHUNK = 50  # Forge's most events per push (FS §1.2)
 DRAIN_1K = Sizes(quick=1_000, full=1_000)
 DRAIN_LARGE_N = Sizes(quick=10_000, full=100_000)
 KVS_N = Sizes(quick=5_000, full=20_000)
+ENTITY_N = Sizes(quick=10_000, full=100_000)  # items of the entity queried
 
 
 def forgeq_argv(*args: str) -> list[str]:
@@ -555,6 +556,23 @@ FORGEQ_BENCHES: list[Bench] = [
         KVS_N,
         "the same under the 2025 quotas; unit: calls/s",
         compare=(Compare("raw_kvs"),),
+        unavailable=FORGEQ,
+    ),
+    # bench/bench_entities.py (queries of a custom entity by index), registered as it is.
+    Bench(
+        "raw_entity_query",
+        bench_entities.raw_entity_query,
+        "events/s",
+        ENTITY_N,
+        "raw sqlite3: 200 two-page queries over n items with real columns and a composite index; unit: queries/s",
+    ),
+    Bench(
+        "entity_query",
+        bench_entities.entity_query,
+        "events/s",
+        ENTITY_N,
+        "kvs.entity().query().index(partition).where(between) over n items, two pages; unit: queries/s (1e5 items: < 10 ms a query)",
+        compare=(Compare("raw_entity_query"),),
         unavailable=FORGEQ,
     ),
 ]

@@ -7,6 +7,7 @@ file's own indexes.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import sqlite3
@@ -573,3 +574,85 @@ def test_async_handlers_await_entity_calls(engine: Any) -> None:
         else:
             raise AssertionError("the coroutine should finish at once")
         assert json.dumps(records.get("a"))
+
+
+# -- the CLI: inspect, export and import ----------------------------------------------------------------
+
+WRITER = {
+    "src/index.py": """
+import random
+
+from forgeq.kvs import kvs
+
+
+def handler(event, context):
+    attempts = random.randint(0, 5)
+    kvs.entity("import-record").set(
+        f"rec-{event['eventId']}",
+        {"issueKey": event["eventId"], "status": "failed" if attempts % 2 else "done", "attempts": attempts},
+    )
+"""
+}
+
+
+def test_inspect_export_and_import_carry_entities(make_app: Any) -> None:
+    manifest = make_app(ENTITY_MANIFEST, WRITER, name="cli")
+    app = manifest.parent
+    assert forgeq("push", "--queue", "work", "--count", "12", cwd=app).returncode == 0
+    run = forgeq("run", "manifest.yml", "--until-idle", "--seed", "4", cwd=app)
+    assert run.returncode == 0 and "built custom entity index(es) import-record.issueKey, import-record.by-status, import-record.by-done-score" in run.stdout
+
+    def listing(*args: str) -> dict[str, Any]:
+        done = forgeq("inspect", "kvs", *args, "--json", cwd=app)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    everything = listing("--entity", "import-record")["items"]
+    failed = listing("--entity", "import-record", "--index", "by-status", "--partition", "failed")
+    assert failed["range"] == "attempts" and len(everything) == 12
+    expected = sorted(
+        (item["value"]["attempts"], item["key"]) for item in everything if item["value"]["status"] == "failed"
+    )
+    assert [(item["value"]["attempts"], item["key"]) for item in failed["items"]] == expected and expected
+    text = forgeq("inspect", "kvs", "--entity", "import-record", "--index", "by-status", "--partition", "failed", cwd=app)
+    assert f"in index by-status partition [\"failed\"]: {len(expected)} item(s)" in text.stdout
+    assert "custom entities: import-record (12 items)" in forgeq("inspect", "kvs", cwd=app).stdout
+    refused = forgeq("inspect", "kvs", "--entity", "nope", cwd=app)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--entity nope: The entity 'nope' is not declared" in refused.stderr
+
+    from forgeq.emulator.store import Store
+    from forgeq.emulator.tools.transfer import export_state, import_state
+
+    store = Store(app / ".forgeq" / "state.db")
+    try:
+        out = io.StringIO()
+        assert export_state(store, out)["items"] == 12
+        document = json.loads(out.getvalue())
+        assert len(document["entities"]["site-1"]["import-record"]) == 12 and "entities" not in document["tables"]
+        before = store.entity_items("site-1", "import-record")
+        store.wipe()
+        assert store.entity_counts("site-1") == {}
+        assert import_state(store, document, "state.json")["entities"] == 12
+        assert store.entity_items("site-1", "import-record") == before
+    finally:
+        store.close()
+
+
+def test_inspect_refuses_a_listing_that_does_not_fit_the_entity(engine: Any) -> None:
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.tools.entity_listing import list_items
+
+    def refusal(**options: Any) -> str:
+        arguments: dict[str, Any] = {"index": None, "partition": [], "prefix": "", "limit": 10, "now": EPOCH, **options}
+        with pytest.raises(InputError) as caught:
+            list_items(engine.store, engine.manifest, "site-1", arguments.pop("entity", "import-record"), **arguments)
+        return str(caught.value)
+
+    assert "pass --partition once per attribute" in refusal(index="by-status")
+    assert "partitioned by [done, status]" in refusal(index="by-done-score", partition=["true"])
+    assert "'done' is of type boolean" in refusal(index="by-done-score", partition=["yes", "new"])
+    assert "has no such index" in refusal(index="by-nothing")
+    assert "--partition needs --index" in refusal(partition=["x"])
+    assert "--prefix lists an entity by key" in refusal(index="by-status", partition=["new"], prefix="r")
+    assert "the manifest declares: import-record, lock" in refusal(entity="nope")

@@ -24,6 +24,7 @@ from forgeq.cli.selection import (
     StateFilter,
     UntilFilter,
 )
+from forgeq.emulator.errors import InputError
 
 app = typer.Typer(help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store and quotas.", no_args_is_help=True)
 
@@ -180,28 +181,50 @@ def dropped(
 def kvs(
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",
     limit: Annotated[int, typer.Option("--limit", help="At most this many keys.")] = 1000,
+    entity: Annotated[str | None, typer.Option("--entity", help="A custom entity's items instead of the plain keys, e.g. --entity import-record.")] = None,
+    index: Annotated[str | None, typer.Option("--index", help="With --entity: in this index's order (by-key, or one the manifest declares).")] = None,
+    partition: Annotated[list[str] | None, typer.Option("--partition", help="With --index: a partition value, once per partition attribute, in order.")] = None,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     installation: InstallationOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """The key-value store of an installation (secrets are never shown)."""
+    """The key-value store of an installation (secrets are never shown), or a custom entity's items.
+
+    Example: forgeq inspect kvs --entity import-record --index by-status --partition failed
+    """
     import json
 
     from forgeq.cli import render
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
+    from forgeq.emulator.tools.entity_listing import entity_counts, list_items
 
     store = open_store(manifest, db)
     site = installation or DEFAULT_INSTALLATION
+    if entity is not None:
+        from forgeq.emulator.app.manifest import load_manifest
+
+        listing = list_items(
+            store, load_manifest(manifest), site, entity,
+            index=index, partition=partition or [], prefix=prefix, limit=limit, now=virtual_now(store),
+        )  # fmt: skip
+        if json_output:
+            render.json_out(listing)
+        else:
+            render.entity_table(listing)
+        return
+    if index is not None or partition:
+        raise InputError("--index and --partition need --entity", "e.g. --entity import-record --index by-status")
     rows = store.kv_scan(site, 0, prefix, None, limit, virtual_now(store))
     keys = [
         {"key": key, "value": json.loads(row.value), "created_at": row.created_at, "updated_at": row.updated_at, "expire_at": row.expire_at}
         for key, row in rows
     ]
+    entities = entity_counts(store, site)
     if json_output:
-        render.json_out({"installation": site, "keys": keys})
+        render.json_out({"installation": site, "keys": keys, "entities": entities})
     else:
-        render.kvs_table(site, keys)
+        render.kvs_table(site, keys, entities)
 
 
 @app.command("quota")

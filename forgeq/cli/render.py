@@ -324,13 +324,30 @@ def event_timeline(data: dict[str, Any]) -> None:
         out.write(f"  dropped: {printable(event['last_error'])}\n")
 
 
-def kvs_table(installation: str, keys: list[dict[str, Any]]) -> None:
+def kvs_table(installation: str, keys: list[dict[str, Any]], entities: dict[str, int] | None = None) -> None:
     console = _console()
     console.print(f"key-value store of {installation}: {len(keys)} key(s)")
     table = _table(None, ["key", "value", "updated"])
     for item in keys:
         value = escape_surrogates(json.dumps(item["value"], ensure_ascii=False))
         table.add_row(item["key"], value if len(value) <= 80 else value[:77] + "...", clock_text(item["updated_at"]))
+    console.print(table)
+    if entities:
+        listed = ", ".join(f"{name} ({count} item{'s' if count != 1 else ''})" for name, count in entities.items())
+        console.print(f"custom entities: {listed}; see one with --entity NAME")
+
+
+def entity_table(listing: dict[str, Any]) -> None:
+    console = _console()
+    order = f" in index {listing['index']}" if listing["index"] else " by key"
+    partition = f" partition {json.dumps(listing['partition'], ensure_ascii=False)}" if listing["partition"] else ""
+    console.print(f"entity {listing['entity']} of {listing['installation']}{order}{partition}: {len(listing['items'])} item(s)")
+    ranged = listing["range"]
+    table = _table(None, ["key", *([ranged] if ranged else []), "value", "updated"])
+    for item in listing["items"]:
+        value = json.dumps(item["value"], ensure_ascii=False)
+        position = [json.dumps(item["value"].get(ranged), ensure_ascii=False)] if ranged else []
+        table.add_row(item["key"], *position, value if len(value) <= 80 else value[:77] + "...", clock_text(item["updated_at"]))
     console.print(table)
 
 
@@ -542,7 +559,8 @@ def exported(counts: dict[str, int], target: str) -> None:
     in_flight = f"; {counts['in_flight']} attempt(s) in flight exported as pending" if counts["in_flight"] else ""
     sys.stderr.write(
         f"exported {counts['events']} event(s) with {counts['attempts']} attempt(s), {counts['jobs']} job(s), {counts['dropped']} ledger "
-        f"entr{'y' if counts['dropped'] == 1 else 'ies'}, {counts['keys']} key(s), {counts['quota_windows']} quota window(s) to {target}"
+        f"entr{'y' if counts['dropped'] == 1 else 'ies'}, {counts['keys']} key(s), {counts['items']} entity item(s), "
+        f"{counts['quota_windows']} quota window(s) to {target}"
         f"{secrets}{in_flight}\n"
     )
 
@@ -551,7 +569,7 @@ def imported(counts: dict[str, int], source: str, target: str) -> None:
     sys.stdout.write(
         f"imported {source} into {target}: {counts.get('events', 0)} event(s), {counts.get('attempts', 0)} attempt(s), "
         f"{counts.get('jobs', 0)} job(s), {counts.get('ledger', 0)} ledger entr{'y' if counts.get('ledger', 0) == 1 else 'ies'}, "
-        f"{counts.get('kvs', 0)} key(s), {counts.get('quota_windows', 0)} quota window(s)\n"
+        f"{counts.get('kvs', 0)} key(s), {counts.get('entities', 0)} entity item(s), {counts.get('quota_windows', 0)} quota window(s)\n"
     )
 
 

@@ -33,7 +33,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from forgeq.emulator import limits
 from forgeq.emulator.app.entities import ENTITY_NAME_PATTERN, RESERVED_INDEX, Entity
@@ -49,8 +49,9 @@ from forgeq.emulator.platform.storage import (
 from forgeq.emulator.store.entities import EntityScan, IndexShape
 
 if TYPE_CHECKING:
-    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.app.manifest import Manifest
     from forgeq.emulator.platform.storage import StorageSession
+    from forgeq.emulator.store import Store
 
 WHERE_CONDITIONS = ("BEGINS_WITH", "BETWEEN", "EQUAL_TO", "GREATER_THAN", "GREATER_THAN_EQUAL_TO", "LESS_THAN", "LESS_THAN_EQUAL_TO")
 FILTER_CONDITIONS = (*WHERE_CONDITIONS, "CONTAINS", "NOT_CONTAINS", "NOT_EQUAL_TO", "EXISTS", "NOT_EXISTS")
@@ -236,10 +237,21 @@ class _Page:
     fingerprint: str
 
 
-class Entities:
-    """The custom entities of the engine's manifest, over the engine's store."""
+class Host(Protocol):
+    """What the service works over: the engine (Emulator) in a run, a plain reader for `inspect`."""
 
-    def __init__(self, engine: Emulator) -> None:
+    manifest: Manifest
+    store: Store
+
+    def flush(self) -> None:
+        """Commit this run's pending writes, so that a query of the database sees them."""
+        ...
+
+
+class Entities:
+    """The custom entities of the host's manifest (read at each call: watch mode replaces it), over its store."""
+
+    def __init__(self, engine: Host) -> None:
         self.engine = engine
         self._noted: set[tuple[str, str]] = set()
 
@@ -322,7 +334,7 @@ class Entities:
                 shape = IndexShape(entity.name, index.partition, index.range)
                 named.setdefault(shape.sqlite_name, []).append(f"{entity.name}.{index.name}")
         created, _ = self.engine.store.sync_entity_indexes(self.shapes())
-        return [label for name in created for label in named.get(name, [])]
+        return [label for name, labels in named.items() if name in created for label in labels]
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -353,13 +365,16 @@ class Entities:
         engine = self.engine
         engine.flush()  # the query reads the database: this run's writes first (as a KVS query does)
         found: list[tuple[Any, str, Any]] = []
-        rows = engine.store.entity_scan(page.scan, after, now, min(_SCAN_CHUNK, (size + 1) * 4))
-        for range_value, key, row in rows:
-            value = json.loads(row.value)
-            if page.range_kind is not None and _kind(value.get(page.range_attribute)) != page.range_kind:
-                continue
-            if page.filters is not None and not matches(*page.filters, value):
-                continue
+        sifting = page.filters is not None or page.range_kind is not None
+        # One row ahead tells whether a next page exists; filters may skip rows, so read more at a time.
+        chunk = min(_SCAN_CHUNK, (size + 1) * 4) if sifting else size + 1
+        for range_value, key, row in engine.store.entity_scan(page.scan, after, now, chunk):
+            if sifting:
+                value = json.loads(row.value)
+                if page.range_kind is not None and _kind(value.get(page.range_attribute)) != page.range_kind:
+                    continue
+                if page.filters is not None and not matches(*page.filters, value):
+                    continue
             found.append((range_value, key, row))
             if len(found) > size:
                 break

@@ -40,6 +40,8 @@ ITEMS: tuple[Item, ...] = (
     Item("storage", "KVS get/set/delete/query/secrets/batches: key and value validation, error codes and statuses", EXACT, source="FS §2.2-2.6"),
     Item("storage", "the legacy `storage` API of @forge/api: get/set/delete, secrets, startsWith queries with cursors, over the same store", EXACT, "@forge/storage's GraphQL and APIError messages; a quota refusal is HTTP 429", "docs/fidelity.md"),
     Item("storage", "storage quotas of the 2025 era (requests/s, read and write units/min) and the 2023 era (per 20 s)", EXACT, "fixed windows", "FS §2.7"),
+    Item("storage", "custom entities: app.storage.entities as Forge validates it, typed items, queries by index (where, filters, sort, cursors), batches with entityName", EXACT, "undocumented cases chosen in docs/fidelity.md", "FS §2.4"),
+    Item("storage", "KVS transactions: sets, deletes and checks, all or nothing, 25 operations, each key once, 4 MB, one write against the quota", EXACT, source="FS §2.5"),
     Item("manifest", "Forge's validator for consumer, function, trigger and scheduledTrigger modules", EXACT, source="FS §3"),
     Item("functions", "timeoutSeconds (default 55, up to 900) and the 200 KB log limit per invocation", EXACT, "timeouts on the wall clock", "FS §1.9"),
     # -- approximately -------------------------------------------------------------------------------
@@ -49,6 +51,7 @@ ITEMS: tuple[Item, ...] = (
     Item("async events", "concurrency keys", APPROXIMATE, "a full key makes the event wait with an exponential backoff (2 s doubling to 900 s, seeded jitter, no order kept); the first gap is forgeq's guess", "FS §1.7"),
     Item("async events", "a push to a queue with no consumer", APPROXIMATE, "undocumented; forgeq: the events wait (blocked)", "FS §1.1"),
     Item("storage", "query consistency and TTL expiry", APPROXIMATE, "stricter than Forge: queries see every write, TTLs expire exactly", "FS §2.2"),
+    Item("storage", "custom entity indexes and transaction conflicts", APPROXIMATE, "an index is ready when the run starts (Forge: minutes after a deploy); attempts run one at a time, so transactions never conflict", "FS §2.4, §2.5"),
     Item("product events", "Jira and Confluence event payloads", APPROXIMATE, "realistic templates; the up-to-3-minute delivery delay is not modelled", "FS §4"),
     Item("product events", "trigger filters", APPROXIMATE, "a subset of Jira expressions is evaluated, others pass unchecked; ignoreSelf uses a stand-in app account", "FS §3"),
     Item("scheduled triggers", "intervals and first run", APPROXIMATE, "first run 300 s after the first `forgeq run`; no per-installation offset", "FS §3"),
@@ -57,7 +60,6 @@ ITEMS: tuple[Item, ...] = (
     Item("runtime", "JavaScript/TypeScript handlers with Forge's own @forge packages, on Node.js", APPROXIMATE, "the machine's Node.js, checked against app.runtime.name; modules load as Forge's bundler would", "docs/fidelity.md"),
     Item("dev loop", "`forge tunnel`'s reload on save (`forgeq run --watch`)", APPROXIMATE, "goes further: manifest changes apply without a redeploy", "FS §5"),
     # -- not at all ----------------------------------------------------------------------------------
-    Item("storage", "Custom Entity Store and transactions (kvs.entity, kvs.transact, the legacy storage.entity)", NONE, "they raise, saying so", "FS §2.4, §2.5"),
     Item("storage", "per-key rates (1 MB/s writes), weekly capacity and transfer quotas, REQUEST_THROTTLED", NONE, source="FS §2.6, §2.7"),
     Item("modules", "Forge Remote endpoints, Forge Workflows consumers, web triggers, UI modules and resolvers", NONE, "the manifest warns", "FS §3"),
     Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "FS §1.5, §1.9"),

@@ -1,8 +1,9 @@
 """A whole state as one JSON document: `forgeq export`, `forgeq import`, `forgeq reset`.
 
 The document (docs/json.md, "Export") holds the meta table, jobs, every event with its attempts
-(`timeline`) and its ledger row, the key-value store per installation and space, quota windows,
-and any other table a later schema adds. JSON columns (bodies, values, retry data) are written as
+(`timeline`) and its ledger row, the key-value store per installation and space, custom entity
+items per installation and entity, quota windows, and any other table a later schema adds (an
+entity index is part of the schema, not of the document: a run builds it from the items). JSON columns (bodies, values, retry data) are written as
 JSON, so a fixture is readable and editable; a column whose text would not come back byte for byte
 is written as text under `<name>_text` instead. Secrets (KVS space 1) are left out unless asked for.
 
@@ -30,7 +31,7 @@ SPACE_NAMES = {PLAIN_SPACE: "plain", SECRET_SPACE: "secret"}
 SPACE_NUMBERS = {name: number for number, name in SPACE_NAMES.items()}
 
 # Tables with a shape of their own in the document; any other table goes under "tables".
-SHAPED_TABLES = ("meta", "jobs", "events", "attempts", "ledger", "kvs", "quota_windows")
+SHAPED_TABLES = ("meta", "jobs", "events", "attempts", "ledger", "kvs", "entities", "quota_windows")
 # A run's own bookkeeping, not state: its leases are exported as the events' pending attempts.
 RUN_TABLES = ("leases",)
 # Columns holding JSON text, per table.
@@ -39,6 +40,7 @@ JSON_COLUMNS = {
     "attempts": ("retry_context",),
     "ledger": ("retry_context",),
     "kvs": ("value",),
+    "entities": ("value",),
 }
 STATE_NUMBERS = {name: number for number, name in schema.STATE_NAMES.items()}
 
@@ -90,6 +92,7 @@ def export_state(store: Store, out: IO[str], *, include_secrets: bool = False) -
         "keys": 0,
         "secrets": 0,
         "secrets_left_out": 0,
+        "items": 0,
         "quota_windows": 0,
         "in_flight": 0,
     }
@@ -119,30 +122,25 @@ def export_state(store: Store, out: IO[str], *, include_secrets: bool = False) -
         out.write(',\n"events": [')
         counts["events"] = _write_rows(out, _events(store, counts))
 
-        out.write(',\n"kvs": {')
-        open_installation: str | None = None
-        open_space: int | None = None
-        first_row = True
-        for row in store.table_rows("kvs", "installation, space, key"):
-            space = int(row["space"])
-            if space == SECRET_SPACE and not include_secrets:
-                continue
-            if row["installation"] != open_installation:
-                if open_installation is not None:
-                    out.write("\n  ]\n },")
-                out.write(f"\n {_line(row['installation'])}: {{")
-                open_installation, open_space = row["installation"], None
-            if space != open_space:
-                if open_space is not None:
-                    out.write("\n  ],")
-                out.write(f"\n  {_line(SPACE_NAMES.get(space, str(space)))}: [")
-                open_space, first_row = space, True
-            out.write(
-                ("\n   " if first_row else ",\n   ") + _line(_shape("kvs", row, ("installation", "space")))
+        def keys() -> Iterator[tuple[str, str, dict[str, Any]]]:
+            for row in store.table_rows("kvs", "installation, space, key"):
+                space = int(row["space"])
+                if space == SECRET_SPACE and not include_secrets:
+                    continue
+                counts["secrets" if space == SECRET_SPACE else "keys"] += 1
+                yield row["installation"], SPACE_NAMES.get(space, str(space)), _shape("kvs", row, ("installation", "space"))
+
+        out.write(',\n"kvs": ')
+        _write_grouped(out, keys())
+        if "entities" in tables:
+            out.write(',\n"entities": ')
+            counts["items"] = _write_grouped(
+                out,
+                (
+                    (row["installation"], row["entity"], _shape("entities", row, ("installation", "entity")))
+                    for row in store.table_rows("entities", "installation, entity, key")
+                ),
             )
-            first_row = False
-            counts["secrets" if space == SECRET_SPACE else "keys"] += 1
-        out.write("\n  ]\n }\n}" if open_installation is not None else "}")
 
         out.write(',\n"quota_windows": [')
         counts["quota_windows"] = _write_rows(
@@ -157,6 +155,31 @@ def export_state(store: Store, out: IO[str], *, include_secrets: bool = False) -
         out.write("\n}" if others else "}")
         out.write("\n}\n")
     return counts
+
+
+def _write_grouped(out: IO[str], rows: Iterable[tuple[str, str, dict[str, Any]]]) -> int:
+    """`{outer: {inner: [row, ...]}}` from rows ordered by (outer, inner), one row a line."""
+    open_outer: str | None = None
+    open_inner: str | None = None
+    written = 0
+    first = True
+    out.write("{")
+    for outer, inner, row in rows:
+        if outer != open_outer:
+            if open_outer is not None:
+                out.write("\n  ]\n },")
+            out.write(f"\n {_line(outer)}: {{")
+            open_outer, open_inner = outer, None
+        if inner != open_inner:
+            if open_inner is not None:
+                out.write("\n  ],")
+            out.write(f"\n  {_line(inner)}: [")
+            open_inner, first = inner, True
+        out.write(("\n   " if first else ",\n   ") + _line(row))
+        first = False
+        written += 1
+    out.write("\n  ]\n }\n}" if open_outer is not None else "}")
+    return written
 
 
 def _write_rows(out: IO[str], rows: Iterable[dict[str, Any]]) -> int:
@@ -367,6 +390,19 @@ def plan_import(store: Store, document: dict[str, Any], source: str) -> tuple[li
                     )
                 )
     loads.append(TableLoad("kvs", kvs.names, kv_rows))
+
+    if "entities" in document:
+        items = _Rows(source, "entities", store.table_columns("entities"))
+        item_rows = []
+        for installation, entities in _object(document["entities"], "entities", source).items():
+            for entity, rows in _object(entities, f"entities.{installation}", source).items():
+                if not isinstance(rows, list):
+                    raise InputError(f"{source}: entities.{installation}.{entity}: must be a list of items")
+                for j, item in enumerate(rows):
+                    item_rows.append(
+                        items.row(item, f"entities.{installation}.{entity}[{j}]", {"installation": installation, "entity": entity})
+                    )
+        loads.append(TableLoad("entities", items.names, item_rows))
 
     quota = _Rows(source, "quota_windows", store.table_columns("quota_windows"))
     loads.append(
