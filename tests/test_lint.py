@@ -481,6 +481,31 @@ def test_undefined_names_and_possibly_unbound_locals(tmp_path):
     assert_exact(tmp_path, V2_MANIFEST, source)
 
 
+def test_storage_calls_forge_refuses(tmp_path):
+    manifest = V2_MANIFEST.replace(
+        "  id: ari:cloud:ecosystem::app/lint-test\n",
+        "  id: ari:cloud:ecosystem::app/lint-test\n  storage:\n    entities:\n"
+        "      - name: record\n        attributes:\n          status: {type: string}\n",
+    )
+    source = """
+    from forgeq.kvs import Filter, FilterConditions, kvs
+
+    done = Filter().and_("status", FilterConditions.equal_to("done"))
+
+
+    def handler(event, context):
+        kvs.entity("record").set("a", {"status": "new"})
+        kvs.entity("records").get("a")  # expect: FQ501
+        kvs.transact().set("a", 1).check("lock", {"conditions": done}).execute()  # expect: FQ502
+        kvs.transact().check("a").execute()  # expect: FQ502
+        kvs.transact().check("a", {"entityName": "record", "conditions": done}).execute()
+        kvs.transact().check("a", entity_name="record", conditions=done).execute()
+        entity = {"entityName": "record", "conditions": done}
+        kvs.transact().check("a", entity).execute()
+    """
+    assert_exact(tmp_path, manifest, source)
+
+
 def test_syntax_errors_and_manifest_problems(tmp_path):
     broken = write_app(
         tmp_path / "broken", V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    return (\n"}

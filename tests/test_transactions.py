@@ -235,3 +235,19 @@ def test_a_guarded_counter_stays_exact_under_duplicates_and_injected_429s(tmp_pa
         assert outcomes.count("succeeded") > 40 and outcomes.count("retry") + outcomes.count("error") > 5
         assert app.kvs.entity("counter").get("total") == {"value": 40}
         assert sorted(app.kvs.entity("processed").as_dict()) == sorted(f"e-{n}" for n in range(40))
+
+
+def test_a_duplicate_that_rewrites_an_entity_item_is_reported_by_the_idempotency_watch(tmp_path: Path) -> None:
+    from conftest import write_app
+
+    guard = ',\n                 "conditions": Filter().and_("event", FilterConditions.not_exists())'
+    assert guard in COUNTER_HANDLER
+    careless = COUNTER_HANDLER.replace(guard, "")  # the record no longer stops a second count
+    manifest = write_app(tmp_path / "careless", COUNTER_APP, {"src/index.py": careless})
+    with ForgeApp(manifest, seed=7) as app:
+        app.push("work", {"body": {"name": "e-1"}})
+        app.run_until_idle()
+        duplicate = app.redeliver(1)
+        assert not duplicate.idempotent
+        assert [str(change) for change in duplicate.kvs_changes] == ['counter item total: {"value": 1} -> {"value": 2}']
+        assert app.kvs.entity("counter").get("total") == {"value": 2}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.emulator.store.batch import KvRow
+from forgeq.runtime import SECRET, Space
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -146,9 +147,10 @@ class KvChange:
     before: Any
     after: Any
     secret: bool = False
+    entity: str | None = None  # the custom entity of an item (kvs.entity(name))
 
     def __str__(self) -> str:
-        what = "secret " if self.secret else ""
+        what = "secret " if self.secret else f"{self.entity} item " if self.entity else ""
         return f"{what}{self.key}: {json.dumps(self.before)} -> {json.dumps(self.after)}"
 
 
@@ -733,13 +735,13 @@ class _WriteWatch:
     def __init__(self, engine: Emulator) -> None:
         self.storage = engine.storage
         self.original = self.storage.write
-        self.first: dict[tuple[str, int, str], KvRow | None] = {}
-        self.last: dict[tuple[str, int, str], str | None] = {}
+        self.first: dict[tuple[str, Space, str], KvRow | None] = {}
+        self.last: dict[tuple[str, Space, str], str | None] = {}
         self.stopped = False
         original = self.original
 
         def write(
-            installation: str, space: int, key: str, text: str | None, *rest: Any, previous: bool = False
+            installation: str, space: Space, key: str, text: str | None, *rest: Any, previous: bool = False
         ) -> KvRow | None:
             before = original(installation, space, key, text, *rest, previous=True)  # the watch always asks
             slot = (installation, space, key)
@@ -761,8 +763,9 @@ class _WriteWatch:
             after = json.loads(text) if text is not None else None
             if before != after or (previous is None) != (text is None):
                 installation, space, key = slot
-                changes.append(KvChange(installation, key, before, after, secret=space != 0))
-        return sorted(changes, key=lambda change: (change.installation, change.secret, change.key))
+                entity = space if type(space) is str else None
+                changes.append(KvChange(installation, key, before, after, secret=space == SECRET, entity=entity))
+        return sorted(changes, key=lambda change: (change.installation, change.secret, change.entity or "", change.key))
 
 
 def _describe_changes(redelivery: Redelivery) -> str:

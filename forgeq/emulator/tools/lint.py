@@ -22,6 +22,7 @@ from forgeq.emulator.tools.linting.retries import check_retries
 from forgeq.emulator.tools.linting.rules import RULES, Finding
 from forgeq.emulator.tools.linting.shapes import check_shapes, find_roles
 from forgeq.emulator.tools.linting.source import Role, SourceFile
+from forgeq.emulator.tools.linting.storage import check_storage
 
 MANIFEST_NAME = "manifest.yml"
 _IGNORE = re.compile(r"#\s*forgeq:\s*ignore(-file)?(?:\[([A-Za-z0-9,\s]*)\])?")
@@ -153,6 +154,7 @@ class _Linter:
             check_names(source, report)
             check_retries(source, roles, report)
             check_pushes(source, manifest, roles, report)
+            check_storage(source, manifest, report)
         check_shapes(roles, self._shape_report)
         self._finish()
         return self.report

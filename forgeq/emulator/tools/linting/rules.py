@@ -2,7 +2,8 @@
 
 Codes never change meaning once released; a rule that is retired keeps its number unused.
 FQ0xx: the manifest and loading; FQ1xx: retry logic; FQ2xx: event shapes (v1 vs v2);
-FQ3xx: pushes; FQ4xx: Python errors that Forge would see as a thrown error.
+FQ3xx: pushes; FQ4xx: Python errors that Forge would see as a thrown error; FQ5xx: storage calls
+Forge refuses.
 """
 
 from __future__ import annotations
@@ -161,6 +162,14 @@ _RULES = [
          "A variable assigned only on some paths throws when read on the others (UnboundLocalError; ReferenceError in "
          "JS): typically in the except block that was meant to ask for a retry (FS §6 A1).",
          "Assign it before the branch, on every path."),
+    Rule("FQ501", ERROR, "custom entity not declared in the manifest",
+         "Custom entities are declared under app.storage.entities; the Custom Entity Store refuses an entity it does "
+         "not know (forgeq: INVALID_ENTITY_TYPE), so every call on it fails (FS §2.4).",
+         "Declare the entity with its attributes and indexes, or fix the name."),
+    Rule("FQ502", ERROR, "transaction check without an entity",
+         "`transact().check(key, {entityName, conditions})` checks a custom entity item; Forge checks conditions on "
+         "entity items only, so a check of a plain key fails the whole transaction (FS §2.5).",
+         "Keep what you check in a custom entity and pass its entityName and conditions."),
 ]  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}
