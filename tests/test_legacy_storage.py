@@ -19,8 +19,22 @@ from test_published_apps import CORPUS
 
 from forgeq.testing import ForgeApp
 
+# The scenario's custom entity, which the legacy storage.entity() reaches as kvs.entity() does.
+TASKS = """  storage:
+    entities:
+      - name: task
+        attributes:
+          status: {type: string}
+          rank: {type: integer}
+        indexes:
+          - name: by-status
+            partition: [status]
+            range: [rank]
+"""
+TASKS_MANIFEST = MANIFEST.replace("modules:\n", TASKS + "modules:\n", 1)
+
 JS_SCENARIO = """
-const { storage, startsWith } = require('@forge/api');
+const { storage, startsWith, WhereConditions, FilterConditions, SortOrder } = require('@forge/api');
 
 const call = async (results, name, work) => {
   try {
@@ -61,13 +75,33 @@ exports.work = async (event) => {
   await call(results, 'get one', () => storage.query().where('key', startsWith('oth')).getOne());
   await call(results, 'all keys', async () => (await storage.query().limit(100).getMany()).results.map((r) => r.key));
   await call(results, 'limit over 100', () => storage.query().limit(101).getMany());
-  await call(results, 'entity', () => storage.entity('task').get('t-1'));
+  for (const n of [1, 2, 3, 4]) {
+    await call(results, `entity set ${n}`, () => storage.entity('task').set(`t-${n}`, { status: n < 4 ? 'open' : 'done', rank: n }));
+  }
+  await call(results, 'entity get', () => storage.entity('task').get('t-2'));
+  await call(results, 'entity get missing', () => storage.entity('task').get('t-9'));
+  await call(results, 'entity delete', () => storage.entity('task').delete('t-3'));
+  const open = () => storage.entity('task').query().index('by-status', { partition: ['open'] });
+  let next;
+  await call(results, 'entity page', async () => {
+    const found = await open().where(WhereConditions.isGreaterThan(0)).andFilter('rank', FilterConditions.exists())
+      .sort(SortOrder.DESC).limit(1).getMany();
+    next = found.nextCursor;
+    return found.results;
+  });
+  await call(results, 'entity next page', async () => {
+    const found = await open().where(WhereConditions.isGreaterThan(0)).sort(SortOrder.DESC).limit(1).cursor(next).getMany();
+    return [found.results, found.nextCursor];
+  });
+  await call(results, 'entity one', () => open().where(WhereConditions.between([2, 5])).getOne());
+  await call(results, 'entity bad value', () => storage.entity('task').set('t-5', { rank: 'five' }));
+  await call(results, 'entity undeclared', () => storage.entity('tasks').get('t-1'));
   console.log(JSON.stringify(results));
 };
 """
 
 PY_SCENARIO = """
-from forgeq.api import storage, startsWith
+from forgeq.api import FilterConditions, SortOrder, WhereConditions, storage, startsWith
 
 
 def call(results, name, work):
@@ -108,7 +142,26 @@ def work(event, context):
     call(results, "get one", lambda: storage.query().where("key", startsWith("oth")).getOne())
     call(results, "all keys", lambda: [r["key"] for r in storage.query().limit(100).getMany().results])
     call(results, "limit over 100", lambda: storage.query().limit(101).getMany())
-    call(results, "entity", lambda: storage.entity("task").get("t-1"))
+    for n in [1, 2, 3, 4]:
+        call(results, f"entity set {n}", lambda n=n: storage.entity("task").set(f"t-{n}", {"status": "open" if n < 4 else "done", "rank": n}))
+    call(results, "entity get", lambda: storage.entity("task").get("t-2"))
+    call(results, "entity get missing", lambda: storage.entity("task").get("t-9"))
+    call(results, "entity delete", lambda: storage.entity("task").delete("t-3"))
+    open_tasks = lambda: storage.entity("task").query().index("by-status", {"partition": ["open"]})
+    pages = {}
+    def first_page():
+        found = (open_tasks().where(WhereConditions.isGreaterThan(0)).andFilter("rank", FilterConditions.exists())
+                 .sort(SortOrder.DESC).limit(1).getMany())
+        pages["next"] = found.nextCursor
+        return found.results
+    call(results, "entity page", first_page)
+    def next_page():
+        found = open_tasks().where(WhereConditions.isGreaterThan(0)).sort(SortOrder.DESC).limit(1).cursor(pages["next"]).getMany()
+        return [found.results, found.nextCursor]
+    call(results, "entity next page", next_page)
+    call(results, "entity one", lambda: open_tasks().where(WhereConditions.between([2, 5])).getOne())
+    call(results, "entity bad value", lambda: storage.entity("task").set("t-5", {"rank": "five"}))
+    call(results, "entity undeclared", lambda: storage.entity("tasks").get("t-1"))
     print(json.dumps(results))
 """
 
@@ -135,8 +188,8 @@ def _results(manifest: Path) -> tuple[list[list[object]], list[list[object]], li
 
 
 def test_javascript_and_python_get_the_same_answers(tmp_path, modules):
-    js = write_js_app(tmp_path / "js", MANIFEST, {"src/index.js": JS_SCENARIO}, modules)
-    py = write_app(tmp_path / "py", MANIFEST, {"src/index.py": "import json\n" + PY_SCENARIO})
+    js = write_js_app(tmp_path / "js", TASKS_MANIFEST, {"src/index.js": JS_SCENARIO}, modules)
+    py = write_app(tmp_path / "py", TASKS_MANIFEST, {"src/index.py": "import json\n" + PY_SCENARIO})
     js_results, js_throttled, js_notes = _results(js)
     py_results, py_throttled, py_notes = _results(py)
     answers = dict(js_results)
@@ -150,12 +203,16 @@ def test_javascript_and_python_get_the_same_answers(tmp_path, modules):
     assert answers["get one"] == {"key": "other", "value": "x"}
     assert answers["all keys"] == ["item-1", "item-2", "item-3", "item-4", "other"]  # never the secret
     assert answers["limit over 100"] == "APIError: The query limit is 101; it should be at most 100."
-    assert re.match(r"APIError: forgeq does not emulate the Custom Entity Store yet", answers["entity"])
+    assert answers["entity get"] == {"status": "open", "rank": 2} and answers["entity get missing"] is None
+    assert answers["entity page"] == [{"key": "t-2", "value": {"status": "open", "rank": 2}}]  # t-3 deleted, t-4 done
+    assert answers["entity next page"] == [[{"key": "t-1", "value": {"status": "open", "rank": 1}}], None]
+    assert answers["entity one"] == {"key": "t-2", "value": {"status": "open", "rank": 2}}
+    assert re.match(r"APIError: Attribute 'rank' of entity 'task' is of type integer", answers["entity bad value"])
+    assert re.match(r"APIError: The entity 'tasks' is not declared in the manifest", answers["entity undeclared"])
     assert js_throttled == [["get", "APIError: Unknown error. Received status code '429'"], ["set", "APIError: Unknown error. Received status code '429'"]]
     assert py_results == js_results
     assert py_throttled == js_throttled
-    assert any("Custom Entity Store" in note for note in js_notes)
-    del py_notes
+    assert js_notes == py_notes == []
 
 
 def test_legacy_storage_and_kvs_are_one_store(tmp_path, modules):

@@ -10,6 +10,10 @@
     page.results                           # [{'key': ..., 'value': ...}]
     page.next_cursor                       # the last result's cursor (None for an empty page)
     storage.query().where("key", startsWith("issue-")).get_one()
+    storage.entity("task").set("t-1", {"status": "open", "rank": 3})      # a custom entity of the manifest
+    (storage.entity("task").query().index("by-status", {"partition": ["open"]})
+        .where(WhereConditions.isGreaterThan(1)).andFilter("rank", FilterConditions.exists())
+        .sort(SortOrder.DESC).limit(10).getMany())
 
 It is the key-value store that `forgeq.kvs` (@forge/kvs) reaches: the same keys, rules and quotas
 (forgeq/emulator/platform/legacy_storage.py serves both this module and the JavaScript package).
@@ -82,26 +86,145 @@ class Query:
     getOne = get_one  # noqa: N815
 
 
+class WhereConditions:
+    """The legacy API's conditions on an index's range attribute (@forge/storage's names)."""
+
+    @staticmethod
+    def beginsWith(value: Any) -> dict[str, Any]:  # noqa: N802 - Forge's own names
+        return {"condition": "BEGINS_WITH", "values": [value]}
+
+    @staticmethod
+    def between(values: list[Any]) -> dict[str, Any]:
+        """`between([low, high])`: the legacy API takes one list (@forge/kvs takes two values)."""
+        return {"condition": "BETWEEN", "values": list(values)}
+
+    @staticmethod
+    def equalsTo(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "EQUAL_TO", "values": [value]}
+
+    @staticmethod
+    def isGreaterThan(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "GREATER_THAN", "values": [value]}
+
+    @staticmethod
+    def isGreaterThanEqualTo(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "GREATER_THAN_EQUAL_TO", "values": [value]}
+
+    @staticmethod
+    def isLessThan(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "LESS_THAN", "values": [value]}
+
+    @staticmethod
+    def isLessThanEqualTo(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "LESS_THAN_EQUAL_TO", "values": [value]}
+
+
+class FilterConditions(WhereConditions):
+    """The legacy API's filter conditions: the where conditions, and contains, exists, ..."""
+
+    @staticmethod
+    def contains(value: Any) -> dict[str, Any]:
+        return {"condition": "CONTAINS", "values": [value]}
+
+    @staticmethod
+    def doesNotContain(value: Any) -> dict[str, Any]:  # noqa: N802 - Forge's own names
+        return {"condition": "NOT_CONTAINS", "values": [value]}
+
+    @staticmethod
+    def notEqualsTo(value: Any) -> dict[str, Any]:  # noqa: N802
+        return {"condition": "NOT_EQUAL_TO", "values": [value]}
+
+    @staticmethod
+    def exists() -> dict[str, Any]:
+        return {"condition": "EXISTS", "values": [True]}
+
+    @staticmethod
+    def doesNotExist() -> dict[str, Any]:  # noqa: N802
+        return {"condition": "NOT_EXISTS", "values": [True]}
+
+
+class SortOrder:
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+class EntityQuery:
+    """`storage.entity(name).query()`: immutable like @forge/storage's builder. `index(name, {partition})`
+    first, then where, andFilter or orFilter (not both), sort, cursor, limit, getMany / getOne."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = dict(options)
+
+    def _with(self, **changes: Any) -> EntityQuery:
+        return EntityQuery({**self._options, **changes})
+
+    def index(self, name: str, options: dict[str, Any] | None = None) -> EntityQuery:
+        return self._with(indexName=name, **(options or {}))
+
+    def where(self, condition: dict[str, Any]) -> EntityQuery:
+        return self._with(range=dict(condition))
+
+    def and_filter(self, field: str, condition: dict[str, Any]) -> EntityQuery:
+        return self._filter("and", field, condition)
+
+    def or_filter(self, field: str, condition: dict[str, Any]) -> EntityQuery:
+        return self._filter("or", field, condition)
+
+    def _filter(self, operator: str, field: str, condition: dict[str, Any]) -> EntityQuery:
+        held = self._options.get("filters") or {}
+        items = held.get(operator, []) if operator in held or not held else None
+        if items is None:  # the package's and/or builders have no method of the other kind
+            raise AttributeError(f"this query's filters are joined with '{next(iter(held))}', not '{operator}'")
+        return self._with(filters={operator: [*items, {"property": field, **condition}]})
+
+    def sort(self, order: str) -> EntityQuery:
+        return self._with(sort=order)
+
+    def cursor(self, cursor: str) -> EntityQuery:
+        return self._with(cursor=cursor)
+
+    def limit(self, limit: int) -> EntityQuery:
+        return self._with(limit=limit)
+
+    def _request(self) -> dict[str, Any]:
+        return {name: value for name, value in self._options.items() if value is not None}
+
+    @sdk_call
+    def get_many(self) -> ListResult:
+        return ListResult(current().legacy_storage.entity_list(self._request()))
+
+    @sdk_call
+    def get_one(self) -> dict[str, Any] | None:
+        results = current().legacy_storage.entity_list({**self._request(), "limit": 1})["results"]
+        return results[0] if results else None
+
+    andFilter = and_filter  # noqa: N815 - Forge's own names
+    orFilter = or_filter  # noqa: N815
+    getMany = get_many  # noqa: N815
+    getOne = get_one  # noqa: N815
+
+
 class EntityStorage:
-    """`storage.entity(name)`: the Custom Entity Store (forgeq/emulator/platform/legacy_storage.py)."""
+    """`storage.entity(name)`: a custom entity of app.storage.entities (the items kvs.entity(name) reaches)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     @sdk_call
     def get(self, key: str) -> Any:
-        return current().legacy_storage.entity(self.name, "get", key=key)
+        """The item's value, or None when it is missing."""
+        return current().legacy_storage.entity_get(self.name, key)
 
     @sdk_call
     def set(self, key: str, value: Any) -> None:
-        current().legacy_storage.entity(self.name, "set", key=key, value=value)
+        current().legacy_storage.entity_set(self.name, key, value)
 
     @sdk_call
     def delete(self, key: str) -> None:
-        current().legacy_storage.entity(self.name, "delete", key=key)
+        current().legacy_storage.entity_delete(self.name, key)
 
-    def query(self) -> Any:
-        return current().legacy_storage.entity(self.name, "query")
+    def query(self) -> EntityQuery:
+        return EntityQuery({"entityName": self.name})
 
 
 class Storage:
@@ -145,4 +268,16 @@ class Storage:
 
 storage = Storage()
 
-__all__ = ["APIError", "EntityStorage", "Query", "Storage", "startsWith", "starts_with", "storage"]
+__all__ = [
+    "APIError",
+    "EntityQuery",
+    "EntityStorage",
+    "FilterConditions",
+    "Query",
+    "SortOrder",
+    "Storage",
+    "WhereConditions",
+    "startsWith",
+    "starts_with",
+    "storage",
+]

@@ -15,8 +15,10 @@ the GraphQL requests that every @forge/storage version sends to `/forge/entities
     appStoredEntitiesForCleanup(...)                 the same, from a cleanup function
     appStorage.setAppStoredEntity(input)             set / setSecret: {success, errors}
     appStorage.deleteAppStoredEntity(input)          delete / deleteSecret
-    appStoredCustomEntity, appStoredCustomEntities,  storage.entity(name): the Custom Entity Store,
-    appStorageCustomEntity.*                         which forgeq does not emulate yet
+    appStoredCustomEntity(key, entityName)           storage.entity(name).get: {key, value, entityName}
+    appStoredCustomEntities(entityName, indexName,   storage.entity(name).query().index(...)...getMany():
+      range, filters, partition, sort, cursor, limit)  {edges: [{node: {key, value}}], cursor}
+    appStorageCustomEntity.set/deleteAppStoredCustomEntity(input)   storage.entity(name).set / delete
 
 Errors, as @forge/storage turns them into `APIError`: a refused request (a key, a value, a limit) is a
 GraphQL error `{message, extensions: {errorType, statusCode}}` with @forge/kvs's code and message,
@@ -24,7 +26,9 @@ so `APIError.message` is that message; a query's error comes in the top-level `e
 mutation's in its `errors` with `success: false`. Over the storage quota the gateway answers HTTP
 429, which @forge/storage reports as "Unknown error. Received status code '429'" (docs/fidelity.md).
 A listed page gives every result a cursor, and the last result's is `nextCursor` even on the last
-page: the next query then finds nothing, as on Forge.
+page: the next query then finds nothing, as on Forge. Custom entities are the ones `kvs.entity()`
+reaches (platform/entities.py): the same declarations, items, queries and errors; an entity
+query's page has its `cursor` only when more items follow.
 """
 
 from __future__ import annotations
@@ -44,10 +48,6 @@ if TYPE_CHECKING:
     from forgeq.runtime import StorageSession
 
 ENDPOINT = "/forge/entities/graphql"
-ENTITIES_NOT_EMULATED = (
-    "forgeq does not emulate the Custom Entity Store yet: storage.entity(...) calls fail; "
-    "plain keys (storage.get/set/query) work"
-)
 _FIELD = re.compile(
     r"\b(appStoredEntitiesForCleanup|appStoredEntities|appStoredEntity|setAppStoredEntity|deleteAppStoredEntity"
     r"|appStoredCustomEntities|appStoredCustomEntity|setAppStoredCustomEntity|deleteAppStoredCustomEntity)\s*\("
@@ -91,9 +91,25 @@ class LegacyStorage:
         cursors = [encode_cursor(found["key"]) for found in results]
         return {"results": results, "cursors": cursors, "nextCursor": cursors[-1] if cursors else None}
 
-    def entity(self, name: Any, operation: str, **arguments: Any) -> Any:
-        """`storage.entity(name).get/set/delete/query`: the Custom Entity Store, not emulated yet."""
-        raise refusal("NOT_EMULATED", ENTITIES_NOT_EMULATED, 400)
+    def entity_get(self, name: Any, key: Any) -> Any:
+        """`storage.entity(name).get(key)`: the item's value, or None when it is missing."""
+        return self._kvs(lambda: self.session.get(key, None, space=_entity(name)))
+
+    def entity_set(self, name: Any, key: Any, value: Any) -> None:
+        self._kvs(lambda: self.session.set(key, value, None, space=_entity(name)))
+
+    def entity_delete(self, name: Any, key: Any) -> None:
+        self._kvs(lambda: self.session.delete(key, space=_entity(name)))
+
+    def entity_list(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A page of `storage.entity(name).query()...getMany()`: `{"results": [{key, value}], "nextCursor": str | None}`.
+
+        `request` is what @forge/storage sends (entityName, indexName, range, filters, partition,
+        sort, cursor, limit): the body of @forge/kvs's entity query.
+        """
+        page = self._kvs(lambda: self.session.entity_query(request))
+        results = [{"key": found["key"], "value": found["value"]} for found in page["results"]]
+        return {"results": results, "nextCursor": page.get("nextCursor")}
 
     @staticmethod
     def _kvs(work: Callable[[], Any]) -> Any:
@@ -101,6 +117,13 @@ class LegacyStorage:
             return work()
         except ForgeKvsAPIError as error:
             raise refusal(error.code, error.message, error.status) from None
+
+
+def _entity(name: Any) -> str:
+    """An entity's name as a space; anything else is refused as the Custom Entity Store refuses it."""
+    if not isinstance(name, str):
+        raise refusal("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type(name).__name__}.", 400)
+    return name
 
 
 def _condition(where: Any) -> list[dict[str, Any]] | None:
@@ -139,8 +162,7 @@ def graphql(storage: LegacyStorage, body: Any, notes: list[str]) -> Answer:
     encrypted = bool(given.get("encrypted"))
     try:
         if "Custom" in field:
-            notes.append(ENTITIES_NOT_EMULATED)
-            return storage.entity(given.get("entityName"), field, **given)  # type: ignore[no-any-return]
+            return _custom_entity(storage, field, given)
         if field == "appStoredEntity":
             key = given.get("key")
             return respond(200, {"data": {field: {"key": key, "value": storage.get(key, encrypted)}}})
@@ -155,6 +177,25 @@ def graphql(storage: LegacyStorage, body: Any, notes: list[str]) -> Answer:
         return respond(200, {"data": {_MUTATIONS[field]: {field: {"success": True, "errors": []}}}})
     except APIError as error:
         return _refused(field, error)
+
+
+def _custom_entity(storage: LegacyStorage, field: str, given: dict[str, Any]) -> Answer:
+    name, key = given.get("entityName"), given.get("key")
+    if field == "appStoredCustomEntity":
+        return respond(200, {"data": {field: {"key": key, "value": storage.entity_get(name, key), "entityName": name}}})
+    if field == "appStoredCustomEntities":
+        request = {part: value for part, value in given.items() if part != "contextAri"}
+        page = storage.entity_list(request)
+        edges = [{"node": node, "cursor": None} for node in page["results"]]
+        more = page["nextCursor"] is not None
+        listed = {"edges": edges, "pageInfo": {"hasNextPage": more, "hasPreviousPage": False}, "totalCount": None,
+                  "cursor": page["nextCursor"]}  # fmt: skip
+        return respond(200, {"data": {field: listed}})
+    if field == "setAppStoredCustomEntity":
+        storage.entity_set(name, key, given.get("value"))
+    else:
+        storage.entity_delete(name, key)
+    return respond(200, {"data": {_MUTATIONS[field]: {field: {"success": True, "errors": []}}}})
 
 
 def _refused(field: str, error: APIError) -> Answer:

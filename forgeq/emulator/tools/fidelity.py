@@ -38,7 +38,7 @@ ITEMS: tuple[Item, ...] = (
     Item("async events", "job progress: getStats and cancel, JobDoesNotExistError", EXACT, "`failed` counts dropped events", "FS §1.6"),
     Item("platform limits", "500 pushed events per minute, 1000 cyclic push requests, retryData 4 KB, ECO-759", EXACT, "fixed minute windows", "FS §1.2, §1.5"),
     Item("storage", "KVS get/set/delete/query/secrets/batches: key and value validation, error codes and statuses", EXACT, source="FS §2.2-2.6"),
-    Item("storage", "the legacy `storage` API of @forge/api: get/set/delete, secrets, startsWith queries with cursors, over the same store", EXACT, "@forge/storage's GraphQL and APIError messages; a quota refusal is HTTP 429", "docs/fidelity.md"),
+    Item("storage", "the legacy `storage` API of @forge/api: get/set/delete, secrets, startsWith queries with cursors, storage.entity(), over the same store", EXACT, "@forge/storage's GraphQL and APIError messages; a quota refusal is HTTP 429", "docs/fidelity.md"),
     Item("storage", "storage quotas of the 2025 era (requests/s, read and write units/min) and the 2023 era (per 20 s)", EXACT, "fixed windows", "FS §2.7"),
     Item("storage", "custom entities: app.storage.entities as Forge validates it, typed items, queries by index (where, filters, sort, cursors), batches with entityName", EXACT, "undocumented cases chosen in docs/fidelity.md", "FS §2.4"),
     Item("storage", "KVS transactions: sets, deletes and checks, all or nothing, 25 operations, each key once, 4 MB, one write against the quota", EXACT, source="FS §2.5"),
