@@ -44,10 +44,12 @@ __all__ = [
     "Event",
     "FiredProducts",
     "ForgeApp",
+    "InvokeError",
     "Job",
     "KvChange",
     "KvsView",
     "Redelivery",
+    "WebTriggerResponse",
 ]
 
 _STATES_BY_NAME = {name: number for number, name in schema.STATE_NAMES.items()}
@@ -155,8 +157,58 @@ class Job:
         return {"success": self.success, "inProgress": self.in_progress, "failed": self.failed}
 
 
+@dataclass(frozen=True)
+class WebTriggerResponse:
+    """What a web trigger call answered (`ForgeApp.webtrigger`): the HTTP response, and the call.
+
+    `call` is the call's row (`timeline(call)`); `ok` is False when Forge would have answered the 500
+    itself (the function threw, timed out, or returned something that is not a response).
+    """
+
+    status_code: int
+    status_text: str
+    headers: dict[str, list[str]]
+    body: str
+    call: int
+    ok: bool
+    error: str | None
+    notes: tuple[str, ...]
+    logs: str
+    pushed: tuple[dict[str, Any], ...]
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        """The first value of a response header, its name matched without regard to case."""
+        for key, values in self.headers.items():
+            if key.lower() == name.lower() and values:
+                return values[0]
+        return None
+
+
+class InvokeError(Exception):
+    """What `invoke()` of @forge/bridge rejects with when the resolver failed (`ForgeApp.invoke`):
+    `message` is the bridge's ("There was an error invoking the function - ..."), `error` forgeq's
+    description with the file and line, `call` the call's row."""
+
+    def __init__(self, message: str, *, error: str | None, call: int, error_type: str, status_code: int, logs: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error = error
+        self.call = call
+        self.error_type = error_type
+        self.status_code = status_code
+        self.logs = logs
+
+
 def _json(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+def _pairs(values: Mapping[str, str | list[str]] | None) -> list[tuple[str, str]]:
+    return [(name, item) for name, value in (values or {}).items() for item in ([value] if isinstance(value, str) else value)]
 
 
 # -------------------------------------------------------------------------------------- app
@@ -396,6 +448,69 @@ class ForgeApp:
     def _baseline(self) -> None:
         if self._kvs_baseline is None:
             self._kvs_baseline = self._kvs_snapshot()
+
+    # -- the app's own pushers ---------------------------------------------------------------------
+
+    def webtrigger(
+        self,
+        key: str,
+        *,
+        method: str | None = None,
+        body: str | bytes | Mapping[str, Any] | list[Any] | None = None,
+        headers: Mapping[str, str | list[str]] | None = None,
+        query: Mapping[str, str | list[str]] | None = None,
+        path: str = "",
+        installation: str | None = None,
+    ) -> WebTriggerResponse:
+        """Call the webtrigger module `key` as an HTTPS request would (`forgeq webtrigger`).
+
+        `body` is the request body: text, or a dict or list sent as JSON; `method` defaults to GET,
+        or POST with a body. What the function stores is stored and what it pushes is queued: run
+        the app to deliver it. The call is an attempt of its own on the timeline.
+        """
+        from forgeq.emulator.loop.calls import call_webtrigger
+
+        text = body.decode() if isinstance(body, bytes) else json.dumps(body) if isinstance(body, Mapping | list) else body
+        result = call_webtrigger(
+            self.emulator, key, method=(method or ("POST" if text is not None else "GET")).upper(), body=text,
+            headers=_pairs(headers), query=_pairs(query), user_path=path, installation=installation,
+        )  # fmt: skip
+        response = result.answer
+        return WebTriggerResponse(
+            response["statusCode"], response["statusText"], response["headers"], response["body"], result.seq, result.ok,
+            result.error, tuple(result.notes), result.logs, tuple(result.pushed),
+        )  # fmt: skip
+
+    def invoke(
+        self,
+        key: str,
+        payload: Any = None,
+        *,
+        function: str | None = None,
+        module: str | None = None,
+        installation: str | None = None,
+        account_id: str | None = None,
+        extension: dict[str, Any] | None = None,
+    ) -> Any:
+        """Call a UI resolver's definition `key` as `invoke(key, payload)` of @forge/bridge does from the
+        UI module (`forgeq invoke`); return what it returns, or raise InvokeError as the bridge rejects.
+
+        `function` or `module` pick the resolver when the UI modules use several; `extension` is laid
+        over `context.extension` (the issue, project, ... the UI was opened on).
+        """
+        from forgeq.emulator.loop.calls import call_resolver
+
+        result = call_resolver(
+            self.emulator, key, payload, function=function, module=module, installation=installation,
+            account_id=account_id, extension=extension,
+        )  # fmt: skip
+        if not result.ok:
+            error = result.answer
+            raise InvokeError(
+                error["message"], error=result.error, call=result.seq, error_type=error["errorType"],
+                status_code=error["statusCode"], logs=result.logs,
+            )  # fmt: skip
+        return result.answer
 
     # -- reading ----------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from forgeq.cli import init as init_commands
 from forgeq.cli import inspect as inspect_commands
 from forgeq.cli import lint as lint_commands
 from forgeq.cli import push as push_commands
+from forgeq.cli import pushers as pusher_commands
 from forgeq.cli import replay as replay_commands
 from forgeq.cli import report as report_commands
 from forgeq.cli import run as run_commands
@@ -33,6 +34,8 @@ app = typer.Typer(
 app.command("demo")(demo_commands.demo)
 app.command("run")(run_commands.run)
 app.command("push")(push_commands.push)
+app.command("webtrigger")(pusher_commands.webtrigger)
+app.command("invoke")(pusher_commands.invoke)
 app.command("lint")(lint_commands.lint)
 app.command("init")(init_commands.init)
 app.command("doctor")(doctor_commands.doctor)

@@ -174,12 +174,13 @@ def _where(error: json.JSONDecodeError) -> str:
     return "" if error.doc in ("NaN", "Infinity", "-Infinity") else f" at line {error.lineno} column {error.colno}"
 
 
-def read_body(body: str | None) -> Any:
+def read_body(body: str | None, option: str = "--body") -> Any:
+    """JSON given on the command line, or @file.json."""
     from forgeq.emulator.errors import InputError
 
     if body is None:
         return {}
-    source = "--body"
+    source = option
     text = body
     if body.startswith("@"):
         path = Path(body[1:])
@@ -187,9 +188,9 @@ def read_body(body: str | None) -> Any:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise InputError(f"--body {body}: no such file {path}") from None
+            raise InputError(f"{option} {body}: no such file {path}") from None
         except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"--body {body}: cannot read {path}: {error}") from None
+            raise InputError(f"{option} {body}: cannot read {path}: {error}") from None
     try:
         return json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:

@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
+from forgeq.emulator.store.schema import CALL_KINDS
 from forgeq.jsontext import escape_surrogates, pretty
 from forgeq.launcher import clock_text as clock_text  # typer- and rich-free (`inspect queue` fast path)
 from forgeq.launcher import queue_table as queue_table
@@ -105,14 +106,15 @@ class TimelinePrinter:
 
     def attempt(self, report: AttemptReport) -> None:
         site = f" [{report.installation}]" if report.installation != "site-1" else ""
+        call = report.kind in CALL_KINDS  # a web trigger or UI resolver call: one attempt, never retried
         parts = [
             clock_text(report.started_at),
-            f"{report.target}{site}",
+            f"{report.target} ({report.kind}){site}" if call else f"{report.target}{site}",
             f"#{report.seq}",
-            f"try {report.attempt}",
+            "call" if call else f"try {report.attempt}",
             self._paint(f"{report.outcome:<9}", report.outcome),
         ]
-        if report.outcome in ("retry", "error", "timeout"):
+        if report.outcome in ("retry", "error", "timeout") and not call:
             if report.retry_after_asked is not None and report.retry_after_asked != report.retry_after_applied:
                 parts.append(f"asked {seconds_text(report.retry_after_asked)} applied {seconds_text(report.retry_after_applied)}")
             else:
@@ -298,6 +300,9 @@ def events_table(rows: list[dict[str, Any]]) -> None:
 def event_timeline(data: dict[str, Any]) -> None:
     event = data["event"]
     out = sys.stdout
+    if event["kind"] in CALL_KINDS:
+        _call_timeline(event, data["attempts"], out)
+        return
     out.write(f"event #{event['seq']} {event['event_id']} on {event['queue']} [{event['installation']}] job {event['job_id']}\n")
     out.write(f"  state {event['state']}, {event['attempts']} attempt(s), {event['retry_count']} retr{'y' if event['retry_count'] == 1 else 'ies'}\n")
     if event.get("replay_of") is not None:
@@ -322,6 +327,23 @@ def event_timeline(data: dict[str, Any]) -> None:
             out.write(f"      note: {printable(note)}\n")
     if event["state"] == "dropped" and event["last_error"]:
         out.write(f"  dropped: {printable(event['last_error'])}\n")
+
+
+def _call_timeline(call: dict[str, Any], attempts: list[dict[str, Any]], out: TextIO) -> None:
+    """`inspect timeline N` of a web trigger or UI resolver call: what was sent, what came back."""
+    extra = call.get("extra") or {}
+    what = "web trigger" if call["kind"] == "webtrigger" else "UI resolver definition"
+    module = f", module {extra['module']}" if extra.get("module") else ""
+    out.write(f"call #{call['seq']}: {what} {call['queue']} (function {extra.get('function')}{module}) [{call['installation']}], {call['state']}\n")
+    out.write(f"  sent {json.dumps(call['body'], ensure_ascii=False)[:300]}\n")
+    for attempt in attempts:
+        line = f"  {clock_text(attempt['started_at'])}  {attempt['outcome']}"
+        if attempt["error"]:
+            line += f"  - {printable(attempt['error'])}"
+        out.write(line + "\n")
+        for note in attempt["notes"]:
+            out.write(f"      note: {printable(note)}\n")
+    out.write(f"  answered {printable(json.dumps(extra.get('answer'), ensure_ascii=False)[:300])}\n")
 
 
 def kvs_table(installation: str, keys: list[dict[str, Any]], entities: dict[str, int] | None = None) -> None:
@@ -605,13 +627,14 @@ def lint_findings(report: dict[str, Any]) -> None:
         out.write(f"    fix: {finding['fix']}\n")
     files = len(report["files"])
     silenced = f", {report['silenced']} silenced" if report["silenced"] else ""
-    skipped = f"; not read: {', '.join(report['skipped'])} (JavaScript)" if report["skipped"] else ""
+    for kind in report.get("not_run", []):
+        out.write(f"not run by forgeq: {kind}\n")
     if findings:
-        out.write("silence a finding with `# forgeq: ignore[CODE]` on its line, or everywhere with --ignore CODE\n")
+        out.write("silence a finding with `# forgeq: ignore[CODE]` (`// forgeq: ignore[CODE]` in JavaScript) on its line, or everywhere with --ignore CODE\n")
         errors = sum(1 for f in findings if f["severity"] == "error")
-        out.write(f"{len(findings)} finding(s) ({errors} error(s), {len(findings) - errors} warning(s)) in {report['manifest']} and {files} Python file(s){silenced}{skipped}\n")
+        out.write(f"{len(findings)} finding(s) ({errors} error(s), {len(findings) - errors} warning(s)) in {report['manifest']} and {files} source file(s){silenced}\n")
     else:
-        out.write(f"no findings: {report['manifest']} and {files} Python file(s) look right{silenced}{skipped}\n")
+        out.write(f"no findings: {report['manifest']} and {files} source file(s) look right{silenced}\n")
 
 
 def plain(text: str) -> None:
@@ -653,9 +676,13 @@ def doctor(data: dict[str, Any]) -> None:
             out.write(f"  cannot be read: {state['error']}\n")
     else:
         out.write(" (not created yet: `forgeq push` or `forgeq run` creates it)\n")
+    modules = data["modules"]
+    out.write(f"module kinds run: {', '.join(modules['run'])}; and {modules['ui_resolvers']}\n")
     manifest = data.get("manifest")
     if manifest:
         out.write(f"manifest: {manifest['path']} ({manifest['status']})\n")
+        if manifest.get("not_run"):
+            out.write(f"  module kinds forgeq does not run: {', '.join(manifest['not_run'])}\n")
     packages = data.get("packages")
     if packages and packages["installed"]:
         out.write("@forge packages in node_modules:\n")
@@ -686,3 +713,29 @@ def _bytes(size: int) -> str:
 def info(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def call_result(result: Any) -> None:
+    """`forgeq webtrigger` / `forgeq invoke`: the attempt on stderr, the answer on stdout."""
+    err = sys.stderr
+    printer = TimelinePrinter(err, show_logs=True)
+    printer.attempt(
+        AttemptReport(
+            result.seq, "", "site-1", result.kind, result.target, None, 1, 0, result.started_at, result.ended_at, result.outcome,
+            None, result.error, notes=list(result.notes), logs=result.logs,
+        )
+    )  # fmt: skip
+    for push in result.pushed:
+        err.write(f"    pushed {push['events']} event(s) to {push['queue']} as job {push['job_id']}\n")
+    out = sys.stdout
+    if result.kind == "webtrigger":
+        response = result.answer
+        out.write(f"HTTP {response['statusCode']} {response['statusText']}".rstrip() + "\n")
+        for name, values in response["headers"].items():
+            for value in values:
+                out.write(f"{printable(name)}: {printable(value)}\n")
+        out.write("\n" + printable(response["body"]) + ("\n" if response["body"] and not response["body"].endswith("\n") else ""))
+    elif result.ok:
+        out.write(json.dumps(result.answer, indent=2, ensure_ascii=False) + "\n")
+    else:
+        err.write(f"invoke('{printable(result.target)}') rejected: Error: {printable(result.answer['message'])}\n")

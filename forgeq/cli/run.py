@@ -116,7 +116,7 @@ def run(
 
         injected = Faults(emulator)
         apply_scenario(injected, scenario)
-    for warning in loaded.warnings:
+    for warning in [*loaded.warnings, *loaded.unemulated]:
         render.warn(str(warning))
     store.set_meta("clock", clock)
     summary_start = store.summary_mark()

@@ -31,6 +31,10 @@ AUTO_RETRY_MAX_DELAY = 900.0
 DEFAULT_TIMEOUT_SECONDS = 55.0
 MAX_TIMEOUT_SECONDS = 900.0
 MAX_LOG_BYTES_PER_INVOCATION = 200 * 1024
+# The runtime of a web trigger and of a UI resolver, whatever the function's `timeoutSeconds` says
+# (Atlassian's "Invocation limits": timeoutSeconds applies to consumers and scheduled triggers only).
+WEBTRIGGER_TIMEOUT_SECONDS = 55.0
+UI_RESOLVER_TIMEOUT_SECONDS = 25.0
 
 # Manifest (FS §3).
 QUEUE_NAME_MAX = 36

@@ -69,10 +69,11 @@ class JavaScriptError(Exception):
 
     js_type = "Error"
 
-    def __init__(self, message: str, stack: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, stack: str | None = None, code: str | None = None, plain: str | None = None) -> None:
         super().__init__(message)
         self.stack = stack
         self.code = code
+        self.plain = message if plain is None else plain  # the JavaScript error's own message, without where
 
 
 class NodeWorkerExited(JavaScriptError):
@@ -98,7 +99,7 @@ def javascript_error(described: dict[str, Any]) -> JavaScriptError:
         cls = type(name, (JavaScriptError,), {"js_type": name, "__module__": "javascript"})
         _ERROR_CLASSES[name] = cls
     where = described.get("where")
-    return cls(f"{message} ({where})" if where else message, described.get("stack"), described.get("code"))
+    return cls(f"{message} ({where})" if where else message, described.get("stack"), described.get("code"), message)
 
 
 class Worker:

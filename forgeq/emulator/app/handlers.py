@@ -12,7 +12,7 @@ import importlib.util
 import sys
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +45,26 @@ class Handlers:
         """Loaded, but worth saying (a local Node.js newer than app.runtime.name)."""
         return list(self._bridge.warnings) if self._bridge is not None else []
 
-    def load_all(self) -> None:
+    def load_all(self, keys: Iterable[str] | None = None) -> None:
+        """Load the functions `keys` (default: every function); a failure is kept in `errors`."""
         self._ensure_package()
         for key, function in self.manifest.functions.items():
+            if keys is not None and key not in keys:
+                continue
             try:
                 self.loaded[key] = self._load(function)
                 self.errors.pop(key, None)
             except HandlerLoadError as error:
                 self.errors[key] = error
                 self.loaded.pop(key, None)
+
+    def load(self, key: str) -> LoadedHandler:
+        """The function's handler, loaded now if it was not (a web trigger's, a UI resolver's)."""
+        if key not in self.loaded:
+            self.load_all([key])
+        if key in self.errors:
+            raise self.errors[key]
+        return self.loaded[key]
 
     def get(self, function_key: str) -> LoadedHandler | None:
         return self.loaded.get(function_key)

@@ -30,6 +30,10 @@ _FUNCTION_PROPS = {"key", "handler", "timeoutSeconds", "runtime", "providers", "
 _TRIGGER_PROPS = {"key", "events", "function", "endpoint", "filter", "payload"}
 _SCHEDULED_PROPS = {"key", "function", "endpoint", "interval", "filter"}
 _FILTER_PROPS = {"ignoreSelf", "expression", "onError", "appIsLicensed"}
+WEBTRIGGER_RESPONSE_TYPES = ("static", "dynamic")
+# The module kinds forgeq runs itself; a UI module's resolver runs with `forgeq invoke`, its UI never.
+LOOP_KINDS = ("consumer", "trigger", "scheduledTrigger")
+EMULATED_KINDS = ("function", *LOOP_KINDS, "webtrigger")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,35 @@ class ScheduledTrigger:
     line: int | None
 
 
+@dataclass(frozen=True)
+class StaticOutput:
+    """One of a static web trigger's configured responses (`response.outputs`), picked by `outputKey`."""
+
+    key: str
+    status_code: int
+    content_type: str | None
+    body: str | None
+
+
+@dataclass(frozen=True)
+class WebTrigger:
+    key: str
+    function: str
+    response_type: str  # "dynamic" (default) or "static"
+    outputs: tuple[StaticOutput, ...]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class UiModule:
+    """A UI module (jira:issuePanel, confluence:globalPage, ...) whose `resolver.function` the UI invokes."""
+
+    kind: str
+    key: str
+    function: str
+    line: int | None
+
+
 @dataclass
 class Manifest:
     path: Path
@@ -95,10 +128,28 @@ class Manifest:
     consumers: list[Consumer] = field(default_factory=list)
     triggers: list[Trigger] = field(default_factory=list)
     scheduled_triggers: list[ScheduledTrigger] = field(default_factory=list)
+    webtriggers: list[WebTrigger] = field(default_factory=list)
+    ui_modules: list[UiModule] = field(default_factory=list)
     storage: dict[str, Any] = field(default_factory=dict)
     entities: dict[str, Entity] = field(default_factory=dict)  # app.storage.entities (app/entities.py)
     warnings: list[Problem] = field(default_factory=list)
+    # One warning per module kind forgeq does not run (a UI module, a Rovo agent, ...): `run` prints
+    # them, `lint` lists them apart from its findings, `doctor` counts them.
+    unemulated: list[Problem] = field(default_factory=list)
     lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def loop_functions(self) -> set[str]:
+        """The functions the event loop calls (consumers, triggers, scheduled triggers): loaded at start.
+        Every other function (a web trigger's, a UI resolver) loads when it is first called."""
+        return (
+            {c.function for c in self.consumers}
+            | {t.function for t in self.triggers}
+            | {s.function for s in self.scheduled_triggers}
+        )
+
+    def webtrigger(self, key: str) -> WebTrigger | None:
+        return next((w for w in self.webtriggers if w.key == key), None)
 
     def consumer_for(self, queue: str) -> Consumer | None:
         for consumer in self.consumers:
@@ -231,6 +282,14 @@ class _Validator:
                 for index, entry in enumerate(entries):
                     if isinstance(entry, dict):
                         parse(f"modules.{module_type}[{index}]", entry, manifest)
+        entries = modules.get("webtrigger")
+        if isinstance(entries, list):
+            for index, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    self._webtrigger(f"modules.webtrigger[{index}]", entry, manifest)
+        for module_type, entries in modules.items():
+            if module_type not in EMULATED_KINDS and isinstance(entries, list):
+                self._other_module(str(module_type), entries, manifest)
         self._cross_checks(manifest)
         return manifest
 
@@ -406,6 +465,63 @@ class _Validator:
         key = entry.get("key")
         if function and isinstance(key, str):
             manifest.scheduled_triggers.append(ScheduledTrigger(key, function, str(interval), self._line(where)))
+
+    def _webtrigger(self, where: str, entry: dict[str, Any], manifest: Manifest) -> None:
+        # Forge's schema lets a webtrigger carry properties of its own; only these are read.
+        if "endpoint" in entry and "function" not in entry:
+            self.warn(f"{where}.endpoint", "Forge Remote endpoints are not emulated; `forgeq webtrigger` cannot call this one")
+            return
+        function = self._reference(f"{where}.function", entry.get("function"))
+        response = entry.get("response")
+        response_type, outputs = "dynamic", []
+        if response is not None:
+            if not isinstance(response, dict) or response.get("type") not in WEBTRIGGER_RESPONSE_TYPES:
+                self.error(f"{where}.response", "response must be a mapping with `type: static` or `type: dynamic`")
+                return
+            response_type = str(response["type"])
+            raw_outputs = response.get("outputs")
+            if response_type == "static":
+                if not isinstance(raw_outputs, list) or not raw_outputs:
+                    self.error(f"{where}.response.outputs", "a static web trigger needs `outputs`: a list of {key, statusCode, contentType?, body?}")
+                    return
+                for index, output in enumerate(raw_outputs):
+                    out_where = f"{where}.response.outputs[{index}]"
+                    status = output.get("statusCode") if isinstance(output, dict) else None
+                    if not isinstance(output, dict) or not isinstance(output.get("key"), str) or isinstance(status, bool) or not isinstance(status, int):
+                        self.error(out_where, "an output needs `key` (a string) and `statusCode` (a number)")
+                        return
+                    content_type, body = output.get("contentType"), output.get("body")
+                    outputs.append(StaticOutput(output["key"], status, str(content_type) if content_type is not None else None, str(body) if body is not None else None))
+        key = entry.get("key")
+        if function and isinstance(key, str):
+            manifest.webtriggers.append(WebTrigger(key, function, response_type, tuple(outputs), self._line(where)))
+
+    def _other_module(self, kind: str, entries: list[Any], manifest: Manifest) -> None:
+        """A module kind forgeq does not run: record its resolver functions (a UI module's), warn once."""
+        functions: list[str] = []
+        remote = False
+        for index, entry in enumerate(entries):
+            resolver = entry.get("resolver") if isinstance(entry, dict) else None
+            if not isinstance(resolver, dict):
+                continue
+            if "function" not in resolver:
+                remote = remote or "endpoint" in resolver
+                continue
+            function = self._reference(f"modules.{kind}[{index}].resolver.function", resolver.get("function"))
+            key = entry.get("key")
+            if function and isinstance(key, str):
+                manifest.ui_modules.append(UiModule(kind, key, function, self._line(f"modules.{kind}[{index}]")))
+                if function not in functions:
+                    functions.append(function)
+        is_ui = functions or remote or any(isinstance(e, dict) and ("resource" in e or "render" in e or "resolver" in e) for e in entries)
+        if functions:
+            names = ", ".join(f"'{f}'" for f in functions)
+            message = f"forgeq does not render UI modules; the resolver function {names} runs with `forgeq invoke`"
+        elif is_ui:
+            message = "forgeq does not render UI modules" + (" (Forge Remote resolvers are not emulated either)" if remote else "")
+        else:
+            message = "forgeq does not emulate this module kind; it is ignored"
+        manifest.unemulated.append(Problem(self.file, self._line(f"modules.{kind}"), f"modules.{kind}", message))
 
     def _cross_checks(self, manifest: Manifest) -> None:
         queues: dict[str, Consumer] = {}

@@ -71,6 +71,7 @@ class Emulator:
         self.interrupted = False
         self.started = False
         self.attempts_run = 0
+        self.calls_made = 0  # web trigger and UI resolver calls (calls.py)
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
         self.slot_installations = set(self.settings.installations)  # installations with a slot heap, or configured
@@ -100,7 +101,7 @@ class Emulator:
         if self.started:
             return
         self.started = True
-        self.handlers.load_all()
+        self.handlers.load_all(self.manifest.loop_functions)  # the rest load when first called
         for key, error in self.handlers.errors.items():
             self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
             del key
@@ -121,7 +122,7 @@ class Emulator:
         self.flush()
         self.handlers.unload()
         self.handlers = Handlers(self.manifest)
-        self.handlers.load_all()
+        self.handlers.load_all(self.manifest.loop_functions)
         for error in self.handlers.errors.values():
             self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
         self.store.unblock()

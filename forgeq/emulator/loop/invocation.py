@@ -59,6 +59,7 @@ class Invocation:
     extra_seconds: float = 0.0  # virtual time added by injected storage latency (faults.py)
     notes: list[str] = field(default_factory=list)
     unawaited: list[runtime.Completed] = field(default_factory=list)
+    call: str | None = None  # a web trigger or UI resolver call (loop/calls.py): names it where `event` is None
 
     def now(self) -> float:
         """Virtual time inside the attempt: its start plus the modelled cost of what it did so far."""
@@ -89,7 +90,7 @@ class Invocation:
 
     def seed(self) -> str:
         """The string the engine seeds Python's `random` with for this attempt (engine._deliver)."""
-        return f"{self.engine.settings.seed}:{self.event}:{self.attempt}"
+        return f"{self.engine.settings.seed}:{self.event if self.call is None else self.call}:{self.attempt}"
 
     def app_context(self, module_key: str) -> dict[str, Any]:
         """What `getAppContext()` of @forge/api reads from `__forge_runtime__.appContext`."""
@@ -107,7 +108,7 @@ class Invocation:
             "installationId": derived_uuid("installation", app_id, self.installation),
             "installation": {"id": self.installation},
             "installContext": f"ari:cloud:jira::site/{self.installation}",
-            "invocationId": derived_uuid("invocation", engine.settings.seed, self.event, self.attempt),
+            "invocationId": derived_uuid("invocation", engine.settings.seed, self.call or self.event, self.attempt),
             "moduleKey": module_key,
         }
 
@@ -130,6 +131,7 @@ class Execution:
     value: Any
     logs: str
     wall_ms: float
+    raised: BaseException | None = None  # what the handler raised (the bridge's message needs its text)
 
 
 class _Capture(io.StringIO):
@@ -278,7 +280,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
         )
         result = Result("raised", error=what)
-    return Execution(result, value, capture.getvalue(), wall_ms)
+    return Execution(result, value, capture.getvalue(), wall_ms, error)
 
 
 def _await(awaitable: Any) -> Any:

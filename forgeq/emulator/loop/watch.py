@@ -225,7 +225,7 @@ class Watcher:
 
     def _report_loaded(self, errors_before: set[str]) -> None:
         handlers = self.emulator.handlers
-        total = len(self.emulator.manifest.functions)
+        total = len(self.emulator.manifest.loop_functions)
         fixed = sorted(key for key in errors_before if key in handlers.loaded)
         for key in fixed:
             self._say(f"function '{key}' loads again; its waiting events run now")

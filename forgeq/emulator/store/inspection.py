@@ -31,9 +31,10 @@ STATE_FILTERS: dict[str, str] = {
     "cancelled": f"e.state = {schema.CANCELLED}",
     "blocked": f"e.state = {schema.BLOCKED}",
     "delivered": f"e.state = {schema.FANNED_OUT}",
+    "answered": f"e.state = {schema.ANSWERED}",
 }
 # Every events.kind the loop writes (docs/architecture.md, "Event rows").
-KINDS = ("queue", "product", "trigger", "scheduled")
+KINDS = ("queue", "product", "trigger", "scheduled", *schema.CALL_KINDS)
 # Kinds whose dropped events Forge calls lost: a trigger has no queue to be dropped from.
 LOST_KINDS = ("trigger", "scheduled")
 

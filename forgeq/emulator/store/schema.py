@@ -11,6 +11,7 @@ DROPPED = 3  # in the ledger: retries exhausted, retention over, lost by a trigg
 CANCELLED = 4
 FANNED_OUT = 5  # a product event, delivered to each subscribed trigger
 BLOCKED = 6  # its handler cannot be loaded; runs once it loads
+ANSWERED = 7  # a web trigger or UI resolver call (`forgeq webtrigger`, `forgeq invoke`): one attempt, never queued
 
 # SQL over `events e`: an event in flight is leased in `leases` (its row still says PENDING) or,
 # in a state file a schema-1 run left behind, RUNNING. Waiting events are PENDING and not leased.
@@ -32,7 +33,10 @@ STATE_NAMES = {
     CANCELLED: "cancelled",
     FANNED_OUT: "delivered",
     BLOCKED: "blocked",
+    ANSWERED: "answered",
 }
+# Rows that record a call of the app's own pushers, not an event: written answered, with one attempt.
+CALL_KINDS = ("webtrigger", "resolver")
 
 # events_by_job holds job_id only: with (job_id, state) every acknowledgement moved an entry keyed by
 # a random job id (one more page written per attempt, about 20% of the drain rate: bench/README.md).

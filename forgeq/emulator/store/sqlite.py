@@ -13,14 +13,14 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import crashpoints, identity, schema
-from forgeq.emulator.store.batch import KvRow, NewEvent, NewJob, Space, WriteBatch
+from forgeq.emulator.store.batch import AttemptRow, KvRow, NewEvent, NewJob, Space, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
 from forgeq.emulator.store.entities import EntityStore
 from forgeq.emulator.store.flight import FlightLog
@@ -357,47 +357,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         if batch.is_empty() and claim is None:
             return []
         with self.transaction() as conn:
-            self._insert_jobs(conn, batch.jobs)
-            seqs = self._insert_events(conn, batch.new_events)
-            conn.executemany(
-                "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
-                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
-                [
-                    (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
-                    for u in batch.updates
-                ],
-            )
-            conn.executemany("DELETE FROM leases WHERE event = ?", [(u.event,) for u in batch.updates] + [(e,) for e in batch.released])
-            conn.executemany(
-                "INSERT INTO attempts(event, attempt, retry_count, started_at, ended_at, outcome, reason, error, "
-                "retry_after_asked, retry_after_applied, next_at, retry_context, quota_refusals, storage_calls, notes, logs, wall_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        a.event, a.attempt, a.retry_count, a.started_at, a.ended_at, a.outcome, a.reason, a.error,
-                        a.retry_after_asked, a.retry_after_applied, a.next_at, a.retry_context, a.quota_refusals,
-                        a.storage_calls, a.notes, a.logs, a.wall_ms,
-                    )
-                    for a in batch.attempts
-                ],
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) VALUES (?, ?, ?, ?, ?)",
-                [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
-            )
-            self._write_kv(conn, batch)
-            conn.executemany(
-                "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "
-                "used = used + excluded.used, refused = refused + excluded.refused, quota = excluded.quota",
-                [(inst, metric, start, v[0], v[1], v[2], v[3]) for (inst, metric, start), v in batch.quota.items()],
-            )
-            conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                list(batch.meta.items()),
-            )
-            if self.crash is not None and (batch.updates or batch.new_events):
-                self.crash.hit("commit")
+            seqs = self._apply(conn, batch)
             if claim is not None:
                 claim_window(conn, claim, _EVENT_COLUMNS)
         if self.flight.started and batch.updates:
@@ -406,6 +366,71 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             self.crash.hit("committed")
         if self.crash is not None and claim is not None and claim.rows:
             self.crash.hit("claim")
+        return seqs
+
+    def commit_call(self, batch: WriteBatch, call: NewEvent, attempt: AttemptRow) -> int:
+        """A web trigger or UI resolver call (loop/calls.py): its row, answered, its one attempt and what
+        it did (KVS writes, pushes, quota use), in one transaction; return the call's number.
+
+        Its pushes become its children: their tree starts at the call, as Forge counts cyclic
+        invocations from the invocation that made the first push.
+        """
+        with self.transaction() as conn:
+            seq = self._insert_events(conn, [call])[0]
+            conn.execute(
+                "UPDATE events SET state = ?, attempts = 1, finished_at = ?, last_error = ? WHERE id = ?",
+                (schema.ANSWERED, attempt.ended_at, attempt.error, seq),
+            )
+            for event in batch.new_events:
+                if event.parent_id is None:
+                    event.parent_id = event.root_id = seq
+            batch.attempts.insert(0, replace(attempt, event=seq))
+            self._apply(conn, batch)
+        return seq
+
+    def _apply(self, conn: sqlite3.Connection, batch: WriteBatch) -> list[int]:
+        """Every write of `batch`, inside the caller's transaction; the numbers of its new events."""
+        self._insert_jobs(conn, batch.jobs)
+        seqs = self._insert_events(conn, batch.new_events)
+        conn.executemany(
+            "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
+            "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
+            [
+                (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
+                for u in batch.updates
+            ],
+        )
+        conn.executemany("DELETE FROM leases WHERE event = ?", [(u.event,) for u in batch.updates] + [(e,) for e in batch.released])
+        conn.executemany(
+            "INSERT INTO attempts(event, attempt, retry_count, started_at, ended_at, outcome, reason, error, "
+            "retry_after_asked, retry_after_applied, next_at, retry_context, quota_refusals, storage_calls, notes, logs, wall_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    a.event, a.attempt, a.retry_count, a.started_at, a.ended_at, a.outcome, a.reason, a.error,
+                    a.retry_after_asked, a.retry_after_applied, a.next_at, a.retry_context, a.quota_refusals,
+                    a.storage_calls, a.notes, a.logs, a.wall_ms,
+                )
+                for a in batch.attempts
+            ],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) VALUES (?, ?, ?, ?, ?)",
+            [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
+        )
+        self._write_kv(conn, batch)
+        conn.executemany(
+            "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "
+            "used = used + excluded.used, refused = refused + excluded.refused, quota = excluded.quota",
+            [(inst, metric, start, v[0], v[1], v[2], v[3]) for (inst, metric, start), v in batch.quota.items()],
+        )
+        conn.executemany(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(batch.meta.items()),
+        )
+        if self.crash is not None and (batch.updates or batch.new_events):
+            self.crash.hit("commit")
         return seqs
 
     @staticmethod

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from forgeq.emulator.app.manifest import EMULATED_KINDS
 from forgeq.emulator.store.probe import probe
 from forgeq.emulator.tools import fidelity
 
@@ -35,14 +36,20 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
     except StateFileError as error:  # a second hard link, a bind mount: doctor says so rather than failing
         found["in_use"] = False
         found["error"] = found["error"] or error.message
-    manifest_status: dict[str, str] | None = None
+    manifest_status: dict[str, Any] | None = None
     if manifest.exists():
+        not_run: list[str] = []
         try:
             loaded = load_manifest(manifest)
             status = f"valid: {len(loaded.functions)} function(s), {len(loaded.consumers)} consumer(s), {len(loaded.triggers)} trigger(s)"
+            if loaded.webtriggers:
+                status += f", {len(loaded.webtriggers)} web trigger(s) (`forgeq webtrigger`)"
+            if loaded.ui_modules:
+                status += f", {len(loaded.ui_modules)} UI module(s) with a resolver (`forgeq invoke`)"
+            not_run = [problem.path.removeprefix("modules.") for problem in loaded.unemulated]
         except ManifestError as error:
             status = f"invalid: {len(error.problems)} problem(s); `forgeq lint` lists them"
-        manifest_status = {"path": str(manifest), "status": status}
+        manifest_status = {"path": str(manifest), "status": status, "not_run": not_run}
     return {
         "packages": _forge_packages(manifest.resolve().parent) if manifest.exists() else None,
         "versions": {
@@ -55,6 +62,7 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
         "executable": sys.executable,
         "state": found,
         "manifest": manifest_status,
+        "modules": {"run": list(EMULATED_KINDS), "ui_resolvers": "the `resolver.function` of any UI module, with `forgeq invoke`"},
         "fidelity": [item.as_dict() for item in fidelity.ITEMS],
         "fidelity_doc": FIDELITY_DOC,
     }

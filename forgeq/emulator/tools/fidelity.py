@@ -59,9 +59,11 @@ ITEMS: tuple[Item, ...] = (
     Item("runtime", "@forge/api 1.x-8.x, @forge/events 0.5-3.x, @forge/resolver 1.4-2.x as apps pin them, nested copies too", APPROXIMATE, "each era's way to the platform; the legacy sandbox's global.api where a copy needs it, named as no longer run by Forge", "docs/fidelity.md"),
     Item("runtime", "JavaScript/TypeScript handlers with Forge's own @forge packages, on Node.js", APPROXIMATE, "the machine's Node.js, checked against app.runtime.name; modules load as Forge's bundler would", "docs/fidelity.md"),
     Item("dev loop", "`forge tunnel`'s reload on save (`forgeq run --watch`)", APPROXIMATE, "goes further: manifest changes apply without a redeploy", "FS §5"),
+    Item("web triggers", "`forgeq webtrigger`: the request Forge builds, the {statusCode, headers, body} answer or static output, a 500 for anything else, the 55 s limit", APPROXIMATE, "called from the command line or a test, not over HTTPS; header names lower-cased; Forge's 500 carries no body", "docs/fidelity.md"),
+    Item("UI resolvers", "`forgeq invoke`: a UI module's resolver called as @forge/bridge's invoke() calls it, with the module's context, the bridge's error, the 25 s limit", APPROXIMATE, "context.extension from templates (issue DEMO-1); the frontend is not run", "docs/fidelity.md"),
     # -- not at all ----------------------------------------------------------------------------------
     Item("storage", "per-key rates (1 MB/s writes), weekly capacity and transfer quotas, REQUEST_THROTTLED", NONE, source="FS §2.6, §2.7"),
-    Item("modules", "Forge Remote endpoints, Forge Workflows consumers, web triggers, UI modules and resolvers", NONE, "the manifest warns", "FS §3"),
+    Item("modules", "Forge Remote endpoints, Forge Workflows consumers, the UI of UI modules, every other module kind", NONE, "`forgeq run` and `forgeq doctor` name each such module kind of the manifest once", "docs/fidelity.md"),
     Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "FS §1.5, §1.9"),
     Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events, product REST APIs", NONE, source="FS §3"),
 )  # fmt: skip

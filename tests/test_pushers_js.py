@@ -1,0 +1,119 @@
+"""The app's own pushers in JavaScript: a web trigger and a UI resolver on Node.js, with Forge's own
+@forge/events, @forge/kvs and @forge/resolver from npm (the fixture's node_modules, nodejs.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nodejs import js_fixture, requires_node, write_js_app
+
+from forgeq.testing import ForgeApp, InvokeError
+
+__all__ = ["js_fixture"]
+
+pytestmark = [requires_node, pytest.mark.usefixtures("js_fixture")]
+
+MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/js-pushers
+  runtime:
+    name: nodejs20.x
+modules:
+  webtrigger:
+    - key: import-hook
+      function: import
+  jira:issuePanel:
+    - key: status-panel
+      resource: main
+      resolver:
+        function: ui
+      title: Import status
+  consumer:
+    - key: import-consumer
+      queue: import-queue
+      function: work
+  function:
+    - key: import
+      handler: index.importHook
+    - key: ui
+      handler: index.uiHandler
+    - key: work
+      handler: index.work
+resources:
+  - key: main
+    path: static/build
+"""
+
+SOURCE = """
+import { Queue } from '@forge/events';
+import { kvs } from '@forge/kvs';
+import Resolver from '@forge/resolver';
+
+const queue = new Queue({ key: 'import-queue' });
+
+export async function importHook(request, context) {
+  const { count } = JSON.parse(request.body);
+  const events = [];
+  for (let n = 0; n < count; n++) events.push({ body: { n } });
+  for (let i = 0; i < events.length; i += 50) await queue.push(events.slice(i, i + 50));
+  await kvs.set('import', { count, done: 0 });
+  console.log(`queued ${count} for ${request.headers['x-source'][0]}`);
+  return {
+    statusCode: 202,
+    headers: { 'Content-Type': ['application/json'] },
+    body: JSON.stringify({ queued: count, installContext: context.installContext }),
+  };
+}
+
+const resolver = new Resolver();
+resolver.define('getStatus', async ({ payload, context }) => {
+  const status = await kvs.get('import');
+  return { status, payload, issue: context.extension.issue.key, accountId: context.accountId, installContext: context.installContext };
+});
+resolver.define('restart', async ({ payload }) => {
+  const { jobId } = await queue.push([{ body: { n: payload.n } }]);
+  return { jobId };
+});
+resolver.define('fail', () => {
+  throw new Error('Hello');
+});
+export const uiHandler = resolver.getDefinitions();
+
+export async function work(event) {
+  const status = await kvs.get('import');
+  await kvs.set('import', { ...status, done: status.done + 1 });
+}
+"""
+
+
+def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_path: Path):
+    manifest = write_js_app(tmp_path / "app", MANIFEST, {"src/index.js": SOURCE})
+    with ForgeApp(manifest) as app:
+        response = app.webtrigger("import-hook", body={"count": 60}, headers={"X-Source": "jira"})
+        assert (response.status_code, response.ok, response.json()) == (202, True, {"queued": 60, "installContext": "ari:cloud:jira::site/site-1"})
+        assert response.logs == "queued 60 for jira\n"
+        assert [p["events"] for p in response.pushed] == [50, 10]
+
+        value = app.invoke("getStatus", {"page": 1})
+        assert value == {
+            "status": {"count": 60, "done": 0},
+            "payload": {"page": 1},
+            "issue": "DEMO-1",
+            "accountId": app.invoke("getStatus")["accountId"],
+            "installContext": "ari:cloud:jira::site/site-1",
+        }
+        assert value["accountId"]
+        job = app.invoke("restart", {"n": 60})["jobId"]
+        with pytest.raises(InvokeError) as failed:
+            app.invoke("fail")
+        assert failed.value.message == "There was an error invoking the function - Hello"
+        assert failed.value.error is not None and failed.value.error.startswith("Error: Hello (src/index.js:")
+
+        app.run_until_idle()
+        assert app.kvs.get("import") == {"count": 60, "done": 61}
+        assert app.job(job).stats() == {"success": 1, "inProgress": 0, "failed": 0}
+        assert [(e.kind, e.target, e.state) for e in app.events(state="answered")][:2] == [
+            ("webtrigger", "import-hook", "answered"),
+            ("resolver", "getStatus", "answered"),
+        ]
