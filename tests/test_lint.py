@@ -773,7 +773,7 @@ def test_every_rule_is_listed_with_its_forge_behaviour():
     rules = json.loads(done.stdout)["rules"]
     assert [r["code"] for r in rules] == list(RULES)
     assert all(r["forge"] and r["fix"] and r["severity"] in ("error", "warning") for r in rules)
-    text = Path(__file__).read_text()
+    text = Path(__file__).read_text() + (Path(__file__).parent / "test_lint_js.py").read_text()  # JavaScript apps' rules
     planted = set(re.findall(r"expect: (FQ\d{3})", text)) | set(re.findall(r'\("(FQ\d{3})"', text))
     assert planted >= set(RULES), f"rules without a test: {sorted(set(RULES) - planted)}"
 

@@ -1,8 +1,10 @@
 """`forgeq lint`: the manifest validator's problems plus checks on handler code, read with `ast`.
 
-Handler code is parsed, never imported or run. Each finding has a stable code (linting/rules.py),
+Handler code is parsed, never imported or run: Python with `ast`, JavaScript and TypeScript with
+tree-sitter (linting/javascript.py, linting/jsapp.py). Each finding has a stable code (linting/rules.py),
 names file and line, and says which Forge behaviour makes it a bug. Silence one with a comment
-on its line, `# forgeq: ignore[FQ105]` (or `# forgeq: ignore` for every code on the line), with
+on its line, `# forgeq: ignore[FQ105]` (`// forgeq: ignore[FQ105]` in JavaScript; `# forgeq: ignore`
+for every code on the line), with
 `# forgeq: ignore-file[FQ105]` anywhere in a file, or with `--ignore FQ105`.
 """
 
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, load_manifest, resolve_handler_file
 from forgeq.emulator.errors import InputError, ManifestError, Problem
+from forgeq.emulator.tools.linting import jsapp
+from forgeq.emulator.tools.linting.jsapp import uses_javascript
 from forgeq.emulator.tools.linting.names import check_names
 from forgeq.emulator.tools.linting.pushes import check_pushes
 from forgeq.emulator.tools.linting.retries import check_retries
@@ -25,7 +29,7 @@ from forgeq.emulator.tools.linting.source import Role, SourceFile
 from forgeq.emulator.tools.linting.storage import check_storage
 
 MANIFEST_NAME = "manifest.yml"
-_IGNORE = re.compile(r"#\s*forgeq:\s*ignore(-file)?(?:\[([A-Za-z0-9,\s]*)\])?")
+_IGNORE = re.compile(r"(?:#|//)\s*forgeq:\s*ignore(-file)?(?:\[([A-Za-z0-9,\s]*)\])?")  # Python, JavaScript
 _SKIPPED_DIRS = {
     "__pycache__",
     "node_modules",
@@ -46,7 +50,7 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     silenced: int = 0
     files: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # handler files lint cannot read (JavaScript)
+    not_run: list[str] = field(default_factory=list)  # module kinds forgeq does not run (not findings)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -54,7 +58,7 @@ class LintReport:
             "findings": [finding.as_dict() for finding in self.findings],
             "silenced": self.silenced,
             "files": self.files,
-            "skipped": self.skipped,
+            "not_run": self.not_run,
         }
 
 
@@ -156,8 +160,22 @@ class _Linter:
             check_pushes(source, manifest, roles, report)
             check_storage(source, manifest, report)
         check_shapes(roles, self._shape_report)
+        if manifest is not None and uses_javascript(manifest):
+            self._javascript(manifest)
         self._finish()
         return self.report
+
+    def _javascript(self, manifest: Manifest) -> None:
+        """The JavaScript/TypeScript handlers, their imports and the app's packages (linting/jsapp.py)."""
+
+        def report(code: str, file: str, line: int | None, column: int | None, message: str) -> None:
+            self.add(code, file, line, column, message)
+
+        app = jsapp.read_app(manifest, self.display, report)
+        for source in app.sources.values():
+            self.texts[source.name] = source.text.splitlines()
+        self.report.files.extend(app.files)
+        jsapp.check_app(manifest, app, self.report.manifest, report)
 
     def _shape_report(
         self, code: str, source: SourceFile | None, node: ast.AST | int | None, message: str
@@ -178,6 +196,7 @@ class _Linter:
             return None
         for warning in manifest.warnings:
             self._problem("FQ002", name, warning)
+        self.report.not_run = [f"{problem.path.removeprefix('modules.')}: {problem.message}" for problem in manifest.unemulated]
         return manifest
 
     def _problem(self, code: str, name: str, problem: Problem) -> None:
@@ -192,10 +211,7 @@ class _Linter:
                 if found is None:
                     continue
                 if found.suffix in JS_SUFFIXES:
-                    shown = self.display(found)
-                    if shown not in self.report.skipped:
-                        self.report.skipped.append(shown)
-                    continue
+                    continue  # read by _javascript
                 files.append(found)
         src = self.app_dir / "src"
         if src.is_dir():

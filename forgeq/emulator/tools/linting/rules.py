@@ -3,7 +3,8 @@
 Codes never change meaning once released; a rule that is retired keeps its number unused.
 FQ0xx: the manifest and loading; FQ1xx: retry logic; FQ2xx: event shapes (v1 vs v2);
 FQ3xx: pushes; FQ4xx: Python errors that Forge would see as a thrown error; FQ5xx: storage calls
-Forge refuses.
+Forge refuses; FQ6xx: a JavaScript or TypeScript app's packages (package.json, node_modules) and
+the @forge APIs it uses.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ _RULES = [
          "A v1 consumer calls `resolver: {method}` on the function's Resolver; an undefined method throws "
          "`Resolver has no definition for 'X'.` on every delivery (FS §1.4).",
          "Define it with `@resolver.define(\"X\")`, or fix `method` in the manifest."),
+    Rule("FQ006", ERROR, "app on the legacy sandbox runtime",
+         "Without `app.runtime.name` (or with `sandbox`) an app runs on the legacy JavaScript sandbox runtime, which "
+         "Forge stopped running on 28 February 2025 (Atlassian: \"Upgrading from the sandbox runtime\"): it no longer works.",
+         "Set `app.runtime.name: nodejs22.x` (or nodejs20.x), then check the @forge package versions (FQ602)."),
     Rule("FQ101", ERROR, "InvocationError raised instead of returned",
          "Forge honours only a *returned* InvocationError (the JS constructor returns a plain `{_retry: true}` object); "
          "a thrown one is an app-level error: its retryAfter is ignored, a v2 consumer is retried on the platform's own "
@@ -170,6 +175,22 @@ _RULES = [
          "`transact().check(key, {entityName, conditions})` checks a custom entity item; Forge checks conditions on "
          "entity items only, so a check of a plain key fails the whole transaction (FS §2.5).",
          "Keep what you check in a custom entity and pass its entityName and conditions."),
+    Rule("FQ601", ERROR, "@forge package imported but not declared",
+         "`forge deploy` bundles what node_modules holds; a package the app imports without declaring it in package.json "
+         "is there only while another package pulls it in (its version can change), or not at all: the module then fails "
+         "to load (Cannot find module), and every invocation of its functions fails.",
+         "Declare it: `npm install @forge/<name>` (pin the version the app was written for)."),
+    Rule("FQ603", WARNING, "legacy storage API of @forge/api",
+         "`storage` (and `startsWith`) of @forge/api is the legacy storage API: deprecated, and removed from @forge/api 8. "
+         "@forge/kvs reaches the same key-value store (Atlassian: \"Migrating to the new Forge KVS\").",
+         "Import `kvs` (and `WhereConditions`) from @forge/kvs: storage.get/set/delete(k) -> kvs.get/set/delete(k), "
+         "getSecret/setSecret/deleteSecret -> kvs.getSecret/setSecret/deleteSecret, "
+         "storage.query().where('key', startsWith(p)) -> kvs.query().where('key', WhereConditions.beginsWith(p)), "
+         "storage.entity(e) -> kvs.entity(e)."),
+    Rule("FQ604", ERROR, "legacy storage API with @forge/api 8 or newer",
+         "@forge/api 8 removed the legacy `storage` export: with 8.x installed, `storage` is undefined and every "
+         "`storage.get(...)` throws TypeError, so every invocation that reaches it fails.",
+         "Move to @forge/kvs (see FQ603), or pin @forge/api to 7.x until you do."),
 ]  # fmt: skip
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

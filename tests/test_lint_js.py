@@ -1,0 +1,160 @@
+"""`forgeq lint` on JavaScript and TypeScript apps: the handler modules and what they import, read
+with tree-sitter; package.json and the versions installed in node_modules (their package.json files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import forgeq, write_app
+
+from forgeq.emulator.tools.lint import lint_app
+
+MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/lint-js
+{runtime}modules:
+  consumer:
+    - key: v1-consumer
+      queue: work
+      resolver:
+        function: listener
+        method: event-listener
+    - key: v1-missing
+      queue: other
+      resolver:
+        function: listener
+        method: not-defined
+  trigger:
+    - key: on-issue
+      function: trigger
+      events: [avi:jira:created:issue]
+  function:
+    - key: listener
+      handler: index.handler
+    - key: trigger
+      handler: trigger.run
+"""
+
+INDEX = """
+const Resolver = require('@forge/resolver').default;
+const { storage, startsWith } = require('@forge/api');
+const { defineListeners } = require('./listeners');
+
+const resolver = new Resolver();
+defineListeners(resolver);
+exports.handler = resolver.getDefinitions();
+"""
+
+LISTENERS = """
+import api from '@forge/api';
+import { Queue, InvocationError } from '@forge/events';
+import { kvs } from '@forge/kvs';
+
+const queue = new Queue({ key: 'work' });
+const typo = new Queue({ key: 'wrok' });
+const bad = new Queue({ key: 'not a queue' });
+
+export function defineListeners(resolver) {
+  resolver.define('event-listener', async ({ payload }) => {
+    const value = await api.storage.get(payload.key); // forgeq: ignore[FQ603]
+    if (!value) throw new InvocationError({ retryAfter: 30 });
+    await kvs.set(payload.key, value);
+  });
+}
+"""
+
+TRIGGER = """
+import { Queue } from '@forge/events';
+
+interface IssueEvent { issue: { key: string } }
+
+export const runn = async (event: IssueEvent): Promise<void> => {
+  await new Queue({ key: 'work' }).push([{ body: { key: event.issue.key } }]);
+};
+"""
+
+
+def lint_js_app(tmp_path: Path, *, runtime: str = "  runtime:\n    name: nodejs20.x\n", api: str = "7.2.2", files: dict[str, str] | None = None) -> dict:
+    root = tmp_path / "app"
+    sources = {"src/index.js": INDEX, "src/listeners.js": LISTENERS, "src/trigger.ts": TRIGGER, **(files or {})}
+    write_app(root, MANIFEST.format(runtime=runtime), sources)
+    (root / "package.json").write_text(json.dumps({"name": "lint-js", "dependencies": {"@forge/api": f"^{api}", "@forge/resolver": "1.6.3"}}, indent=2))
+    for name, version in (("api", api), ("resolver", "1.6.3"), ("events", "0.8.30")):
+        package = root / "node_modules" / "@forge" / name
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(json.dumps({"name": f"@forge/{name}", "version": version}))
+    return lint_app(root / "manifest.yml", relative_to=root).as_dict()
+
+
+def codes(report: dict) -> list[tuple[str, str, int | None, str]]:
+    return [(f["code"], f["file"], f["line"], f["message"]) for f in report["findings"]]
+
+
+def line_of(source: str, text: str) -> int:
+    import textwrap
+
+    return next(n for n, line in enumerate(textwrap.dedent(source).lstrip().splitlines(), 1) if text in line)
+
+
+def test_lint_reads_a_javascript_apps_modules_imports_and_packages(tmp_path: Path):
+    report = lint_js_app(tmp_path)
+    assert report["files"] == ["src/index.js", "src/trigger.ts", "src/listeners.js"]
+    found = {(code, file, line) for code, file, line, _ in codes(report)}
+    manifest = MANIFEST.format(runtime="  runtime:\n    name: nodejs20.x\n")
+    assert found == {
+        ("FQ004", "manifest.yml", line_of(manifest, "handler: trigger.run")),
+        ("FQ005", "manifest.yml", line_of(manifest, "key: v1-missing")),
+        ("FQ603", "src/index.js", line_of(INDEX, "startsWith")),
+        ("FQ601", "src/trigger.ts", line_of(TRIGGER, "@forge/events")),
+        ("FQ601", "src/listeners.js", line_of(LISTENERS, "@forge/kvs")),
+        ("FQ301", "src/listeners.js", line_of(LISTENERS, "wrok")),
+        ("FQ302", "src/listeners.js", line_of(LISTENERS, "not a queue")),
+        ("FQ101", "src/listeners.js", line_of(LISTENERS, "throw new")),
+    }, codes(report)
+    messages = {(code, file): message for code, file, _, message in codes(report)}
+    assert "names `run`, which src/trigger.ts does not export" in messages[("FQ004", "manifest.yml")]
+    assert "method 'not-defined', which src/index.js's resolver does not define (it defines: event-listener)" in messages[("FQ005", "manifest.yml")]
+    assert "'@forge/kvs' is imported but not declared in package.json nor installed: the module cannot load" in messages[("FQ601", "src/listeners.js")]
+    assert "'@forge/events' is imported but not declared in package.json: it is installed (0.8.30) only because" in messages[("FQ601", "src/trigger.ts")]
+    assert report["silenced"] == 1  # `api.storage` on its line, silenced with `// forgeq: ignore[FQ603]`
+    # FQ603 twice on the same line (`storage` and `startsWith`), one finding each
+    assert [m for c, _, _, m in codes(report) if c == "FQ603"] == [
+        "`storage` from '@forge/api' is the legacy storage API (deprecated, removed in @forge/api 8); `kvs` of @forge/kvs reaches the same store",
+        "`startsWith` from '@forge/api' is the legacy storage API (deprecated, removed in @forge/api 8); `kvs` of @forge/kvs reaches the same store",
+    ]
+
+
+def test_the_legacy_storage_api_with_forge_api_8_is_an_error_and_no_runtime_is_the_sandbox(tmp_path: Path):
+    # expect: FQ006
+    # expect: FQ604
+    report = lint_js_app(tmp_path, runtime="", api="8.3.0")
+    by_code = {code: (file, line, message) for code, file, line, message in codes(report)}
+    assert by_code["FQ006"][0] == "manifest.yml"
+    assert "no `app.runtime.name`: the app runs on the legacy sandbox runtime, which Forge stopped running on 28 February 2025" in by_code["FQ006"][2]
+    assert "FQ603" not in by_code
+    removed = [(file, message.split(":")[0]) for code, file, _, message in codes(report) if code == "FQ604"]
+    # `api.storage` is found too: its line silences FQ603, not FQ604
+    assert removed == [("src/index.js", "`storage` from '@forge/api'"), ("src/index.js", "`startsWith` from '@forge/api'"), ("src/listeners.js", "`api.storage`")]
+    assert next(f for f in report["findings"] if f["code"] == "FQ604")["severity"] == "error"
+
+
+def test_a_syntax_error_is_found_where_it_is_and_the_rest_is_still_read(tmp_path: Path):
+    broken = "export const run = async (event) => {\n  const x = ;\n};\nthrow new InvocationError();\n"
+    report = lint_js_app(tmp_path, files={"src/trigger.ts": broken})
+    found = [(code, file, line) for code, file, line, _ in codes(report) if file == "src/trigger.ts"]
+    assert ("FQ003", "src/trigger.ts", 2) in found and ("FQ101", "src/trigger.ts", 4) in found
+
+
+def test_cli_lint_of_a_javascript_app(tmp_path: Path):
+    lint_js_app(tmp_path)
+    done = forgeq("lint", tmp_path / "app", "--json")
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    assert {f["code"] for f in data["findings"]} >= {"FQ004", "FQ005", "FQ601", "FQ603"}
+    assert data["not_run"] == []
+
+
+def test_the_javascript_fixture_app_is_clean():
+    clean = lint_app(Path(__file__).parent.parent / "fixtures" / "storage-queue-js" / "manifest.yml").as_dict()
+    assert (clean["findings"], clean["files"]) == ([], ["fixtures/storage-queue-js/src/index.js"])
