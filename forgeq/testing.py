@@ -74,11 +74,11 @@ class Event:
     seq: int
     event_id: str
     installation: str
-    kind: str  # queue | trigger | scheduled | product
+    kind: str  # queue | trigger | scheduled | product | webtrigger | resolver (a call: webtrigger(), invoke())
     target: str  # the queue, trigger module key, scheduledTrigger key, or product event type
     job_id: str | None
     body: Any
-    state: str  # pending | running | succeeded | dropped | cancelled | delivered | blocked
+    state: str  # pending | running | succeeded | dropped | cancelled | delivered | blocked | answered
     attempts: int
     retry_count: int
     retry_reason: str | None

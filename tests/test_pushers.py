@@ -353,6 +353,23 @@ def test_ui_only_functions_load_when_invoked_and_unemulated_kinds_warn_once(app)
     assert app.manifest.warnings == []
 
 
+def test_the_manifest_checks_web_triggers_and_ui_resolvers(tmp_path: Path):
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.errors import ManifestError
+
+    bad = MANIFEST.replace("function: static\n", "function: nowhere\n").replace("function: broken-ui", "function: missing-ui")
+    bad = bad.replace("      response:\n        type: static\n        outputs:", "      response:\n        type: static\n        not-outputs:")
+    path = write_app(tmp_path / "bad", bad, FILES)
+    with pytest.raises(ManifestError) as error:
+        load_manifest(path)
+    messages = [f"{p.path}: {p.message}" for p in error.value.problems]
+    assert messages == [
+        "modules.webtrigger[1].function: webtrigger references undefined function module with key 'nowhere'",
+        "modules.webtrigger[1].response.outputs: a static web trigger needs `outputs`: a list of {key, statusCode, contentType?, body?}",
+        "modules.confluence:globalPage[0].resolver.function: confluence:globalPage references undefined function module with key 'missing-ui'",
+    ]
+
+
 # -- the CLI, beside a running loop and without one ------------------------------------------------------------
 
 

@@ -35,6 +35,8 @@ MAX_LOG_BYTES_PER_INVOCATION = 200 * 1024
 # (Atlassian's "Invocation limits": timeoutSeconds applies to consumers and scheduled triggers only).
 WEBTRIGGER_TIMEOUT_SECONDS = 55.0
 UI_RESOLVER_TIMEOUT_SECONDS = 25.0
+# What a call's row keeps of its answer, for `inspect timeline` (forgeq's choice; the caller gets it whole).
+CALL_ANSWER_KEPT_CHARS = 4096
 
 # Manifest (FS §3).
 QUEUE_NAME_MAX = 36

@@ -516,7 +516,8 @@ class _Validator:
         is_ui = functions or remote or any(isinstance(e, dict) and ("resource" in e or "render" in e or "resolver" in e) for e in entries)
         if functions:
             names = ", ".join(f"'{f}'" for f in functions)
-            message = f"forgeq does not render UI modules; the resolver function {names} runs with `forgeq invoke`"
+            which = f"resolver function {names} runs" if len(functions) == 1 else f"resolver functions {names} run"
+            message = f"forgeq does not render UI modules; the {which} with `forgeq invoke`"
         elif is_ui:
             message = "forgeq does not render UI modules" + (" (Forge Remote resolvers are not emulated either)" if remote else "")
         else:

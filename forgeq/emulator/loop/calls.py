@@ -25,6 +25,7 @@ from forgeq.emulator.errors import InputError
 from forgeq.emulator.loop.invocation import Invocation, execute
 from forgeq.emulator.loop.timeline import AttemptReport
 from forgeq.emulator.platform import ui_bridge, webtriggers
+from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import AttemptRow, NewEvent, WriteBatch
 from forgeq.jsontext import compact
 
@@ -32,9 +33,7 @@ if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import UiModule
     from forgeq.emulator.loop.engine import Emulator
 
-WEBTRIGGER = "webtrigger"
-RESOLVER = "resolver"
-MAX_SHOWN_VALUE_CHARS = 4096  # what a call's row keeps of the response, for `inspect`
+WEBTRIGGER, RESOLVER = schema.CALL_KINDS
 
 
 # (what the function returned, or None when it failed; outcome; the error's message; notes) ->
@@ -244,7 +243,7 @@ def _json_safe(value: Any, notes: list[str]) -> Any:
 
 def _shown(value: Any) -> Any:
     text = compact(value, default=str)
-    return value if len(text) <= MAX_SHOWN_VALUE_CHARS else text[:MAX_SHOWN_VALUE_CHARS] + "…"
+    return value if len(text) <= limits.CALL_ANSWER_KEPT_CHARS else text[: limits.CALL_ANSWER_KEPT_CHARS] + "…"
 
 
 def _pushes(batch: WriteBatch) -> list[dict[str, Any]]:
