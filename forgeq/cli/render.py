@@ -335,7 +335,7 @@ def _call_timeline(call: dict[str, Any], attempts: list[dict[str, Any]], out: Te
     what = "web trigger" if call["kind"] == "webtrigger" else "UI resolver definition"
     module = f", module {extra['module']}" if extra.get("module") else ""
     out.write(f"call #{call['seq']}: {what} {call['queue']} (function {extra.get('function')}{module}) [{call['installation']}], {call['state']}\n")
-    out.write(f"  sent {json.dumps(call['body'], ensure_ascii=False)[:300]}\n")
+    out.write(f"  sent {printable(escape_surrogates(json.dumps(call['body'], ensure_ascii=False)))[:300]}\n")
     for attempt in attempts:
         line = f"  {clock_text(attempt['started_at'])}  {attempt['outcome']}"
         if attempt["error"]:
@@ -343,7 +343,7 @@ def _call_timeline(call: dict[str, Any], attempts: list[dict[str, Any]], out: Te
         out.write(line + "\n")
         for note in attempt["notes"]:
             out.write(f"      note: {printable(note)}\n")
-    out.write(f"  answered {printable(json.dumps(extra.get('answer'), ensure_ascii=False)[:300])}\n")
+    out.write(f"  answered {printable(escape_surrogates(json.dumps(extra.get('answer'), ensure_ascii=False)))[:300]}\n")
 
 
 def kvs_table(installation: str, keys: list[dict[str, Any]], entities: dict[str, int] | None = None) -> None:
@@ -736,6 +736,6 @@ def call_result(result: Any) -> None:
                 out.write(f"{printable(name)}: {printable(value)}\n")
         out.write("\n" + printable(response["body"]) + ("\n" if response["body"] and not response["body"].endswith("\n") else ""))
     elif result.ok:
-        out.write(json.dumps(result.answer, indent=2, ensure_ascii=False) + "\n")
+        out.write(pretty(result.answer) + "\n")
     else:
         err.write(f"invoke('{printable(result.target)}') rejected: Error: {printable(result.answer['message'])}\n")

@@ -14,7 +14,6 @@ loaded) and commits only its own writes.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from forgeq.emulator.loop.timeline import AttemptReport
 from forgeq.emulator.platform import ui_bridge, webtriggers
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import AttemptRow, NewEvent, WriteBatch
-from forgeq.jsontext import compact
+from forgeq.jsontext import compact, through_json
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import UiModule
@@ -235,7 +234,7 @@ def run_call(engine: Emulator, call: Call, timeout_seconds: float) -> CallResult
 def _json_safe(value: Any, notes: list[str]) -> Any:
     """The value as the platform passes it on: through JSON (undefined fields vanish)."""
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        return through_json(value)
     except (TypeError, ValueError) as error:
         notes.append(f"the function's return value is not JSON ({error}); the platform passes it on as no value")
         return None
