@@ -129,10 +129,7 @@ def _settle(engine: Emulator, result: CallResult) -> None:
     `forgeq run` owns that clock (it keeps it itself)."""
     from forgeq.emulator.store import StateLock
 
-    store = engine.store
-    lock = StateLock(store.path)
-    running = Path(lock.path).is_file() and lock.is_held_elsewhere()
-    if engine.clock.virtual and not running:
+    if engine.clock.virtual and not StateLock(str(engine.store.path)).is_held_elsewhere():
         engine.clock.advance_to(max(engine.clock.now(), result.ended_at))
         engine.flush()
 
