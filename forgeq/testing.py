@@ -917,7 +917,7 @@ class EntityView:
         return {key: json.loads(row.value) for key, row in self._items(prefix)}
 
     def _items(self, prefix: str) -> list[tuple[str, Any]]:
-        return self.app.store.entity_items(self.installation, self.name, prefix, -1, self._now())
+        return self.app.store.kv_scan(self.installation, self.name, prefix, None, _NO_LIMIT, self._now())
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.get(key) is not None

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import emulator
 from test_entities import ENTITY_MANIFEST, HANDLER
+from test_kvs_api import inside
 
-from forgeq import runtime
-from forgeq.emulator.loop.invocation import Invocation
 from forgeq.kvs import Filter, FilterConditions, ForgeKvsAPIError, ForgeKvsError, kvs
 from forgeq.testing import ForgeApp
 
@@ -37,16 +35,6 @@ def make_engine(make_app: Any, tmp_path: Path) -> Iterator[Any]:
     for emu in made:
         emu.flush()
         emu.store.close()
-
-
-@contextmanager
-def inside(engine: Any, installation: str = "site-1") -> Iterator[Invocation]:
-    invocation = Invocation(engine, installation, None, None, engine.clock.now())
-    token = runtime.bind(invocation)
-    try:
-        yield invocation
-    finally:
-        runtime.unbind(token)
 
 
 def failure(call: Any) -> ForgeKvsAPIError:

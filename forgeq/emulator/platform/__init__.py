@@ -1,7 +1,7 @@
 """What handler calls reach: the platform services behind Forge's packages.
 
 storage.py (the key-value store, as @forge/kvs reaches it), entities.py (custom entities and their
-queries), transactions.py (kvs.transact()), quota.py (storage quotas by era), event_limits.py (500
+queries), conditions.py (their where and filter conditions), transactions.py (kvs.transact()), quota.py (storage quotas by era), event_limits.py (500
 pushed events a minute, the cyclic-invocation limit), api.py (the HTTP answers to requests of
 Forge's own JavaScript packages). A new platform service goes here, as its own module.
 

@@ -9,7 +9,7 @@ committed with the attempt's outcome. This module adds what is particular to ent
 - `Entities.check_item(name, value)`: the value checked against the declared attribute types.
 - `Entities.query(session, request)`: a query by index (where, filters, sort, limit, cursor),
   read through the entity's SQLite index (store/entities.py).
-- `parse_conditions` / `matches`: Forge's filter conditions, shared with transactions.py.
+Conditions (a query's where and filters, a transaction's conditions) are in conditions.py.
 
 The Python API other platform code calls (the legacy `storage.entity()` of @forge/api included),
 all through `invocation.storage` (a StorageSession), raising ForgeKvsAPIError as @forge/kvs does:
@@ -30,7 +30,6 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -38,6 +37,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from forgeq.emulator import limits
 from forgeq.emulator.app.entities import ENTITY_NAME_PATTERN, RESERVED_INDEX, Entity
 from forgeq.emulator.platform import quota as quotas
+from forgeq.emulator.platform.conditions import (
+    WHERE_CONDITIONS,
+    Clause,
+    clause,
+    fits,
+    kind_of,
+    matches,
+    parse_conditions,
+)
 from forgeq.emulator.platform.storage import (
     KvsFailure,
     check_key,
@@ -53,176 +61,9 @@ if TYPE_CHECKING:
     from forgeq.emulator.platform.storage import StorageSession
     from forgeq.emulator.store import Store
 
-WHERE_CONDITIONS = ("BEGINS_WITH", "BETWEEN", "EQUAL_TO", "GREATER_THAN", "GREATER_THAN_EQUAL_TO", "LESS_THAN", "LESS_THAN_EQUAL_TO")
-FILTER_CONDITIONS = (*WHERE_CONDITIONS, "CONTAINS", "NOT_CONTAINS", "NOT_EQUAL_TO", "EXISTS", "NOT_EXISTS")
-OPERATORS = ("and", "or")
 SORTS = ("ASC", "DESC")
 CURSOR_PREFIX = "fq1e."
 _SCAN_CHUNK = 200
-_MISSING = object()
-
-
-# -- values ---------------------------------------------------------------------------------------------
-
-
-def _kind(value: Any) -> str | None:
-    """The JSON kind of a scalar: "string", "number", "boolean"; None for anything else."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number" if not isinstance(value, float) or math.isfinite(value) else None
-    if isinstance(value, str):
-        return "string"
-    return None
-
-
-_TYPE_KINDS = {"string": ("string",), "integer": ("number",), "float": ("number",), "boolean": ("boolean",),
-               "any": ("string", "number", "boolean")}  # fmt: skip
-
-
-def _fits(kind: str, value: Any) -> bool:
-    """Whether `value` may be stored in an attribute of type `kind` (None stands for no value)."""
-    if value is None or kind == "any":
-        return True
-    if _kind(value) not in _TYPE_KINDS[kind]:
-        return False
-    if kind == "integer":
-        return float(value).is_integer() and limits.ENTITY_INTEGER_MIN <= value <= limits.ENTITY_INTEGER_MAX
-    return True
-
-
-# -- conditions (query filters, transaction conditions) ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clause:
-    attribute: str
-    condition: str
-    values: tuple[Any, ...]
-
-
-def _values(raw: Any, condition: str, what: str) -> tuple[Any, ...]:
-    if not isinstance(raw, list | tuple):
-        raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: values must be a list.")
-    if condition == "BETWEEN":
-        if len(raw) < 2:
-            raise KvsFailure("INSUFFICIENT_FILTER_VALUES", f"{what}: BETWEEN needs two values, not {len(raw)}.")
-        if len(raw) > 2:
-            raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: BETWEEN takes two values, not {len(raw)}.")
-    elif condition not in ("EXISTS", "NOT_EXISTS") and len(raw) != 1:
-        raise KvsFailure("INVALID_FILTER_VALUES", f"{what}: {condition} takes one value, not {len(raw)}.")
-    return tuple(raw)
-
-
-def _clause(entity: Entity, raw: Any, allowed: tuple[str, ...], what: str, attribute: str | None = None) -> Clause:
-    if not isinstance(raw, dict):
-        raise KvsFailure("INVALID_FILTER_CONDITION", f"{what} must be an object with property, condition and values.")
-    if attribute is None:
-        attribute = raw.get("property")
-        if not isinstance(attribute, str) or attribute not in entity.attributes:
-            raise KvsFailure(
-                "INVALID_ENTITY_ATTRIBUTE",
-                f"{what}: {attribute!r} is not an attribute of entity '{entity.name}' "
-                f"(it declares {', '.join(entity.attributes)}).",
-            )
-    condition = raw.get("condition")
-    if condition not in allowed:
-        raise KvsFailure(
-            "INVALID_FILTER_CONDITION", f"{what}: condition {condition!r} is not one of {', '.join(allowed)}."
-        )
-    values = _values(raw.get("values"), str(condition), what)
-    kind = entity.attributes.get(attribute, "string")  # the key is a string
-    if condition not in ("EXISTS", "NOT_EXISTS"):
-        for value in values:
-            if condition in ("BEGINS_WITH", "CONTAINS", "NOT_CONTAINS"):
-                good = isinstance(value, str) and kind in ("string", "any")
-            else:
-                good = _kind(value) is not None and (kind == "any" or _kind(value) in _TYPE_KINDS[kind])
-            if not good:
-                raise KvsFailure(
-                    "INVALID_FILTER_VALUES",
-                    f"{what}: {condition} {value!r} does not fit '{attribute}', an attribute of type {kind}.",
-                )
-    return Clause(attribute, str(condition), values)
-
-
-def parse_conditions(entity: Entity, raw: Any, what: str) -> tuple[str, tuple[Clause, ...]]:
-    """`{"and": [...]}` or `{"or": [...]}` (what Filter builds) as (operator, clauses), or Forge's error."""
-    if not isinstance(raw, dict):
-        raise KvsFailure("INVALID_FILTER_CONDITION", f"{what} must be an object: {{\"and\": [...]}} or {{\"or\": [...]}}.")
-    present = [operator for operator in OPERATORS if raw.get(operator) is not None]
-    if len(present) == 2:
-        raise KvsFailure(
-            "INVALID_FILTER_OPERATORS_COMBINATION", f'{what}: filter operators "and" and "or" cannot be present at the same level.'
-        )
-    if not present or not raw[present[0]]:
-        raise KvsFailure("EMPTY_FILTER_OPERATOR", f'{what}: filter operators "and" and "or" cannot be empty.')
-    operator = present[0]
-    items = raw[operator]
-    if not isinstance(items, list | tuple):
-        raise KvsFailure("INVALID_FILTER_CONDITION", f'{what}: "{operator}" must be a list of conditions.')
-    if len(items) > limits.ENTITY_QUERY_MAX_CONDITIONS:
-        raise KvsFailure(
-            "INVALID_FILTER_CONDITION",
-            f"{what}: {len(items)} conditions; a query takes at most {limits.ENTITY_QUERY_MAX_CONDITIONS}.",
-        )
-    return operator, tuple(_clause(entity, item, FILTER_CONDITIONS, f"{what} {operator}[{i}]") for i, item in enumerate(items))
-
-
-def _compare(left: Any, right: Any) -> int | None:
-    """-1, 0, 1 for two values of one kind (numbers with numbers, strings with strings), else None."""
-    kind = _kind(left)
-    if kind is None or kind != _kind(right):
-        return None
-    if kind == "boolean":
-        return 0 if left == right else None
-    return int(left > right) - int(left < right)
-
-
-def _holds(clause: Clause, found: Any) -> bool:
-    condition = clause.condition
-    if condition == "EXISTS":
-        return found is not _MISSING
-    if condition == "NOT_EXISTS":
-        return found is _MISSING
-    if condition in ("NOT_EQUAL_TO", "NOT_CONTAINS"):
-        positive = Clause(clause.attribute, condition.removeprefix("NOT_"), clause.values)
-        return not _holds(positive, found)
-    if found is _MISSING:
-        return False
-    value = clause.values[0]
-    if condition == "CONTAINS":
-        if isinstance(found, str):
-            return isinstance(value, str) and value in found
-        return isinstance(found, list) and any(_compare(element, value) == 0 for element in found)
-    if condition == "BEGINS_WITH":
-        return isinstance(found, str) and isinstance(value, str) and found.startswith(value)
-    if condition == "BETWEEN":
-        low, high = _compare(found, clause.values[0]), _compare(found, clause.values[1])
-        return low is not None and high is not None and low >= 0 and high <= 0
-    order = _compare(found, value)
-    if order is None:
-        return False
-    return {
-        "EQUAL_TO": order == 0,
-        "GREATER_THAN": order > 0,
-        "GREATER_THAN_EQUAL_TO": order >= 0,
-        "LESS_THAN": order < 0,
-        "LESS_THAN_EQUAL_TO": order <= 0,
-    }[condition]
-
-
-def matches(operator: str, clauses: tuple[Clause, ...], value: Any) -> bool:
-    """Whether an item's value meets the conditions. A missing item is one without attributes;
-    an attribute holding null counts as absent."""
-    attributes = value if isinstance(value, dict) else {}
-
-    def found(clause: Clause) -> Any:
-        held = attributes.get(clause.attribute, _MISSING)
-        return _MISSING if held is None else held
-
-    test = all if operator == "and" else any
-    return test(_holds(clause, found(clause)) for clause in clauses)
 
 
 # -- the service ----------------------------------------------------------------------------------------
@@ -287,15 +128,20 @@ class Entities:
         return check_key(key)
 
     def check_item(self, name: Any, value: Any, note: Callable[[str], None] | None = None) -> str:
-        """The value as stored (compact JSON) once it fits the entity's declared attributes."""
+        """The value as stored (JSON.stringify's text) once it fits the entity's declared attributes.
+
+        The attributes are checked in that text, as the server sees what @forge/kvs sends: 3.0 is
+        the integer 3, NaN is null (no value), a tuple is a list.
+        """
         entity = self.declared(name)
-        if not isinstance(value, dict):
-            found = "null" if value is None else "array" if isinstance(value, list | tuple) else _kind(value) or type(value).__name__
+        text = check_value(value) if value is not None else "null"  # null: refused below, with the entity's code
+        stored = json.loads(text)
+        if not isinstance(stored, dict):
+            found = "array" if isinstance(stored, list) else kind_of(stored) or "null"
             raise KvsFailure(
                 "INVALID_ENTITY_VALUE", f"A value of entity '{entity.name}' must be an object of its attributes, not {found}."
             )
-        shaped = value
-        for attribute, held in value.items():
+        for attribute, held in stored.items():
             kind = entity.attributes.get(attribute)
             if kind is None:
                 if note is not None and (entity.name, attribute) not in self._noted:
@@ -304,19 +150,16 @@ class Entities:
                         f"entity '{entity.name}': attribute '{attribute}' is not declared in the manifest; it is stored "
                         "but no index or filter can use it (Forge's behaviour here is undocumented)"
                     )
-                continue
-            if not _fits(kind, held):
+            elif not fits(kind, held):
                 raise KvsFailure(
                     "INVALID_ENTITY_VALUE",
                     f"Attribute '{attribute}' of entity '{entity.name}' is of type {kind}"
                     + (" (a 32-bit signed integer)" if kind == "integer" else "")
                     + f"; {held!r} does not fit.",
                 )
-            if kind == "integer" and isinstance(held, float):  # 3.0 from Python is 3, as JavaScript sends it
-                shaped = {**shaped, attribute: int(held)} if shaped is value else shaped | {attribute: int(held)}
         for index in entity.indexes.values():
-            _check_index_sizes(entity, index.name, index.partition, index.range, shaped)
-        return check_value(shaped)
+            _check_index_sizes(entity, index.name, index.partition, index.range, stored)
+        return text
 
     def shapes(self) -> list[IndexShape]:
         return [
@@ -371,7 +214,7 @@ class Entities:
         for range_value, key, row in engine.store.entity_scan(page.scan, after, now, chunk):
             if sifting:
                 value = json.loads(row.value)
-                if page.range_kind is not None and _kind(value.get(page.range_attribute)) != page.range_kind:
+                if page.range_kind is not None and kind_of(value.get(page.range_attribute)) != page.range_kind:
                     continue
                 if page.filters is not None and not matches(*page.filters, value):
                     continue
@@ -415,7 +258,7 @@ class Entities:
             )
         for attribute, value in zip(partition_attributes, partition, strict=True):
             kind = entity.attributes[attribute]
-            if _kind(value) is None or not _fits(kind, value):
+            if kind_of(value) is None or not fits(kind, value):
                 raise KvsFailure(
                     "INVALID_FILTER_VALUES",
                     f"Partition value {value!r} does not fit '{attribute}', an attribute of type {kind}.",
@@ -425,10 +268,10 @@ class Entities:
         where = request.get("range")
         if where is not None:
             target = range_attribute if range_attribute is not None else "key"
-            clause = _clause(entity, where, WHERE_CONDITIONS, "where", attribute=target)
-            bounds = _bounds(clause)
+            condition = clause(entity, where, WHERE_CONDITIONS, "where", attribute=target)
+            bounds = _bounds(condition)
             if range_attribute is not None and entity.attributes[range_attribute] == "any":
-                range_kind = _kind(clause.values[0])
+                range_kind = kind_of(condition.values[0])
         filters = request.get("filters")
         parsed = parse_conditions(entity, filters, "filters") if filters is not None else None
         sort = request.get("sort") or "ASC"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.platform import quota as quotas
-from forgeq.emulator.platform.entities import Clause, matches, parse_conditions
+from forgeq.emulator.platform.conditions import Clause, matches, parse_conditions
 from forgeq.emulator.platform.storage import KvsFailure, check_key, check_value, ttl_seconds
 from forgeq.runtime import PLAIN, Space
 

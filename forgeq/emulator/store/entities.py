@@ -107,22 +107,6 @@ class EntityStore:
             upserts,
         )
 
-    def entity_items(
-        self, installation: str, entity: str, prefix: str = "", limit: int = -1, now: float | None = None
-    ) -> list[tuple[str, KvRow]]:
-        """Items in key order (inspect, the testing API, export)."""
-        sql = "SELECT key, value, created_at, updated_at, expire_at FROM entities WHERE installation = ? AND entity = ? AND key >= ?"
-        args: list[Any] = [installation, entity, prefix]
-        if prefix:
-            sql += " AND substr(key, 1, ?) = ?"
-            args += [len(prefix), prefix]
-        if now is not None:
-            sql += " AND (expire_at IS NULL OR expire_at > ?)"
-            args.append(now)
-        sql += " ORDER BY key LIMIT ?"
-        args.append(limit)
-        return [(r[0], KvRow(r[1], r[2], r[3], r[4])) for r in self.conn.execute(sql, args)]
-
     def entity_counts(self, installation: str) -> dict[str, int]:
         return dict(
             self.conn.execute(

@@ -522,10 +522,12 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
         return None if row is None else KvRow(row[0], row[1], row[2], row[3])
 
     def kv_scan(
-        self, installation: str, space: int, prefix: str, after: str | None, limit: int, now: float | None = None
+        self, installation: str, space: Space, prefix: str, after: str | None, limit: int, now: float | None = None
     ) -> list[tuple[str, KvRow]]:
-        """Keys in lexicographic (binary) order starting with `prefix`, after `after`, unexpired at `now`."""
-        sql = "SELECT key, value, created_at, updated_at, expire_at FROM kvs WHERE installation = ? AND space = ? AND key >= ?"
+        """Keys in lexicographic (binary) order starting with `prefix`, after `after`, unexpired at `now`
+        (a custom entity's items when `space` is its name)."""
+        table, column = ("entities", "entity") if type(space) is str else ("kvs", "space")
+        sql = f"SELECT key, value, created_at, updated_at, expire_at FROM {table} WHERE installation = ? AND {column} = ? AND key >= ?"
         args: list[Any] = [installation, space, prefix]
         if prefix:
             sql += " AND substr(key, 1, ?) = ?"

@@ -59,7 +59,7 @@ def list_items(
     if index is None:
         if partition:
             raise InputError("--partition needs --index", f"the indexes of {entity}: {', '.join(declared.indexes) or 'none'}")
-        rows = store.entity_items(installation, entity, prefix, limit, now)
+        rows = store.kv_scan(installation, entity, prefix, None, limit, now)
         return _answer(installation, entity, None, [], None, [(key, row) for key, row in rows])
     if prefix:
         raise InputError("--prefix lists an entity by key; leave out --index to use it")
