@@ -272,6 +272,8 @@ def test_batches_reach_entity_items_with_their_entity_name(engine: Any) -> None:
         ]
         kvs.batch_delete([{"key": "r1", "entityName": "import-record"}])
         assert records.get("r1") is None and kvs.get("r1") == 1
+        refused = kvs.batch_delete([{"key": "r2", "entityName": 7}]).failed_keys
+        assert refused == [{"key": "r2", "error": {"code": "INVALID_ENTITY_TYPE", "message": "entityName must be a string, not int."}, "entityName": 7}]
 
 
 # -- queries --------------------------------------------------------------------------------------------

@@ -577,8 +577,8 @@ class StorageSession:
             ready: list[tuple[Space, str, str, float | None]] = []
             for entry, encoded in zip(entries, values, strict=True):
                 key = entry.get("key")
-                space = _space_of(entry)
                 try:
+                    space = _space_of(entry)
                     if encoded is None:
                         raise KvsFailure("INVALID_VALUE", "The item has no value.")
                     checked = self._key(key, space)
@@ -593,7 +593,7 @@ class StorageSession:
                     ttl = ttl_seconds(given["ttl"]) if given.get("ttl") is not None else None
                     ready.append((space, checked, text, ttl))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, space, failure))
+                    failed.append(_failed(entry, failure))
             total = sum(len(text.encode()) for _, _, text, _ in ready)
             if total > BATCH_MAX_BYTES:
                 raise KvsFailure("MAX_SIZE", f"The batch is {total} bytes; the maximum is 4 MB.", 413)
@@ -615,13 +615,13 @@ class StorageSession:
             wanted: list[tuple[Space, str, tuple[str, ...]]] = []
             for entry in entries:
                 key = entry.get("key")
-                space = _space_of(entry)
                 try:
+                    space = _space_of(entry)
                     checked = self._key(key, space)
                     fields = check_metadata_fields(_options(entry.get("options")).get("metadataFields"))
                     wanted.append((space, checked, fields))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, space, failure))
+                    failed.append(_failed(entry, failure))
             if not wanted:
                 return {"successfulKeys": [], "failedKeys": failed}
             now = self.invocation.now()
@@ -634,7 +634,8 @@ class StorageSession:
             successful = []
             for space, key, fields, row in rows:
                 if row is None:
-                    failed.append(_failed(key, space, KvsFailure("KEY_NOT_FOUND", "The key does not exist.", 404)))
+                    missing = {"key": key, "error": {"code": "KEY_NOT_FOUND", "message": "The key does not exist."}}
+                    failed.append(_named(missing, space))
                 else:
                     successful.append(_named(item(key, row, fields), space))
             return {"successfulKeys": successful, "failedKeys": failed}
@@ -647,12 +648,11 @@ class StorageSession:
             failed: list[dict[str, Any]] = []
             keys: list[tuple[Space, str]] = []
             for entry in entries:
-                key = entry.get("key")
-                space = _space_of(entry)
                 try:
-                    keys.append((space, self._key(key, space)))
+                    space = _space_of(entry)
+                    keys.append((space, self._key(entry.get("key"), space)))
                 except KvsFailure as failure:
-                    failed.append(_failed(key, space, failure))
+                    failed.append(_failed(entry, failure))
             successful: list[dict[str, Any]] = []
             if keys:
                 at = self.charge("batch", quotas.DELETE, 0, "batch/delete", items=len(keys))
@@ -748,7 +748,11 @@ def _hashable(value: Any) -> Any:
 def _space_of(entry: dict[str, Any]) -> Space:
     """A batch item's space: its entityName (checked with its key), else the plain store."""
     name = entry.get("entityName", entry.get("entity_name"))
-    return PLAIN if name is None else name if isinstance(name, str) else repr(name)
+    if name is None:
+        return PLAIN
+    if not isinstance(name, str):
+        raise KvsFailure("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type(name).__name__}.")
+    return name
 
 
 def _named(shaped: dict[str, Any], space: Space) -> dict[str, Any]:
@@ -758,5 +762,10 @@ def _named(shaped: dict[str, Any], space: Space) -> dict[str, Any]:
     return shaped
 
 
-def _failed(key: Any, space: Space, failure: KvsFailure) -> dict[str, Any]:
-    return _named({"key": key, "error": {"code": failure.code, "message": failure.message}}, space)
+def _failed(entry: dict[str, Any], failure: KvsFailure) -> dict[str, Any]:
+    """A batch item that failed, as the request named it (its entityName too)."""
+    shaped = {"key": entry.get("key"), "error": {"code": failure.code, "message": failure.message}}
+    name = entry.get("entityName", entry.get("entity_name"))
+    if name is not None:
+        shaped["entityName"] = name
+    return shaped
