@@ -131,3 +131,49 @@ def test_an_ari_in_a_stored_value_prints_as_it_is(capsys):
 
     render.kvs_table("site-1", [{"key": "row-1", "value": {"site": "ari:cloud:jira::site/site-1"}, "updated_at": 0.0}])
     assert "ari:cloud:jira::site/site-1" in capsys.readouterr().out
+
+
+# -- the apps' own pushers: their web triggers and UI resolvers (forge_app.webtrigger / invoke) -----------
+
+
+def test_a_web_trigger_of_the_sandbox_era_queues_v1_rows_that_the_consumer_stores(published):
+    with ForgeApp(published["sandbox-2022"]) as app:
+        rows = [{"id": 1, "summary": "one"}, {"id": 2, "summary": "two"}, "not a row"]
+        response = app.webtrigger("import-hook", body={"rows": rows})
+        assert response.status_code == 200
+        (job,) = json.loads(response.body)["jobs"]
+        assert job.startswith("import-rows#")
+        app.run_until_idle()
+        assert app.dropped() == []
+        stored = app.kvs.as_dict()
+        assert sorted(stored) == ["last-import", "row-1", "row-2"]  # the text row was skipped by the consumer
+        assert stored["row-2"]["jobId"] == job.split("#")[1]
+
+
+def test_a_ui_resolver_starts_a_sync_and_reports_its_progress(published):
+    with ForgeApp(published["proxy-2023"]) as app:
+        started = app.invoke("startSync", {"issueKey": "DEMO-1", "links": ["a", "b", "c"]})
+        assert started["jobId"].startswith("link-sync#")
+        assert app.invoke("getStatus", {"issueKey": "DEMO-1"}) == {"success": 0, "inProgress": 3, "failed": 0, "synced": 0}
+        app.run_until_idle()
+        assert app.invoke("getStatus", {"issueKey": "DEMO-1"}) == {"success": 3, "inProgress": 0, "failed": 0, "synced": 3}
+
+
+@pytest.mark.slow
+def test_every_corpus_pusher(published):
+    with ForgeApp(published["magic-2024-ts"]) as app:
+        response = app.webtrigger("records-hook", body=[{"id": "r1"}, {"id": "r2"}], headers={"x-hook-token": "t0k3n"})
+        assert response.status_code == 202 and json.loads(response.body)["queued"] == 2
+        app.run_until_idle()
+        assert app.kvs.get_secret("hook-token") == "t0k3n" and app.kvs.get("total") == 2
+        assert all("token set" in a.logs for a in app.attempts if a.target == "records")
+    with ForgeApp(published["v2-2025-mixed"]) as app:
+        response = app.webtrigger("label-hook", body={"issueKeys": ["DEMO-1", "DEMO-7", "DEMO-9"], "label": "triaged"})
+        job = json.loads(response.body)["jobId"]
+        app.run_until_idle()
+        assert app.dropped() == [] and app.kvs.get(f"job:{job}") == {"label": "triaged", "total": 3}
+        assert app.kvs.get("labelled-count") == 3
+    with ForgeApp(published["fetch-2024"]) as app:
+        app.invoke("enqueue", {"pageIds": ["1", "2"]})
+        app.run_until_idle()
+        assert app.invoke("progress") == {"exported": 2}
