@@ -6,23 +6,27 @@
     result = queue.push({"body": {"issueKey": "DEMO-1"}, "delayInSeconds": 5})
     queue.get_job(result.job_id).get_stats()   # JobStats(success=0, in_progress=1, failed=0)
 
-Push validation runs here, on the client side, in the SDK's order and with its messages
-(FS §1.2); the platform's limits (events per minute, cyclic invocations) answer from the emulator.
-In `async def` code every call returns an awaitable, as the JavaScript SDK returns Promises.
+Push validation runs here, on the client side, as the package's validators.js runs it: in its
+order, with its messages and with JavaScript's loose rules (truthiness, `Number()`, `String()`;
+forgeq/jsvalues.py), on the text JSON.stringify writes (forgeq/jsontext.py). The platform's answers
+(its own checks, events per minute, cyclic invocations, job stats) come from the emulator and are
+turned into the errors the package raises for them (`refused`). In `async def` code every call
+returns an awaitable, as the JavaScript SDK returns Promises.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from forgeq.emulator import limits
 from forgeq.jsontext import CircularJsonError, stringify
-from forgeq.runtime import current, sdk_call
+from forgeq.jsvalues import to_number, to_string, truthy
+from forgeq.runtime import PlatformRefusal, current, sdk_call
 
-QUEUE_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9-_]+$")
+QUEUE_KEY_PATTERN = re.compile(r"[a-zA-Z0-9-_]+")  # with fullmatch: JavaScript's `$` ends the input
+QUEUE_NAME_MESSAGE = "Queue names can only contain alphanumeric characters, dashes and underscores."
 
 
 class EventsError(Exception):
@@ -96,6 +100,21 @@ class InvocationErrorCode(StrEnum):
 _MISSING: Any = object()
 
 
+class QueueResponse:
+    """The package's legacy retry request (0.3.x style): `response = QueueResponse(); response.retry(); return response`."""
+
+    def __init__(self) -> None:
+        self._retry = False
+
+    def retry(self) -> None:
+        self._retry = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"_retry": self._retry}
+
+    toJSON = to_json  # noqa: N815 - JSON.stringify's name
+
+
 class InvocationError(Exception):
     """Return one from a consumer to ask Forge for a retry: `return InvocationError(retry_after=30)`.
 
@@ -103,82 +122,124 @@ class InvocationError(Exception):
     `{_retry: true, retryOptions}` object). forgeq makes it an Exception so that a raised one can be
     recognised and reported; raising it is still an app-level error, as on Forge.
     Accepts Python keywords or Forge's options dict: `InvocationError({"retryAfter": 30})`.
+
+    As the package's constructor does: no options at all is `{retryAfter: 1, retryReason:
+    FUNCTION_RETRY_REQUEST}`; a `retryAfter` that JavaScript finds `<= 0` (0, -5, None, False, "0",
+    "", []) becomes 1, in the options dict given (the package edits the caller's object too); options
+    that are not a dict are kept as they are (the platform then applies its defaults).
     """
 
     _retry = True
 
     def __init__(
         self,
-        retry_options: dict[str, Any] | None = None,
+        retry_options: Any = _MISSING,
         *,
         retry_after: Any = _MISSING,
         retry_reason: Any = _MISSING,
         retry_data: Any = _MISSING,
     ) -> None:
-        options: dict[str, Any] = dict(retry_options or {})
-        given_keywords = {
-            "retryAfter": retry_after,
-            "retryReason": retry_reason,
-            "retryData": retry_data,
+        keywords = {
+            name: value
+            for name, value in (("retryAfter", retry_after), ("retryReason", retry_reason), ("retryData", retry_data))
+            if value is not _MISSING
         }
-        options.update({k: v for k, v in given_keywords.items() if v is not _MISSING})
-        self.options_given = retry_options is not None or any(v is not _MISSING for v in given_keywords.values())
-        if not self.options_given:
-            options = {"retryAfter": limits.MIN_RETRY_AFTER, "retryReason": InvocationErrorCode.FUNCTION_RETRY_REQUEST.value}
+        options: Any
+        if retry_options is _MISSING:
+            options = dict(keywords) if keywords else {
+                "retryAfter": int(limits.MIN_RETRY_AFTER),
+                "retryReason": InvocationErrorCode.FUNCTION_RETRY_REQUEST.value,
+            }
+        elif retry_options is None:  # JavaScript's null: `null.retryAfter` throws
+            raise TypeError("Cannot read properties of null (reading 'retryAfter')")
+        elif keywords:
+            options = {**retry_options, **keywords} if isinstance(retry_options, dict) else keywords
+        else:
+            options = retry_options
+        if isinstance(options, dict) and "retryAfter" in options and to_number(options["retryAfter"]) <= 0:
+            options["retryAfter"] = int(limits.MIN_RETRY_AFTER)
         self.retry_options = options
-        super().__init__(f"InvocationError(retryAfter={options.get('retryAfter')!r}, retryReason={options.get('retryReason')!r})")
+        super().__init__()
+
+    def __str__(self) -> str:
+        """The JSON the package's constructor returns, as JavaScript shows a thrown one."""
+        try:
+            return stringify(self.to_json(), default=repr)
+        except (TypeError, ValueError):
+            return "InvocationError (its retryOptions hold a cycle)"
 
     @property
     def retry_after(self) -> Any:
-        return self.retry_options.get("retryAfter")
+        return self.retry_options.get("retryAfter") if isinstance(self.retry_options, dict) else None
 
     @property
     def retry_reason(self) -> Any:
-        return self.retry_options.get("retryReason")
+        return self.retry_options.get("retryReason") if isinstance(self.retry_options, dict) else None
 
     @property
     def retry_data(self) -> Any:
-        return self.retry_options.get("retryData")
+        return self.retry_options.get("retryData") if isinstance(self.retry_options, dict) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"_retry": True, "retryOptions": dict(self.retry_options)}
+        """What the package's constructor returns: `{_retry: true, retryOptions}`, the options themselves."""
+        return {"_retry": True, "retryOptions": self.retry_options}
+
+    toJSON = to_json  # noqa: N815 - JSON.stringify's name: an InvocationError inside a value is written as this
 
 
-@dataclass(frozen=True)
-class PushResult:
-    job_id: str
+class PushResult(dict[str, Any]):
+    """What `push` answers, the package's `{jobId}`: `result["jobId"]`, `result.job_id` or `result.jobId`."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(jobId=job_id)
+
+    @property
+    def job_id(self) -> str:
+        return str(self["jobId"])
 
     @property
     def jobId(self) -> str:  # noqa: N802 - Forge's own name
         return self.job_id
 
-    def __getitem__(self, name: str) -> str:
-        if name in ("jobId", "job_id"):
-            return self.job_id
-        raise KeyError(name)
+    def __getitem__(self, name: str) -> Any:
+        return super().__getitem__("jobId" if name == "job_id" else name)
 
 
-@dataclass(frozen=True)
-class JobStats:
-    success: int
-    in_progress: int
-    failed: int
+class JobStats(dict[str, Any]):
+    """What `getStats` answers, the package's `{success, inProgress, failed}`, also as attributes
+    (`stats.in_progress` or `stats.inProgress`)."""
+
+    def __init__(self, success: int, in_progress: int, failed: int) -> None:
+        super().__init__(success=success, inProgress=in_progress, failed=failed)
+
+    @property
+    def success(self) -> int:
+        return int(self["success"])
+
+    @property
+    def in_progress(self) -> int:
+        return int(self["inProgress"])
 
     @property
     def inProgress(self) -> int:  # noqa: N802 - Forge's own name
         return self.in_progress
 
-    def __getitem__(self, name: str) -> int:
-        return self.as_dict()[name]
+    @property
+    def failed(self) -> int:
+        return int(self["failed"])
+
+    def __getitem__(self, name: str) -> Any:
+        return super().__getitem__("inProgress" if name == "in_progress" else name)
 
     def as_dict(self) -> dict[str, int]:
         return {"success": self.success, "inProgress": self.in_progress, "failed": self.failed}
 
 
 class JobProgress:
-    def __init__(self, queue: Queue, job_id: str) -> None:
+    def __init__(self, queue: Queue, job_id: Any) -> None:
         self.queue = queue
         self.job_id = job_id
+        self.id = job_id
 
     @sdk_call
     def get_stats(self) -> JobStats:
@@ -191,52 +252,95 @@ class JobProgress:
     getStats = get_stats  # noqa: N815 - Forge's own name
 
 
+def valid_queue_key(key: Any) -> bool:
+    """validators.js `validateQueueKey`: `!key || !/^[a-zA-Z0-9-_]+$/.test(key)` refuses; test() reads
+    String(key), so 123 passes (the platform refuses it later) and JavaScript's `$` ends the input
+    (fullmatch: Python's `$` would let a final newline through)."""
+    return truthy(key) and QUEUE_KEY_PATTERN.fullmatch(to_string(key)) is not None
+
+
 class Queue:
-    def __init__(self, key: str | None = None, **kwargs: Any) -> None:
-        if key is None and isinstance(kwargs.get("key"), str):
-            key = kwargs["key"]
-        if not isinstance(key, str) or not QUEUE_KEY_PATTERN.match(key):
-            raise InvalidQueueNameError("Queue names can only contain alphanumeric characters, dashes and underscores.")
+    """`new Queue({key})`: `Queue(key="q")`, `Queue("q")` or `Queue({"key": "q"})`."""
+
+    def __init__(self, params: Any = _MISSING, /, *, key: Any = _MISSING) -> None:
+        if key is _MISSING:
+            key = params.get("key") if isinstance(params, dict) else None if params is _MISSING else params
+        if not valid_queue_key(key):
+            raise InvalidQueueNameError(QUEUE_NAME_MESSAGE)
         self.key = key
 
     @sdk_call
-    def push(self, events: Any) -> PushResult:
+    def push(self, events: Any = None) -> PushResult:
         batch = validate_push(events)
-        return PushResult(current().push(self.key, batch))
+        try:
+            return PushResult(current().push(self.key, batch))
+        except PlatformRefusal as refusal:
+            raise refused(refusal) from None
 
-    def get_job(self, job_id: str) -> JobProgress:
-        if not job_id:
-            raise JobDoesNotExistError("jobId cannot be empty.")
+    def get_job(self, job_id: Any = None) -> JobProgress:
         return JobProgress(self, job_id)
 
     @sdk_call
-    def get_stats(self, job_id: str) -> JobStats:
+    def get_stats(self, job_id: Any = None) -> JobStats:
         return _stats(self.key, job_id)
 
     @sdk_call
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: Any = None) -> None:
         _cancel(self.key, job_id)
 
     getJob = get_job  # noqa: N815 - Forge's own name
     getStats = get_stats  # noqa: N815
 
 
-def _stats(queue: str, job_id: str) -> JobStats:
-    if not job_id:
-        raise JobDoesNotExistError("jobId cannot be empty.")
-    counts = current().job_stats(queue, job_id)
+def _stats(queue: Any, job_id: Any) -> JobStats:
+    _check_job_request(queue, job_id)
+    try:
+        counts = current().job_stats(queue, job_id)
+    except PlatformRefusal as refusal:
+        raise refused(refusal, queue=queue, job_id=job_id) from None
     return JobStats(counts["success"], counts["inProgress"], counts["failed"])
 
 
-def _cancel(queue: str, job_id: str) -> None:
-    if not job_id:
+def _cancel(queue: Any, job_id: Any) -> None:
+    _check_job_request(queue, job_id)
+    try:
+        current().cancel_job(queue, job_id)
+    except PlatformRefusal as refusal:
+        raise refused(refusal, queue=queue, job_id=job_id) from None
+
+
+def _check_job_request(queue: Any, job_id: Any) -> None:
+    """validators.js `validateGetStatsPayload` / `validateCancelJobRequest`."""
+    if not truthy(job_id):
         raise JobDoesNotExistError("jobId cannot be empty.")
-    current().cancel_job(queue, job_id)
+    if not valid_queue_key(queue):
+        raise InvalidQueueNameError(QUEUE_NAME_MESSAGE)
+
+
+def refused(refusal: PlatformRefusal, *, queue: Any = None, job_id: Any = None) -> EventsError:
+    """The error @forge/events raises for the platform's answer (validators.js): 413 and 404 (of
+    stats and cancel) by name, 429 and 405 with fixed texts, anything else InternalServerError."""
+    body = refusal.body
+    if refusal.status == 413 and job_id is None:
+        return PayloadTooBigError(body.get("errorMessage"))
+    if refusal.status == 404 and job_id is not None:
+        return JobDoesNotExistError(f"The job {to_string(job_id)} was not found for the queue {to_string(queue)}.")
+    if refusal.status == 429:
+        return RateLimitError("Too many requests.")
+    if refusal.status == 405:
+        return InvocationLimitReachedError("The limit on cyclic invocation has been reached.")
+    message = f"{refusal.status} {refusal.status_text}"
+    if truthy(body.get("message")):
+        message += f": {to_string(body['message'])}"
+    if truthy(body.get("errors")):
+        message += f": {', '.join(map(to_string, body['errors']))}"
+    return InternalServerError(message, body.get("code"), body.get("details"))
 
 
 def validate_push(events: Any) -> list[dict[str, Any]]:
-    """`@forge/events` validators.js, in its order: count, shape, delay, then total size."""
-    batch = events if isinstance(events, list | tuple) else [events]
+    """`@forge/events` validators.js `validatePushEvents`, in its order: count, shape, delay, then
+    total size, with JavaScript's loose rules (`delayInSeconds: "1000"` is over 900, `"10"` passes)."""
+    batch = list(events) if isinstance(events, list | tuple) else [events]
     if len(batch) == 0:
         raise NoEventsToPushError("No events pushed.")
     if len(batch) > limits.MAX_EVENTS_PER_PUSH:
@@ -247,18 +351,12 @@ def validate_push(events: Any) -> list[dict[str, Any]]:
         if not isinstance(event.get("body"), dict):
             raise InvalidPayloadError("Event body must be an object.")
         delay = event.get("delayInSeconds")
-        if delay and not _delay_in_range(delay):
+        seconds = to_number(delay)  # `d && d > 900 || d && d < 0`: NaN passes, and so does "10"
+        if truthy(delay) and (seconds > limits.MAX_DELAY_SECONDS or seconds < 0):
             raise InvalidPushSettingsError(f"The delayInSeconds setting must be between 0 and {limits.MAX_DELAY_SECONDS}.")
-    if len(to_json(list(batch)).encode("utf-8")) / 1024 > limits.MAX_PUSH_BYTES / 1024:
+    if len(to_json(batch).encode("utf-8")) / 1024 > limits.MAX_PUSH_BYTES / 1024:
         raise PayloadTooBigError(f"The maximum payload size is {limits.MAX_PUSH_BYTES // 1024}KB.")
-    return list(batch)
-
-
-def _delay_in_range(delay: Any) -> bool:
-    # JS compares with > and <; a non-number is refused here rather than guessed (docs/fidelity.md).
-    if isinstance(delay, bool) or not isinstance(delay, int | float):
-        return False
-    return not (delay > limits.MAX_DELAY_SECONDS or delay < 0)
+    return batch
 
 
 def to_json(value: Any) -> str:
@@ -289,6 +387,7 @@ __all__ = [
     "PayloadTooBigError",
     "PushResult",
     "Queue",
+    "QueueResponse",
     "RateLimitError",
     "TooManyEventsError",
     "validate_push",

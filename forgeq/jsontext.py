@@ -10,6 +10,8 @@ too, whichever language the handler is written in. `stringify(value)` is it for 
 - a lone surrogate as `\\ud800` (ES2019's well-formed JSON.stringify), a high and low surrogate
   side by side as the one character JavaScript would see;
 - an object's integer-like keys first, ascending, as JavaScript orders an object's properties;
+- an object with a `toJSON()` method written as what it returns (an InvocationError is the plain
+  `{_retry, retryOptions}` object it stands for);
 - a circular structure refused with V8's TypeError message; a Python value no JSON type holds (a
   datetime, a set) refused with json's own TypeError, or given to `default`.
 
@@ -20,6 +22,7 @@ differently, which the common value (strings, small integers) never holds.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -44,20 +47,36 @@ def compact(value: Any, *, allow_nan: bool = True, default: Callable[[Any], Any]
 
 
 class CircularJsonError(TypeError):
-    """JSON.stringify's TypeError for a structure that contains itself, with V8's message."""
+    """JSON.stringify's TypeError for a structure that contains itself, with V8's message. Its
+    name is TypeError, as JavaScript names it, so a handler's error reads the same in both."""
+
+
+CircularJsonError.__name__ = CircularJsonError.__qualname__ = "TypeError"
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def _ask(default: Callable[[Any], Any] | None, item: Any) -> Any:
+    """What an object JSON has no type for is written as: its toJSON(), as JSON.stringify asks; else `default`'s answer."""
+    to_json = getattr(item, "toJSON", None)
+    if callable(to_json):
+        return to_json()
+    return (default or _refuse)(item)
+
+
+_ASK = functools.partial(_ask, None)
+
+
 def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     """`JSON.stringify(value)` for a JSON-like Python value (see the module's docstring)."""
+    ask = _ASK if default is None else functools.partial(_ask, default)
     try:
-        text = compact(value, default=default)
+        text = compact(value, default=ask)
     except (ValueError, RecursionError):  # a cycle, or deeper than json's C encoder goes
-        return _careful(value, default)
+        return _careful(value, ask)
     if not _same_text(value):
-        return _careful(value, default)
+        return _careful(value, ask)
     return escape_surrogates(text)  # JSON.stringify escapes a lone surrogate
 
 
@@ -192,7 +211,7 @@ class _Frame:
         self.label = label  # the key or index under which the parent holds this container
 
 
-def _careful(value: Any, default: Callable[[Any], Any] | None) -> str:
+def _careful(value: Any, ask: Callable[[Any], Any]) -> str:
     """The whole JSON.stringify, one value at a time, with an explicit stack (no recursion limit)."""
     out: list[str] = []
     stack: list[_Frame] = []
@@ -228,7 +247,7 @@ def _careful(value: Any, default: Callable[[Any], Any] | None) -> str:
             elif isinstance(item, dict | list | tuple):
                 open_container(item, label)
             else:
-                item = (default or _refuse)(item)
+                item = ask(item)
                 continue
             return
         raise ValueError("default() kept returning values JSON cannot hold")
@@ -274,9 +293,9 @@ def _circle_message(stack: list[_Frame], start: int, closing: Any) -> str:
     return "Converting circular structure to JSON" + "".join(lines)
 
 
-def through_json(value: Any) -> Any:
+def through_json(value: Any, *, default: Callable[[Any], Any] | None = None) -> Any:
     """`JSON.parse(JSON.stringify(value))`: the value as the other side of a request receives it."""
-    return json.loads(stringify(value))
+    return json.loads(stringify(value, default=default))
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')

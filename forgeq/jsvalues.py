@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from forgeq.jsontext import number_text
+from forgeq.jsontext import number_text, stringify
 
 # ECMAScript's WhiteSpace and LineTerminator: what `\s` matches and `Number()` trims.
 WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
@@ -107,3 +107,12 @@ def type_name(value: Any) -> str:
     if isinstance(value, dict):
         return "object"
     return type(value).__name__  # a Python value JSON has no type for
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message quotes it: its JSON text (the same from either language), cut at `limit`."""
+    try:
+        text = stringify(value)
+    except (TypeError, ValueError):
+        text = repr(value)  # a Python value JSON has no text for
+    return text if len(text) <= limit else text[: limit - 3] + "..."

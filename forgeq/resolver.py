@@ -8,22 +8,27 @@
 
     handler = resolver.get_definitions()
 
-The platform calls the definitions with `{"call": {"functionKey", "payload", "jobId"}, "context"}`
-and the backend runtime payload; the defined function gets `{"payload": payload or {}, "context":
-{...context, installContext, accountId, license, jobId, installation}}`, the last fields taken from
-the runtime payload (accountId from its principal), as @forge/resolver 1.8 and 2.x do.
+The platform calls the definitions with `({"call": {"functionKey", "payload", "jobId"}, "context"},
+backend_runtime_payload)`; as @forge/resolver 2.x does, the defined function gets `{"payload": payload
+|| {}, "context": {...context, installContext, accountId, license, jobId, installation}}` (the last five
+from the backend runtime payload) and an object it returns goes through JSON.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from typing import Any
 
+from forgeq.jsontext import through_json
+from forgeq.jsvalues import to_string, truthy, type_name
+
 
 class ResolverError(Exception):
-    pass
+    """What @forge/resolver throws: a plain JavaScript Error, so it is named Error (on the timeline too)."""
+
+
+ResolverError.__name__ = ResolverError.__qualname__ = "Error"
 
 
 class Resolver:
@@ -38,21 +43,31 @@ class Resolver:
                 return fn
 
             return decorator
-        if key in self.functions:
-            raise ResolverError(f"Resolver definition '{key}' already exists.")
-        self.functions[key] = function
+        if not callable(function):
+            raise ResolverError(
+                f"Resolver definition '{to_string(key)}' callback must be a 'function'. Received '{_typeof(function)}'."
+            )
+        name = to_string(key)  # a JavaScript object's keys are strings: 1 and "1" are one key
+        if name in self.functions:
+            raise ResolverError(f"Resolver definition '{name}' already exists.")
+        self.functions[name] = function
         return self
 
-    def get_definitions(self) -> Callable[..., Any]:
-        functions = self.functions
+    def get_function(self, key: Any) -> Callable[..., Any]:
+        """The function defined for `key`; ResolverError "Resolver has no definition for 'x'." if none."""
+        function = self.functions.get(to_string(key))
+        if function is None:
+            raise ResolverError(f"Resolver has no definition for '{to_string(key)}'.")
+        return function
 
-        def start(event: dict[str, Any], runtime_payload: Any) -> Any:
+    def get_definitions(self) -> Callable[..., Any]:
+        get_function = self.get_function
+
+        def start(event: dict[str, Any], backend_runtime_payload: Any) -> Any:
             call = event.get("call") or {}
-            key = call.get("functionKey")
-            function = functions.get(key) if isinstance(key, str) else None
-            if function is None:
-                raise ResolverError(f"Resolver has no definition for '{key}'.")
-            return function({"payload": call.get("payload") or {}, "context": _context(event, call, runtime_payload)})
+            function = get_function(call.get("functionKey"))
+            payload = call.get("payload")
+            return function({"payload": payload if truthy(payload) else {}, "context": _context(event, call, backend_runtime_payload)})
 
         async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
             result = start(event, backend_runtime_payload)
@@ -72,25 +87,47 @@ class Resolver:
         definitions.forge_call = forge_call  # type: ignore[attr-defined]
         return definitions
 
-    getDefinitions = get_definitions  # noqa: N815 - Forge's own name
+    getDefinitions = get_definitions  # noqa: N815 - Forge's own names
+    getFunction = get_function  # noqa: N815
 
 
-def _context(event: dict[str, Any], call: dict[str, Any], runtime_payload: Any) -> dict[str, Any]:
-    """The definition's context, as @forge/resolver 1.8 and 2.x build it: the call's context, then
-    what the backend runtime payload (the platform's second argument) says of the installation, the
-    user (principal) and the license. Called without a payload (a test calling the handler
-    directly), the call's context is kept as it is."""
+def make_resolver(handlers: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    """`makeResolver({key: fn, ...})`: a Resolver with each defined, its definitions."""
+    resolver = Resolver()
+    for key, function in handlers.items():
+        resolver.define(key, function)
+    return resolver.get_definitions()
+
+
+makeResolver = make_resolver
+
+
+def _context(event: dict[str, Any], call: dict[str, Any], backend: Any) -> dict[str, Any]:
+    """`{...context, installContext, accountId, license, jobId, installation}` as @forge/resolver 1.8 and
+    2.x build it, the last five from the backend runtime payload (accountId from its principal); what
+    JavaScript would leave undefined is left out."""
     context = dict(event.get("context") or {})
-    if isinstance(runtime_payload, dict):
-        principal = runtime_payload.get("principal")
-        context["installContext"] = runtime_payload.get("installContext")
-        context["accountId"] = principal.get("accountId") if isinstance(principal, dict) else None
-        context["license"] = runtime_payload.get("license")
-        context["jobId"] = call.get("jobId")
-        context["installation"] = runtime_payload.get("installation")
-    else:
-        context["jobId"] = call.get("jobId")
+    if not isinstance(backend, dict):  # called without one (a test calling the handler directly): the context as it is
+        return {**context, "jobId": call.get("jobId")}
+    principal = backend.get("principal")
+    added = {
+        "installContext": backend.get("installContext"),
+        "accountId": principal.get("accountId") if isinstance(principal, dict) else None,
+        "license": backend.get("license"),
+        "jobId": call.get("jobId"),
+        "installation": backend.get("installation"),
+    }
+    for name, value in added.items():
+        context.pop(name, None)  # JavaScript's spread overwrites it, with undefined if need be
+        if value is not None:
+            context[name] = value
     return context
+
+
+def _typeof(value: Any) -> str:
+    """JavaScript's `typeof` for a value JSON can hold."""
+    name = type_name(value)
+    return "object" if name in ("null", "array") else name
 
 
 async def _finish(awaitable: Any) -> Any:
@@ -98,10 +135,11 @@ async def _finish(awaitable: Any) -> Any:
 
 
 def _copied(result: Any) -> Any:
-    # The JS resolver deep-copies object results through JSON, so undefined fields vanish.
-    if isinstance(result, dict) and not result.get("_retry"):
-        return json.loads(json.dumps(result, default=str))
+    """`typeof result === 'object'` results go through JSON (sanitizeObject): undefined fields vanish,
+    NaN is null, a cycle throws its TypeError; an InvocationError is the plain object it stands for."""
+    if isinstance(result, dict | list | tuple) or callable(getattr(result, "toJSON", None)):
+        return through_json(result, default=str)
     return result
 
 
-__all__ = ["Resolver", "ResolverError"]
+__all__ = ["Resolver", "ResolverError", "makeResolver", "make_resolver"]

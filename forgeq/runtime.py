@@ -94,11 +94,13 @@ class Platform(Protocol):
     @property
     def legacy_storage(self) -> LegacyStorageSession: ...
 
-    def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str: ...
+    def push(self, queue: Any, events: Any, job_id: str | None = None) -> str:
+        """Publish events; the new job's id. Raises PlatformRefusal for what the platform refuses."""
+        ...
 
-    def job_stats(self, queue: str, job_id: str) -> dict[str, int]: ...
+    def job_stats(self, queue: Any, job_id: Any) -> dict[str, int]: ...
 
-    def cancel_job(self, queue: str, job_id: str) -> None: ...
+    def cancel_job(self, queue: Any, job_id: Any) -> None: ...
 
     def seed(self) -> str:
         """The string this attempt's `random` is seeded with (the same for Python and JavaScript)."""
@@ -115,6 +117,41 @@ class Platform(Protocol):
     def late(self, text: str) -> None:
         """What this invocation's leftover JavaScript work printed or tried after it ended (worker.cjs)."""
         ...
+
+
+# The HTTP statuses the platform answers with, and their text (what `response.statusText` reads).
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
+
+
+class PlatformRefusal(Exception):
+    """The platform's answer to a request it refused: an HTTP status and the JSON body it sent.
+
+    The platform's services raise it; each client turns it into what its package raises for that
+    answer: forgeq.events as @forge/events' validators.js maps a response, and the platform's HTTP
+    answers (emulator/platform/api.py) send it to the JavaScript packages as it is.
+    """
+
+    def __init__(self, status: int, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {STATUS_TEXT.get(status, '')}: {body}")
+        self.status = status
+        self.body: dict[str, Any] = body or {}
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, "")
 
 
 _current: ContextVar[Platform | None] = ContextVar("forgeq_invocation", default=None)

@@ -246,7 +246,7 @@ def test_kvs_requests_of_the_real_package_are_answered_like_the_cloud(tmp_path):
             'secret {"secret":"x"}',
             "secret deleted true",
             'batchSet {"successfulKeys":[{"key":"b-1"}],"failedKeys":[{"key":"bad key!","error":{"code":"INVALID_KEY",'
-            '"message":"The key \'bad key!\' must match /^(?!\\\\s+$)[a-zA-Z0-9:._\\\\s-#]+$/."}}]}',
+            '"message":"The key \\"bad key!\\" must match /^(?!\\\\s+$)[a-zA-Z0-9:._\\\\s-#]+$/."}}]}',
             'batchGet ["KEY_NOT_FOUND"]',
             "invalid ForgeKvsAPIError INVALID_KEY 400",
             "null ForgeKvsAPIError INVALID_VALUE 400",

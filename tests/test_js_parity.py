@@ -99,7 +99,7 @@ def test_an_invalid_key_is_thrown_not_retried_by_either_app():
     errors = [(row[6], row[8]) for row in javascript["schedule"]]
     assert [kind for kind, _ in errors] == ["error"] * 4 + ["dropped"]
     assert all(
-        error.startswith("ForgeKvsAPIError: INVALID_KEY: The key 'issue-DEMO 1!' must match")
+        error.startswith('ForgeKvsAPIError: INVALID_KEY: The key "issue-DEMO 1!" must match')
         for _, error in errors
     )
     source = (JS_APP / "src" / "index.js").read_text().splitlines()
@@ -107,7 +107,7 @@ def test_an_invalid_key_is_thrown_not_retried_by_either_app():
     assert all(error.endswith(f"(src/index.js:{line})") for _, error in errors)  # the awaited call, rethrown
     python_errors = [row[8] for row in python["schedule"]]
     assert all(
-        error.startswith("ForgeKvsAPIError: INVALID_KEY: The key 'issue-DEMO 1!' must match")
+        error.startswith('ForgeKvsAPIError: INVALID_KEY: The key "issue-DEMO 1!" must match')
         for error in python_errors
     )
     # The same schedule; only the error's file:line differ.

@@ -432,8 +432,8 @@ def test_query_where_through_the_builder(engine: Any) -> None:
     with inside(engine):
         code = code_of(lambda: kvs.query().where("value", WhereConditions.begins_with("a")).get_many())
         assert code == ("QUERY_WHERE_FIELD_INVALID", 400)
-        with pytest.raises(ForgeKvsError):
-            kvs.query().where("key", "a")  # type: ignore[arg-type]
+        # JavaScript's `{property, ...condition}`: a string spreads its characters; the platform refuses it.
+        assert code_of(lambda: kvs.query().where("key", "a").get_many()) == ("INVALID_FILTER_CONDITION", 400)
 
 
 def test_invalid_cursor(engine: Any) -> None:

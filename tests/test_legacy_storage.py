@@ -195,7 +195,7 @@ def test_javascript_and_python_get_the_same_answers(tmp_path, modules):
     answers = dict(js_results)
     assert answers["get"] == {"n": 2} and answers["get missing"] is None
     assert answers["get secret"] == "s3cret" and answers["get secret as plain"] is None
-    assert answers["bad key"] == "APIError: The key 'no/slash' must match /^(?!\\s+$)[a-zA-Z0-9:._\\s-#]+$/."
+    assert answers["bad key"] == 'APIError: The key "no/slash" must match /^(?!\\s+$)[a-zA-Z0-9:._\\s-#]+$/.'
     assert answers["too big"].startswith("APIError: The value is 256002 bytes; the maximum is 245760")
     # pages of three, each with the last result's cursor; the page after the last one is empty
     assert [[r["key"] for r in answers[f"page {n}"]] for n in (1, 2, 3)] == [["item-1", "item-2", "item-3"], ["item-4"], []]

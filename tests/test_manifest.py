@@ -60,6 +60,12 @@ def test_every_problem_is_reported_at_once_with_lines(make_app):
     assert len(found) >= 8
 
 
+def test_a_queue_name_ending_in_a_newline_is_refused_as_forge_refuses_it(make_app):
+    # The schema's /^[a-zA-Z0-9-_]+$/ is a JavaScript pattern: its `$` ends the input.
+    found = problems_of(make_app, V2_MANIFEST.replace("queue: work", 'queue: "work\\n"'))
+    assert any("modules.consumer[0].queue|queue 'work\n' must match" in problem for problem in found), found
+
+
 def test_duplicate_yaml_keys_are_an_error_not_silently_dropped(make_app):
     found = problems_of(make_app, V2_MANIFEST.replace("      queue: work\n", "      queue: work\n      queue: other\n"))
     assert any("duplicate key 'queue' (first at line 6)" in p for p in found)

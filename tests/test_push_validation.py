@@ -1,4 +1,4 @@
-"""Push validation exactly as @forge/events 2.x/3.x does it: same order, classes and messages (FS §1.2)."""
+"""Push validation exactly as @forge/events 2.x/3.x does it: same order, classes and messages."""
 
 from __future__ import annotations
 
@@ -48,15 +48,26 @@ def test_body_must_be_an_object(value):
         validate_push({"body": value})
 
 
-@pytest.mark.parametrize("delay", [0, 0.5, 1, 900, math.nan, None])
+@pytest.mark.parametrize("delay", [0, 0.5, 1, 900, math.nan, None, "10", True, [5], "abc", "", {}])
 def test_delays_the_sdk_lets_through(delay):
+    # validators.js: `d && d > 900 || d && d < 0`, with JavaScript's coercions.
     validate_push({"body": {}, "delayInSeconds": delay})
 
 
-@pytest.mark.parametrize("delay", [-1, 900.5, 901, "10"])
+@pytest.mark.parametrize("delay", [-1, 900.5, 901, "1000", [1000], " -5 ", math.inf, -math.inf])
 def test_delays_the_sdk_refuses(delay):
     with pytest.raises(InvalidPushSettingsError, match=r"^The delayInSeconds setting must be between 0 and 900\.$"):
         validate_push({"body": {}, "delayInSeconds": delay})
+
+
+@pytest.mark.parametrize(("delay", "kind"), [("10", "string"), (True, "boolean"), ([5], "array")])
+def test_the_platform_refuses_a_delay_the_sdk_let_through(make_app, tmp_path, delay, kind):
+    app = make_app(V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    pass\n"})
+    emu, _ = emulator(app, tmp_path / "state.db")
+    with pytest.raises(events.InternalServerError) as refused:
+        emu.push("work", {"body": {}, "delayInSeconds": delay})
+    assert str(refused.value) == f"400 Bad Request: The delayInSeconds setting must be a number between 0 and 900, not a {kind}."
+    assert emu.store.totals()["events"] == 0
 
 
 def test_checks_run_in_sdk_order():
@@ -88,10 +99,18 @@ def test_all_errors_share_events_error():
         assert issubclass(cls, events.EventsError)
 
 
-@pytest.mark.parametrize("key", ["", "a b", "queue/1", "é"])
+@pytest.mark.parametrize("key", ["", "a b", "queue/1", "é", "work\n", "\nwork", None, 0, ["a", "b"], {}])
 def test_queue_names_are_checked_at_construction(key):
     with pytest.raises(InvalidQueueNameError, match="Queue names can only contain alphanumeric characters, dashes and underscores."):
         events.Queue(key=key)
+
+
+@pytest.mark.parametrize(("key", "name"), [("work", "work"), (123, 123), (True, True), (["work"], ["work"]), ({"key": "q"}, "q")])
+def test_queue_names_pass_the_check_as_javascript_reads_them(key, name):
+    # `/^[a-zA-Z0-9-_]+$/.test(key)` reads String(key): 123, true and ["work"] pass; the platform refuses a non-string
+    # name when the queue is used. A dict is `new Queue({key})`.
+    queue = events.Queue(key) if isinstance(key, dict) else events.Queue(key=key)
+    assert queue.key == name
 
 
 def test_queue_push_outside_an_invocation_says_so():

@@ -243,8 +243,17 @@ def push_to_queue(
     warnings = []
     if manifest.exists():
         from forgeq.emulator.app.manifest import load_manifest
+        from forgeq.emulator.platform.queues import check_publish
+        from forgeq.events import refused
+        from forgeq.runtime import PlatformRefusal
 
-        if load_manifest(manifest).consumer_for(queue) is None:
+        app = load_manifest(manifest)
+        try:
+            check_publish(app, queue, [event])  # the platform's own limits (a long-running consumer's 100 KB)
+        except PlatformRefusal as refusal:
+            refusal_error = refused(refusal)
+            raise InputError(f"{type(refusal_error).__name__}: {refusal_error}") from None
+        if app.consumer_for(queue) is None:
             warnings.append(f"no consumer in {manifest} listens on queue '{queue}'; the events wait until one does")
     store = open_store(manifest, db, must_exist=False)
     site = installation or DEFAULT_INSTALLATION

@@ -36,7 +36,8 @@ def report(
     source = (
         os.path.relpath(store.path) if Path(store.path).resolve().is_relative_to(Path.cwd()) else store.path
     )
-    page = render_report(data, title=title, source=source)
+    # A lone surrogate a handler stored shows as U+FFFD, as a browser shows it: the page is UTF-8.
+    page = render_report(data, title=title, source=source).encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if str(out) == "-":
         sys.stdout.write(page)
         return

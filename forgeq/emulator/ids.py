@@ -20,6 +20,17 @@ def derived_uuid(kind: str, *parts: object) -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
+def minted_uuid(seed: str, count: int) -> str:
+    """The `count`-th `crypto.randomUUID()` of an attempt whose seed string is `seed`, as forgeq's
+    Node.js worker mints it (worker.cjs `seededUUID`): a Python push gets the jobId @forge/events
+    would have minted for the same push."""
+    digest = bytearray(hashlib.sha256(f"{seed}:uuid:{count}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40  # version 4
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def derived_uuid_reference(kind: str, *parts: object) -> str:
     """The definition derived_uuid follows, kept for the test that compares them."""
     digest = hashlib.blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest()

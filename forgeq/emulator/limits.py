@@ -10,6 +10,12 @@ MAX_EVENTS_PER_PUSH = 50
 MAX_PUSH_BYTES = 200 * 1024
 MAX_DELAY_SECONDS = 900
 PUSHED_EVENTS_PER_MINUTE = 500
+# Functions with timeoutSeconds over 55 ("long-running"): each event at most 100 KB (Atlassian's
+# async events limits page). forgeq's choice: checked at push, on the event's JSON text.
+MAX_LONG_RUNNING_EVENT_BYTES = 100 * 1024
+# forgeq's choice (Forge documents no nesting limit for events): an event nests at most 512 levels,
+# as deep as every JSON reader and writer forgeq hands it to (Python's json, the worker, --json).
+MAX_EVENT_DEPTH = 512
 CYCLIC_INVOCATION_LIMIT = 1000
 
 # Retries (FS §1.5).

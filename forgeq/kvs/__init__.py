@@ -1,4 +1,4 @@
-"""What handler code imports: a Python mirror of `@forge/kvs` 1.6 (FS §2).
+"""What handler code imports: a Python mirror of `@forge/kvs` 1.6.
 
     from forgeq.kvs import kvs, WhereConditions, FilterConditions, Filter, SortOrder, MetadataField, ForgeKvsAPIError
 
@@ -33,8 +33,9 @@ from typing import Any
 from forgeq.kvs.conditions import Filter, FilterConditions, Sort, SortOrder, WhereConditions
 from forgeq.kvs.entity import Entity, EntityIndexQuery, EntityQueryBuilder
 from forgeq.kvs.errors import ForgeKvsAPIError, ForgeKvsError
-from forgeq.kvs.results import BatchResult, ListResult, MetadataField, get_options, set_options
+from forgeq.kvs.results import BatchResult, ListResult, MetadataField, get_options, sent, sent_items, set_options
 from forgeq.kvs.transaction import TransactionBuilder
+from forgeq.jsvalues import truthy
 from forgeq.runtime import SECRET, current, sdk_call
 
 
@@ -47,32 +48,38 @@ class KvsQueryBuilder:
         self._limit: Any = None
         self._metadata_fields = metadata_fields
 
-    def where(self, property: str, condition: dict[str, Any]) -> KvsQueryBuilder:  # noqa: A002 - Forge's own name
-        if not isinstance(condition, dict):
-            raise ForgeKvsError(
-                "where() takes a condition from WhereConditions, e.g. WhereConditions.begins_with('issue-')"
-            )
-        self._where = [{"property": property, **condition}]
+    def where(self, property: str, condition: Any) -> KvsQueryBuilder:  # noqa: A002 - Forge's own name
+        """`[{property, ...condition}]`, JavaScript's spread: a string spreads its characters, a number nothing."""
+        spread: dict[Any, Any]
+        if isinstance(condition, dict):
+            spread = dict(condition)
+        elif isinstance(condition, str | list | tuple):
+            spread = {str(index): item for index, item in enumerate(condition)}
+        else:
+            spread = {}
+        self._where = [{"property": property, **spread}]
         return self
 
-    def cursor(self, cursor: str) -> KvsQueryBuilder:
+    def cursor(self, cursor: Any) -> KvsQueryBuilder:
         self._cursor = cursor
         return self
 
-    def limit(self, limit: int) -> KvsQueryBuilder:
+    def limit(self, limit: Any) -> KvsQueryBuilder:
         self._limit = limit
         return self
 
+    def _query(self, limit: Any) -> dict[str, Any]:
+        fields = self._metadata_fields if truthy(self._metadata_fields) else None  # sent only when truthy
+        return current().storage.query(sent(self._where), sent(self._cursor), sent(limit), sent(fields))
+
     @sdk_call
     def get_many(self) -> ListResult:
-        return ListResult(
-            current().storage.query(self._where, self._cursor, self._limit, self._metadata_fields)
-        )
+        return ListResult(self._query(self._limit))
 
     @sdk_call
     def get_one(self) -> dict[str, Any] | None:
-        results = current().storage.query(self._where, self._cursor, 1, self._metadata_fields)["results"]
         self._limit = 1  # as the SDK does: getOne() is limit(1).getMany()
+        results = self._query(1)["results"]
         return results[0] if results else None
 
     getMany = get_many  # noqa: N815 - Forge's own name
@@ -83,15 +90,15 @@ class KVS:
     """`kvs` of @forge/kvs: keys, secrets, queries and batches of the current installation."""
 
     @sdk_call
-    def get(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
+    def get(self, key: Any = None, options: Any = None, *, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
-        return current().storage.get(key, get_options(options, metadata_fields))
+        return current().storage.get(sent(key), sent(get_options(options, metadata_fields)))
 
     @sdk_call
     def set(
         self,
-        key: str,
-        value: Any,
+        key: Any = None,
+        value: Any = None,
         options: Any = None,
         *,
         ttl: Any = None,
@@ -101,12 +108,12 @@ class KVS:
     ) -> Any:
         """Write a value; None, or `{key, value, ...}` with return_value PREVIOUS / LATEST (keyPolicy OVERRIDE)."""
         return current().storage.set(
-            key, value, set_options(options, ttl, key_policy, return_value, return_metadata_fields)
+            sent(key), value, sent(set_options(options, ttl, key_policy, return_value, return_metadata_fields))
         )
 
     @sdk_call
-    def delete(self, key: str) -> None:
-        current().storage.delete(key)
+    def delete(self, key: Any = None) -> None:
+        current().storage.delete(sent(key))
 
     def query(self, options: Any = None, *, metadata_fields: Any = None) -> KvsQueryBuilder:
         fields = (
@@ -119,35 +126,35 @@ class KVS:
         return KvsQueryBuilder(fields)
 
     @sdk_call
-    def get_secret(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
-        return current().storage.get(key, get_options(options, metadata_fields), space=SECRET)
+    def get_secret(self, key: Any = None, options: Any = None, *, metadata_fields: Any = None) -> Any:
+        return current().storage.get(sent(key), sent(get_options(options, metadata_fields)), space=SECRET)
 
     @sdk_call
     def set_secret(
-        self, key: str, value: Any, options: Any = None, *, ttl: Any = None, key_policy: str | None = None
+        self, key: Any = None, value: Any = None, options: Any = None, *, ttl: Any = None, key_policy: str | None = None
     ) -> Any:
         return current().storage.set(
-            key, value, set_options(options, ttl, key_policy, None, None), space=SECRET
+            sent(key), value, sent(set_options(options, ttl, key_policy, None, None)), space=SECRET
         )
 
     @sdk_call
-    def delete_secret(self, key: str) -> None:
-        current().storage.delete(key, space=SECRET)
+    def delete_secret(self, key: Any = None) -> None:
+        current().storage.delete(sent(key), space=SECRET)
 
     @sdk_call
-    def batch_set(self, items: list[dict[str, Any]]) -> BatchResult:
-        """Up to 25 `{key, value, entityName?, options?}`; per-key results, best effort (FS §2.5)."""
-        return BatchResult(current().storage.batch_set(items))
+    def batch_set(self, items: Any = None) -> BatchResult:
+        """Up to 25 `{key, value, entityName?, options?}`; per-key results, best effort."""
+        return BatchResult(current().storage.batch_set(sent_items(items)))
 
     @sdk_call
-    def batch_get(self, items: list[Any]) -> BatchResult:
+    def batch_get(self, items: Any = None) -> BatchResult:
         """Up to 25 `{key, options?}` (or plain keys); missing keys come back in failed_keys as KEY_NOT_FOUND."""
-        return BatchResult(current().storage.batch_get(items))
+        return BatchResult(current().storage.batch_get(sent_items(items)))
 
     @sdk_call
-    def batch_delete(self, items: list[Any]) -> BatchResult:
+    def batch_delete(self, items: Any = None) -> BatchResult:
         """Up to 25 `{key}` (or plain keys); deleting a missing key succeeds."""
-        return BatchResult(current().storage.batch_delete(items))
+        return BatchResult(current().storage.batch_delete(sent_items(items)))
 
     def entity(self, name: str) -> Entity:
         """A custom entity the manifest declares under app.storage.entities: get, set, delete, query."""

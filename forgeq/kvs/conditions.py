@@ -25,31 +25,31 @@ class WhereConditions:
     """Conditions on the index's range attribute (the key for `by-key`), and `begins_with` on `key` for kvs.query()."""
 
     @staticmethod
-    def begins_with(value: Any) -> dict[str, Any]:
+    def begins_with(value: Any = None) -> dict[str, Any]:
         return _condition("BEGINS_WITH", value)
 
     @staticmethod
-    def between(low: Any, high: Any) -> dict[str, Any]:
+    def between(low: Any = None, high: Any = None) -> dict[str, Any]:
         return _condition("BETWEEN", low, high)
 
     @staticmethod
-    def equal_to(value: Any) -> dict[str, Any]:
+    def equal_to(value: Any = None) -> dict[str, Any]:
         return _condition("EQUAL_TO", value)
 
     @staticmethod
-    def greater_than(value: Any) -> dict[str, Any]:
+    def greater_than(value: Any = None) -> dict[str, Any]:
         return _condition("GREATER_THAN", value)
 
     @staticmethod
-    def greater_than_equal_to(value: Any) -> dict[str, Any]:
+    def greater_than_equal_to(value: Any = None) -> dict[str, Any]:
         return _condition("GREATER_THAN_EQUAL_TO", value)
 
     @staticmethod
-    def less_than(value: Any) -> dict[str, Any]:
+    def less_than(value: Any = None) -> dict[str, Any]:
         return _condition("LESS_THAN", value)
 
     @staticmethod
-    def less_than_equal_to(value: Any) -> dict[str, Any]:
+    def less_than_equal_to(value: Any = None) -> dict[str, Any]:
         return _condition("LESS_THAN_EQUAL_TO", value)
 
     beginsWith = begins_with  # noqa: N815 - Forge's own names
@@ -64,15 +64,15 @@ class FilterConditions(WhereConditions):
     """Conditions of a Filter: those of WhereConditions, and contains, not_equal_to, exists, ..."""
 
     @staticmethod
-    def contains(value: Any) -> dict[str, Any]:
+    def contains(value: Any = None) -> dict[str, Any]:
         return _condition("CONTAINS", value)
 
     @staticmethod
-    def not_contains(value: Any) -> dict[str, Any]:
+    def not_contains(value: Any = None) -> dict[str, Any]:
         return _condition("NOT_CONTAINS", value)
 
     @staticmethod
-    def not_equal_to(value: Any) -> dict[str, Any]:
+    def not_equal_to(value: Any = None) -> dict[str, Any]:
         return _condition("NOT_EQUAL_TO", value)
 
     @staticmethod

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from forgeq.jsontext import stringify
+from forgeq.runtime import STATUS_TEXT
+
 
 class ForgeKvsError(Exception):
     """A client-side error of @forge/kvs (a bad argument caught before any request)."""
@@ -28,11 +31,12 @@ class ForgeKvsAPIError(ForgeKvsError):
         self.context = context or {}
         self.response_details = {
             "status": status,
-            "statusText": _STATUS_TEXT.get(status, ""),
+            "statusText": STATUS_TEXT.get(status, ""),
             "traceId": None,
             "httpMethod": "POST",
             "httpPath": http_path,
-            "responseBodyLength": None,
+            # The length (in UTF-16 units, JavaScript's) of the `{code, message}` body the platform answers.
+            "responseBodyLength": len(stringify({"code": code, "message": message}).encode("utf-16-le")) // 2,
         }
 
     @property
@@ -41,12 +45,3 @@ class ForgeKvsAPIError(ForgeKvsError):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
-
-
-_STATUS_TEXT = {
-    400: "Bad Request",
-    404: "Not Found",
-    409: "Conflict",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-}

@@ -1,9 +1,11 @@
-"""What `@forge/kvs` answers, and the options its calls take, as Python sees them."""
+"""What `@forge/kvs` answers, and the options and fields its calls send, as Python sees them."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 from typing import Any
+
+from forgeq.jsontext import through_json
 
 
 class MetadataField(StrEnum):
@@ -39,6 +41,27 @@ class BatchResult(_Result):
     """What a batch answers: `successful_keys` and `failed_keys` ({key, error: {code, message}})."""
 
     _ALIASES = {"successful_keys": "successfulKeys", "failed_keys": "failedKeys"}
+
+
+def sent(value: Any) -> Any:
+    """A request field as @forge/kvs sends it, through JSON.stringify: NaN and Infinity are null, 1.0
+    is 1, a tuple an array; a cycle is JSON.stringify's TypeError, thrown before any request. (Values
+    go as they are: the platform encodes them with the same JSON.stringify, forgeq/jsontext.py.)"""
+    if value is None or type(value) is str:
+        return value
+    return through_json(value)
+
+
+def sent_items(items: Any) -> Any:
+    """A batch's items as sent: each field through JSON but the values (see `sent`)."""
+    if not isinstance(items, list | tuple):
+        return sent(items)
+    return [
+        {name: field if name == "value" else sent(field) for name, field in item.items()}
+        if isinstance(item, dict)
+        else sent(item)
+        for item in items
+    ]
 
 
 def get_options(options: Any, metadata_fields: Any) -> Any:

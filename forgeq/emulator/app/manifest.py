@@ -318,7 +318,7 @@ class _Validator:
         if key is None:
             self.error(where, "should have required property 'key'")
             return
-        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             self.error(f"{where}.key", f"key '{key}' must match {KEY_PATTERN.pattern}")
             return
         if key in self.module_keys:
@@ -332,7 +332,7 @@ class _Validator:
                 self.error(f"{where}.{prop}", f"should NOT have additional property '{prop}'")
 
     def _reference(self, where: str, value: Any) -> str | None:
-        if not isinstance(value, str) or not REFERENCE_PATTERN.match(value) or len(value) > limits.REFERENCE_MAX:
+        if not isinstance(value, str) or not REFERENCE_PATTERN.fullmatch(value) or len(value) > limits.REFERENCE_MAX:
             self.error(where, f"must be a function key matching {REFERENCE_PATTERN.pattern}, 1-{limits.REFERENCE_MAX} characters")
             return None
         if value not in self.function_keys:
@@ -356,7 +356,7 @@ class _Validator:
         if handler is None:
             self.error(where, "should have required property 'handler'")
             return
-        if not isinstance(handler, str) or not HANDLER_PATTERN.match(handler):
+        if not isinstance(handler, str) or not HANDLER_PATTERN.fullmatch(handler):
             self.error(
                 f"{where}.handler",
                 f"handler property '{handler}' must be in format <module>.<function> (example: index.run).",
@@ -369,7 +369,7 @@ class _Validator:
             self.error(f"{where}.handler", f"cannot find associated file for '{handler}' (looked for {names})")
         elif not is_inside(found, self.app_dir):
             self.error(f"{where}.handler", f"'{found}' resolves outside the app folder {self.app_dir}; handlers must live inside it")
-        if isinstance(key, str) and KEY_PATTERN.match(key):
+        if isinstance(key, str) and KEY_PATTERN.fullmatch(key):
             manifest.functions[key] = Function(key, handler, float(timeout), self._line(where))
 
     def _consumer(self, where: str, entry: dict[str, Any], manifest: Manifest) -> None:
@@ -377,7 +377,7 @@ class _Validator:
         queue = entry.get("queue")
         if queue is None:
             self.error(where, "should have required property 'queue'")
-        elif not isinstance(queue, str) or not QUEUE_PATTERN.match(queue) or len(queue) > limits.QUEUE_NAME_MAX:
+        elif not isinstance(queue, str) or not QUEUE_PATTERN.fullmatch(queue) or len(queue) > limits.QUEUE_NAME_MAX:
             self.error(
                 f"{where}.queue",
                 f"queue '{queue}' must match {QUEUE_PATTERN.pattern} and be 1-{limits.QUEUE_NAME_MAX} characters",
@@ -405,7 +405,7 @@ class _Validator:
                 return
             function = self._reference(f"{where}.resolver.function", resolver.get("function"))
             raw_method = resolver.get("method")
-            if not isinstance(raw_method, str) or not KEY_PATTERN.match(raw_method) or len(raw_method) > limits.REFERENCE_MAX:
+            if not isinstance(raw_method, str) or not KEY_PATTERN.fullmatch(raw_method) or len(raw_method) > limits.REFERENCE_MAX:
                 self.error(f"{where}.resolver.method", f"method must match {KEY_PATTERN.pattern}, 1-{limits.REFERENCE_MAX} characters")
                 return
             method = raw_method

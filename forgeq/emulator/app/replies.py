@@ -7,34 +7,18 @@ build their answers with `respond`; the bridge answers a request made while no i
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from forgeq.jsontext import stringify
+from forgeq.runtime import STATUS_TEXT
 
 Answer = dict[str, Any]
 
-STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-}
-
 
 def respond(status: int, body: Any = None) -> Answer:
-    text = (
-        None
-        if body is None
-        else body
-        if isinstance(body, str)
-        else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    )
+    # JSON.stringify's text: a lone surrogate in a stored value is escaped, so that the worker's
+    # Response (UTF-8) hands it to the package intact rather than as U+FFFD.
+    text = None if body is None else body if isinstance(body, str) else stringify(body)
     headers = {"content-type": "application/json"} if text else {}
     return {"status": status, "statusText": STATUS_TEXT.get(status, ""), "headers": headers, "body": text}
 

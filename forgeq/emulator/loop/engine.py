@@ -18,7 +18,7 @@ from typing import Any
 from forgeq.emulator import limits
 from forgeq.emulator.app.handlers import Handlers
 from forgeq.emulator.app.manifest import Function, Manifest
-from forgeq.emulator.ids import derived_uuid
+from forgeq.emulator.ids import minted_uuid
 from forgeq.emulator.loop import retry
 from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.loop.concurrency import KeyWaits
@@ -26,6 +26,7 @@ from forgeq.emulator.loop.invocation import Invocation, execute
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
+from forgeq.emulator.platform import queues
 from forgeq.emulator.platform.entities import Entities
 from forgeq.emulator.platform.event_limits import PlatformLimits
 from forgeq.emulator.platform.quota import Quota
@@ -38,6 +39,7 @@ from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord, dumps
+from forgeq.runtime import PlatformRefusal
 
 IDLE_POLL_SECONDS = 0.2
 
@@ -151,20 +153,27 @@ class Emulator:
 
     def push(self, queue: str, events: Any, installation: str = DEFAULT_INSTALLATION, origin: str = "api") -> str:
         """Push like `Queue(key=queue).push(events)` from outside any invocation; commits at once."""
-        from forgeq.events import validate_push
+        from forgeq.events import refused, validate_push
 
         batch = validate_push(events)
+        try:
+            batch = queues.check_publish(self.manifest, queue, batch)
+        except PlatformRefusal as refusal:
+            raise refused(refusal) from None
         pending = self.batch
         if pending.jobs or pending.new_events or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
             self.flush()  # the loop's writes first; the clock alone (meta) can wait for the next commit
         job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
         return job_id
 
-    def push_from_handler(self, invocation: Invocation, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
+    def push_from_handler(self, invocation: Invocation, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
+        """A publish request from a handler: the platform's checks, its limits, then the events (PlatformRefusal)."""
+        events = queues.check_publish(self.manifest, queue, events, any_body=v1)
         self.platform.check_push(invocation, len(events))
         now = invocation.now()
         invocation.pushes += 1
-        job_id = job_id or derived_uuid("job", self.settings.seed, invocation.event, invocation.attempt, invocation.pushes)
+        # The jobId @forge/events mints (crypto.randomUUID(), seeded per attempt as the worker seeds it).
+        job_id = job_id or minted_uuid(invocation.seed(), invocation.pushes)
         self.batch.jobs.append(NewJob(job_id, invocation.installation, queue, now, "handler"))
         self.batch.new_events.extend(
             new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event)
@@ -174,13 +183,13 @@ class Emulator:
             self.notify(Notice(now, f"pushed to queue '{queue}', which no consumer listens on; its events wait", "warning"))
         return job_id
 
-    def job_stats(self, queue: str, job_id: str, installation: str) -> dict[str, int]:
+    def job_stats(self, queue: Any, job_id: Any, installation: str) -> dict[str, int]:
+        """`{success, inProgress, failed}` of a job; PlatformRefusal (404) for a job the queue does not have."""
+        queues.check_job(queue, job_id)
         self.flush()
         job = self.store.job(job_id)
         if job is None or job["queue"] != queue or job["installation"] != installation:
-            from forgeq.events import JobDoesNotExistError
-
-            raise JobDoesNotExistError(f"The job {job_id} was not found for the queue {queue}.")
+            raise PlatformRefusal(404, {"message": f"The job {job_id} was not found for the queue {queue}."})
         counts = self.store.job_state_counts(job_id)
         return {
             "success": counts.get(schema.SUCCEEDED, 0),
@@ -188,7 +197,7 @@ class Emulator:
             "failed": counts.get(schema.DROPPED, 0),
         }
 
-    def cancel_job(self, queue: str, job_id: str, installation: str) -> None:
+    def cancel_job(self, queue: Any, job_id: Any, installation: str) -> None:
         self.lookahead.release()  # leased events not started are PENDING to Forge: the cancel reaches them
         self.job_stats(queue, job_id, installation)  # the same 404 as Forge for an unknown job
         self.store.cancel_job(job_id, self.clock.now())

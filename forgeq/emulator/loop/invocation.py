@@ -29,6 +29,7 @@ from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
 from forgeq.emulator.platform import api
+from forgeq.jsontext import through_json
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -68,14 +69,15 @@ class Invocation:
             return self.engine.clock.now()
         return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds + self.extra_seconds
 
-    def push(self, queue: str, events: list[dict[str, Any]], job_id: str | None = None) -> str:
-        """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own)."""
-        return self.engine.push_from_handler(self, queue, events, job_id)
+    def push(self, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
+        """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own);
+        `v1`: a @forge/events 0.x-1.x push, whose bodies may be any JSON."""
+        return self.engine.push_from_handler(self, queue, events, job_id, v1=v1)
 
-    def job_stats(self, queue: str, job_id: str) -> dict[str, int]:
+    def job_stats(self, queue: Any, job_id: Any) -> dict[str, int]:
         return self.engine.job_stats(queue, job_id, self.installation)
 
-    def cancel_job(self, queue: str, job_id: str) -> None:
+    def cancel_job(self, queue: Any, job_id: Any) -> None:
         self.engine.cancel_job(queue, job_id, self.installation)
 
     @property
@@ -308,7 +310,7 @@ def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout:
     if timed_out:
         return Result("timeout", error=f"Function timed out. Limit of {timeout:g} seconds")
     if error is not None:
-        if isinstance(error, InvocationError):
+        if isinstance(error, InvocationError) or getattr(error, "js_type", None) == "InvocationError":  # raised in Python or thrown in JavaScript
             return Result("raised", error=describe_exception(error), raised_invocation_error=True)
         if isinstance(error, SystemExit):
             return Result("raised", error=f"SystemExit({error.code!r}): the handler called sys.exit; forgeq kept running")
@@ -316,12 +318,29 @@ def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout:
     for pending in invocation.unawaited:
         if not pending.awaited and pending._error is not None:
             return Result("raised", error=f"unhandled rejection of an SDK call never awaited: {describe_exception(pending._error)}")
-    if isinstance(value, InvocationError):
-        return Result("retry-request", retry_options=dict(value.retry_options), retry_options_given=value.options_given)
-    if isinstance(value, dict) and value.get("_retry") is True:
-        options = value.get("retryOptions")
-        return Result("retry-request", retry_options=dict(options) if isinstance(options, dict) else None, retry_options_given=isinstance(options, dict))
     if inspect.iscoroutine(value):
         invocation.notes.append("the handler returned a coroutine: did you forget `await`?")
         value.close()
+        return Result("returned")
+    if value is not None:
+        # The platform reads the return value as JSON, as forgeq's Node.js worker reads a JavaScript
+        # handler's (JSON.parse(JSON.stringify(value))): NaN is null, a cycle is no value at all.
+        # What JSON has no type for (a set, a datetime) is read as its text, as a Date is; an
+        # InvocationError as the plain object its JavaScript constructor returns (its toJSON).
+        unsendable: list[str] = []
+
+        def as_text(item: Any) -> str:
+            unsendable.append(f"Object of type {type(item).__name__} is not JSON serializable")
+            return str(item)
+
+        try:
+            value = through_json(value, default=as_text)
+        except (TypeError, ValueError) as error:
+            invocation.notes.append(f"the handler's return value is not JSON ({error}); forgeq treats it as no value")
+            return Result("returned")
+        if unsendable and isinstance(value, dict) and value.get("_retry") is True:
+            invocation.notes.append(f"retryData is not JSON ({unsendable[0]}): the next attempt gets what JSON cannot hold as text (str)")
+    if isinstance(value, dict) and value.get("_retry") is True:
+        options = value.get("retryOptions")
+        return Result("retry-request", retry_options=options if isinstance(options, dict) else None, retry_options_given=isinstance(options, dict))
     return Result("returned")

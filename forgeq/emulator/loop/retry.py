@@ -1,4 +1,4 @@
-"""Forge's retry rules (FS §1.5, §4): from what a handler did to what happens to its event next.
+"""Forge's retry rules: from what a handler did to what happens to its event next.
 
 Pure functions of their arguments; the loop supplies times and the event's history.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 from forgeq.emulator import limits
 from forgeq.jsontext import stringify
+from forgeq.jsvalues import shown, to_string
 
 SUCCEEDED = "succeeded"
 RETRY = "retry"
@@ -56,7 +57,7 @@ class RetryRules:
 
 
 def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float]:
-    """(asked, applied): <= 0 becomes 1, over 900 becomes 900, fractions kept (FS §1.5).
+    """(asked, applied): <= 0 becomes 1, over 900 becomes 900, fractions kept.
 
     forgeq's choices where Forge is silent (docs/fidelity.md): missing, NaN or non-numbers become 1.
     """
@@ -64,7 +65,7 @@ def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float
         notes.append("retryAfter missing: Forge's SDK sends none; forgeq applies 1 s")
         return None, limits.MIN_RETRY_AFTER
     if isinstance(value, bool) or not isinstance(value, int | float):
-        notes.append(f"retryAfter {value!r} is not a number; forgeq applies 1 s")
+        notes.append(f"retryAfter {shown(value)} is not a number; forgeq applies 1 s")
         return None, limits.MIN_RETRY_AFTER
     asked = float(value)
     if math.isnan(asked):
@@ -119,7 +120,7 @@ def decide(
             reason = "FUNCTION_RETRY_REQUEST"
         retry_data = options.get("retryData")
         data_json = _retry_data_json(retry_data, notes) if retry_data is not None else None
-        decision = Decision(RETRY, str(reason), asked, applied, retry_data, notes=notes, retry_data_json=data_json)
+        decision = Decision(RETRY, to_string(reason), asked, applied, retry_data, notes=notes, retry_data_json=data_json)
         if rules.platform_limits:
             data_bytes = len(data_json.encode()) if data_json is not None else 0
             if data_bytes > limits.MAX_RETRY_DATA_BYTES:

@@ -3,7 +3,7 @@
 `@forge/events` and `@forge/kvs` send every request through `global.__forge_fetch__`; the worker
 forwards each one here (bridge.py), and `answer()` serves it with the same Invocation methods the
 Python SDK calls, then answers with the status and body the package expects from the cloud, so
-the package raises its own error classes (FS §1.2, §1.6, §2.6):
+the package raises its own error classes:
 
 - async events: POST /webhook/queue/publish|stats|cancel/{contextAri}/... ->
   201 pushed, 413 `{errorMessage}` (PayloadTooBigError), 429 (RateLimitError),
@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
 from forgeq.emulator.platform import legacy_storage
-from forgeq.runtime import PLAIN, SECRET, Space
+from forgeq.jsontext import depth
+from forgeq.jsvalues import shown
+from forgeq.runtime import PLAIN, SECRET, PlatformRefusal, Space
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.invocation import Invocation
@@ -43,6 +45,8 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
         body = json.loads(call["body"]) if call.get("body") else None
     except (TypeError, ValueError):
         return respond(400, {"code": "INVALID_REQUEST", "message": f"forgeq: the body of {path} is not JSON"})
+    except RecursionError:  # deeper than Python's json reads: what the Python SDK's checks say of it
+        return _too_deep(path, call["body"])
     kind = target.get("type") if isinstance(target, dict) else None
     if kind == "kvs":
         return _kvs(invocation, path, body)
@@ -60,53 +64,53 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     return respond(501, {"code": "NOT_EMULATED", "message": f"forgeq does not emulate {what}"})
 
 
-# -- async events (FS §1.2, §1.6) -----------------------------------------------------------------------
+def _too_deep(path: str, text: str) -> Answer:
+    """The answer to a request nesting deeper than json.loads goes: the same the Python SDK's
+    request gets, with the depth counted as it counts it (the request's own levels left out)."""
+    from forgeq.emulator.platform.queues import too_deep
+    from forgeq.emulator.platform.storage import MAX_DEPTH
+
+    levels = depth(text)
+    if _QUEUE_PATH.match(path):
+        return respond(400, {"message": too_deep(levels - 2)})  # {payload: [event]}
+    inside = 2 if path.startswith("/api/v1/batch/") else 1  # [{key, value}] or {key, value}
+    return respond(400, {"code": "MAX_DEPTH", "message": f"The value is nested {levels - inside} levels deep; the maximum is {MAX_DEPTH}."})
+
+
+# -- async events ---------------------------------------------------------------------------------------
 
 
 def _events(invocation: Invocation, action: str, body: Any) -> Answer:
-    from forgeq.events import (
-        QUEUE_KEY_PATTERN,
-        EventsError,
-        InvocationLimitReachedError,
-        JobDoesNotExistError,
-        PayloadTooBigError,
-        RateLimitError,
-        validate_push,
-    )
+    """publish, stats, cancel: the checks and answers of platform/queues.py, the limits of event_limits.py."""
+    from forgeq.events import EventsError, InvocationLimitReachedError, PayloadTooBigError, RateLimitError
 
     if not isinstance(body, dict):
         return respond(400, {"message": "the request body must be an object"})
-    queue = body.get("queueName")
-    if not isinstance(queue, str) or not QUEUE_KEY_PATTERN.match(queue):
-        return respond(
-            400, {"message": "Queue names can only contain alphanumeric characters, dashes and underscores."}
-        )
-    job_id = body.get("jobId")
-    if not isinstance(job_id, str) or not job_id:
-        return respond(404 if action != "publish" else 400, {"message": "jobId cannot be empty."})
+    queue, job_id = body.get("queueName"), body.get("jobId")
     try:
         if action == "stats":
             return respond(200, invocation.job_stats(queue, job_id))
         if action == "cancel":
             invocation.cancel_job(queue, job_id)
             return respond(204)
+        if not isinstance(job_id, str) or not job_id:
+            return respond(400, {"message": "jobId cannot be empty."})
         if body.get("schema") == PUSH_SCHEMA:
-            events = validate_push(body.get("payload"))
+            invocation.push(queue, body.get("payload"), job_id=job_id)
         elif body.get("schema") == V1_PUSH_SCHEMA:
-            events = _v1_events(body)
+            invocation.push(queue, _v1_events(body), job_id=job_id, v1=True)
         else:
-            return respond(400, {"message": f"forgeq does not know the push schema {body.get('schema')!r}"})
-        invocation.push(queue, events, job_id=job_id)
+            return respond(400, {"message": f"forgeq does not know the push schema {shown(body.get('schema'))}"})
         return respond(201)
-    except JobDoesNotExistError as error:
-        return respond(404, {"message": str(error)})
-    except PayloadTooBigError as error:
-        return respond(413, {"errorMessage": str(error)})
+    except PlatformRefusal as refusal:
+        return respond(refusal.status, refusal.body)
     except RateLimitError:
         return respond(429, {"message": "Too many requests."})
     except InvocationLimitReachedError:
         return respond(405, {"message": "The limit on cyclic invocation has been reached."})
-    except EventsError as error:
+    except PayloadTooBigError as error:
+        return respond(413, {"errorMessage": str(error)})
+    except EventsError as error:  # a 1.x push's own checks (_v1_events)
         return respond(400, {"message": str(error)})
 
 
@@ -125,7 +129,7 @@ def _v1_events(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"body": payload, **({"delayInSeconds": delay} if delay else {})} for payload in payloads]
 
 
-# -- KVS (FS §2) ------------------------------------------------------------------------------------------
+# -- KVS ------------------------------------------------------------------------------------------
 
 
 def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:

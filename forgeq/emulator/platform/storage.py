@@ -1,4 +1,4 @@
-"""The key-value store as Forge's KVS serves it: validation, quotas, TTL, per installation (FS §2).
+"""The key-value store as Forge's KVS serves it: validation, quotas, TTL, per installation.
 
 Reads see this run's unacknowledged writes (the WriteBatch) before the database, so a handler
 reads its own writes at once while the loop still commits in batches. A query commits the batch
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
 from forgeq.jsontext import CircularJsonError, depth, stringify
+from forgeq.jsvalues import WHITESPACE, shown, type_name
 from forgeq.runtime import PLAIN, SECRET, Space
 
 if TYPE_CHECKING:
@@ -34,8 +35,11 @@ if TYPE_CHECKING:
     from forgeq.emulator.loop.invocation import Invocation
 
 
-# FS §2.6: Forge's /^(?!\s+$)[a-zA-Z0-9:._\s-#]+$/ with the range rewritten so Python accepts it.
-KEY_PATTERN = re.compile(r"^(?!\s+$)[a-zA-Z0-9:._\s\-#]+$", re.ASCII)
+# Forge's documented key rule /^(?!\s+$)[a-zA-Z0-9:._\s-#]+$/ read as JavaScript reads it: `\s` is
+# JavaScript's whitespace (tab, newline, the no-break and other Unicode spaces, U+FEFF; not Python's
+# U+001C-U+001F or U+0085), `\s-#` is whitespace, `-` and `#`, and `$` ends the input (`\Z`).
+KEY_PATTERN = re.compile(rf"(?![{WHITESPACE}]+\Z)[a-zA-Z0-9:._{WHITESPACE}\-#]+\Z")
+KEY_RULE = "/^(?!\\s+$)[a-zA-Z0-9:._\\s-#]+$/"
 MAX_KEY_LENGTH = 500
 MAX_VALUE_BYTES = 240 * 1024
 MAX_DEPTH = 32  # docs/fidelity.md: depth counted with a scalar at 0, a flat object at 1
@@ -94,12 +98,12 @@ def kvs_error(code: str, message: str, status: int = 400, path: str | None = Non
     return ForgeKvsAPIError(code, message, status, http_path=path)
 
 
-# -- validation (FS §2.6) ----------------------------------------------------------------------------
+# -- validation ----------------------------------------------------------------------------------
 
 
 def check_key(key: Any) -> str:
     if not isinstance(key, str):
-        raise KvsFailure("INVALID_KEY", f"The key must be a string, not {type(key).__name__}.")
+        raise KvsFailure("INVALID_KEY", f"The key must be a string, not {type_name(key)}.")
     if key == "":
         raise KvsFailure("KEY_TOO_SHORT", "The key must be at least 1 character long.")
     if len(key) > MAX_KEY_LENGTH:
@@ -107,7 +111,7 @@ def check_key(key: Any) -> str:
             "KEY_TOO_LONG", f"The key is {len(key)} characters long; the maximum is {MAX_KEY_LENGTH}."
         )
     if not KEY_PATTERN.match(key):
-        raise KvsFailure("INVALID_KEY", f"The key {key[:60]!r} must match /^(?!\\s+$)[a-zA-Z0-9:._\\s-#]+$/.")
+        raise KvsFailure("INVALID_KEY", f"The key {shown(key)} must match {KEY_RULE}.")
     return key
 
 
@@ -188,14 +192,14 @@ def ttl_seconds(ttl: Any) -> float:
             "INVALID_TTL", "ttl must be {value, unit} with unit SECONDS, MINUTES, HOURS or DAYS."
         )
     if unit not in TTL_UNITS:
-        raise KvsFailure("INVALID_TTL", f"ttl unit {unit!r} is not one of {', '.join(TTL_UNITS)}.")
+        raise KvsFailure("INVALID_TTL", f"ttl unit {shown(unit)} is not one of {', '.join(TTL_UNITS)}.")
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise KvsFailure("INVALID_TTL", f"ttl value {value!r} must be a positive number.")
+        raise KvsFailure("INVALID_TTL", f"ttl value {shown(value)} must be a positive number.")
     seconds = float(value) * TTL_UNITS[unit]
     if seconds > MAX_TTL_SECONDS:
         raise KvsFailure("INVALID_TTL", "The maximum TTL is 1 year.")
@@ -215,7 +219,7 @@ def check_metadata_fields(fields: Any) -> tuple[str, ...]:
         if name not in METADATA_FIELDS:
             raise KvsFailure(
                 "INVALID_METADATA_FIELD",
-                f"{field!r} is not a metadata field (CREATED_AT, UPDATED_AT, EXPIRE_TIME).",
+                f"{shown(field)} is not a metadata field (CREATED_AT, UPDATED_AT, EXPIRE_TIME).",
             )
         names.append(str(name))
     return tuple(names)
@@ -265,7 +269,7 @@ def _options(options: Any) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise KvsFailure("INVALID_OPTIONS", f"options must be an object, not {type(options).__name__}.")
+        raise KvsFailure("INVALID_OPTIONS", f"options must be an object, not {type_name(options)}.")
     # Python spellings are accepted beside Forge's: key_policy, return_value, metadata_fields, ...
     return {_CAMEL.get(str(name), str(name)): value for name, value in options.items()}
 
@@ -469,17 +473,17 @@ class StorageSession:
             returned = given.get("returnValue")
             if policy is not None and policy not in KEY_POLICIES:
                 raise KvsFailure(
-                    "INVALID_KEY_POLICY", f"keyPolicy {policy!r} is not OVERRIDE or FAIL_IF_EXISTS."
+                    "INVALID_KEY_POLICY", f"keyPolicy {shown(policy)} is not OVERRIDE or FAIL_IF_EXISTS."
                 )
             if returned is not None:
                 if returned not in RETURN_VALUES:
                     raise KvsFailure(
-                        "INVALID_RETURN_VALUE", f"returnValue {returned!r} is not PREVIOUS or LATEST."
+                        "INVALID_RETURN_VALUE", f"returnValue {shown(returned)} is not PREVIOUS or LATEST."
                     )
                 if policy != "OVERRIDE":
                     raise KvsFailure(
                         "INVALID_KEY_POLICY_RETURN_VALUE_COMBINATION",
-                        f"returnValue needs keyPolicy OVERRIDE (keyPolicy is {policy!r}).",
+                        f"returnValue needs keyPolicy OVERRIDE (keyPolicy is {shown(policy)}).",
                     )
             fields = check_metadata_fields(given.get("returnMetadataFields"))
             ttl = ttl_seconds(given["ttl"]) if given.get("ttl") is not None else None
@@ -515,7 +519,7 @@ class StorageSession:
 
         self._call(path, work)
 
-    # -- query (FS §2.3) -----------------------------------------------------------------------------
+    # -- query --------------------------------------------------------------------------------------
 
     def query(
         self, where: Any = None, cursor: Any = None, limit: Any = None, metadata_fields: Any = None
@@ -528,7 +532,7 @@ class StorageSession:
             if isinstance(size, bool) or not isinstance(size, int):
                 raise KvsFailure(
                     "INVALID_QUERY_LIMIT",
-                    f"limit must be a whole number from 1 to {QUERY_MAX_LIMIT}, not {size!r}.",
+                    f"limit must be a whole number from 1 to {QUERY_MAX_LIMIT}, not {shown(size)}.",
                 )
             if size > QUERY_MAX_LIMIT:
                 raise KvsFailure(
@@ -561,7 +565,7 @@ class StorageSession:
 
         return self._call("query", work)  # type: ignore[no-any-return]
 
-    # -- batches (FS §2.5) ---------------------------------------------------------------------------
+    # -- batches ------------------------------------------------------------------------------------
 
     def batch_set(self, items: Any) -> dict[str, Any]:
         # A cycle in any value throws in the app, before any request (as in set).
@@ -692,12 +696,12 @@ def _where_prefix(where: Any) -> str:
     if clause.get("property") != "key":
         raise KvsFailure(
             "QUERY_WHERE_FIELD_INVALID",
-            f"Queries can only target the key field, not {clause.get('property')!r}.",
+            f"Queries can only target the key field, not {shown(clause.get('property'))}.",
         )
     if clause.get("condition") != "BEGINS_WITH":
         raise KvsFailure(
             "INVALID_FILTER_CONDITION",
-            f"The only condition the key-value store supports is BEGINS_WITH, not {clause.get('condition')!r}.",
+            f"The only condition the key-value store supports is BEGINS_WITH, not {shown(clause.get('condition'))}.",
         )
     values = clause.get("values")
     if not isinstance(values, list | tuple) or len(values) != 1:
@@ -705,7 +709,7 @@ def _where_prefix(where: Any) -> str:
     prefix = values[0]
     if isinstance(prefix, bool) or not isinstance(prefix, str | int | float):
         raise KvsFailure(
-            "INVALID_FILTER_VALUES", f"The BEGINS_WITH value must be a string, not {type(prefix).__name__}."
+            "INVALID_FILTER_VALUES", f"The BEGINS_WITH value must be a string, not {type_name(prefix)}."
         )
     return prefix if isinstance(prefix, str) else json.dumps(prefix)
 
@@ -730,7 +734,7 @@ def _batch_entries(items: Any, name: str) -> list[dict[str, Any]]:
         slot = (_hashable(entry.get("key")), _hashable(entry.get("entityName", entry.get("entity_name"))))
         if slot in seen:
             raise KvsFailure(
-                "INVALID_BATCH_REQUEST", f"{name} names the key {entry.get('key')!r} more than once."
+                "INVALID_BATCH_REQUEST", f"{name} names the key {shown(entry.get('key'))} more than once."
             )
         seen.add(slot)
         entries.append(entry)

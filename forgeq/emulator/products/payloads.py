@@ -208,7 +208,7 @@ def _check_generation_arguments(count: int, first_seq: int, now: float, project_
         raise ProductEventError(f"sequence numbers start at 1, not {first_seq}")
     if not math.isfinite(now):
         raise ProductEventError(f"the clock reading must be a finite number of seconds, not {now}")
-    if not PROJECT_KEY_PATTERN.match(project_key):
+    if not PROJECT_KEY_PATTERN.fullmatch(project_key):
         raise ProductEventError(
             f"{project_key!r} is not a Jira project key",
             "use capital letters, digits and underscores, starting with a letter, e.g. DEMO",

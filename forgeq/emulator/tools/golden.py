@@ -14,6 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from forgeq.jsontext import escape_surrogates
+
 FORMAT = "forgeq-golden/1"
 MAX_DIFF_LINES = 60
 
@@ -98,7 +100,7 @@ def dumps(doc: dict[str, Any]) -> str:
     """Pretty JSON with one attempt, one dropped event and one key per line."""
 
     def line(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, sort_keys=False)
+        return escape_surrogates(json.dumps(value, ensure_ascii=False, sort_keys=False))
 
     out = ["{", f'  "format": {line(doc["format"])},', f'  "seed": {line(doc["seed"])},', '  "attempts": [']
     out += [

@@ -284,6 +284,11 @@ function describe(error, file) {
   if (error === null || typeof error !== 'object') {
     return { type: 'Error', message: `a non-Error was thrown: ${safeString(error)}`, stack: null, where: null };
   }
+  if (error._retry === true && !(error instanceof Error)) {
+    // A thrown InvocationError: the plain object its constructor returns. Forge honours only a
+    // returned one; forgeq names it as the Python SDK's raised InvocationError is named.
+    return { type: 'InvocationError', message: safeString(error), stack: null, where: null };
+  }
   let message = error.message === undefined ? safeString(error) : String(error.message);
   const code = typeof error.code === 'string' ? error.code : null;
   if (code && !message.includes(code) && typeName(error).startsWith('ForgeKvs')) message = `${code}: ${message}`;

@@ -55,7 +55,7 @@ def check_pushes(source: SourceFile, manifest: Manifest | None, roles: list[Role
         if (
             manifest is not None
             and site.queue is not None
-            and QUEUE_KEY.match(site.queue)
+            and QUEUE_KEY.fullmatch(site.queue)
             and manifest.consumer_for(site.queue) is None
         ):
             declared = site.queue_line
@@ -152,7 +152,7 @@ def _queue_name(source: SourceFile, call: ast.Call, manifest: Manifest | None, r
     name = _string_value(source, key_node, source.enclosing_function(call))
     if name is None:
         return
-    if not QUEUE_KEY.match(name):
+    if not QUEUE_KEY.fullmatch(name):
         report(
             "FQ302",
             key_node or call,
