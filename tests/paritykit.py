@@ -381,6 +381,118 @@ def _consumers() -> list[Case]:
     return cases
 
 
+def entity(method: str, *args: Any, name: Any = "item") -> dict[str, Any]:
+    return {"do": "entity", "name": name, "method": method, "args": list(args)}
+
+
+def entity_query(index: list[Any], *chain: list[Any], name: Any = "item", options: Any = None) -> dict[str, Any]:
+    step: dict[str, Any] = {"do": "entityQuery", "name": name, "index": index, "chain": [list(link) for link in chain]}
+    if options is not None:
+        step["options"] = options
+    return step
+
+
+def condition(cond: str, *args: Any) -> dict[str, Any]:
+    return {"$": "filterCondition", "cond": cond, "args": list(args)}
+
+
+def filter_of(op: str, *items: list[Any]) -> dict[str, Any]:
+    return {"$": "filter", "op": op, "items": [list(item) for item in items]}
+
+
+ITEMS = [
+    ("i1", {"name": "alpha", "count": 1, "score": 0.5, "done": False, "tags": ["a"]}),
+    ("i2", {"name": "beta", "count": 2, "score": 1.5, "done": True, "tags": {"k": 1}}),
+    ("i3", {"name": "gamma", "count": 3, "score": 2.0, "done": False}),
+    ("i4", {"name": "alpha", "count": 4, "done": True, "tags": None}),
+    ("i5", {"name": "delta", "count": -5, "score": -1.0, "done": False, "tags": "x"}),
+]
+
+
+def _entities() -> list[Case]:
+    seeded = [entity("set", key, value) for key, value in ITEMS]
+    values: list[Any] = [
+        {"name": "n"}, {"name": "n", "count": 1.0}, {"name": "n", "count": 1.5}, {"name": "n", "count": 2**31},
+        {"name": "n", "count": 2**31 - 1}, {"name": "n", "count": -(2**31)}, {"name": "n", "count": "1"}, {"name": 1},
+        {"name": "n", "score": 1}, {"name": "n", "score": NAN}, {"name": "n", "score": INF}, {"name": "n", "done": 1},
+        {"name": "n", "unknown": 1}, {"name": "n", "tags": {"$": "circular"}}, {"name": "n", "tags": [1.0, "\ud800"]},
+        {}, [], "text", None, 5, {"name": None}, {"name": "n", "count": None}, {"name": repeat("n", 1000)},
+    ]  # fmt: skip
+    cases = []
+    for value in values:
+        cases.append({"group": "entities", "steps": [entity("set", "k", value), entity("get", "k"), entity("get", "k", {"metadataFields": ["CREATED_AT"]})]})
+    for name in ("item", "undeclared", "", 5, None, "Item"):
+        cases.append({"group": "entities", "steps": [entity("set", "k", {"name": "n"}, name=name), entity("get", "k", name=name), entity("delete", "k", name=name)]})
+    for key in ("k", "", "bad key!", 5, None, "nb\u00a0sp", "k" * 501):
+        cases.append({"group": "entities", "steps": [entity("set", key, {"name": "n"}), entity("get", key), entity("delete", key)]})
+    for options in ({"keyPolicy": "FAIL_IF_EXISTS"}, {"keyPolicy": "OVERRIDE", "returnValue": "PREVIOUS"}, {"ttl": {"value": 1, "unit": "HOURS"}}, {"nope": 1}):
+        cases.append({"group": "entities", "steps": [entity("set", "k", {"name": "a"}), entity("set", "k", {"name": "b"}, options), entity("get", "k")]})
+    ranges: list[Any] = [
+        None, where("beginsWith", "al"), where("equalTo", "beta"), where("between", "b", "d"), where("greaterThan", "beta"),
+        where("greaterThanEqualTo", "beta"), where("lessThan", "c"), where("lessThanEqualTo", "gamma"), where("equalTo", 5),
+        {"condition": "NOPE", "values": ["a"]}, where("between", "d", "b"),
+    ]  # fmt: skip
+    for bound in ranges:
+        chain: list[list[Any]] = [["where", bound]] if bound is not None else []
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], *chain, ["getMany"])]})
+    for partition, bound in (([True], None), ([False], where("greaterThan", 1)), ([False], where("between", -10, 2)), ([1], None), (None, None), ([True, 1], None), ([True], where("beginsWith", "a"))):
+        index_args: list[Any] = ["by-done-count", {"partition": partition}] if partition is not None else ["by-done-count"]
+        chain = [["where", bound]] if bound is not None else []
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(index_args, *chain, ["getMany"])]})
+    filters: list[Any] = [
+        filter_of("and", ["count", condition("greaterThan", 1)]), filter_of("or", ["done", condition("equalTo", True)], ["count", condition("lessThan", 0)]),
+        filter_of("and", ["tags", condition("exists")]), filter_of("and", ["tags", condition("notExists")]), filter_of("and", ["name", condition("contains", "ph")]),
+        filter_of("and", ["name", condition("notContains", "a")]), filter_of("and", ["name", condition("notEqualTo", "alpha")]),
+        filter_of("and", ["score", condition("between", 0, 2)]), filter_of("and", ["unknown", condition("equalTo", 1)]), filter_of("and"),
+        filter_of("and", ["name", condition("beginsWith", "g")], ["done", condition("equalTo", False)]),
+    ]  # fmt: skip
+    for joined in filters:
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["filters", joined], ["getMany"])]})
+    for chain in (
+        [["sort", "DESC"], ["getMany"]], [["sort", "ASC"], ["limit", 2], ["getMany"]], [["limit", 0], ["getMany"]], [["limit", 101], ["getMany"]],
+        [["limit", 2.0], ["getMany"]], [["limit", NAN], ["getMany"]], [["sort", "SIDEWAYS"], ["getMany"]], [["getOne"]], [["cursor", "nope"], ["getMany"]],
+        [["limit", 2], ["getMany"]],
+    ):  # fmt: skip
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], *chain)]})
+    pages = [entity_query(["name"], ["limit", 2], ["cursor", "$cursor"], ["getMany"]) for _ in range(3)]
+    cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["limit", 2], ["getMany"]), *pages]})
+    cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["getMany"], options={"metadataFields": ["CREATED_AT", "UPDATED_AT"]})]})
+    for index in (["nope"], ["by-key"], [""], [5]):
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(index, ["getMany"])]})
+    cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["getMany"], name="undeclared")]})
+    batches: list[Any] = [
+        [{"key": "b1", "value": {"name": "x"}, "entityName": "item"}, {"key": "b2", "value": 1}],
+        [{"key": "b1", "value": {"name": "x", "count": 1.5}, "entityName": "item"}], [{"key": "b1", "value": {"name": "x"}, "entityName": "nope"}],
+        [{"key": "b1", "value": {"name": "x"}, "entityName": "item"}, {"key": "b1", "value": 1}],
+    ]  # fmt: skip
+    for batch in batches:
+        cases.append({"group": "entities", "steps": [kvs("batchSet", batch), kvs("batchGet", [{"key": "b1", "entityName": "item"}, {"key": "b2"}]), kvs("batchDelete", [{"key": "b1", "entityName": "item"}])]})
+    return cases
+
+
+def _transactions() -> list[Case]:
+    item = {"entityName": "item"}
+    seeded = [entity("set", "t1", {"name": "one", "count": 1}), kvs("set", "plain", 1)]
+    operations: list[list[list[Any]]] = [
+        [["set", "a", 1], ["set", "b", {"n": 1.0}]], [["set", "t2", {"name": "two"}, item], ["delete", "plain"]],
+        [["set", "t1", {"name": "one", "count": 2}, {"entityName": "item", "conditions": filter_of("and", ["count", condition("equalTo", 1)])}]],
+        [["set", "t1", {"name": "one", "count": 2}, {"entityName": "item", "conditions": filter_of("and", ["count", condition("equalTo", 5)])}]],
+        [["check", "t1", {"entityName": "item", "conditions": filter_of("and", ["name", condition("equalTo", "one")])}], ["set", "a", 1]],
+        [["check", "t1", {"entityName": "item", "conditions": filter_of("and", ["name", condition("equalTo", "two")])}], ["set", "a", 1]],
+        [["check", "missing", {"entityName": "item", "conditions": filter_of("and", ["name", condition("exists")])}]],
+        [["set", "a", 1], ["set", "a", 2]], [["set", "a", 1], ["delete", "a"]], [],
+        [["set", f"k{n}", n] for n in range(25)], [["set", f"k{n}", n] for n in range(26)],
+        [["set", "a", NAN]], [["set", "a", None]], [["set", "bad key!", 1]], [["set", "a", {"$": "circular"}]],
+        [["set", "t3", {"name": 5}, item]], [["set", "a", 1, None, {"ttl": {"value": 1, "unit": "DAYS"}}]],
+        [["set", "a", 1, None, {"keyPolicy": "OVERRIDE"}]], [["delete", "t1", item], ["set", "t1", {"name": "again"}, item]],
+        [["set", "a", 1, {"entityName": "undeclared"}]], [["check", "t1", {"entityName": "item", "conditions": filter_of("and")}]],
+    ]  # fmt: skip
+    cases = []
+    for ops in operations:
+        cases.append({"group": "transactions", "steps": [*seeded, {"do": "transact", "ops": ops}, kvs("get", "a"), kvs("get", "plain"), entity("get", "t1"), entity("get", "t2")]})
+    return cases
+
+
 def _resolvers() -> list[Case]:
     definitions: list[tuple[list[list[Any]], Any]] = [
         ([["a", "fn"]], None), ([["a", "fn"], ["a", "fn"]], None), ([["b", 5]], None), ([["b", "text"]], None),
@@ -400,7 +512,8 @@ def cases() -> dict[str, Case]:
     """Every case, by id (`<group>-<n>`), in a fixed order."""
     found: dict[str, Case] = {}
     for make_group in (_queue_keys, _push_shapes, _sizes, _delays, _job_progress, _invocation_errors, _kvs_keys,
-                       _kvs_values, _kvs_options, _queries, _secrets, _batches, _consumers, _resolvers):  # fmt: skip
+                       _kvs_values, _kvs_options, _queries, _secrets, _batches, _consumers, _resolvers, _entities,
+                       _transactions):  # fmt: skip
         for number, case in enumerate(make_group(), 1):
             found[f"{case['group'].replace(' ', '-')}-{number:03d}"] = case
     return found

@@ -30,12 +30,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from forgeq.jsvalues import truthy
 from forgeq.kvs.conditions import Filter, FilterConditions, Sort, SortOrder, WhereConditions
 from forgeq.kvs.entity import Entity, EntityIndexQuery, EntityQueryBuilder
 from forgeq.kvs.errors import ForgeKvsAPIError, ForgeKvsError
-from forgeq.kvs.results import BatchResult, ListResult, MetadataField, get_options, sent, sent_items, set_options
+from forgeq.kvs.results import (
+    BatchResult,
+    ListResult,
+    MetadataField,
+    get_options,
+    sent,
+    sent_items,
+    set_options,
+)
 from forgeq.kvs.transaction import TransactionBuilder
-from forgeq.jsvalues import truthy
 from forgeq.runtime import SECRET, current, sdk_call
 
 

@@ -19,8 +19,14 @@ from typing import Any
 
 from forgeq.kvs.conditions import Filter, Sort
 from forgeq.kvs.errors import ForgeKvsError
-from forgeq.kvs.results import ListResult, get_options, set_options
+from forgeq.kvs.results import ListResult, get_options, sent, set_options
 from forgeq.runtime import current, sdk_call
+
+
+def entity_space(name: Any) -> str:
+    """The store space of an entity request's entityName: the name; a name that is not a string is
+    the empty name, which fails the name check with Forge's code (as it reaches the platform)."""
+    return name if isinstance(name, str) else ""
 
 
 class EntityQueryBuilder:
@@ -70,12 +76,12 @@ class EntityQueryBuilder:
 
     @sdk_call
     def get_many(self) -> ListResult:
-        return ListResult(current().storage.entity_query(self._sent()))
+        return ListResult(current().storage.entity_query(sent(self._sent())))
 
     @sdk_call
     def get_one(self) -> dict[str, Any] | None:
         self._request["limit"] = 1  # as the package does: getOne() is limit(1).getMany()
-        results = current().storage.entity_query(self._sent())["results"]
+        results = current().storage.entity_query(sent(self._sent()))["results"]
         return results[0] if results else None
 
     getMany = get_many  # noqa: N815 - Forge's own names
@@ -105,11 +111,12 @@ class Entity:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._space = entity_space(name)
 
     @sdk_call
     def get(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
-        return current().storage.get(key, get_options(options, metadata_fields), space=self.name)
+        return current().storage.get(sent(key), sent(get_options(options, metadata_fields)), space=self._space)
 
     @sdk_call
     def set(
@@ -124,12 +131,12 @@ class Entity:
         return_metadata_fields: Any = None,
     ) -> Any:
         return current().storage.set(
-            key, value, set_options(options, ttl, key_policy, return_value, return_metadata_fields), space=self.name
+            sent(key), sent(value), sent(set_options(options, ttl, key_policy, return_value, return_metadata_fields)), space=self._space
         )
 
     @sdk_call
     def delete(self, key: str) -> None:
-        current().storage.delete(key, space=self.name)
+        current().storage.delete(sent(key), space=self._space)
 
     def query(self, options: Any = None, *, metadata_fields: Any = None) -> EntityIndexQuery:
         if metadata_fields is None and isinstance(options, dict):

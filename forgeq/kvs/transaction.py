@@ -21,6 +21,7 @@ from typing import Any
 
 from forgeq.kvs.conditions import conditions_request
 from forgeq.kvs.errors import ForgeKvsError
+from forgeq.kvs.results import sent
 from forgeq.runtime import current, sdk_call
 
 
@@ -89,7 +90,7 @@ class TransactionBuilder:
 
     @sdk_call
     def execute(self) -> None:
-        current().storage.transact(self.request())
+        current().storage.transact(sent(self.request()))  # through JSON.stringify, as the package sends it
 
     def __repr__(self) -> str:
         return f"<forgeq.kvs transaction: {len(self._sets)} set, {len(self._deletes)} delete, {len(self._checks)} check>"

@@ -103,7 +103,7 @@ def _entity(item: Any, path: str, error: Report, line: Callable[[str], int | Non
     elif len(name) > limits.ENTITY_NAME_MAX:
         error(f"{path}.name", f"Entity name '{name}' exceeds maximum allowed length of {limits.ENTITY_NAME_MAX} characters.")
         ok = False
-    if not ENTITY_NAME_PATTERN.match(name):
+    if not ENTITY_NAME_PATTERN.fullmatch(name):
         error(
             f"{path}.name",
             f"Entity name '{name}' must match {ENTITY_NAME_PATTERN.pattern} (a-z, 0-9 and : - _ . ; not starting "
@@ -135,7 +135,7 @@ def _attributes(entity: str, raw: Any, path: str, error: Report) -> dict[str, st
     valid = True
     for attribute, spec in raw.items():
         where = f"{path}.{attribute}"
-        if not isinstance(attribute, str) or not ATTRIBUTE_PATTERN.match(attribute):
+        if not isinstance(attribute, str) or not ATTRIBUTE_PATTERN.fullmatch(attribute):
             error(where, f"attribute name '{attribute}' must match {ATTRIBUTE_PATTERN.pattern}")
             valid = False
             continue
@@ -208,7 +208,7 @@ def _index(entity: str, attributes: dict[str, str], item: Any, where: str, error
     if name == RESERVED_INDEX:
         error(f"{where}.name", f"Entity '{entity}' cannot use reserved index name '{RESERVED_INDEX}'.")
         valid = False
-    elif not limits.ENTITY_INDEX_NAME_MIN <= len(name) <= limits.ENTITY_INDEX_NAME_MAX or not INDEX_NAME_PATTERN.match(name):
+    elif not limits.ENTITY_INDEX_NAME_MIN <= len(name) <= limits.ENTITY_INDEX_NAME_MAX or not INDEX_NAME_PATTERN.fullmatch(name):
         error(
             f"{where}.name",
             f"index name '{name}' must be {limits.ENTITY_INDEX_NAME_MIN}-{limits.ENTITY_INDEX_NAME_MAX} characters of "

@@ -29,6 +29,7 @@ from forgeq.emulator.app.replies import Answer, respond
 from forgeq.emulator.platform import legacy_storage
 from forgeq.jsontext import depth
 from forgeq.jsvalues import shown
+from forgeq.kvs.entity import entity_space
 from forgeq.runtime import PLAIN, SECRET, PlatformRefusal, Space
 
 if TYPE_CHECKING:
@@ -141,9 +142,7 @@ def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
     if operation.startswith("secret/"):
         space = SECRET
     elif operation.startswith("entity/"):
-        # A missing or non-string entityName fails the entity's name check with Forge's code.
-        name = request.get("entityName")
-        space = name if isinstance(name, str) else ""
+        space = entity_space(request.get("entityName"))  # a non-string name fails the name check
     operation = operation.split("/", 1)[1] if space != PLAIN else operation
     session = invocation.storage
     try:

@@ -17,6 +17,7 @@ from typing import Any
 from forgeq.emulator import limits
 from forgeq.emulator.app.entities import Entity
 from forgeq.emulator.platform.storage import KvsFailure
+from forgeq.jsvalues import shown
 
 WHERE_CONDITIONS = ("BEGINS_WITH", "BETWEEN", "EQUAL_TO", "GREATER_THAN", "GREATER_THAN_EQUAL_TO", "LESS_THAN", "LESS_THAN_EQUAL_TO")
 FILTER_CONDITIONS = (*WHERE_CONDITIONS, "CONTAINS", "NOT_CONTAINS", "NOT_EQUAL_TO", "EXISTS", "NOT_EXISTS")
@@ -84,13 +85,13 @@ def clause(entity: Entity, raw: Any, allowed: tuple[str, ...], what: str, attrib
         if not isinstance(attribute, str) or attribute not in entity.attributes:
             raise KvsFailure(
                 "INVALID_ENTITY_ATTRIBUTE",
-                f"{what}: {attribute!r} is not an attribute of entity '{entity.name}' "
+                f"{what}: {shown(attribute)} is not an attribute of entity '{entity.name}' "
                 f"(it declares {', '.join(entity.attributes)}).",
             )
     condition = raw.get("condition")
     if condition not in allowed:
         raise KvsFailure(
-            "INVALID_FILTER_CONDITION", f"{what}: condition {condition!r} is not one of {', '.join(allowed)}."
+            "INVALID_FILTER_CONDITION", f"{what}: condition {shown(condition)} is not one of {', '.join(allowed)}."
         )
     values = _values(raw.get("values"), str(condition), what)
     kind = entity.attributes.get(attribute, "string")  # the key is a string
@@ -103,7 +104,7 @@ def clause(entity: Entity, raw: Any, allowed: tuple[str, ...], what: str, attrib
             if not good:
                 raise KvsFailure(
                     "INVALID_FILTER_VALUES",
-                    f"{what}: {condition} {value!r} does not fit '{attribute}', an attribute of type {kind}.",
+                    f"{what}: {condition} {shown(value)} does not fit '{attribute}', an attribute of type {kind}.",
                 )
     return Clause(attribute, str(condition), values)
 

@@ -55,6 +55,7 @@ from forgeq.emulator.platform.storage import (
     item,
 )
 from forgeq.emulator.store.entities import EntityScan, IndexShape
+from forgeq.jsvalues import shown, type_name
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import Manifest
@@ -98,7 +99,7 @@ class Entities:
 
     def declared(self, name: Any) -> Entity:
         if not isinstance(name, str):
-            raise KvsFailure("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type(name).__name__}.")
+            raise KvsFailure("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type_name(name)}.")
         if len(name) < limits.ENTITY_NAME_MIN:
             raise KvsFailure(
                 "ENTITY_TYPE_TOO_SHORT", f"The entity name '{name}' needs at least {limits.ENTITY_NAME_MIN} characters."
@@ -108,7 +109,7 @@ class Entities:
                 "ENTITY_TYPE_TOO_LARGE",
                 f"The entity name is {len(name)} characters long; the maximum is {limits.ENTITY_NAME_MAX}.",
             )
-        if not ENTITY_NAME_PATTERN.match(name):
+        if not ENTITY_NAME_PATTERN.fullmatch(name):
             raise KvsFailure("INVALID_ENTITY_TYPE", f"The entity name '{name}' does not match {ENTITY_NAME_PATTERN.pattern}.")
         entity = self.engine.manifest.entities.get(name)
         if entity is None:
@@ -155,7 +156,7 @@ class Entities:
                     "INVALID_ENTITY_VALUE",
                     f"Attribute '{attribute}' of entity '{entity.name}' is of type {kind}"
                     + (" (a 32-bit signed integer)" if kind == "integer" else "")
-                    + f"; {held!r} does not fit.",
+                    + f"; {shown(held)} does not fit.",
                 )
         for index in entity.indexes.values():
             _check_index_sizes(entity, index.name, index.partition, index.range, stored)
@@ -198,7 +199,7 @@ class Entities:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= limits.ENTITY_QUERY_MAX_LIMIT:
             raise KvsFailure(
                 "COMPLEX_QUERY_PAGE_LIMIT_NOT_IN_RANGE",
-                f"The page limit must be set between 1 and {limits.ENTITY_QUERY_MAX_LIMIT}, not {size!r}.",
+                f"The page limit must be set between 1 and {limits.ENTITY_QUERY_MAX_LIMIT}, not {shown(size)}.",
             )
         after = _decode_cursor(request.get("cursor"), page.fingerprint)
         options = request.get("options")
@@ -243,7 +244,7 @@ class Entities:
             if index is None:
                 declared = ", ".join([RESERVED_INDEX, *entity.indexes])
                 raise KvsFailure(
-                    "INVALID_ENTITY_INDEX", f"Entity '{entity.name}' has no index {name!r} (its indexes: {declared})."
+                    "INVALID_ENTITY_INDEX", f"Entity '{entity.name}' has no index {shown(name)} (its indexes: {declared})."
                 )
             partition_attributes, range_attribute = index.partition, index.range
         partition = request.get("partition")
@@ -254,14 +255,14 @@ class Entities:
             raise KvsFailure(
                 "INVALID_ENTITY_INDEX",
                 f"Index '{name}' of entity '{entity.name}' is partitioned by {wanted}: "
-                f"pass one value per attribute, in that order (got {partition!r}).",
+                f"pass one value per attribute, in that order (got {shown(partition)}).",
             )
         for attribute, value in zip(partition_attributes, partition, strict=True):
             kind = entity.attributes[attribute]
             if kind_of(value) is None or not fits(kind, value):
                 raise KvsFailure(
                     "INVALID_FILTER_VALUES",
-                    f"Partition value {value!r} does not fit '{attribute}', an attribute of type {kind}.",
+                    f"Partition value {shown(value)} does not fit '{attribute}', an attribute of type {kind}.",
                 )
         bounds: tuple[tuple[str, Any], ...] = ()
         range_kind: str | None = None
@@ -276,7 +277,7 @@ class Entities:
         parsed = parse_conditions(entity, filters, "filters") if filters is not None else None
         sort = request.get("sort") or "ASC"
         if sort not in SORTS:
-            raise KvsFailure("INVALID_SORT_ORDER", f"sort must be ASC or DESC, not {sort!r}.")
+            raise KvsFailure("INVALID_SORT_ORDER", f"sort must be ASC or DESC, not {shown(sort)}.")
         shape = IndexShape(entity.name, partition_attributes, range_attribute)
         values = tuple(int(v) if entity.attributes[a] == "integer" else v for a, v in zip(partition_attributes, partition, strict=True))
         scan = EntityScan(installation, shape, values, bounds, descending=sort == "DESC")

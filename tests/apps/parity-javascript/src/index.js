@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvocationError, Queue, QueueResponse } from '@forge/events';
-import { kvs, WhereConditions } from '@forge/kvs';
+import { Filter, FilterConditions, kvs, WhereConditions } from '@forge/kvs';
 import Resolver from '@forge/resolver';
 
 class HarnessError extends Error {}
@@ -56,6 +56,13 @@ function make(spec) {
     }
     case 'where':
       return WhereConditions[spec.cond](...spec.args.map(make));
+    case 'filterCondition':
+      return FilterConditions[spec.cond](...spec.args.map(make));
+    case 'filter': {
+      let filter = new Filter();
+      for (const [field, condition] of spec.items) filter = filter[spec.op](make(field), make(condition));
+      return filter;
+    }
     default:
       throw new Error(`unknown tag ${spec.$}`);
   }
@@ -120,6 +127,20 @@ async function runStep(step, state) {
       const defined = new Resolver();
       for (const [key, fn] of step.defines) defined.define(make(key), fn === 'fn' ? () => undefined : make(fn));
       return defined.getFunction(make(step.get === undefined ? step.defines[0][0] : step.get)) ? 'found' : null;
+    }
+    case 'entity':
+      return kvs.entity(make(step.name))[step.method](...step.args.map(make));
+    case 'entityQuery': {
+      let builder = kvs.entity(make(step.name)).query(...('options' in step ? [make(step.options)] : [])).index(...step.index.map(make));
+      for (const [method, ...args] of step.chain) builder = builder[method](...args.map((arg) => (arg === '$cursor' ? state.cursor : make(arg))));
+      const page = await builder;
+      if (page && typeof page === 'object' && 'results' in page) state.cursor = page.nextCursor;
+      return page;
+    }
+    case 'transact': {
+      const transaction = kvs.transact();
+      for (const [method, ...args] of step.ops) transaction[method](...args.map(make));
+      return transaction.execute();
     }
     case 'make':
       return make(step.value);

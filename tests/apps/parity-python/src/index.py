@@ -16,7 +16,7 @@ from typing import Any
 
 from forgeq.events import InvocationError, Queue, QueueResponse
 from forgeq.jsontext import stringify
-from forgeq.kvs import WhereConditions, kvs
+from forgeq.kvs import Filter, FilterConditions, WhereConditions, kvs
 from forgeq.resolver import Resolver
 
 _cases: dict[str, Any] | None = None
@@ -74,6 +74,13 @@ def make(spec: Any) -> Any:
         return response
     if tag == "where":
         return getattr(WhereConditions, spec["cond"])(*[make(arg) for arg in spec["args"]])
+    if tag == "filterCondition":
+        return getattr(FilterConditions, spec["cond"])(*[make(arg) for arg in spec["args"]])
+    if tag == "filter":
+        joined = Filter()
+        for field, condition in spec["items"]:
+            joined = getattr(joined, spec["op"])(make(field), make(condition))
+        return joined
     raise ValueError(f"unknown tag {tag}")
 
 
@@ -148,6 +155,23 @@ async def run_step(step: dict[str, Any], state: dict[str, Any]) -> Any:
         for key, function in step["defines"]:
             defined.define(make(key), (lambda request: None) if function == "fn" else make(function))
         return "found" if defined.getFunction(make(step.get("get", step["defines"][0][0]))) else None
+    if what == "entity":
+        return await getattr(kvs.entity(make(step["name"])), step["method"])(*[make(arg) for arg in step["args"]])
+    if what == "entityQuery":
+        index = kvs.entity(make(step["name"])).query(*([] if "options" not in step else [make(step["options"])]))
+        builder = index.index(*[make(arg) for arg in step["index"]])
+        *chain, (last, *last_args) = step["chain"]
+        for method, *args in chain:
+            builder = getattr(builder, method)(*[state["cursor"] if arg == "$cursor" else make(arg) for arg in args])
+        page = await getattr(builder, last)(*[make(arg) for arg in last_args])
+        if isinstance(page, dict) and "results" in page:
+            state["cursor"] = page.get("nextCursor")
+        return page
+    if what == "transact":
+        transaction = kvs.transact()
+        for method, *args in step["ops"]:
+            getattr(transaction, method)(*[make(arg) for arg in args])
+        return await transaction.execute()
     if what == "make":
         return make(step["value"])
     raise ValueError(f"unknown step {what}")
