@@ -11,6 +11,7 @@ runs all of them.
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 
 import paritykit
@@ -65,3 +66,47 @@ def test_a_difference_is_reported_with_both_sides(tmp_path):
     found = paritykit.differences(python, changed)
     assert list(found) == [first]
     assert '"changed": true' in paritykit.explain(found, chosen)
+
+
+SURROGATE_HANDLER = """
+from forgeq.events import InvocationError
+from forgeq.kvs import kvs
+
+def handler(event, context):
+    print("printed: \\ud800")
+    kvs.set("key", {"s": "\\udfff", "n": float("nan"), "ratio": 1.0})
+    if not event.get("retryContext"):
+        return InvocationError({"retryAfter": 1, "retryReason": "R\\ud800", "retryData": {"s": "\\ud800"}})
+    raise ValueError("bad \\ud800 value")
+"""
+
+
+def test_lone_surrogates_and_nan_from_a_handler_leave_a_state_every_json_output_reads(tmp_path):
+    # Printed, raised, as a retryReason, in retryData and in a KVS value: nothing stops the run, and
+    # every --json output and the export are valid JSON that reads the same text back.
+    from conftest import forgeq, write_app
+
+    from forgeq.testing import ForgeApp
+
+    manifest = write_app(
+        tmp_path / "app",
+        "app:\n  id: ari:cloud:ecosystem::app/s\nmodules:\n  consumer:\n    - key: c\n      queue: work\n      function: f\n"
+        "  function:\n    - key: f\n      handler: index.handler\n",
+        {"src/index.py": SURROGATE_HANDLER},
+    )
+    db = tmp_path / "state.db"
+    with ForgeApp(manifest, store=db) as app:
+        app.push("work", {"body": {"a": 1}})
+        app.run_until_idle(max_attempts=3)
+    outputs = {}
+    for command in (["inspect", "timeline", "1"], ["inspect", "kvs"]):
+        shown = forgeq(*command, "--json", "--db", db)
+        assert shown.returncode == 0, shown.stderr
+        outputs[command[1]] = json.loads(shown.stdout)
+    attempts = outputs["timeline"]["attempts"]
+    assert attempts[0]["reason"] == "R\\ud800" and attempts[1]["retry_context"]["retryData"] == {"s": "\ud800"}
+    assert attempts[1]["error"].startswith("ValueError: bad \\ud800 value") and "printed: \\ud800" in attempts[0]["logs"]
+    assert [item["value"] for item in outputs["kvs"]["keys"]] == [{"s": "\udfff", "n": None, "ratio": 1}]
+    exported = tmp_path / "state.json"
+    assert forgeq("export", exported, "--db", db).returncode == 0
+    assert json.loads(exported.read_text(encoding="utf-8"))

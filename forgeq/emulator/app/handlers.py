@@ -19,6 +19,7 @@ from typing import Any
 
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Function, Manifest, is_inside, resolve_handler_file
 from forgeq.emulator.errors import HandlerLoadError
+from forgeq.jsontext import escape_surrogates
 
 PACKAGE = "_forgeq_app"
 
@@ -153,4 +154,4 @@ def describe_exception(error: BaseException, near: Path | None = None) -> str:
     if app_frames:
         last = app_frames[-1]
         text += f" ({Path(last.filename).name}:{last.lineno})"
-    return text
+    return escape_surrogates(text)  # a lone surrogate in a message would not encode to the state file

@@ -39,6 +39,7 @@ from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord, dumps
+from forgeq.jsontext import escape_surrogates
 from forgeq.runtime import PlatformRefusal
 
 IDLE_POLL_SECONDS = 0.2
@@ -575,7 +576,7 @@ class Emulator:
         decision = retry.decide(
             delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=len(record.body.encode()), rules=self.rules
         )
-        notes = invocation.notes + decision.notes
+        notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
         if record.redelivered:
             notes.insert(0, "redelivered: in flight when forgeq was killed or crashed, so it runs again (no retry used)")
         attempt = record.attempts + 1

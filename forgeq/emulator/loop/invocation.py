@@ -29,7 +29,7 @@ from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
 from forgeq.emulator.platform import api
-from forgeq.jsontext import through_json
+from forgeq.jsontext import escape_surrogates, through_json
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -282,7 +282,8 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
         )
         result = Result("raised", error=what)
-    return Execution(result, value, capture.getvalue(), wall_ms, error)
+    # What a handler printed may hold a lone surrogate, which would not encode to the state file.
+    return Execution(result, value, escape_surrogates(capture.getvalue()), wall_ms, error)
 
 
 def _await(awaitable: Any) -> Any:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeq.emulator import limits
-from forgeq.jsontext import stringify
+from forgeq.jsontext import escape_surrogates, stringify
 from forgeq.jsvalues import shown, to_string
 
 SUCCEEDED = "succeeded"
@@ -120,7 +120,8 @@ def decide(
             reason = "FUNCTION_RETRY_REQUEST"
         retry_data = options.get("retryData")
         data_json = _retry_data_json(retry_data, notes) if retry_data is not None else None
-        decision = Decision(RETRY, to_string(reason), asked, applied, retry_data, notes=notes, retry_data_json=data_json)
+        reason = escape_surrogates(to_string(reason))  # stored as text: a lone surrogate escaped, as in JSON
+        decision = Decision(RETRY, reason, asked, applied, retry_data, notes=notes, retry_data_json=data_json)
         if rules.platform_limits:
             data_bytes = len(data_json.encode()) if data_json is not None else 0
             if data_bytes > limits.MAX_RETRY_DATA_BYTES:

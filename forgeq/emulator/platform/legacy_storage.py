@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.api.storage import APIError
 from forgeq.emulator.app.replies import Answer, respond
 from forgeq.emulator.platform.storage import encode_cursor
+from forgeq.jsvalues import shown
 from forgeq.kvs import ForgeKvsAPIError
 from forgeq.runtime import PLAIN, SECRET
 
@@ -138,7 +139,7 @@ def _condition(where: Any) -> list[dict[str, Any]] | None:
         if condition != "STARTS_WITH":
             raise refusal(
                 "INVALID_FILTER_CONDITION",
-                f"The only condition the key-value store supports is STARTS_WITH (startsWith), not {condition!r}.",
+                f"The only condition the key-value store supports is STARTS_WITH (startsWith), not {shown(condition)}.",
                 400,
             )
         converted.append({"property": clause.get("field"), "condition": "BEGINS_WITH", "values": [clause.get("value")]})
