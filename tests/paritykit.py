@@ -17,7 +17,8 @@ functions) and what the consumer returns (or throws) on each attempt. Values are
 In a query's chain, the argument "$cursor" is the nextCursor of the case's previous query.
 
 `run(language, cases, folder)` copies tests/apps/parity-<language> to `folder`, writes cases.json
-beside its manifest, pushes one event per case to the `cases` queue, each case in an installation
+beside its manifest, pushes one event per case to the `cases` queue (and fires the case's
+`product` event, if it has one, to the app's trigger), each case in an installation
 of its own (its own KVS and quotas), runs until idle, and returns per case what the interpreter
 printed (`PARITY {...}` lines: each step's result or error class, message, code and status; what
 each consumer received, event and context), and the case's timeline (outcome, reason, error,
@@ -493,6 +494,23 @@ def _transactions() -> list[Case]:
     return cases
 
 
+def _triggers() -> list[Case]:
+    """A product event to the app's trigger: the template's payload, or one of the case's own."""
+    payloads: list[Any] = [
+        None, {"issue": {"key": "P-1"}, "n": 1.0, "e": 1e-7, "big": 2**64, "s": "\ud800", "10": 1, "2": 2},
+        {"issue": {"key": "P-2"}, "respond": [invocation_error({"retryAfter": 5, "retryData": {"n": 1.0}}), invocation_error({"retryAfter": 0})]},
+        {"issue": {"key": "P-3"}, "respond": [{"_retry": True}]},
+        {"issue": {"key": "P-4"}, "respond": [invocation_error({"retryAfter": 1})] * 6},
+    ]  # fmt: skip
+    cases = []
+    for payload in payloads:
+        product: dict[str, Any] = {"name": "issue-created"}
+        if payload is not None:
+            product["payload"] = payload
+        cases.append({"group": "triggers", "steps": [], "product": product})
+    return cases
+
+
 def _resolvers() -> list[Case]:
     definitions: list[tuple[list[list[Any]], Any]] = [
         ([["a", "fn"]], None), ([["a", "fn"], ["a", "fn"]], None), ([["b", 5]], None), ([["b", "text"]], None),
@@ -513,7 +531,7 @@ def cases() -> dict[str, Case]:
     found: dict[str, Case] = {}
     for make_group in (_queue_keys, _push_shapes, _sizes, _delays, _job_progress, _invocation_errors, _kvs_keys,
                        _kvs_values, _kvs_options, _queries, _secrets, _batches, _consumers, _resolvers, _entities,
-                       _transactions):  # fmt: skip
+                       _transactions, _triggers):  # fmt: skip
         for number, case in enumerate(make_group(), 1):
             found[f"{case['group'].replace(' ', '-')}-{number:03d}"] = case
     return found
@@ -545,6 +563,9 @@ def run(language: str, chosen: dict[str, Case], folder: Path) -> dict[str, dict[
     with ForgeApp(app_dir / "manifest.yml", seed=SEED) as app:
         for installation, case_id in installations.items():
             app.push("cases", {"body": {"case": case_id}}, installation=installation)
+            product = chosen[case_id].get("product")
+            if product is not None:
+                app.push_product_event(product["name"], installation=installation, payload=product.get("payload"))
         app.run_until_idle()
         found: dict[str, dict[str, Any]] = {case_id: {"printed": [], "timeline": []} for case_id in chosen}
         ordinals: dict[str, dict[int, int]] = defaultdict(dict)

@@ -12,7 +12,6 @@ events per second of virtual time, each payload stamped with its own due time.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.products import payloads
 from forgeq.emulator.store.batch import NewEvent
+from forgeq.jsontext import stringify
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import Manifest
@@ -163,4 +163,4 @@ def check_arguments(
 
 
 def _dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return stringify(payload)  # JSON.stringify's text, as a queue event's body is stored

@@ -179,6 +179,13 @@ export async function echo(event, context) {
   return retryCount < answers.length ? make(answers[retryCount]) : undefined;
 }
 
+export async function trigger(payload, context) {
+  print({ triggered: payload, context });
+  const answers = payload && Array.isArray(payload.respond) ? payload.respond : [];
+  const retryCount = payload && payload.retryContext ? payload.retryContext.retryCount : 0;
+  return retryCount < answers.length ? make(answers[retryCount]) : undefined;
+}
+
 const resolver = new Resolver();
 resolver.define('listener', ({ payload, context }) => {
   print({ payload, context });

@@ -205,6 +205,13 @@ async def echo(event: dict[str, Any], context: dict[str, Any]) -> Any:
     return make(answers[retry_count]) if retry_count < len(answers) else None
 
 
+async def trigger(payload: dict[str, Any], context: dict[str, Any]) -> Any:
+    emit({"triggered": payload, "context": context})
+    answers = payload.get("respond") if isinstance(payload, dict) and isinstance(payload.get("respond"), list) else []
+    retry_count = payload["retryContext"]["retryCount"] if isinstance(payload, dict) and payload.get("retryContext") else 0
+    return make(answers[retry_count]) if retry_count < len(answers) else None
+
+
 resolver = Resolver()
 
 
