@@ -286,8 +286,40 @@ def test_a_v1_duplicate_that_fails_uses_the_remaining_retries(tmp_path: Path) ->
         app.run_until_idle()
         app.faults.fail(function="consumer-function", error="RuntimeError: flaky")
         duplicate = app.redeliver(1)
-        assert duplicate.outcome == "error" and not duplicate.idempotent
+        assert (duplicate.outcome, duplicate.attempts, duplicate.idempotent) == ("dropped", 5, False)
         assert outcomes(app, 1) == ["succeeded", "error", "error", "error", "error", "dropped"]
+
+
+def test_a_duplicate_refused_by_a_429_is_judged_by_its_retries(tmp_path: Path) -> None:
+    """A duplicate that meets a 429 and asks for a retry is the same delivery until it ends: its
+    retry's writes count, and an idempotent handler stays idempotent (not 'changed the store')."""
+    files = {
+        "src/index.py": """
+            from forgeq.events import InvocationError
+            from forgeq.kvs import ForgeKvsAPIError, kvs
+
+            def handler(event, context):
+                try:
+                    if event["body"].get("add"):
+                        kvs.set("total", (kvs.get("total") or 0) + 1)
+                    else:
+                        kvs.set("item", event["body"])
+                except ForgeKvsAPIError:
+                    return InvocationError(retry_after=30)
+        """
+    }
+    with app_with(tmp_path, files) as app:
+        app.push("work", [{"body": {"id": 1}}, {"body": {"add": True}}])
+        app.run_until_idle()
+        app.faults.storage_429(app.elapsed, app.elapsed + 10)
+        same, adder = app.redeliver(1, run=False), app.redeliver(2, run=False)
+        app.run_until_idle()
+        assert (same.outcome, same.attempts, same.kvs_changes, same.idempotent) == ("succeeded", 2, [], True)
+        assert (adder.outcome, adder.attempts, adder.idempotent) == ("succeeded", 2, False)
+        assert [(c.key, c.before, c.after) for c in adder.kvs_changes] == [("total", 1, 2)]
+        assert app.faults.counts["redeliveries_not_idempotent"] == 1
+        retry = app.timeline(1)[-1]
+        assert "faults: a retry of the duplicate delivery of attempt 2" in retry.notes
 
 
 def test_unknown_names_are_refused(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import inspect
 import json
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from forgeq.emulator.errors import InputError
@@ -156,20 +156,26 @@ class KvChange:
 
 @dataclass
 class Redelivery:
-    """A finished event delivered again (Forge delivers at least once, FS §1.8), and what it did."""
+    """A finished event delivered again (Forge delivers at least once, FS §1.8), and what it did.
+
+    The duplicate is followed through the retries it asks for or earns (a 429 answered with an
+    InvocationError, a thrown error): `outcome` is its last attempt's, `kvs_changes` and `pushed`
+    sum what all of its attempts did, and `delivered` turns true when no retry follows.
+    """
 
     event: int
     due_at: float
     delivered: bool = False
-    attempt: int | None = None
+    attempt: int | None = None  # the duplicate's first attempt
     outcome: str | None = None
     error: str | None = None
     kvs_changes: list[KvChange] = field(default_factory=list)
     pushed: int = 0
+    attempts: int = 0
 
     @property
     def idempotent(self) -> bool:
-        """True when the duplicate succeeded, left the key-value store as it was and pushed nothing."""
+        """True when the duplicate ended succeeded, left the key-value store as it was and pushed nothing."""
         if not self.delivered:
             raise FaultError(
                 f"the redelivery of event #{self.event} has not run yet",
@@ -573,12 +579,15 @@ class Faults:
                 f"faults: attempt {invocation.attempt} failed on purpose with {failing.action.describe()} ({when})"
             )
         if redelivery is not None:
-            redelivery.attempt = invocation.attempt
             self._running[(record.id, invocation.attempt)] = redelivery
-            self.counts["redelivered"] += 1
-            invocation.notes.append(
-                "faults: a duplicate delivery of an event that already succeeded (Forge delivers at least once)"
-            )
+            if redelivery.attempt is None:
+                redelivery.attempt = invocation.attempt
+                self.counts["redelivered"] += 1
+                invocation.notes.append(
+                    "faults: a duplicate delivery of an event that already succeeded (Forge delivers at least once)"
+                )
+            else:
+                invocation.notes.append(f"faults: a retry of the duplicate delivery of attempt {redelivery.attempt}")
         return self._wrapper(invocation, failing, redelivery)
 
     def _wrapper(
@@ -591,9 +600,10 @@ class Faults:
 
             def record() -> None:
                 if watch is not None and redelivery is not None:
-                    redelivery.kvs_changes = watch.stop()
-                    redelivery.pushed = invocation.pushes
-                    invocation.notes.append(_describe_changes(redelivery))
+                    changes = watch.stop()
+                    invocation.notes.append(_describe_changes(changes, invocation.pushes))
+                    redelivery.kvs_changes = _combined(redelivery.kvs_changes, changes)
+                    redelivery.pushed += invocation.pushes
 
             def finish(value: Any) -> Any:
                 record()
@@ -655,10 +665,14 @@ class Faults:
     def attempt(self, report: AttemptReport) -> None:
         redelivery = self._running.pop((report.seq, report.attempt), None)
         if redelivery is not None:
-            redelivery.delivered = True
+            redelivery.attempts += 1
             redelivery.outcome = report.outcome
             redelivery.error = report.error
-            if redelivery.kvs_changes or redelivery.pushed or report.outcome != "succeeded":
+            if report.next_at is not None:  # retried: its next attempt is still the duplicate
+                self._waiting[report.seq] = redelivery
+                return
+            redelivery.delivered = True
+            if not redelivery.idempotent:
                 self.counts["redeliveries_not_idempotent"] += 1
             return
         if report.outcome != "succeeded" or not self.duplicate_rules or report.seq in self._duplicated:
@@ -768,14 +782,26 @@ class _WriteWatch:
         return sorted(changes, key=lambda change: (change.installation, change.secret, change.entity or "", change.key))
 
 
-def _describe_changes(redelivery: Redelivery) -> str:
+def _combined(earlier: list[KvChange], later: list[KvChange]) -> list[KvChange]:
+    """The changes of two attempts of one duplicate as one: each key's first before and last after."""
+    if not earlier:
+        return later
+    slots = {(c.installation, c.secret, c.entity or "", c.key): c for c in earlier}
+    for change in later:
+        slot = (change.installation, change.secret, change.entity or "", change.key)
+        first = slots.get(slot)
+        slots[slot] = change if first is None else replace(change, before=first.before)
+    return [change for slot, change in sorted(slots.items()) if change.before != change.after]
+
+
+def _describe_changes(kvs_changes: list[KvChange], pushed: int) -> str:
     parts = []
-    if redelivery.kvs_changes:
-        keys = ", ".join(change.key for change in redelivery.kvs_changes[:5])
-        more = f" and {len(redelivery.kvs_changes) - 5} more" if len(redelivery.kvs_changes) > 5 else ""
-        parts.append(f"changed {len(redelivery.kvs_changes)} key(s): {keys}{more}")
-    if redelivery.pushed:
-        parts.append(f"pushed {redelivery.pushed} time(s)")
+    if kvs_changes:
+        keys = ", ".join(change.key for change in kvs_changes[:5])
+        more = f" and {len(kvs_changes) - 5} more" if len(kvs_changes) > 5 else ""
+        parts.append(f"changed {len(kvs_changes)} key(s): {keys}{more}")
+    if pushed:
+        parts.append(f"pushed {pushed} time(s)")
     if not parts:
         return "faults: the duplicate left the key-value store unchanged and pushed nothing"
     return "faults: the duplicate " + " and ".join(parts) + " (is the handler idempotent?)"
