@@ -27,6 +27,13 @@ class _Result(dict[str, Any]):
             return self._DEFAULTS[key]
         raise AttributeError(name)
 
+    def __missing__(self, key: str) -> Any:
+        # Forge's JSON leaves nextCursor out on the last page, where JavaScript reads undefined;
+        # page["nextCursor"] reads None rather than raising KeyError in the app's paging loop.
+        if key in self._DEFAULTS:
+            return self._DEFAULTS[key]
+        raise KeyError(key)
+
     _DEFAULTS: dict[str, Any] = {}
 
 

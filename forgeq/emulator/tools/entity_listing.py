@@ -55,7 +55,8 @@ def list_items(
     try:
         declared = service.declared(entity)
     except KvsFailure as failure:
-        raise InputError(f"--entity {entity}: {failure.message}", _declared_hint(manifest)) from None
+        hint = None if "app.storage.entities" in failure.message else _declared_hint(manifest)
+        raise InputError(f"--entity {entity}: {failure.message}", hint) from None
     if index is None:
         if partition:
             raise InputError("--partition needs --index", f"the indexes of {entity}: {', '.join(declared.indexes) or 'none'}")
