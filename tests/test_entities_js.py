@@ -70,6 +70,7 @@ export async function handler() {
     .check('r2', { entityName: 'import-record', conditions: new Filter().and('status', FilterConditions.equalTo('failed')) })
     .execute()));
   log('counter', await kvs.get('counter'));
+  log('plain check', await code(() => kvs.transact().set('counter', 3).check('lock', { value: 'me' }).execute()));
   log('undeclared', await code(() => kvs.entity('nowhere').get('k')));
   log('value', await code(() => records.set('bad', { attempts: 'three' })));
   log('limit', await code(() => records.query().index('by-key').limit(101).getMany()));
@@ -101,6 +102,8 @@ def test_entity_and_transaction_requests_of_the_real_package_are_answered_like_t
             '"message":"The key does not exist."},"entityName":"import-record"}]}',
             "check ForgeKvsAPIError CONDITIONAL_CHECK_FAILED 409 /api/v1/transaction",
             "counter 1",
+            # Forge's answer: the package sends {key} alone (the Python SDK's plain-key check is forgeq's extension)
+            "plain check ForgeKvsAPIError INVALID_TRANSACTION_REQUEST 400 /api/v1/transaction",
             "undeclared ForgeKvsAPIError INVALID_ENTITY_TYPE 400 /api/v1/entity/get",
             "value ForgeKvsAPIError INVALID_ENTITY_VALUE 400 /api/v1/entity/set",
             "limit ForgeKvsAPIError COMPLEX_QUERY_PAGE_LIMIT_NOT_IN_RANGE 400 /api/v1/entity/query",

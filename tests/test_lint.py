@@ -498,6 +498,8 @@ def test_storage_calls_forge_refuses(tmp_path):
         kvs.entity("records").get("a")  # expect: FQ501
         kvs.transact().set("a", 1).check("lock", {"conditions": done}).execute()  # expect: FQ502
         kvs.transact().check("a").execute()  # expect: FQ502
+        kvs.transact().set("counter", 2).check("lock", {"value": "me"}).delete("tmp").execute()  # expect: FQ503
+        kvs.transact().check("lock", {"value": "me", "conditions": done}).execute()  # expect: FQ502
         kvs.transact().check("a", {"entityName": "record", "conditions": done}).execute()
         kvs.transact().check("a", entity_name="record", conditions=done).execute()
         entity = {"entityName": "record", "conditions": done}

@@ -140,6 +140,36 @@ def _many(count: int, value: Any = 1) -> None:
     builder.execute()
 
 
+def test_a_plain_key_check_holds_the_transaction_to_its_value_beyond_forge(make_engine: Any) -> None:
+    """The issue's own line: `.check("lock", {"value": owner})` on a plain key, a Python-only extension."""
+    engine = make_engine()
+    with inside(engine):
+        kvs.set("lock", "importer")
+        kvs.set("tmp", 1)
+        kvs.transact().set("counter", 1).check("lock", {"value": "importer"}).delete("tmp").execute()
+        assert (kvs.get("counter"), kvs.get("tmp")) == (1, None)
+        error = failure(lambda: kvs.transact().set("counter", 2).check("lock", {"value": "someone"}).execute())
+        assert (error.code, error.status) == ("CONDITIONAL_CHECK_FAILED", 409)
+        assert error.message == (
+            "The transaction was cancelled: the check of key 'lock' in the key-value store expects \"someone\", "
+            'but it holds "importer"; nothing was written.'
+        )
+        assert kvs.get("counter") == 1
+        # {"value": None}: the key must not exist (a free lock); a stored value is never null
+        kvs.transact().set("free-lock", "me").check("nobody", {"value": None}).execute()
+        assert "expects no value, but it holds" in failure(lambda: kvs.transact().check("lock", {"value": None}).execute()).message
+        assert "the key does not exist" in failure(lambda: kvs.transact().check("gone", {"value": 1}).execute()).message
+        # equal as JSON values: keys in any order, 3.0 is 3 (JSON.stringify), true is not 1
+        kvs.set("config", {"a": 1, "b": True, "c": [1, {"d": None}]})
+        kvs.transact().set("x", 1).check("config", {"value": {"c": [1.0, {"d": None}], "b": True, "a": 1}}).execute()
+        assert failure(lambda: kvs.transact().check("config", {"value": {"a": 1, "b": 1, "c": [1, {"d": None}]}}).execute()).code == (
+            "CONDITIONAL_CHECK_FAILED"
+        )
+        assert "only be used once" in failure(lambda: kvs.transact().set("lock", "x").check("lock", {"value": "importer"}).execute()).message
+        with pytest.raises(ForgeKvsError, match=r"\{'value': \.\.\.\} \(a plain key's value\), not both"):
+            kvs.transact().check("lock", {"value": "importer", "entityName": "lock"})
+
+
 def test_a_transaction_is_one_write_request_charged_by_its_bytes(make_engine: Any) -> None:
     old = make_engine("2023")
     with inside(old):

@@ -9,10 +9,14 @@
         .execute())
 
 The second argument of set/delete/check is Forge's `{entityName, conditions}` (or the keywords
-`entity_name=` and `conditions=`); a set's fourth is its options (only `ttl`, also `ttl=`). Checks
-and conditions apply to custom entity items only. A failed condition raises ForgeKvsAPIError
+`entity_name=` and `conditions=`); a set's fourth is its options (only `ttl`, also `ttl=`).
+Conditions apply to custom entity items only. A failed condition raises ForgeKvsAPIError
 `CONDITIONAL_CHECK_FAILED` (409) and nothing is written; over the storage quota the code is
 `TOO_MANY_REQUESTS` (429).
+
+Beyond Forge, a check of a plain key: `.check("lock", {"value": owner})` fails the transaction
+unless the key holds exactly `owner` (`{"value": None}`: unless the key does not exist). Forge's
+check takes custom entity items only; @forge/kvs has no equivalent, and lint FQ503 says so.
 """
 
 from __future__ import annotations
@@ -79,7 +83,16 @@ class TransactionBuilder:
     def check(
         self, key: str, entity: dict[str, Any] | None = None, *, entity_name: str | None = None, conditions: Any = None
     ) -> TransactionBuilder:
-        """Fail the whole transaction unless the entity item exists and meets `conditions`."""
+        """Fail the whole transaction unless the entity item exists and meets `conditions`; or, beyond
+        Forge, unless plain key `key` holds `entity["value"]` (None: unless it does not exist)."""
+        if isinstance(entity, dict) and "value" in entity:
+            if len(entity) > 1 or entity_name is not None or conditions is not None:
+                raise ForgeKvsError(
+                    "transact().check(key, ...) takes {'entityName': ..., 'conditions': ...} (a custom entity item) "
+                    "or {'value': ...} (a plain key's value), not both"
+                )
+            self._checks.append({"key": key, "value": entity["value"]})
+            return self
         self._checks.append({"key": key, **_entity(entity, entity_name, conditions, "check")})
         return self
 

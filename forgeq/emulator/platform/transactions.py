@@ -6,6 +6,8 @@ The request is what `kvs.transact()...execute()` of @forge/kvs sends to /api/v1/
      "delete": [{"key", "entityName"?, "conditions"?}],
      "check":  [{"key", "entityName", "conditions"}]}
 
+A check of a plain key, `{"key", "value"}`, is forgeq's extension (the Python SDK sends it;
+@forge/kvs cannot): the key must hold exactly that value, or not exist when it is null.
 `conditions` is a filter (`{"and": [...]}` or `{"or": [...]}`) on the item as stored before the
 transaction. Forge's limits: at most 25 operations, each key once, 4 MB of payload; conditions only
 on custom entity items; a set takes only a TTL. A transaction counts as one write against the
@@ -34,6 +36,11 @@ SECTIONS = ("set", "delete", "check")
 
 
 @dataclass(frozen=True)
+class _Expected:
+    text: str | None  # the value the key must hold, as stored; None: the key must not exist
+
+
+@dataclass(frozen=True)
 class _Operation:
     kind: str
     space: Space
@@ -41,6 +48,7 @@ class _Operation:
     text: str | None  # a set's value as stored
     ttl: float | None
     conditions: tuple[str, tuple[Clause, ...]] | None
+    expected: _Expected | None = None  # a plain key's check (forgeq's extension)
 
     def describe(self) -> str:
         where = f"entity '{self.space}'" if isinstance(self.space, str) else "the key-value store"
@@ -89,20 +97,13 @@ def execute(session: StorageSession, request: Any) -> None:
     at = session.charge("transaction", quotas.WRITE, written, "transaction", refusal_code="TOO_MANY_REQUESTS")
     storage = session.engine.storage
     for operation in operations:
-        if operation.conditions is None:
+        if operation.conditions is None and operation.expected is None:
             continue
         row = storage.read(session.installation, operation.space, operation.key, at)
-        if operation.kind == "check" and row is None:
-            failed = True
-        else:
-            failed = not matches(*operation.conditions, json.loads(row.value) if row is not None else None)
-        if failed:
+        unmet = _unmet(operation, row.value if row is not None else None)
+        if unmet is not None:
             raise KvsFailure(
-                "CONDITIONAL_CHECK_FAILED",
-                f"The transaction was cancelled: the conditions of the {operation.describe()} were not met "
-                + ("(the item does not exist)" if row is None else f"by {row.value[:200]}")
-                + "; nothing was written.",
-                409,
+                "CONDITIONAL_CHECK_FAILED", f"The transaction was cancelled: {unmet}; nothing was written.", 409
             )
     for operation in operations:
         if operation.kind == "set":
@@ -110,6 +111,34 @@ def execute(session: StorageSession, request: Any) -> None:
             storage.write(session.installation, operation.space, operation.key, operation.text, at, expire_at)
         elif operation.kind == "delete":
             storage.write(session.installation, operation.space, operation.key, None, at)
+
+
+def _unmet(operation: _Operation, stored: str | None) -> str | None:
+    """Why the operation's conditions or check fail on the stored value (None: missing), or None."""
+    if operation.expected is not None:
+        wanted = operation.expected.text
+        if (stored is None and wanted is None) or (stored is not None and wanted is not None and _same(stored, wanted)):
+            return None
+        held = "the key does not exist" if stored is None else f"it holds {stored[:200]}"
+        return f"the {operation.describe()} expects {'no value' if wanted is None else wanted[:200]}, but {held}"
+    if operation.conditions is None:
+        return None
+    if stored is None:
+        if operation.kind == "check" or not matches(*operation.conditions, None):
+            return f"the conditions of the {operation.describe()} were not met (the item does not exist)"
+        return None
+    if not matches(*operation.conditions, json.loads(stored)):
+        return f"the conditions of the {operation.describe()} were not met by {stored[:200]}"
+    return None
+
+
+def _same(stored: str, wanted: str) -> bool:
+    """Two stored texts hold the same JSON value (object keys in any order; true is not 1)."""
+
+    def canonical(text: str) -> str:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
+
+    return stored == wanted or canonical(stored) == canonical(wanted)
 
 
 def _operation(session: StorageSession, section: str, raw: Any, where: str) -> _Operation:
@@ -120,6 +149,10 @@ def _operation(session: StorageSession, section: str, raw: Any, where: str) -> _
     entities = session.engine.entities
     try:
         if entity_name is None:
+            if section == "check" and "value" in raw and conditions is None:
+                key = check_key(raw.get("key"))
+                wanted = raw["value"]
+                return _Operation(section, PLAIN, key, None, None, None, _Expected(None if wanted is None else check_value(wanted)))
             if section == "check":
                 raise _invalid(
                     f"{where}: a check needs an entityName and conditions (Forge checks conditions on custom entity "

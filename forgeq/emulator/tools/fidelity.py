@@ -42,7 +42,7 @@ ITEMS: tuple[Item, ...] = (
     Item("SDK", "the Python SDK as @forge/events, @forge/kvs and @forge/resolver: JSON.stringify's text for every size and value, JavaScript's loose checks, InvocationError's constructor, the same errors", EXACT, "a differential suite against the real packages; values Python has and JSON has not are refused", "docs/fidelity.md"),
     Item("storage", "storage quotas of the 2025 era (requests/s, read and write units/min) and the 2023 era (per 20 s)", EXACT, "fixed windows", "FS §2.7"),
     Item("storage", "custom entities: app.storage.entities as Forge validates it, typed items, queries by index (where, filters, sort, cursors), batches with entityName", EXACT, "undocumented cases chosen in docs/fidelity.md", "FS §2.4"),
-    Item("storage", "KVS transactions: sets, deletes and checks, all or nothing, 25 operations, each key once, 4 MB, one write against the quota", EXACT, source="FS §2.5"),
+    Item("storage", "KVS transactions: sets, deletes and checks, all or nothing, 25 operations, each key once, 4 MB, one write against the quota", EXACT, "beyond Forge, the Python SDK's check(key, {'value': v}) checks a plain key (lint FQ503)", "FS §2.5"),
     Item("manifest", "Forge's validator for consumer, function, trigger and scheduledTrigger modules", EXACT, source="FS §3"),
     Item("functions", "timeoutSeconds (default 55, up to 900) and the 200 KB log limit per invocation", EXACT, "timeouts on the wall clock", "FS §1.9"),
     # -- approximately -------------------------------------------------------------------------------

@@ -174,7 +174,15 @@ _RULES = [
     Rule("FQ502", ERROR, "transaction check without an entity",
          "`transact().check(key, {entityName, conditions})` checks a custom entity item; Forge checks conditions on "
          "entity items only, so a check of a plain key fails the whole transaction (FS §2.5).",
-         "Keep what you check in a custom entity and pass its entityName and conditions."),
+         "Keep what you check in a custom entity and pass its entityName and conditions; or, in a Python app, check a "
+         "plain key's value with check(key, {'value': v}) (FQ503)."),
+    Rule("FQ503", WARNING, "transaction check of a plain key's value (beyond Forge)",
+         "forgeq's Python SDK lets `transact().check(key, {'value': v})` check a plain key: the transaction fails with "
+         "CONDITIONAL_CHECK_FAILED unless the key holds v (None: unless it does not exist). Forge's check takes custom "
+         "entity items only (`{entityName, conditions}`): @forge/kvs sends no value, and the transaction fails with "
+         "INVALID_TRANSACTION_REQUEST (Atlassian: KVS transactions).",
+         "Fine while the app runs under forgeq; before moving it to JavaScript, keep the checked value in a custom "
+         "entity and check it with {entityName, conditions}."),
     Rule("FQ601", ERROR, "@forge package imported but not declared",
          "`forge deploy` bundles what node_modules holds; a package the app imports without declaring it in package.json "
          "is there only while another package pulls it in (its version can change), or not at all: the module then fails "

@@ -1,5 +1,6 @@
 """FQ5xx: storage calls that Forge refuses whatever the data: an entity the manifest does not
-declare, and a transaction's check without an entity.
+declare, a transaction's check without an entity; and a check of a plain key's value, which only
+forgeq's Python SDK offers.
 """
 
 from __future__ import annotations
@@ -28,13 +29,23 @@ def check_storage(source: SourceFile, manifest: Manifest | None, report: Report)
                     f"kvs.entity('{name}'): the manifest declares no such entity (app.storage.entities: {declared}); "
                     "every call on it fails with INVALID_ENTITY_TYPE",
                 )
-        elif method == "check" and _in_transaction(source, node.func.value) and not _names_an_entity(node):
-            report(
-                "FQ502",
-                node,
-                "this transaction check names no entityName: Forge checks conditions on custom entity items only, "
-                "so the whole transaction fails with INVALID_TRANSACTION_REQUEST",
-            )
+        elif method == "check" and _in_transaction(source, node.func.value):
+            checked = _checked(node)
+            if checked == "value":
+                report(
+                    "FQ503",
+                    node,
+                    "check(key, {'value': ...}) checks a plain key's value: forgeq's Python SDK offers it, Forge does "
+                    "not (its check takes a custom entity item's {entityName, conditions}; through @forge/kvs the "
+                    "transaction fails with INVALID_TRANSACTION_REQUEST)",
+                )
+            elif checked is None:
+                report(
+                    "FQ502",
+                    node,
+                    "this transaction check names no entityName: Forge checks conditions on custom entity items only, "
+                    "so the whole transaction fails with INVALID_TRANSACTION_REQUEST",
+                )
 
 
 def _in_transaction(source: SourceFile, node: ast.expr) -> bool:
@@ -46,14 +57,17 @@ def _in_transaction(source: SourceFile, node: ast.expr) -> bool:
     return False
 
 
-def _names_an_entity(call: ast.Call) -> bool:
-    """False only when the check's entity is visibly missing: no argument, or a dict literal without entityName."""
+def _checked(call: ast.Call) -> str | None:
+    """What a check visibly names: "entity" (or lint cannot tell), "value" (a plain key's value:
+    a dict literal of just 'value'), or None (no argument, or a dict literal without entityName)."""
     if any(keyword.arg in ("entity_name", None) for keyword in call.keywords):
-        return True
+        return "entity"
     if len(call.args) < 2:
-        return False
+        return None
     entity = call.args[1]
-    if not isinstance(entity, ast.Dict):
-        return True  # built elsewhere: lint cannot tell
+    if not isinstance(entity, ast.Dict) or None in entity.keys:
+        return "entity"  # built elsewhere: lint cannot tell
     keys = {constant_string(key) for key in entity.keys if key is not None}
-    return bool(keys & {"entityName", "entity_name"}) or None in entity.keys
+    if keys & {"entityName", "entity_name"}:
+        return "entity"
+    return "value" if keys == {"value"} and not call.keywords else None
