@@ -494,6 +494,10 @@ def _transactions() -> list[Case]:
     return cases
 
 
+def _app_events() -> list[Case]:
+    return [{"group": "app events", "steps": [{"do": "appEvents", "events": events}]} for events in ({"key": "a"}, [{"key": "a"}, {"key": "b"}], [], None, [None], ["a", 5, {}], {"key": 1.0})]
+
+
 def _triggers() -> list[Case]:
     """A product event to the app's trigger: the template's payload, or one of the case's own."""
     payloads: list[Any] = [
@@ -531,7 +535,7 @@ def cases() -> dict[str, Case]:
     found: dict[str, Case] = {}
     for make_group in (_queue_keys, _push_shapes, _sizes, _delays, _job_progress, _invocation_errors, _kvs_keys,
                        _kvs_values, _kvs_options, _queries, _secrets, _batches, _consumers, _resolvers, _entities,
-                       _transactions, _triggers):  # fmt: skip
+                       _transactions, _triggers, _app_events):  # fmt: skip
         for number, case in enumerate(make_group(), 1):
             found[f"{case['group'].replace(' ', '-')}-{number:03d}"] = case
     return found

@@ -37,7 +37,7 @@ def test_the_generator_covers_every_group_with_four_hundred_cases_or_more():
     assert len(cases) >= 400
     assert set(groups) >= {
         "queue keys", "push shapes", "sizes", "delays", "job progress", "InvocationError", "returns", "kvs keys",
-        "kvs values", "kvs options", "queries", "where conditions", "secrets", "batches", "consumers", "resolver", "entities", "entity queries", "transactions", "triggers",
+        "kvs values", "kvs options", "queries", "where conditions", "secrets", "batches", "consumers", "resolver", "entities", "entity queries", "transactions", "triggers", "app events",
     }  # fmt: skip
     quick = paritykit.quick(cases)
     assert set(Counter(case["group"] for case in quick.values())) == set(groups) and len(quick) < len(cases) / 3

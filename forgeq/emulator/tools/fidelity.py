@@ -68,6 +68,7 @@ ITEMS: tuple[Item, ...] = (
     # -- not at all ----------------------------------------------------------------------------------
     Item("storage", "per-key rates (1 MB/s writes), weekly capacity and transfer quotas, REQUEST_THROTTLED", NONE, source="FS §2.6, §2.7"),
     Item("modules", "Forge Remote endpoints, Forge Workflows consumers, the UI of UI modules, every other module kind", NONE, "`forgeq run` and `forgeq doctor` name each such module kind of the manifest once", "docs/fidelity.md"),
+    Item("async events", "app events (appEvents.publish of @forge/events 3.x)", NONE, "answered 501 with a note, in Python as in JavaScript", "docs/fidelity.md"),
     Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "FS §1.5, §1.9"),
     Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events, product REST APIs", NONE, source="FS §3"),
 )  # fmt: skip

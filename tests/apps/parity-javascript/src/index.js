@@ -4,7 +4,7 @@
 // is the same interpreter over forgeq's Python SDK; the suite compares what the two print.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvocationError, Queue, QueueResponse } from '@forge/events';
+import { appEvents, InvocationError, Queue, QueueResponse } from '@forge/events';
 import { Filter, FilterConditions, kvs, WhereConditions } from '@forge/kvs';
 import Resolver from '@forge/resolver';
 
@@ -142,6 +142,8 @@ async function runStep(step, state) {
       for (const [method, ...args] of step.ops) transaction[method](...args.map(make));
       return transaction.execute();
     }
+    case 'appEvents':
+      return appEvents.publish(make(step.events));
     case 'make':
       return make(step.value);
     default:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from forgeq.events import InvocationError, Queue, QueueResponse
+from forgeq.events import InvocationError, Queue, QueueResponse, appEvents
 from forgeq.jsontext import stringify
 from forgeq.kvs import Filter, FilterConditions, WhereConditions, kvs
 from forgeq.resolver import Resolver
@@ -172,6 +172,8 @@ async def run_step(step: dict[str, Any], state: dict[str, Any]) -> Any:
         for method, *args in step["ops"]:
             getattr(transaction, method)(*[make(arg) for arg in args])
         return await transaction.execute()
+    if what == "appEvents":
+        return await appEvents.publish(make(step["events"]))
     if what == "make":
         return make(step["value"])
     raise ValueError(f"unknown step {what}")
