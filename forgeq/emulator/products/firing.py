@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.products import payloads
+from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.store.batch import NewEvent
 from forgeq.jsontext import stringify
 
@@ -115,7 +115,7 @@ def fire_product_events(
                 )
             return rows
 
-        seq, numbers = store.insert_product_chunk(size, build)
+        seq, numbers = store.insert_product_chunk(size, build, seeds.site_writes)
         if done == 0:
             first_seq, first_event = seq, numbers[0]
         last_event, last_seq = numbers[-1], seq + size - 1

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
 Space = int | str
 # kv_writes maps (installation, space, key) to a KvRow, or to None for a delete.
 KvKey = tuple[str, Space, str]
+# site_writes maps (installation, kind, key) to a SiteRow, or to None for a delete (platform/site/).
+SiteKey = tuple[str, str, str]
+# A site_history row: (installation, kind, key, at, actor, source, change JSON).
+SiteChange = tuple[str, str, str, float, str | None, str, str]
+# A site_requests row, in store/site.py's REQUEST_COLUMNS order.
+RequestRow = tuple[str, int | None, int | None, float, str, str, str, str, int, float | None, str | None, int | None]
 
 
 @dataclass
@@ -29,6 +35,13 @@ class KvRow:
     created_at: float | None
     updated_at: float
     expire_at: float | None
+
+
+@dataclass
+class SiteRow:
+    ref: str | None  # the object's own id where it has one (an issue's 10017)
+    doc: str  # JSON text
+    updated_at: float
 
 
 @dataclass
@@ -118,6 +131,9 @@ class WriteBatch:
     # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
     quota: dict[tuple[str, str, float], list[Any]] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    site_writes: dict[SiteKey, SiteRow | None] = field(default_factory=dict)
+    site_history: list[SiteChange] = field(default_factory=list)
+    site_requests: list[RequestRow] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
@@ -131,4 +147,5 @@ class WriteBatch:
     def is_empty(self) -> bool:
         return not (
             self.kv_writes or self.jobs or self.new_events or self.updates or self.released or self.attempts or self.ledger or self.quota or self.meta
+            or self.site_writes or self.site_history or self.site_requests
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3  # 2: the leases table (a lease no longer rewrites the event's row); 3: custom entities
+SCHEMA_VERSION = 4  # 2: the leases table (a lease no longer rewrites the event's row); 3: custom entities;
+# 4: the fake product site
 
 PENDING = 0  # waiting for available_at: new, delayed or retrying
 RUNNING = 1  # leased by a run of schema 1 (a lease is now a row in `leases`); reclaimed like a lease
@@ -161,4 +162,53 @@ CREATE TABLE IF NOT EXISTS quota_windows (
     quota INTEGER,
     PRIMARY KEY (installation, metric, window_start)
 ) WITHOUT ROWID;
+
+-- The fake product site (platform/site/): per installation, Jira issues, comments, properties,
+-- projects, users and Confluence pages as JSON documents. `ref` is the object's own id where it
+-- has one (an issue's 10017, a page's 40017), for lookups by id. Written by Store.commit from
+-- WriteBatch.site_writes, and by `forgeq push` when a product event names an object. A rowid table:
+-- documents of a few KB would overflow the pages of a WITHOUT ROWID table's b-tree (SQLite advises
+-- WITHOUT ROWID for small rows only), and a read by key cost several page reads.
+CREATE TABLE IF NOT EXISTS site_objects (
+    id INTEGER PRIMARY KEY,
+    installation TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ref TEXT,
+    doc TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS site_objects_by_key ON site_objects(installation, kind, key);
+CREATE INDEX IF NOT EXISTS site_objects_by_ref ON site_objects(installation, kind, ref) WHERE ref IS NOT NULL;
+
+-- What happened to each site object, oldest first: who changed it, from where, and what changed.
+CREATE TABLE IF NOT EXISTS site_history (
+    id INTEGER PRIMARY KEY,
+    installation TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    actor TEXT,
+    source TEXT NOT NULL,
+    change TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS site_history_by_object ON site_history(installation, kind, key, id);
+
+-- Every product request a handler made (requestJira, requestConfluence, requestGraph, fetch).
+CREATE TABLE IF NOT EXISTS site_requests (
+    id INTEGER PRIMARY KEY,
+    installation TEXT NOT NULL,
+    event INTEGER,
+    attempt INTEGER,
+    at REAL NOT NULL,
+    product TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    retry_after REAL,
+    reason TEXT,
+    points INTEGER
+);
+CREATE INDEX IF NOT EXISTS site_requests_by_event ON site_requests(event, attempt);
 """

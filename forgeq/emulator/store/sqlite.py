@@ -29,6 +29,7 @@ from forgeq.emulator.store.products import ProductStore
 from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.replays import Replays
 from forgeq.emulator.store.report_queries import ReportQueries
+from forgeq.emulator.store.site import SiteStore, write_site
 from forgeq.emulator.store.transfer import StateTransfer
 from forgeq.jsontext import stringify
 
@@ -99,7 +100,7 @@ def state_error(path: str, error: sqlite3.Error) -> StateFileError | StateBusyEr
     return StateFileError(f"{path}: {_describe(error)}")
 
 
-class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, StateTransfer, EntityStore):
+class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, SiteStore, StateTransfer, EntityStore):
     """The whole emulator state in one SQLite database (a file, or ":memory:")."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
@@ -419,6 +420,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Stat
             [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
         )
         self._write_kv(conn, batch)
+        write_site(conn, batch.site_writes, batch.site_history, batch.site_requests)
         conn.executemany(
             "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "

@@ -41,6 +41,8 @@ JSON_COLUMNS = {
     "ledger": ("retry_context",),
     "kvs": ("value",),
     "entities": ("value",),
+    "site_objects": ("doc",),
+    "site_history": ("change",),
 }
 STATE_NUMBERS = {name: number for number, name in schema.STATE_NAMES.items()}
 
