@@ -82,6 +82,9 @@ SCHEDULE_INTERVAL_SECONDS = {"fiveMinute": 300.0, "hour": 3600.0, "day": 86400.0
 # --storage-call-ms). They decide how fast per-second and per-minute windows fill.
 INVOCATION_SECONDS = 0.100
 STORAGE_CALL_SECONDS = 0.020
+# A product REST call (requestJira, requestConfluence, requestGraph, fetch): forgeq's choice, near a
+# Jira Cloud GET's usual latency. It decides how fast the burst limits fill (platform/site/limits.py).
+PRODUCT_CALL_SECONDS = 0.100
 # How many invocations of one installation run at the same time (forgeq's model; Forge does not
 # document it). With the durations above, 50 slots deliver ~400 one-write events per second: a
 # backlog meets the per-minute write units before the 1000 requests per second (--concurrency).

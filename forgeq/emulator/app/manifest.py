@@ -132,6 +132,8 @@ class Manifest:
     ui_modules: list[UiModule] = field(default_factory=list)
     storage: dict[str, Any] = field(default_factory=dict)
     entities: dict[str, Entity] = field(default_factory=dict)  # app.storage.entities (app/entities.py)
+    permissions: dict[str, Any] = field(default_factory=dict)  # as written: scopes, external fetch (platform/site/egress.py)
+    remotes: list[Any] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     # One warning per module kind forgeq does not run (a UI module, a Rovo agent, ...): `run` prints
     # them, `lint` lists them apart from its findings, `doctor` counts them.
@@ -250,6 +252,10 @@ class _Validator:
             self.error("", f"the manifest must be a mapping with `app` and `modules`, not a {type(data).__name__}")
             return manifest
         self._app(data.get("app"), manifest)
+        if isinstance(data.get("permissions"), dict):
+            manifest.permissions = data["permissions"]
+        if isinstance(data.get("remotes"), list):
+            manifest.remotes = data["remotes"]
         modules = data.get("modules")
         if modules is None:
             self.error("modules", "document must have at least 1 module")

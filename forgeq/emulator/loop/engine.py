@@ -30,6 +30,7 @@ from forgeq.emulator.platform import queues
 from forgeq.emulator.platform.entities import Entities
 from forgeq.emulator.platform.event_limits import PlatformLimits
 from forgeq.emulator.platform.quota import Quota
+from forgeq.emulator.platform.site.service import Site, site_refusal
 from forgeq.emulator.platform.storage import Storage, quota_for
 from forgeq.emulator.products import fanout, payloads
 from forgeq.emulator.products.schedule import META_KEY as SCHEDULE_KEY
@@ -67,6 +68,8 @@ class Emulator:
         self.entities = Entities(self)  # the manifest's custom entities (platform/entities.py)
         self.quota: Quota = quota_for(self)  # settings.storage_limits (quota.py)
         self.platform = PlatformLimits(self)  # 500 pushes/min, cyclic invocations (platform_limits.py)
+        self.app_account_id = payloads.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
+        self.site = Site(self)  # the fake Jira and Confluence behind product requests (platform/site/)
         self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
         self.handlers = Handlers(manifest)
         self.rng = random.Random(self.settings.seed)
@@ -81,7 +84,6 @@ class Emulator:
         self.key_waits = KeyWaits(self.settings.seed, self.rules.retention_seconds)  # full concurrency keys (concurrency.py)
         self.warned: set[str] = set()
         self.scheduler = Scheduler()  # scheduledTrigger fire times (schedule.py)
-        self.app_account_id = payloads.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
         # Hooks run just before each handler call; one may return a wrapper, called as
         # wrapper(handler, *args) instead of the handler (fault injection, forgeq/emulator/tools/faults.py).
         self.before_attempt: list[Callable[[EventRecord, Invocation], Callable[..., Any] | None]] = []
@@ -135,6 +137,7 @@ class Emulator:
         """Run a changed manifest from now on (watch mode): its functions, consumers and triggers."""
         self.manifest = manifest
         self.app_account_id = payloads.app_account_id(manifest.app_id)
+        self.site.manifest_changed()
         self.warned.clear()
         self.reload()
         self._sync_entity_indexes()
@@ -577,6 +580,9 @@ class Emulator:
             delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=len(record.body.encode()), rules=self.rules
         )
         notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
+        refused = site_refusal(invocation.requests, decision.retry_after_asked) if invocation.requests else None
+        if refused is not None and refused.note is not None:
+            notes.append(refused.note)
         if record.redelivered:
             notes.insert(0, "redelivered: in flight when forgeq was killed or crashed, so it runs again (no retry used)")
         attempt = record.attempts + 1
@@ -590,6 +596,8 @@ class Emulator:
             update = EventUpdate(record.id, schema.SUCCEEDED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, None)
         else:
             last_error = error or (f"returned InvocationError ({decision.reason})" if result.kind == "retry-request" else None)
+            if refused is not None and last_error is not None:
+                last_error += f"; {refused.last}"
             update = EventUpdate(record.id, schema.DROPPED, record.available_at, attempt, record.retry_count, record.retry_reason, record.retry_data, ended, last_error)
             self.batch.ledger.append(LedgerRow(record.id, ended, decision.drop_reason or decision.outcome, last_error, retry_context))
         self.batch.updates.append(update)
@@ -606,7 +614,7 @@ class Emulator:
                 record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, attempt, record.retry_count,
                 start, ended, outcome, decision.reason, error, decision.retry_after_asked, decision.retry_after_applied,
                 decision.next_at, decision.drop_reason, invocation.quota_refusals, invocation.storage_calls, notes, logs,
-                bool(record.redelivered), execution.wall_ms,
+                bool(record.redelivered), execution.wall_ms, invocation.requests,
             )  # fmt: skip
             for observer in self.observers:
                 observer.attempt(report)

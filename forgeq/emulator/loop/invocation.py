@@ -57,8 +57,9 @@ class Invocation:
     storage_calls: int = 0
     quota_refusals: int = 0
     pushes: int = 0
-    extra_seconds: float = 0.0  # virtual time added by injected storage latency (faults.py)
+    extra_seconds: float = 0.0  # virtual time added by product calls and injected storage latency (faults.py)
     notes: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)  # product calls, as the timeline shows them
     unawaited: list[runtime.Completed] = field(default_factory=list)
     call: str | None = None  # a web trigger or UI resolver call (loop/calls.py): names it where `event` is None
 

@@ -44,6 +44,8 @@ class AttemptReport:
     logs: str = ""
     redelivered: bool = False
     wall_ms: float = 0.0
+    # Product calls: {at, product, method, path, status, retry_after, reason} (platform/site/service.py)
+    requests: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -14,8 +14,11 @@ the package raises its own error classes:
   -> 200 with the body @forge/kvs parses, or the error's status with `{code, message}`, which
   @forge/kvs turns into its own ForgeKvsAPIError (404 KEY_NOT_FOUND is how a missing key reads).
 
-forgeq does not serve product REST APIs (requestJira, ...): those answer 501 and the attempt gets
-a note.
+- product requests: `{target: {type: "fpp", provider: "app"|"user"|"none", remote: "jira"|
+  "confluence"|"bitbucket"|"stargate", accountId?}, path, method, body}` (requestJira,
+  requestConfluence, requestGraph at stargate /graphql) and external fetch `{target: {type:
+  "fetch"}, path: the URL, method, body}` go to the fake product site (platform/site/). This is
+  the call shape every era of @forge/api and the Python port (forgeq.api) send.
 """
 
 from __future__ import annotations
@@ -38,21 +41,28 @@ if TYPE_CHECKING:
 PUSH_SCHEMA = "ari:cloud:ecosystem::forge/app-event-2"
 V1_PUSH_SCHEMA = "ari:cloud:ecosystem::forge/app-event"  # @forge/events 0.x-1.x
 _QUEUE_PATH = re.compile(r"^/webhook/queue/(publish|stats|cancel)/")
+# Product requests (remote jira, confluence, bitbucket; stargate /graphql) and external fetch go to
+# the fake site (platform/site/service.py).
+PRODUCT_REMOTES = ("jira", "confluence", "bitbucket")
+
+
 def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     """Serve one request of the worker within `invocation`, as the cloud answers it."""
     target = call.get("target") or {}
     path = str(call.get("path") or "")
+    kind = target.get("type") if isinstance(target, dict) else None
+    queue_call = _QUEUE_PATH.match(path)
+    if kind == "fetch" or (kind == "fpp" and not queue_call and (target.get("remote") in PRODUCT_REMOTES or path.startswith("/graphql"))):
+        return invocation.engine.site.answer(invocation, call)
     try:
         body = json.loads(call["body"]) if call.get("body") else None
     except (TypeError, ValueError):
         return respond(400, {"code": "INVALID_REQUEST", "message": f"forgeq: the body of {path} is not JSON"})
     except RecursionError:  # deeper than Python's json reads: what the Python SDK's checks say of it
         return _too_deep(path, call["body"])
-    kind = target.get("type") if isinstance(target, dict) else None
     if kind == "kvs":
         return _kvs(invocation, path, body)
     stargate = kind == "fpp" and target.get("remote") == "stargate"
-    queue_call = _QUEUE_PATH.match(path)
     if stargate and queue_call:
         return _events(invocation, queue_call.group(1), body)
     if stargate and path == legacy_storage.ENDPOINT:

@@ -75,6 +75,21 @@ class PlatformLimits:
         if root is not None:
             self._trees[root] = made + 1
 
+    def check_site_event(self, invocation: Invocation) -> str | None:
+        """A product event the handler's write fires counts as one push request of its invocation
+        tree (forgeq's choice: Forge's loop guard counts what an invocation sets off); over the
+        cyclic-invocation limit it is not delivered, and the reason is returned."""
+        if not self.enabled or invocation.root is None:
+            return None
+        made = self._tree_pushes(invocation)
+        if made >= self.cyclic:
+            return (
+                f"this invocation tree (root #{invocation.root}) already made {made} push requests and product events, "
+                f"Forge's cyclic-invocation limit is {self.cyclic}"
+            )
+        self._trees[invocation.root] = made + 1
+        return None
+
     def _tree_pushes(self, invocation: Invocation) -> int:
         root = invocation.root
         assert root is not None

@@ -197,15 +197,49 @@ global.__forge_fetch__ = async function forgeFetch(target, requestPath, init) {
   });
 };
 
-// An app's own fetch() to the outside world. Forge's proxy checks it against the manifest's
-// egress permissions; forgeq sends it as the app's code would, with the machine's fetch.
-function egress(url, init) {
-  return fetch(url, init);
+// An app's own fetch() to the outside world: the global fetch (@forge/api 7.x and 8.x take it when
+// they load), the legacy sandbox's api.fetch and the runtime proxy's /egress (transports.cjs).
+// forgeq answers each itself (the fake product site: a stub, or 501 with a note), so nothing
+// leaves the machine, and a URL the manifest does not declare fails as Forge's egress rule fails it.
+async function egress(input, init) {
+  const options = init || {};
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : String((input && input.url) || input);
+  const method = options.method || (input && typeof input === 'object' && input.method) || 'GET';
+  const response = await global.__forge_fetch__({ type: 'fetch' }, url, { method, headers: options.headers, body: options.body });
+  if (response.headers.get('forge-proxy-error') === 'REQUEST_EGRESS_ALLOWLIST_ERR') {
+    const error = new Error(
+      `URL not included in the external fetch backend permissions: ${url}. Visit go.atlassian.com/forge-egress for more information.`
+    );
+    error.name = 'REQUEST_EGRESS_ALLOWLIST_ERR';
+    error.status = 403;
+    throw error;
+  }
+  return response;
 }
+global.fetch = egress;
 
 transports.interceptHttp(call, egress, () => context.getStore() || null);
 if (OPTIONS.legacyApi) global.api = transports.sandboxApi(call, egress, runtime);
 transports.adaptStorage(OPTIONS.storageAdapters);
+
+// Any other way out (node-fetch without Forge's agent, axios, http.request, a raw socket) ends at a
+// TCP connect: refused here, so nothing an app does in the worker reaches the network. Local IPC
+// (a path) is left alone.
+const net = require('node:net');
+const connectSocket = net.Socket.prototype.connect;
+net.Socket.prototype.connect = function forgeqConnect(...args) {
+  const first = args[0];
+  const options = Array.isArray(first) ? first[0] || {} : typeof first === 'object' && first !== null ? first : { port: first, host: args[1] };
+  if (options.path) return connectSocket.apply(this, args);
+  const where = `${typeof options.host === 'string' ? options.host : 'localhost'}:${options.port}`;
+  const error = new Error(
+    `forgeq: a connection to ${where} was refused: nothing leaves the machine. Forge apps reach the network through @forge/api's fetch ` +
+      '(declare the domain under permissions.external.fetch.backend, and stub it in stubs.yml)'
+  );
+  error.code = 'ECONNREFUSED';
+  process.nextTick(() => this.destroy(error));
+  return this;
+};
 
 function reply(message) {
   const waiting = pending.get(message.id);

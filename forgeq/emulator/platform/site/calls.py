@@ -1,0 +1,143 @@
+"""One product request as the site serves it, and the routes that serve them.
+
+A `Call` is what a handler asked for (requestJira, requestConfluence, requestGraph or fetch),
+normalised from the worker's or the Python port's call: the product, who asks (the app, a user, or
+nobody), the method, the path and its query, the body. A `Route` maps a method and a path template
+of Atlassian's REST reference (`/rest/api/{version}/issue/{issueIdOrKey}`) to the function that
+answers it; the template names the endpoint in rate limits, the timeline and the docs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from forgeq.emulator.app.replies import STATUS_TEXT, Answer
+
+APP = "app"
+USER = "user"
+NOBODY = "none"
+
+
+@dataclass(slots=True)
+class Call:
+    installation: str
+    product: str  # jira | confluence | graphql | fetch | bitbucket
+    principal: str  # app | user | none
+    account_id: str | None  # who acts: the app's account, the user's, or None (unauthenticated)
+    method: str
+    target: str  # the path as sent (with its query), or the URL for fetch
+    path: str  # without the query, percent-decoded per segment
+    query: dict[str, list[str]]
+    body_text: str | None
+    at: float  # the emulator's time of the call
+    source: str  # "event #5 try 2": where history says a change came from
+    params: dict[str, str] = field(default_factory=dict)  # the route's path parameters
+    template: str | None = None  # the route's path template, once routed
+    objects: int = 0  # core objects returned (issues, comments, projects, pages): rate-limit points
+    identities: int = 0  # identity objects returned (users): rate-limit points
+    issue: str | None = None  # the issue a write touches (per-issue write limits)
+    commented: bool = False  # the call added a comment (the issue is flagged as commented)
+    reason: str | None = None  # why it was not the site that answered: stub, egress, not served, a RateLimit-Reason
+    notes: list[str] = field(default_factory=list)
+    invocation: Any = None  # the Invocation making the call (the loop's; typed loosely: platform never imports the loop)
+
+    @property
+    def version(self) -> str:
+        version = self.params.get("version", "3")
+        return "3" if version == "latest" else version
+
+    def first(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+    def listed(self, name: str) -> list[str]:
+        """A query parameter that may repeat and hold comma-separated lists (`fields`, `expand`)."""
+        return [part.strip() for value in self.query.get(name, ()) for part in value.split(",") if part.strip()]
+
+    def json(self) -> Any:
+        """The body as JSON; BadBody (400 in the product's own shape) when it is not."""
+        if self.body_text is None or self.body_text == "":
+            return None
+        try:
+            return json.loads(self.body_text)
+        except ValueError:
+            raise BadBody(self.body_text) from None
+
+
+def reply(status: int, value: Any = None) -> Answer:
+    """The site's answer with its body as a JSON value: `Site.answer` writes it as text for the
+    worker, and hands the value itself to the Python port (no text made, none parsed back)."""
+    headers = {"content-type": "application/json"} if value is not None else {}
+    return {"status": status, "statusText": STATUS_TEXT.get(status, ""), "headers": headers, "body": None, "value": value}
+
+
+class Refused(Exception):
+    """An answer other than the endpoint's success (a 400, 404, ...), raised to end the handler."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.get("status"))
+        self.answer = answer
+
+
+class BadBody(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text[:80])
+
+
+def split_target(target: str) -> tuple[str, dict[str, list[str]]]:
+    """(decoded path, query) of a path or URL as sent."""
+    if "?" not in target and "%" not in target and "#" not in target and "://" not in target:
+        return target, {}  # most product paths: nothing to split or decode
+    parts = urlsplit(target)
+    path = "/".join(unquote(segment) for segment in parts.path.split("/"))
+    return path, parse_qs(parts.query, keep_blank_values=True)
+
+
+Handler = Callable[[Call], Answer]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Handler
+    pattern: re.Pattern[str]
+
+
+_PARAMETER = re.compile(r"\{([A-Za-z][A-Za-z0-9-]*)\}")
+
+
+def route(method: str, template: str, handler: Handler) -> Route:
+    parts = []
+    position = 0
+    for match in _PARAMETER.finditer(template):
+        parts.append(re.escape(template[position : match.start()]))
+        name = match.group(1)
+        parts.append(r"(?P<version>2|3|latest)" if name == "version" else f"(?P<{name.replace('-', '_')}>[^/]+)")
+        position = match.end()
+    parts.append(re.escape(template[position:]))
+    return Route(method, template, handler, re.compile("^" + "".join(parts) + "/?$"))
+
+
+def by_method(routes: Iterable[Route]) -> dict[str, list[Route]]:
+    grouped: dict[str, list[Route]] = {}
+    for candidate in routes:
+        grouped.setdefault(candidate.method, []).append(candidate)
+    return grouped
+
+
+def find(routes: Iterable[Route], call: Call) -> Route | None:
+    """The first of `routes` (one method's) whose template matches the call's path; it sets the
+    call's path parameters and template."""
+    for candidate in routes:
+        match = candidate.pattern.match(call.path)
+        if match is not None:
+            call.params = {name.replace("_", "-"): value for name, value in match.groupdict().items()}
+            call.template = candidate.template
+            return candidate
+    return None

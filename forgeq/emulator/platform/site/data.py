@@ -1,0 +1,88 @@
+"""The site's objects as the loop sees them: this run's unacknowledged writes over the state file.
+
+Like the key-value store (platform/storage.py), a read sees the attempt's own writes at once
+(`WriteBatch.site_writes`) while the loop still commits in batches; a scan merges them over the
+rows in the state file instead of committing first. History rows and request rows wait in the
+same batch, so an attempt that a crash interrupts leaves no trace on the site, as it left none in
+the store: its event runs again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from forgeq.emulator.products.seeds import dumps
+from forgeq.emulator.store.batch import SiteKey, SiteRow, WriteBatch
+
+if TYPE_CHECKING:
+    from forgeq.emulator.loop.engine import Emulator
+
+
+class SiteData:
+    def __init__(self, engine: Emulator) -> None:
+        self.engine = engine
+        # Rows read from the state file during the current batch: a consumer that reads an issue
+        # and then edits it reads it once. Dropped with the batch (Emulator.flush makes a new one),
+        # so a `forgeq push` running beside the loop is seen from the next batch on.
+        self._read: dict[SiteKey, SiteRow | None] = {}
+        self._read_batch: WriteBatch | None = None
+
+    def get(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:
+        slot = (installation, kind, key)
+        batch = self.engine.batch
+        if slot in batch.site_writes:
+            row = batch.site_writes[slot]
+        else:
+            if self._read_batch is not batch:
+                self._read, self._read_batch = {}, batch
+            if slot in self._read:
+                row = self._read[slot]
+            else:
+                row = self._read[slot] = self.engine.store.site_get(installation, kind, key)
+        if row is None:
+            return None
+        doc: dict[str, Any] = json.loads(row.doc)
+        return doc
+
+    def pending(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:
+        """The object as this run's unacknowledged writes left it, or None if they did not touch it."""
+        row = self.engine.batch.site_writes.get((installation, kind, key))
+        if row is None:
+            return None
+        doc: dict[str, Any] = json.loads(row.doc)
+        return doc
+
+    def key_of(self, installation: str, kind: str, ref: str) -> str | None:
+        """The key of the object whose own id is `ref` (an issue's key from its id)."""
+        for (inst, pending_kind, key), row in self.engine.batch.site_writes.items():
+            if inst == installation and pending_kind == kind and row is not None and row.ref == ref:
+                return key
+        stored = self.engine.store.site_key_of(installation, kind, ref)
+        if stored is not None and (installation, kind, stored) in self.engine.batch.site_writes:
+            return None  # deleted, or given another id, by this run (not yet committed)
+        return stored
+
+    def scan(self, installation: str, kind: str, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        """Every object of `kind` whose key starts with `prefix`, in key order."""
+        found = {key: row for key, row in self.engine.store.site_scan(installation, kind, prefix)}
+        for (inst, pending_kind, key), pending in self.engine.batch.site_writes.items():
+            if inst == installation and pending_kind == kind and key.startswith(prefix):
+                if pending is None:
+                    found.pop(key, None)
+                else:
+                    found[key] = pending
+        return [(key, json.loads(found[key].doc)) for key in sorted(found)]
+
+    def put(self, installation: str, kind: str, key: str, doc: dict[str, Any], at: float, ref: str | None = None) -> None:
+        self.engine.batch.site_writes[(installation, kind, key)] = SiteRow(ref, dumps(doc), at)
+
+    def delete(self, installation: str, kind: str, key: str) -> None:
+        self.engine.batch.site_writes[(installation, kind, key)] = None
+
+    def note(self, installation: str, kind: str, key: str, at: float, actor: str | None, source: str, change: dict[str, Any]) -> None:
+        self.engine.batch.site_history.append((installation, kind, key, at, actor, source, dumps(change)))
+
+    def new_number(self) -> int:
+        """A product sequence number for an object the app creates (its key and id derive from it)."""
+        return self.engine.store.reserve_product_numbers(1)

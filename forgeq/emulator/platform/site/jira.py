@@ -1,0 +1,853 @@
+"""The fake Jira: the platform REST endpoints apps call most, answered from the site's objects.
+
+Issues (get, create, edit, delete, assign, transitions, changelog), comments, issue properties,
+Forge app properties, search by JQL (jql.py), users and projects, on API versions 2 and 3, with
+the response shapes and error bodies of Jira's REST reference
+(developer.atlassian.com/cloud/jira/platform/rest/v3/). A write that fires a product event on
+Forge (an issue created, updated, assigned, deleted or commented) fires it here too, through
+`Site.fire` (service.py), which applies the triggers' subscriptions, ignoreSelf and the
+cyclic-invocation limit. docs/product-site.md lists every endpoint and what is not served.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from forgeq.emulator.app.replies import Answer
+from forgeq.emulator.platform.site import jql, shapes
+from forgeq.emulator.platform.site.calls import APP, Call, Refused, Route, reply, route
+from forgeq.emulator.products import payloads, seeds
+from forgeq.emulator.products.seeds import COMMENT, COMMENTED, ISSUE, PROJECT, USER
+
+if TYPE_CHECKING:
+    from forgeq.emulator.platform.site.service import Site
+
+ISSUE_PROPERTY = "issue-property"
+APP_PROPERTY = "app-property"
+MAX_PROPERTY_BYTES = 32768  # issue and app property values (Jira's REST reference)
+MAX_PROPERTY_KEY = 255
+MAX_SUMMARY = 255
+SEARCH_DEFAULT_RESULTS = 50
+SEARCH_MAX_RESULTS = 5000
+COMMENTS_DEFAULT_RESULTS = 5000
+CHANGELOG_DEFAULT_RESULTS = 100
+
+# Fields an edit may set. Anything else is "not on the appropriate screen, or unknown", as Jira
+# answers for a field missing from the edit screen; custom fields (customfield_N) are accepted.
+EDITABLE = {
+    "summary", "description", "labels", "assignee", "reporter", "priority", "duedate", "components",
+    "fixVersions", "versions", "environment", "issuetype", "parent",
+}  # fmt: skip
+LIST_FIELDS = {"labels", "components", "fixVersions", "versions"}
+
+DEFAULT_PROJECT: dict[str, Any] = {
+    "self": "https://example.atlassian.net/rest/api/2/project/10000",
+    "id": "10000",
+    "key": payloads.DEFAULT_PROJECT_KEY,
+    "name": f"Project {payloads.DEFAULT_PROJECT_KEY}",
+    "projectTypeKey": "software",
+    "simplified": False,
+}
+
+REMOVED_SEARCH = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
+
+
+def error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Refused:
+    return Refused(reply(status, {"errorMessages": messages or [], "errors": errors or {}}))
+
+
+def not_found_issue() -> Refused:
+    return error(404, ["Issue does not exist or you do not have permission to see it."])
+
+
+class Jira:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.data = site.data
+        self.routes: list[Route] = [
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}", self.get_issue),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}", self.edit_issue),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}", self.delete_issue),
+            route("POST", "/rest/api/{version}/issue", self.create_issue),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/assignee", self.assign),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.get_transitions),
+            route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.transition),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/changelog", self.get_changelog),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/comment", self.get_comments),
+            route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/comment", self.add_comment),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/comment/{id}", self.get_comment),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/comment/{id}", self.edit_comment),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/comment/{id}", self.delete_comment),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/properties", self.property_keys),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/properties/{propertyKey}", self.get_property),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/properties/{propertyKey}", self.set_property),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/properties/{propertyKey}", self.delete_property),
+            route("GET", "/rest/api/{version}/search/jql", self.search),
+            route("POST", "/rest/api/{version}/search/jql", self.search),
+            route("POST", "/rest/api/{version}/search/approximate-count", self.count),
+            route("GET", "/rest/api/{version}/search", self.removed_search),
+            route("POST", "/rest/api/{version}/search", self.removed_search),
+            route("GET", "/rest/api/{version}/myself", self.myself),
+            route("GET", "/rest/api/{version}/user", self.get_user),
+            route("GET", "/rest/api/{version}/user/search", self.search_users),
+            route("GET", "/rest/api/{version}/project/search", self.search_projects),
+            route("GET", "/rest/api/{version}/project/{projectIdOrKey}", self.get_project),
+            route("GET", "/rest/forge/1/app/properties", self.app_property_keys),
+            route("GET", "/rest/forge/1/app/properties/{propertyKey}", self.get_app_property),
+            route("PUT", "/rest/forge/1/app/properties/{propertyKey}", self.set_app_property),
+            route("DELETE", "/rest/forge/1/app/properties/{propertyKey}", self.delete_app_property),
+        ]
+
+    # -- lookups ------------------------------------------------------------------------------------
+
+    def _issue(self, call: Call) -> tuple[str, dict[str, Any]]:
+        """(key, stored issue) of the path's issueIdOrKey, or 404 as Jira answers."""
+        wanted = call.params["issueIdOrKey"]
+        key = self.data.key_of(call.installation, ISSUE, wanted) if wanted.isdigit() else wanted.upper()
+        doc = self.data.get(call.installation, ISSUE, key) if key else None
+        if doc is None:
+            raise not_found_issue()
+        return str(doc["key"]), doc
+
+    def _comments(self, installation: str, key: str) -> list[dict[str, Any]]:
+        found = [doc for _, doc in self.data.scan(installation, COMMENT, f"{key}/")]
+        return sorted(found, key=lambda c: int(c["id"]) if str(c.get("id", "")).isdigit() else 0)
+
+    def _users(self, installation: str, ids: set[str]) -> dict[str, dict[str, Any] | None]:
+        return {account_id: self.site.user(installation, account_id) for account_id in ids}
+
+    def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: list[str]) -> dict[str, Any]:
+        comments = self._comments(call.installation, key) if doc.get(COMMENTED) and self._wants_comments(wanted) else []
+        users = self._users(call.installation, shapes.account_ids(doc, comments))
+        project = self.site.project(call.installation, ((doc.get("fields") or {}).get("project") or {}).get("key"))
+        fields = shapes.issue_fields(call.installation, doc, users, comments, call.version, project)
+        shaped: dict[str, Any] = {
+            "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+            "id": doc.get("id"),
+            "self": f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{doc.get('id')}",
+            "key": key,
+            "fields": shapes.select_fields(fields, wanted),
+        }
+        if "changelog" in expand:
+            values = self._changelog(call, key)
+            shaped["changelog"] = {"startAt": 0, "maxResults": len(values), "total": len(values), "histories": values}
+        if "transitions" in expand:
+            shaped["transitions"] = self._transitions(call, doc)
+        properties = call.listed("properties")
+        if properties:
+            shaped["properties"] = {
+                name: found["value"]
+                for name in properties
+                if (found := self.data.get(call.installation, ISSUE_PROPERTY, f"{key}/{name}")) is not None
+            }
+        call.objects += 1
+        return shaped
+
+    @staticmethod
+    def _wants_comments(wanted: list[str]) -> bool:
+        return "*all" in wanted or "comment" in wanted
+
+    # -- issues -------------------------------------------------------------------------------------
+
+    def get_issue(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        return reply(200, self.issue_representation(call, key, doc, call.listed("fields") or ["*all"], call.listed("expand")))
+
+    def create_issue(self, call: Call) -> Answer:
+        body = _object(call)
+        fields = body.get("fields")
+        if not isinstance(fields, dict):
+            raise error(400, [], {"project": "Specify a valid project ID or key", "issuetype": "Specify an issue type", "summary": "You must specify a summary of the issue."})
+        problems: dict[str, str] = {}
+        project = self._project_of(call.installation, fields.get("project"))
+        if project is None:
+            problems["project"] = "Specify a valid project ID or key"
+        type_id = _issue_type_id(fields.get("issuetype"))
+        if type_id is None:
+            problems["issuetype"] = "Specify a valid issue type" if fields.get("issuetype") else "Specify an issue type"
+        summary = fields.get("summary")
+        if not isinstance(summary, str) or not summary.strip():
+            problems["summary"] = "You must specify a summary of the issue."
+        if problems:
+            raise error(400, [], problems)
+        assert project is not None and type_id is not None
+        number = self.data.new_number()
+        key = f"{project['key']}-{number}"
+        ref = str(payloads.ISSUE_ID_BASE + number)
+        now = shapes.jira_time(call.at)
+        actor = {"accountId": call.account_id} if call.account_id else None
+        stored: dict[str, Any] = {
+            "summary": summary,
+            "issuetype": {"id": type_id, "name": shapes.ISSUE_TYPES[type_id]},
+            "creator": actor,
+            "created": now,
+            "project": {"key": project["key"]},
+            "reporter": actor,
+            "assignee": None,
+            "updated": now,
+            "status": {"id": "10000", "name": "To Do", "category": "new"},
+        }
+        changes = self._apply_fields(call, stored, {k: v for k, v in fields.items() if k not in ("project", "issuetype", "summary")})
+        self._apply_updates(call, stored, body.get("update"), changes, key)
+        doc: dict[str, Any] = {"id": ref, "key": key, "fields": stored}
+        if call.commented:
+            doc[COMMENTED] = True
+        self.data.put(call.installation, ISSUE, key, doc, call.at, ref)
+        self.site.record(call, ISSUE, key, {"action": "created"})
+        self.site.fire(call, "avi:jira:created:issue", lambda: self._event(doc, call))
+        answer: dict[str, Any] = {"id": ref, "key": key, "self": f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{ref}"}
+        if isinstance(body.get("transition"), dict):
+            self._move(call, key, doc, body["transition"])
+        return reply(201, answer)
+
+    def edit_issue(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        body = _object(call)
+        stored = dict(doc.get("fields") or {})
+        fields = body.get("fields") or {}
+        if not isinstance(fields, dict):
+            raise error(400, ["Can not deserialize the fields of the request: it must be an object."])
+        changes = self._apply_fields(call, stored, fields)
+        self._apply_updates(call, stored, body.get("update"), changes, key)
+        if changes:
+            self._save(call, key, doc, stored, changes)
+        if call.first("returnIssue") == "true":
+            return reply(200, self.issue_representation(call, key, self.data.get(call.installation, ISSUE, key) or doc, ["*all"], call.listed("expand")))
+        return reply(204)
+
+    def assign(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        body = _object(call)
+        stored = dict(doc.get("fields") or {})
+        changes = self._apply_fields(call, stored, {"assignee": body if body.get("accountId") is not None else None})
+        if changes:
+            self._save(call, key, doc, stored, changes)
+        return reply(204)
+
+    def delete_issue(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        self.data.delete(call.installation, ISSUE, key)
+        self.site.record(call, ISSUE, key, {"action": "deleted"})
+        self.site.fire(call, "avi:jira:deleted:issue", lambda: self._event(doc, call))
+        return reply(204)
+
+    def _save(self, call: Call, key: str, doc: dict[str, Any], stored: dict[str, Any], changes: list[dict[str, Any]]) -> None:
+        stored["updated"] = shapes.jira_time(call.at)
+        base = self.data.pending(call.installation, ISSUE, key) if call.commented else doc  # a comment this call added flagged it
+        updated = {**(base or doc), "fields": stored}
+        self.data.put(call.installation, ISSUE, key, updated, call.at, doc.get("id"))
+        change_id = self.site.record(call, ISSUE, key, {"action": "updated", "items": changes})
+        changelog = {"id": change_id, "items": changes}
+        self.site.fire(call, "avi:jira:updated:issue", lambda: {**self._event(updated, call), "changelog": changelog})
+        if any(item["field"] == "assignee" for item in changes):
+            assigned = [item for item in changes if item["field"] == "assignee"]
+            self.site.fire(call, "avi:jira:assigned:issue", lambda: {**self._event(updated, call), "changelog": {"id": change_id, "items": assigned}})
+
+    def _event(self, doc: dict[str, Any], call: Call) -> dict[str, Any]:
+        """The payload Forge sends for an issue event the app caused (selfGenerated, FS §4)."""
+        fields = doc.get("fields") or {}
+        keep = ("summary", "issuetype", "creator", "created", "project", "reporter", "assignee", "updated", "status")
+        actor = call.account_id or self.site.app_account_id
+        project = self.site.project(call.installation, (fields.get("project") or {}).get("key"))
+        shown = {name: shapes.widen(name, fields.get(name), call.installation, project) for name in keep}
+        return {
+            "issue": {"id": doc.get("id"), "key": doc.get("key"), "fields": shown},
+            "atlassianId": actor,
+            "associatedUsers": [{"accountId": actor}],
+            "selfGenerated": True,
+        }
+
+    # -- fields -------------------------------------------------------------------------------------
+
+    def _apply_fields(self, call: Call, stored: dict[str, Any], fields: dict[str, Any]) -> list[dict[str, Any]]:
+        """Set `fields` on `stored`; return Jira's changelog items for what changed. Raises 400."""
+        problems: dict[str, str] = {}
+        changes: list[dict[str, Any]] = []
+        for name, value in fields.items():
+            if name not in EDITABLE and not name.startswith("customfield_"):
+                problems[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                continue
+            try:
+                new = self._field_value(call, name, value)
+            except ValueError as invalid:
+                problems[name] = str(invalid)
+                continue
+            old = stored.get(name)
+            if new != old:
+                changes.append(_change(call, name, old, new, self.site))
+                stored[name] = new
+        if problems:
+            raise error(400, [], problems)
+        return changes
+
+    def _field_value(self, call: Call, name: str, value: Any) -> Any:
+        if name == "summary":
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError("You must specify a summary of the issue.")
+            if len(value) > MAX_SUMMARY:
+                raise ValueError("Summary must be less than 255 characters.")
+            return value
+        if name == "labels":
+            if value is None:
+                return []
+            if not isinstance(value, list) or not all(isinstance(label, str) for label in value):
+                raise ValueError("The labels must be a list of strings.")
+            for label in value:
+                if " " in label:
+                    raise ValueError(f"The label '{label}' contains spaces which is invalid.")
+            return list(value)
+        if name in ("assignee", "reporter"):
+            if value is None or (isinstance(value, dict) and value.get("accountId") is None and "id" not in value):
+                if name == "reporter":
+                    raise ValueError("Reporter is required.")
+                return None
+            if not isinstance(value, dict) or not isinstance(value.get("accountId"), str):
+                raise ValueError(f"Specify the {name} as an object with an accountId.")
+            if self.site.user(call.installation, value["accountId"]) is None:
+                raise ValueError(f"User '{value['accountId']}' does not exist.")
+            return {"accountId": value["accountId"]}
+        if name == "priority":
+            wanted = value.get("id") or value.get("name") if isinstance(value, dict) else None
+            for priority_id, priority_name in shapes.PRIORITIES.items():
+                if wanted in (priority_id, priority_name):
+                    return {"id": priority_id, "name": priority_name}
+            raise ValueError("The priority selected is invalid.")
+        if name == "issuetype":
+            type_id = _issue_type_id(value)
+            if type_id is None:
+                raise ValueError("Specify a valid issue type")
+            return {"id": type_id, "name": shapes.ISSUE_TYPES[type_id]}
+        if name in ("description", "environment"):
+            if value is not None and not isinstance(value, str | dict):
+                raise ValueError(f"Operation value must be a string or an Atlassian Document ({name}).")
+            if call.version == "3" and isinstance(value, str):
+                raise ValueError("Operation value must be an Atlassian Document (see the Atlassian Document Format)")
+            return value
+        return value
+
+    def _apply_updates(self, call: Call, stored: dict[str, Any], update: Any, changes: list[dict[str, Any]], key: str) -> None:
+        """The `update` operations of an edit or create: set, add, remove on list fields; set on others."""
+        if update is None:
+            return
+        if not isinstance(update, dict):
+            raise error(400, ["The update of the request must be an object."])
+        problems: dict[str, str] = {}
+        for name, operations in update.items():
+            if name == "comment":
+                continue  # comments are added after the edit (below)
+            if name not in EDITABLE and not name.startswith("customfield_"):
+                problems[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                continue
+            if not isinstance(operations, list):
+                problems[name] = "The operations of a field must be a list."
+                continue
+            value = stored.get(name)
+            for operation in operations:
+                if not isinstance(operation, dict) or len(operation) != 1:
+                    problems[name] = "Each operation must be an object with one of set, add, remove."
+                    break
+                verb, argument = next(iter(operation.items()))
+                if verb == "set":
+                    try:
+                        value = self._field_value(call, name, argument)
+                    except ValueError as invalid:
+                        problems[name] = str(invalid)
+                        break
+                elif verb in ("add", "remove") and name in LIST_FIELDS:
+                    item = argument if name == "labels" else argument
+                    if name == "labels" and (not isinstance(item, str) or " " in item):
+                        problems[name] = f"The label '{item}' contains spaces which is invalid."
+                        break
+                    items = list(value or [])
+                    if verb == "add" and item not in items:
+                        items.append(item)
+                    elif verb == "remove" and item in items:
+                        items.remove(item)
+                    value = items
+                else:
+                    problems[name] = f"Field '{name}' does not support the operation '{verb}'."
+                    break
+            if name not in problems and value != stored.get(name):
+                changes.append(_change(call, name, stored.get(name), value, self.site))
+                stored[name] = value
+        if problems:
+            raise error(400, [], problems)
+        for operation in update.get("comment") or ():
+            if isinstance(operation, dict) and isinstance(operation.get("add"), dict):
+                self._new_comment(call, key, {"id": None, "key": key}, operation["add"])
+
+    # -- transitions --------------------------------------------------------------------------------
+
+    def _transitions(self, call: Call, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": transition_id,
+                "name": shapes.STATUSES[status_id][0],
+                "to": shapes.status(status_id, call.installation),
+                "hasScreen": False,
+                "isGlobal": True,
+                "isInitial": False,
+                "isAvailable": True,
+                "isConditional": False,
+                "isLooped": False,
+            }
+            for transition_id, status_id in shapes.TRANSITIONS.items()
+        ]
+
+    def get_transitions(self, call: Call) -> Answer:
+        _, doc = self._issue(call)
+        return reply(200, {"expand": "transitions", "transitions": self._transitions(call, doc)})
+
+    def transition(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        body = _object(call)
+        wanted = body.get("transition")
+        if not isinstance(wanted, dict) or not (wanted.get("id") or wanted.get("name")):
+            raise error(400, ["Missing 'transition' identifier"])
+        self._move(call, key, doc, wanted, body.get("fields"), body.get("update"))
+        return reply(204)
+
+    def _move(self, call: Call, key: str, doc: dict[str, Any], wanted: dict[str, Any], fields: Any = None, update: Any = None) -> None:
+        transition_id = str(wanted.get("id") or "")
+        if not transition_id:
+            transition_id = next((t for t, s in shapes.TRANSITIONS.items() if shapes.STATUSES[s][0] == wanted.get("name")), "")
+        status_id = shapes.TRANSITIONS.get(transition_id)
+        if status_id is None:
+            raise error(400, [f"Transition id '{wanted.get('id') or wanted.get('name')}' is not valid for this issue."])
+        current = self.data.get(call.installation, ISSUE, key) or doc
+        stored = dict(current.get("fields") or {})
+        changes = self._apply_fields(call, stored, fields) if isinstance(fields, dict) else []
+        self._apply_updates(call, stored, update, changes, key)
+        name, category = shapes.STATUSES[status_id]
+        old_status = stored.get("status") or {}
+        if old_status.get("id") != status_id:
+            changes.append({
+                "field": "status", "fieldtype": "jira", "fieldId": "status",
+                "from": old_status.get("id"), "fromString": old_status.get("name"), "to": status_id, "toString": name,
+            })  # fmt: skip
+            stored["status"] = {"id": status_id, "name": name, "category": category}
+            done = shapes.STATUSES[status_id][1] == "done"
+            stored["resolution"] = shapes.RESOLUTION_DONE if done else None
+            stored["resolutiondate"] = shapes.jira_time(call.at) if done else None
+            stored["statuscategorychangedate"] = shapes.jira_time(call.at)
+        if changes:
+            self._save(call, key, current, stored, changes)
+
+    # -- changelog ----------------------------------------------------------------------------------
+
+    def _changelog(self, call: Call, key: str) -> list[dict[str, Any]]:
+        values = []
+        for number, entry in enumerate(self.site.history(call.installation, ISSUE, key), start=1):
+            change = json.loads(entry["change"])
+            if change.get("action") != "updated" or not change.get("items"):
+                continue
+            author = entry["actor"]
+            values.append(
+                {
+                    "id": str(change.get("id", number)),
+                    "author": shapes.user(call.installation, self.site.user(call.installation, author), author, call.version) if author else None,
+                    "created": shapes.jira_time(entry["at"]),
+                    "items": change["items"],
+                }
+            )
+        return values
+
+    def get_changelog(self, call: Call) -> Answer:
+        key, _ = self._issue(call)
+        values = self._changelog(call, key)
+        start, size = _page(call, CHANGELOG_DEFAULT_RESULTS)
+        page = values[start : start + size]
+        return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
+
+    # -- comments -----------------------------------------------------------------------------------
+
+    def get_comments(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        comments = self._comments(call.installation, key)
+        if call.first("orderBy") in ("-created", "-CREATED"):
+            comments.reverse()
+        start, size = _page(call, COMMENTS_DEFAULT_RESULTS)
+        page = comments[start : start + size]
+        users = self._users(call.installation, shapes.account_ids({}, page))
+        call.objects += len(page)
+        return reply(
+            200,
+            {"startAt": start, "maxResults": size, "total": len(comments), "comments": [shapes.comment(call.installation, doc, c, users, call.version) for c in page]},
+        )
+
+    def _comment_of(self, call: Call, key: str) -> dict[str, Any]:
+        found = self.data.get(call.installation, COMMENT, f"{key}/{call.params['id']}")
+        if found is None:
+            raise error(404, [f"Can not find a comment for the id: {call.params['id']}."])
+        return found
+
+    def get_comment(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        stored = self._comment_of(call, key)
+        call.objects += 1
+        return reply(200, shapes.comment(call.installation, doc, stored, self._users(call.installation, shapes.account_ids({}, [stored])), call.version))
+
+    def add_comment(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        stored = self._new_comment(call, key, doc, _object(call))
+        users = self._users(call.installation, shapes.account_ids({}, [stored]))
+        return reply(201, shapes.comment(call.installation, doc, stored, users, call.version))
+
+    def _new_comment(self, call: Call, key: str, doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        text = _comment_body(call, body.get("body"))
+        number = self.data.new_number()
+        comment_id = str(payloads.COMMENT_ID_BASE + number)
+        actor = {"accountId": call.account_id} if call.account_id else None
+        now = shapes.jira_time(call.at)
+        stored = {"id": comment_id, "author": actor, "body": text, "updateAuthor": actor, "created": now, "updated": now, "jsdPublic": True}
+        if isinstance(body.get("visibility"), dict):
+            stored["visibility"] = body["visibility"]
+        self.data.put(call.installation, COMMENT, f"{key}/{comment_id}", stored, call.at, comment_id)
+        call.commented = True
+        self.site.record(call, ISSUE, key, {"action": "commented", "comment": comment_id})
+        issue = self.data.get(call.installation, ISSUE, key) or doc
+        if not issue.get(COMMENTED) and issue.get("fields") is not None:
+            issue = {**issue, COMMENTED: True}
+            self.data.put(call.installation, ISSUE, key, issue, call.at, issue.get("id"))
+        self.site.fire(call, "avi:jira:commented:issue", lambda: {**self._event(issue, call), "comment": stored})
+        return stored
+
+    def edit_comment(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        call.issue = key
+        stored = {**self._comment_of(call, key)}
+        stored["body"] = _comment_body(call, _object(call).get("body"))
+        stored["updated"] = shapes.jira_time(call.at)
+        stored["updateAuthor"] = {"accountId": call.account_id} if call.account_id else None
+        self.data.put(call.installation, COMMENT, f"{key}/{stored['id']}", stored, call.at, stored["id"])
+        self.site.record(call, ISSUE, key, {"action": "comment edited", "comment": stored["id"]})
+        self.site.fire(call, "avi:jira:commented:issue", lambda: {**self._event(doc, call), "comment": stored})
+        users = self._users(call.installation, shapes.account_ids({}, [stored]))
+        return reply(200, shapes.comment(call.installation, doc, stored, users, call.version))
+
+    def delete_comment(self, call: Call) -> Answer:
+        key, _ = self._issue(call)
+        call.issue = key
+        stored = self._comment_of(call, key)
+        self.data.delete(call.installation, COMMENT, f"{key}/{stored['id']}")
+        self.site.record(call, ISSUE, key, {"action": "comment deleted", "comment": stored["id"]})
+        return reply(204)
+
+    # -- issue properties ---------------------------------------------------------------------------
+
+    def property_keys(self, call: Call) -> Answer:
+        key, doc = self._issue(call)
+        base = f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{doc.get('id')}/properties"
+        keys = [found["key"] for _, found in self.data.scan(call.installation, ISSUE_PROPERTY, f"{key}/")]
+        return reply(200, {"keys": [{"self": f"{base}/{name}", "key": name} for name in keys]})
+
+    def get_property(self, call: Call) -> Answer:
+        key, _ = self._issue(call)
+        found = self.data.get(call.installation, ISSUE_PROPERTY, f"{key}/{call.params['propertyKey']}")
+        if found is None:
+            raise error(404, [f"The property with key '{call.params['propertyKey']}' does not exist."])
+        return reply(200, found)
+
+    def set_property(self, call: Call) -> Answer:
+        key, _ = self._issue(call)
+        call.issue = key
+        name = call.params["propertyKey"]
+        value = _property_value(call, name)
+        slot = f"{key}/{name}"
+        existed = self.data.get(call.installation, ISSUE_PROPERTY, slot) is not None
+        self.data.put(call.installation, ISSUE_PROPERTY, slot, {"key": name, "value": value}, call.at)
+        self.site.record(call, ISSUE, key, {"action": "property set", "property": name})
+        return reply(200 if existed else 201)
+
+    def delete_property(self, call: Call) -> Answer:
+        key, _ = self._issue(call)
+        call.issue = key
+        name = call.params["propertyKey"]
+        if self.data.get(call.installation, ISSUE_PROPERTY, f"{key}/{name}") is None:
+            raise error(404, [f"The property with key '{name}' does not exist."])
+        self.data.delete(call.installation, ISSUE_PROPERTY, f"{key}/{name}")
+        self.site.record(call, ISSUE, key, {"action": "property deleted", "property": name})
+        return reply(204)
+
+    # -- Forge app properties -----------------------------------------------------------------------
+
+    def _as_app_only(self, call: Call) -> None:
+        if call.principal != APP:
+            raise error(403, ["This API can only be accessed using asApp() requests from Forge."])
+
+    def app_property_keys(self, call: Call) -> Answer:
+        self._as_app_only(call)
+        keys = [found["key"] for _, found in self.data.scan(call.installation, APP_PROPERTY)]
+        base = f"{shapes.base_url(call.installation)}/rest/forge/1/app/properties"
+        return reply(200, {"keys": [{"self": f"{base}/{name}", "key": name} for name in keys]})
+
+    def get_app_property(self, call: Call) -> Answer:
+        self._as_app_only(call)
+        found = self.data.get(call.installation, APP_PROPERTY, call.params["propertyKey"])
+        if found is None:
+            raise error(404, [f"Property with key not found: {call.params['propertyKey']}"])
+        return reply(200, found)
+
+    def set_app_property(self, call: Call) -> Answer:
+        self._as_app_only(call)
+        name = call.params["propertyKey"]
+        value = _property_value(call, name)
+        existed = self.data.get(call.installation, APP_PROPERTY, name) is not None
+        self.data.put(call.installation, APP_PROPERTY, name, {"key": name, "value": value}, call.at)
+        if existed:
+            return reply(200, {"message": "Property updated.", "statusCode": 200})
+        return reply(201, {"message": "Property created.", "statusCode": 201})
+
+    def delete_app_property(self, call: Call) -> Answer:
+        self._as_app_only(call)
+        name = call.params["propertyKey"]
+        if self.data.get(call.installation, APP_PROPERTY, name) is None:
+            raise error(404, [f"Property with key not found: {name}"])
+        self.data.delete(call.installation, APP_PROPERTY, name)
+        return reply(204)
+
+    # -- search -------------------------------------------------------------------------------------
+
+    def _search_arguments(self, call: Call) -> dict[str, Any]:
+        if call.method == "POST":
+            body = _object(call)
+            fields = body.get("fields")
+            return {
+                "jql": body.get("jql"),
+                "nextPageToken": body.get("nextPageToken"),
+                "maxResults": body.get("maxResults"),
+                "fields": [str(f) for f in fields] if isinstance(fields, list) else None,
+                "expand": str(body.get("expand") or "").split(",") if body.get("expand") else [],
+            }
+        size = call.first("maxResults")
+        return {
+            "jql": call.first("jql"),
+            "nextPageToken": call.first("nextPageToken"),
+            "maxResults": int(size) if size and size.isdigit() else None,
+            "fields": call.listed("fields") or None,
+            "expand": call.listed("expand"),
+        }
+
+    def _matching(self, call: Call, text: Any) -> list[tuple[str, dict[str, Any]]]:
+        if not isinstance(text, str) or not text.strip():
+            raise error(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."])
+        try:
+            query = jql.parse(text)
+            if query.where is None:
+                raise error(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."])
+            context = jql.Context(self, call)
+            issues = [(key, doc) for key, doc in self.data.scan(call.installation, ISSUE) if query.matches(context, doc)]
+        except jql.JqlError as problem:
+            raise error(400, [str(problem)]) from None
+        except jql.Unsupported as outside:
+            call.notes.append(
+                f"JQL {text!r} uses {outside}, outside forgeq's JQL subset (docs/product-site.md): it was answered 501; "
+                f"stub the search to answer it (forge_app.site.stub({call.method!r}, {call.template!r}, body=...))"
+            )
+            raise Refused(reply(501, {"errorMessages": [f"forgeq does not evaluate {outside} in JQL"], "errors": {}})) from None
+        return query.ordered(issues)
+
+    def search(self, call: Call) -> Answer:
+        arguments = self._search_arguments(call)
+        found = self._matching(call, arguments["jql"])
+        size = arguments["maxResults"] if isinstance(arguments["maxResults"], int) and arguments["maxResults"] > 0 else SEARCH_DEFAULT_RESULTS
+        size = min(size, SEARCH_MAX_RESULTS)
+        start = _token_offset(arguments["nextPageToken"])
+        page = found[start : start + size]
+        wanted = arguments["fields"] or ["id"]
+        issues = []
+        for key, doc in page:
+            if wanted == ["id"]:
+                issues.append({"id": doc.get("id")})
+                call.objects += 1
+            else:
+                issues.append(self.issue_representation(call, key, doc, wanted, arguments["expand"]))
+        answer: dict[str, Any] = {"issues": issues, "isLast": start + size >= len(found)}
+        if not answer["isLast"]:
+            answer["nextPageToken"] = _token(start + size)
+        return reply(200, answer)
+
+    def count(self, call: Call) -> Answer:
+        return reply(200, {"count": len(self._matching(call, _object(call).get("jql")))})
+
+    def removed_search(self, call: Call) -> Answer:
+        raise error(410, [REMOVED_SEARCH])
+
+    # -- users and projects -------------------------------------------------------------------------
+
+    def myself(self, call: Call) -> Answer:
+        if call.account_id is None:
+            raise error(401, ["You are not authenticated. Authentication required to perform this operation."])
+        shaped = shapes.user(call.installation, self.site.user(call.installation, call.account_id), call.account_id, call.version)
+        call.identities += 1
+        return reply(200, {**shaped, "locale": "en_US", "groups": {"size": 1, "items": []}, "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"})
+
+    def get_user(self, call: Call) -> Answer:
+        account_id = call.first("accountId")
+        if not account_id:
+            raise error(400, ["The accountId query parameter needs to be provided."])
+        stored = self.site.user(call.installation, account_id)
+        if stored is None:
+            raise error(404, ["Specified user does not exist or you do not have required permissions"])
+        call.identities += 1
+        return reply(200, shapes.user(call.installation, stored, account_id, call.version))
+
+    def search_users(self, call: Call) -> Answer:
+        text = (call.first("query") or "").lower()
+        account_id = call.first("accountId")
+        found = []
+        for key, stored in self.data.scan(call.installation, USER):
+            if (account_id and key == account_id) or (text and text in str(stored.get("displayName", "")).lower()):
+                found.append(shapes.user(call.installation, stored, key, call.version))
+        for key, name in self.site.builtin_users(call.installation).items():
+            if all(user["accountId"] != key for user in found) and ((account_id and key == account_id) or (text and text in name["displayName"].lower())):
+                found.append(shapes.user(call.installation, name, key, call.version))
+        call.identities += len(found)
+        return reply(200, found)
+
+    def _project_of(self, installation: str, given: Any) -> dict[str, Any] | None:
+        if not isinstance(given, dict):
+            given = {"key": given} if isinstance(given, str) else {}
+        wanted = given.get("key") or given.get("id")
+        if wanted is None:
+            return None
+        for key, project in self.projects(installation).items():
+            if wanted in (key, str(project.get("id"))):
+                return project
+        return None
+
+    def projects(self, installation: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {str(DEFAULT_PROJECT["key"]): DEFAULT_PROJECT}
+        found.update(self.data.scan(installation, PROJECT))
+        return found
+
+    def get_project(self, call: Call) -> Answer:
+        project = self._project_of(call.installation, {"key": call.params["projectIdOrKey"]})
+        if project is None:
+            raise error(404, [f"No project could be found with key '{call.params['projectIdOrKey']}'."])
+        call.objects += 1
+        return reply(200, project)
+
+    def search_projects(self, call: Call) -> Answer:
+        values = list(self.projects(call.installation).values())
+        start, size = _page(call, 50)
+        page = values[start : start + size]
+        call.objects += len(page)
+        return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _object(call: Call) -> dict[str, Any]:
+    body = call.json()
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise error(400, ["The request body must be a JSON object."])
+    return body
+
+
+def _issue_type_id(given: Any) -> str | None:
+    if not isinstance(given, dict):
+        return None
+    wanted = given.get("id") or given.get("name")
+    for type_id, name in shapes.ISSUE_TYPES.items():
+        if wanted in (type_id, name):
+            return type_id
+    return None
+
+
+def _change(call: Call, name: str, old: Any, new: Any, site: Site) -> dict[str, Any]:
+    """Jira's changelog item for a field that changed."""
+    custom = name.startswith("customfield_")
+    item: dict[str, Any] = {"field": name, "fieldtype": "custom" if custom else "jira", "fieldId": name}
+    if name in ("assignee", "reporter"):
+        item.update(
+            {
+                "from": (old or {}).get("accountId"),
+                "fromString": _display(call, site, old),
+                "to": (new or {}).get("accountId"),
+                "toString": _display(call, site, new),
+            }
+        )
+    elif isinstance(new, list) or isinstance(old, list):
+        item.update({"from": None, "fromString": " ".join(map(_string, old or [])) or None, "to": None, "toString": " ".join(map(_string, new or [])) or None})
+    elif isinstance(new, dict) or isinstance(old, dict):
+        item.update({"from": (old or {}).get("id"), "fromString": (old or {}).get("name"), "to": (new or {}).get("id"), "toString": (new or {}).get("name")})
+    elif name in ("description", "environment"):
+        item.update({"from": None, "fromString": shapes.plain(old) or None, "to": None, "toString": shapes.plain(new) or None})
+    else:
+        item.update({"from": None, "fromString": None if old is None else _string(old), "to": None, "toString": None if new is None else _string(new)})
+    return item
+
+
+def _display(call: Call, site: Site, person: Any) -> str | None:
+    if not isinstance(person, dict) or not isinstance(person.get("accountId"), str):
+        return None
+    stored = site.user(call.installation, person["accountId"])
+    return str((stored or seeds.user_doc(person["accountId"]))["displayName"])
+
+
+def _string(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _comment_body(call: Call, body: Any) -> Any:
+    if body is None or body == "":
+        raise error(400, [], {"comment": "Comment body can not be empty!"})
+    if call.version == "3" and not isinstance(body, dict):
+        raise error(400, [], {"comment": "Comment body must be an Atlassian Document (see the Atlassian Document Format)."})
+    if call.version == "2" and not isinstance(body, str):
+        raise error(400, [], {"comment": "Comment body must be a string in API version 2."})
+    return body
+
+
+def _property_value(call: Call, name: str) -> Any:
+    if len(name) > MAX_PROPERTY_KEY:
+        raise error(400, [f"The property key can not be longer than {MAX_PROPERTY_KEY} characters."])
+    text = call.body_text or ""
+    if not text.strip():
+        raise error(400, ["The property value can not be empty."])
+    if len(text) > MAX_PROPERTY_BYTES:
+        raise error(400, [f"The property value can not be longer than {MAX_PROPERTY_BYTES} bytes."])
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise error(400, ["The property value must be valid JSON."]) from None
+
+
+def _page(call: Call, default: int) -> tuple[int, int]:
+    start_text, size_text = call.first("startAt"), call.first("maxResults")
+    start = int(start_text) if start_text and start_text.isdigit() else 0
+    size = int(size_text) if size_text and size_text.isdigit() and int(size_text) > 0 else default
+    return start, size
+
+
+def _token(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"forgeq:{offset}".encode()).decode().rstrip("=")
+
+
+def _token_offset(token: Any) -> int:
+    if not token:
+        return 0
+    import base64
+
+    try:
+        text = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("forgeq:") or not text[7:].isdigit():
+        raise error(400, ["The provided next page token is invalid or expired."])
+    return int(text[7:])
