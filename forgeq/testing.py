@@ -36,6 +36,7 @@ from forgeq.emulator.settings import Settings
 from forgeq.emulator.store import StateLock, Store, schema
 from forgeq.emulator.tools import golden as golden_files
 from forgeq.emulator.tools.faults import Faults, KvChange, Redelivery, load_scenario
+from forgeq.emulator.tools.site_view import SiteHandle
 
 __all__ = [
     "Attempt",
@@ -49,6 +50,7 @@ __all__ = [
     "KvChange",
     "KvsView",
     "Redelivery",
+    "SiteHandle",
     "WebTriggerResponse",
 ]
 
@@ -600,6 +602,14 @@ class ForgeApp:
         return self.store.quota_rows(installation)
 
     @property
+    def site(self) -> SiteHandle:
+        """The fake product site of the default installation: stubs, issues, pages, requests."""
+        return SiteHandle(self.emulator, self.installation)
+
+    def site_for(self, installation: str) -> SiteHandle:
+        return SiteHandle(self.emulator, installation)
+
+    @property
     def kvs(self) -> KvsView:
         """The key-value store of the default installation."""
         return KvsView(self, self.installation)
@@ -958,10 +968,11 @@ def _settings(
         )
     base = settings if settings is not None else Settings()
     changes: dict[str, Any] = {"seed": seed, **{k: v for k, v in options.items() if v is not None}}
-    if isinstance(changes.get("storage_limits"), Mapping):
-        changes["storage_limits"] = _limits_spec(changes["storage_limits"])
-    elif isinstance(changes.get("storage_limits"), Path):
-        changes["storage_limits"] = str(changes["storage_limits"])
+    for name in ("storage_limits", "product_limits"):
+        if isinstance(changes.get(name), Mapping):
+            changes[name] = _limits_spec(changes[name], "2025" if name == "storage_limits" else "2026")
+        elif isinstance(changes.get(name), Path):
+            changes[name] = str(changes[name])
     if isinstance(clock, str):
         if clock not in ("virtual", "real"):
             raise InputError(f"clock must be 'virtual', 'real' or a Clock, not {clock!r}")
@@ -973,10 +984,11 @@ def _settings(
     return dataclasses.replace(base, **changes)
 
 
-def _limits_spec(figures: Mapping[str, Any]) -> str:
-    """{"base": "2023", "writes": 10, "reads": "50/10"} -> "2023,writes=10,reads=50/10" (quota.py's syntax)."""
+def _limits_spec(figures: Mapping[str, Any], base: str) -> str:
+    """{"base": "2023", "writes": 10, "reads": "50/10"} -> "2023,writes=10,reads=50/10" (quota.py's syntax;
+    product limits take the same, platform/site/limits.py)."""
     figures = dict(figures)
-    parts = [str(figures.pop("base", "2025"))]
+    parts = [str(figures.pop("base", base))]
     for metric, figure in figures.items():
         if isinstance(figure, tuple | list) and len(figure) == 2:
             figure = f"{figure[0]}/{figure[1]}"

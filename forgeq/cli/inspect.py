@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from forgeq.cli import site as site_commands
 from forgeq.cli.common import (
     DbOption,
     InstallationOption,
@@ -26,7 +28,12 @@ from forgeq.cli.selection import (
 )
 from forgeq.emulator.errors import InputError
 
-app = typer.Typer(help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store and quotas.", no_args_is_help=True)
+app = typer.Typer(
+    help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store, quotas, product requests and the fake site.",
+    no_args_is_help=True,
+)
+app.command("requests")(site_commands.requests)
+app.add_typer(site_commands.app, name="site")
 
 
 @app.command("queue")
@@ -91,7 +98,8 @@ def timeline(
             raise InputError(f"no job '{job}' in {store.path}", "list them with `forgeq inspect jobs`")
         attempts: dict[int, list[dict[str, Any]]] = {}
         for row in store.attempts_of_job(job, window.since, window.until):
-            attempts.setdefault(row.pop("seq"), []).append(attempt_json(row))
+            seq = row.pop("seq")
+            attempts.setdefault(seq, []).append(attempt_json(row, store.site_requests(event=seq, attempt=row["attempt"])))
         records = store.find_events(selection(store, job=job), -1)
         data: dict[str, Any] = {
             "job": job_json(jobs[0]),
@@ -111,7 +119,7 @@ def timeline(
         for a in store.attempts(record.id)
         if (window.since is None or a["started_at"] >= window.since) and (window.until is None or a["started_at"] <= window.until)
     ]
-    data = {"event": event_json(record), "attempts": [attempt_json(a) for a in rows]}
+    data = {"event": event_json(record), "attempts": [attempt_json(a, store.site_requests(event=record.id, attempt=a["attempt"])) for a in rows]}
     if json_output:
         render.json_out(data)
     else:
@@ -277,12 +285,15 @@ def event_json(record: Any) -> dict[str, Any]:
     }
 
 
-def attempt_json(row: dict[str, Any]) -> dict[str, Any]:
+def attempt_json(row: dict[str, Any], requests: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     import json
+
+    from forgeq.cli.site import request_json
 
     shaped = {k: v for k, v in row.items() if k not in ("id", "event")}
     shaped["retry_context"] = json.loads(row["retry_context"]) if row["retry_context"] else None
     shaped["notes"] = row["notes"].split("\n") if row["notes"] else []
+    shaped["requests"] = [request_json(r) for r in requests]
     return shaped
 
 

@@ -130,6 +130,7 @@ class TimelinePrinter:
         if report.quota_refusals:
             parts.append(self._paint(f"[quota: {report.quota_refusals} storage call(s) refused 429]", "warning"))
         lines = ["  ".join(parts)]
+        lines.extend(f"    {self._paint(request_text(r), 'warning' if r['status'] == 429 else '')}" for r in report.requests)
         lines.extend(f"    note: {printable(note)}" for note in report.notes)
         if self.show_logs and report.logs:
             lines.extend(f"    | {printable(line)}" for line in report.logs.rstrip("\n").split("\n"))
@@ -171,6 +172,16 @@ class ProgressPrinter:
     def close(self) -> None:
         self.stream.write(("\r" + self._line() + "\x1b[K" if self.live else self._line()) + "\n")
         self.stream.flush()
+
+
+def request_text(request: dict[str, Any]) -> str:
+    """A product call under its attempt: method, path, status, the Retry-After the app received, why."""
+    text = f"{request['method']} {printable(request['path'])} -> {request['status']}"
+    if request.get("retry_after") is not None:
+        text += f"  Retry-After {seconds_text(request['retry_after'])}"
+    if request.get("reason"):
+        text += f"  ({printable(request['reason'])})"
+    return text
 
 
 def timeline_printer(show_logs: bool = False) -> TimelinePrinter:
@@ -323,6 +334,8 @@ def event_timeline(data: dict[str, Any]) -> None:
         out.write(line + "\n")
         if attempt["retry_context"]:
             out.write(f"      retryContext {escape_surrogates(json.dumps(attempt['retry_context'], ensure_ascii=False))}\n")
+        for request in attempt.get("requests", ()):
+            out.write(f"      {request_text(request)}\n")
         for note in attempt["notes"]:
             out.write(f"      note: {printable(note)}\n")
     if event["state"] == "dropped" and event["last_error"]:
@@ -739,3 +752,103 @@ def call_result(result: Any) -> None:
         out.write(pretty(result.answer) + "\n")
     else:
         err.write(f"invoke('{printable(result.target)}') rejected: Error: {printable(result.answer['message'])}\n")
+
+
+# -- the fake product site -------------------------------------------------------------------------
+
+
+def requests_table(rows: list[dict[str, Any]], total: int) -> None:
+    """`inspect requests`: one line per product call."""
+    console = _console()
+    if not rows:
+        console.print("no product request recorded" + (" with these filters" if total == 0 else ""))
+        return
+    console.print(f"{total} product request(s)" + (f", the first {len(rows)} listed" if len(rows) < total else ""))
+    table = _table(None, ["time", "event", "try", "product", "as", "method", "path", "status", "Retry-After", "why"])
+    for index in (3, 4, 5, 6, 9):
+        table.columns[index].justify = "left"
+    for row in rows:
+        site = f" [{row['installation']}]" if row["installation"] != "site-1" else ""
+        table.add_row(
+            clock_text(row["at"]), f"#{row['event']}{site}", str(row["attempt"]), row["product"], _cell(row["principal"]), row["method"],
+            _cell(_short(row["path"], 70)), str(row["status"]), seconds_text(row["retry_after"]) if row["retry_after"] is not None else "",
+            _cell(row["reason"] or ""),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _change_text(entry: dict[str, Any]) -> str:
+    action = entry.get("action", "changed")
+    items = entry.get("items") or []
+    parts = [action]
+    for item in items:
+        before = item.get("fromString") if item.get("fromString") is not None else item.get("from")
+        after = item.get("toString") if item.get("toString") is not None else item.get("to")
+        parts.append(f"{item.get('field')}: {json.dumps(before, ensure_ascii=False) if before is not None else '-'} -> {json.dumps(after, ensure_ascii=False) if after is not None else '-'}")
+    for name in ("comment", "property", "version"):
+        if entry.get(name) is not None:
+            parts.append(f"{name} {entry[name]}")
+    return "; ".join(parts)
+
+
+def _history(history: list[dict[str, Any]], out: TextIO) -> None:
+    out.write("history:\n")
+    for entry in history:
+        who = entry.get("actor_name") or entry.get("actor") or "-"
+        out.write(f"  {clock_text(entry['at'])}  {printable(_change_text(entry))}  by {printable(str(who))}  ({printable(entry['source'])})\n")
+
+
+def site_issue(view: dict[str, Any]) -> None:
+    """`inspect site issue KEY`: the issue's main fields, comments, properties, then its history."""
+    out = sys.stdout
+    if view["deleted"]:
+        out.write(f"issue {view['key']} [{view['installation']}] was deleted\n")
+        _history(view["history"], out)
+        return
+    issue = view["issue"]
+    fields = issue["fields"]
+    out.write(f"issue {issue['key']} (id {issue['id']}) [{view['installation']}]\n")
+    out.write(f"  summary   {printable(str(fields.get('summary')))}\n")
+    out.write(f"  status    {(fields.get('status') or {}).get('name')}   type {(fields.get('issuetype') or {}).get('name')}   priority {(fields.get('priority') or {}).get('name')}\n")
+    for name in ("assignee", "reporter"):
+        person = fields.get(name)
+        out.write(f"  {name:<9} {printable(person['displayName']) + ' (' + person['accountId'] + ')' if person else '-'}\n")
+    out.write(f"  labels    {', '.join(fields.get('labels') or []) or '-'}\n")
+    out.write(f"  created   {fields.get('created')}   updated {fields.get('updated')}\n")
+    custom = {name: value for name, value in fields.items() if name.startswith("customfield_")}
+    for name, value in custom.items():
+        out.write(f"  {name} {printable(json.dumps(value, ensure_ascii=False))[:200]}\n")
+    comments = fields["comment"]["comments"]
+    out.write(f"  comments  {len(comments)}\n")
+    for comment in comments:
+        from forgeq.emulator.platform.site.shapes import plain
+
+        author = (comment.get("author") or {}).get("displayName", "-")
+        out.write(f"    #{comment['id']} {printable(author)}: {printable(plain(comment.get('body')))[:120]}\n")
+    for name, value in view["properties"].items():
+        out.write(f"  property  {printable(name)} = {printable(json.dumps(value, ensure_ascii=False))[:200]}\n")
+    _history(view["history"], out)
+
+
+def site_page(view: dict[str, Any]) -> None:
+    out = sys.stdout
+    page = view["page"]
+    out.write(f"page {page.get('id')} [{view['installation']}]  {printable(str(page.get('title')))}\n")
+    out.write(f"  space {(page.get('space') or {}).get('key')}   status {page.get('status')}   version {(page.get('version') or {}).get('number')}\n")
+    body = ((page.get("body") or {}).get("storage") or {}).get("value")
+    if body:
+        out.write(f"  body  {printable(body)[:200]}\n")
+    for name, value in view["properties"].items():
+        out.write(f"  property  {printable(name)} = {printable(json.dumps(value, ensure_ascii=False))[:200]}\n")
+    _history(view["history"], out)
+
+
+def site_issues(installation: str, issues: list[dict[str, Any]]) -> None:
+    console = _console()
+    console.print(f"issues on the site of {installation}: {len(issues)}")
+    table = _table(None, ["key", "status", "labels", "summary", "updated"])
+    for index in (0, 1, 2, 3):
+        table.columns[index].justify = "left"
+    for item in issues:
+        table.add_row(item["key"], _cell(item["status"] or ""), _cell(", ".join(item["labels"])), _cell(_short(item["summary"], 60)), clock_text(item["updated_at"]))
+    console.print(table)

@@ -26,6 +26,9 @@ def run(
     logs: Annotated[bool, typer.Option("--logs", help="Show what handlers print under their attempt.")] = False,
     invocation_ms: Annotated[float, typer.Option("--invocation-ms", help="Modelled virtual duration of an invocation.")] = 100.0,
     storage_call_ms: Annotated[float, typer.Option("--storage-call-ms", help="Modelled virtual duration of a storage call.")] = 20.0,
+    product_call_ms: Annotated[
+        float, typer.Option("--product-call-ms", help="Modelled virtual duration of a product call (requestJira, fetch, ...).")
+    ] = 100.0,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Invocations of one installation running at once on the virtual clock (0: no limit).")
     ] = 50,
@@ -42,6 +45,14 @@ def run(
             "a YAML file, or figures such as 2025,write_units=100 (docs/fidelity.md).",
         ),
     ] = "2025",
+    product_limits: Annotated[
+        str,
+        typer.Option(
+            "--product-limits",
+            help="Jira's and Confluence's rate limits for apps: 2026 (65,000 points/hour, burst and per-issue write limits), "
+            "2025 (burst limits), none, a YAML file, or figures such as 2026,points=1000 (docs/product-site.md).",
+        ),
+    ] = "2026",
     platform_limits: Annotated[
         str, typer.Option("--platform-limits", help="on: 500 pushed events/min, 1000 cyclic pushes, retryData 4 KB, ECO-759; off: none of them.")
     ] = "on",
@@ -65,8 +76,8 @@ def run(
         raise InputError(f"--clock must be 'virtual' or 'real', not '{clock}'")
     if concurrency < 0:
         raise InputError(f"--concurrency must be 0 (no limit) or more, not {concurrency}")
-    if invocation_ms < 0 or storage_call_ms < 0:
-        raise InputError("--invocation-ms and --storage-call-ms must be 0 or more")
+    if invocation_ms < 0 or storage_call_ms < 0 or product_call_ms < 0:
+        raise InputError("--invocation-ms, --storage-call-ms and --product-call-ms must be 0 or more")
     duration = None
     if run_for is not None:
         from forgeq.emulator.products.schedule import parse_duration
@@ -83,7 +94,13 @@ def run(
     from forgeq.emulator.platform.quota import parse_storage_limits
 
     parse_storage_limits(storage_limits)  # a bad spec is refused before the state file is touched
+    from forgeq.emulator.platform.site.limits import parse_product_limits
+
+    parse_product_limits(product_limits)
     loaded = load_manifest(manifest)
+    from forgeq.emulator.platform.site.stubs import STUBS_FILE, load_stubs
+
+    load_stubs(loaded.path.parent / STUBS_FILE)  # a broken stubs.yml is refused before the state file is touched
     scenario = None
     if faults is not None:
         from forgeq.emulator.tools.faults import load_scenario
@@ -98,10 +115,12 @@ def run(
         clock=clock,
         invocation_seconds=invocation_ms / 1000,
         storage_call_seconds=storage_call_ms / 1000,
+        product_call_seconds=product_call_ms / 1000,
         concurrency=concurrency,
         enforce_timeouts=not no_timeouts,
         faults=str(faults) if faults is not None else None,
         storage_limits=storage_limits,
+        product_limits=product_limits,
         platform_limits=platform_limits == "on",
         emulate_eco759=eco759,
         installations=[f"site-{n}" for n in range(1, installations + 1)],

@@ -218,6 +218,8 @@ class ReportQueries:
             int(row[1]),
             int(row[2]),
         )
+        row = self.conn.execute("SELECT count(*), coalesce(sum(status = 429), 0) FROM site_requests").fetchone()
+        totals["product_calls"], totals["product_refusals"] = int(row[0]), int(row[1])
         return totals
 
     def _report_lanes(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[Lane], int]:

@@ -62,6 +62,9 @@ ITEMS: tuple[Item, ...] = (
     Item("runtime", "the handler runtime", APPROXIMATE, "Python ports of the app's handlers, in-process, with Forge's call shapes", "FS §3"),
     Item("runtime", "@forge/api 1.x-8.x, @forge/events 0.5-3.x, @forge/resolver 1.4-2.x as apps pin them, nested copies too", APPROXIMATE, "each era's way to the platform; the legacy sandbox's global.api where a copy needs it, named as no longer run by Forge", "docs/fidelity.md"),
     Item("runtime", "JavaScript/TypeScript handlers with Forge's own @forge packages, on Node.js", APPROXIMATE, "the machine's Node.js, checked against app.runtime.name; modules load as Forge's bundler would", "docs/fidelity.md"),
+    Item("product APIs", "a fake Jira and Confluence per installation behind requestJira, requestConfluence (and their Python ports): issues, comments, transitions, properties, JQL search, users, pages", APPROXIMATE, "the endpoints apps use most, in Jira's and Confluence's shapes; a JQL subset; seeded by pushed product events; writes fire product events", "docs/product-site.md"),
+    Item("product APIs", "Jira's and Confluence's rate limits for apps: the 2026 points quota, burst and per-issue write limits, 429 with Retry-After", APPROXIMATE, "fixed hourly windows; a burst bucket holds one second of its rate", "docs/product-site.md"),
+    Item("product APIs", "fetch only to the domains the manifest declares (permissions.external.fetch.backend)", APPROXIMATE, "nothing leaves the machine: a stub answers, or 501", "docs/product-site.md"),
     Item("dev loop", "`forge tunnel`'s reload on save (`forgeq run --watch`)", APPROXIMATE, "goes further: manifest changes apply without a redeploy", "FS §5"),
     Item("web triggers", "`forgeq webtrigger`: the request Forge builds, the {statusCode, headers, body} answer or static output, a 500 for anything else, the 55 s limit", APPROXIMATE, "called from the command line or a test, not over HTTPS; header names lower-cased; Forge's 500 carries no body", "docs/fidelity.md"),
     Item("UI resolvers", "`forgeq invoke`: a UI module's resolver called as @forge/bridge's invoke() calls it, with the module's context, the bridge's error, the 25 s limit", APPROXIMATE, "context.extension from templates (issue DEMO-1); the frontend is not run", "docs/fidelity.md"),
@@ -70,7 +73,8 @@ ITEMS: tuple[Item, ...] = (
     Item("modules", "Forge Remote endpoints, Forge Workflows consumers, the UI of UI modules, every other module kind", NONE, "`forgeq run` and `forgeq doctor` name each such module kind of the manifest once", "docs/fidelity.md"),
     Item("async events", "app events (appEvents.publish of @forge/events 3.x)", NONE, "answered 501 with a note, in Python as in JavaScript", "docs/fidelity.md"),
     Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "FS §1.5, §1.9"),
-    Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events, product REST APIs", NONE, source="FS §3"),
+    Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events", NONE, source="FS §3"),
+    Item("product APIs", "Atlassian GraphQL, Bitbucket and the product endpoints the fake site does not serve", NONE, "answered 501 with a note, unless stubbed (stubs.yml, app.site.stub)", "docs/product-site.md"),
 )  # fmt: skip
 
 

@@ -170,6 +170,9 @@ def _header(data: ReportData, title: str, source: str) -> str:
         stats.append(("trigger_invocations", "trigger invocations", totals["trigger_invocations"], False))
         stats.append(("trigger_lost", "lost by triggers", totals["trigger_lost"], totals["trigger_lost"] > 0))
     stats.append(("quota_refusals", "quota refusals", totals["quota_refusals"], totals["quota_refusals"] > 0))
+    if totals.get("product_calls"):
+        stats.append(("product_calls", "product calls", totals["product_calls"], False))
+        stats.append(("product_refusals", "product calls refused (429)", totals["product_refusals"], totals["product_refusals"] > 0))
     tiles = "".join(
         f'<div class="stat{" bad" if bad else ""}" data-stat="{key}"><b>{value:,}</b><span>{esc(label)}</span></div>'
         for key, label, value, bad in stats

@@ -1,0 +1,161 @@
+"""Product calls against storage calls: a drain whose consumer makes one GET and one PUT per event
+through `forgeq.api` (the fake Jira), next to the same drain making one `kvs.get` and one `kvs.set`.
+
+    .venv/bin/python bench/bench_site.py             # n = 10,000 events, 3 round-robin reps
+    .venv/bin/python bench/bench_site.py --n 2000 --reps 2
+
+Each measurement drains n queue events through a v2 consumer with the engine in this process
+(`Emulator.run`, virtual clock, a fresh state file), limits off (`product_limits=none`,
+`storage_limits=none`) so every event takes one attempt:
+
+- `site_drain`: GET /rest/api/3/issue/DEMO-i (read as JSON), then PUT it with a label added. The
+  n issues are seeded on the site beforehand, as `forgeq push issue-created` seeds them.
+- `kvs_drain`: `kvs.get("issue-DEMO-i")`, then `kvs.set` of it with a label added (seeded too).
+- `empty_drain`: the consumer does nothing: the loop's own cost per attempt.
+
+Rates are events/s. The target (issue #17): product calls cost no more than twice what storage
+calls cost per attempt, so `site_drain` runs at 0.5x `kvs_drain` or better. `bench_site.py` also
+prints the calls' own cost (a drain's time per event minus `empty_drain`'s), product over storage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import fmt_stats, fresh_db_dir, print_table, summarize
+
+MANIFEST = """app:
+  id: ari:cloud:ecosystem::app/bench-site
+modules:
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  function:
+    - key: f
+      handler: index.handler
+"""
+
+HANDLERS = {
+    "site": """
+from forgeq.api import api, route
+
+
+def handler(event, context):
+    key = event["body"]["key"]
+    issue = api.as_app().request_jira(route("/rest/api/3/issue/{}", key)).json()
+    labels = issue["fields"]["labels"] + ["imported"]
+    api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"labels": labels}})
+""",
+    "kvs": """
+from forgeq.kvs import kvs
+
+
+def handler(event, context):
+    key = "issue-" + event["body"]["key"]
+    value = kvs.get(key)
+    kvs.set(key, {**value, "labels": value["labels"] + ["imported"]})
+""",
+    "empty": """
+def handler(event, context):
+    return None
+""",
+}
+
+
+def _drain(kind: str, n: int, db_path: Path) -> float:
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.products import seeds
+    from forgeq.emulator.products.firing import fire_product_events
+    from forgeq.emulator.settings import Settings
+    from forgeq.emulator.store import Store
+    from forgeq.emulator.store.site import write_site
+
+    app = db_path.parent / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "manifest.yml").write_text(MANIFEST)
+    (app / "src" / "index.py").write_text(HANDLERS[kind])
+    store = Store(db_path)
+    engine = Emulator(load_manifest(app / "manifest.yml"), store, Settings(product_limits="none", storage_limits="none"))
+    if kind == "site":
+        # The issues a `forgeq push issue-created --count n` would seed, without its product events
+        # (they would add a fan-out per event to the drain).
+        seed_db = db_path.parent / "seed.db"
+        fire_product_events(Store(seed_db), "issue-created", count=n, now=engine.clock.now(), installation="site-1")
+        seeded = Store(seed_db)
+        writes = {("site-1", seeds.ISSUE, key): row for key, row in seeded.site_scan("site-1", seeds.ISSUE)}
+        with store.transaction() as conn:
+            write_site(conn, writes)
+    elif kind == "kvs":
+        for start in range(0, n, 500):
+            for i in range(start, min(start + 500, n)):
+                engine.batch.kv_writes[("site-1", 0, f"issue-DEMO-{i + 1}")] = _kv_row(i + 1)
+            engine.flush()
+    for start in range(0, n, 50):
+        engine.push("work", [{"body": {"key": f"DEMO-{i + 1}"}} for i in range(start, min(start + 50, n))])
+    started = time.perf_counter()
+    engine.run(until_idle=True)
+    elapsed = time.perf_counter() - started
+    assert engine.attempts_run == n, (kind, engine.attempts_run)
+    store.close()
+    return n / elapsed
+
+
+def _kv_row(i: int) -> object:
+    import json
+
+    from forgeq.emulator.store.batch import KvRow
+
+    value = json.dumps({"issueKey": f"DEMO-{i}", "status": "new", "labels": []}, separators=(",", ":"))
+    return KvRow(value, 1.0, 1.0, None)
+
+
+def site_drain(n: int, db_path: Path) -> float:
+    return _drain("site", n, db_path)
+
+
+def kvs_drain(n: int, db_path: Path) -> float:
+    return _drain("kvs", n, db_path)
+
+
+def empty_drain(n: int, db_path: Path) -> float:
+    return _drain("empty", n, db_path)
+
+
+BENCHES: dict[str, Callable[[int, Path], float]] = {"empty_drain": empty_drain, "kvs_drain": kvs_drain, "site_drain": site_drain}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {name: [] for name in BENCHES}
+    for _ in range(args.reps):
+        for name, measure in BENCHES.items():
+            with fresh_db_dir() as folder:
+                rates[name].append(measure(args.n, Path(folder) / "state.db"))
+    rows = []
+    for name in BENCHES:
+        stats = summarize(rates[name])
+        rows.append([name, f"{args.n:,}", fmt_stats(stats, "events/s")])
+    print_table(["bench", "n", "median [min..max]"], rows)
+    ratios = sorted(s / k for s, k in zip(rates["site_drain"], rates["kvs_drain"], strict=True))
+    print(f"\nsite_drain / kvs_drain per rep: {', '.join(f'{r:.3f}x' for r in ratios)} (target >= 0.5x: product calls cost at most twice what storage calls cost per attempt)")
+    calls = []
+    for empty, kvs, site in zip(rates["empty_drain"], rates["kvs_drain"], rates["site_drain"], strict=True):
+        calls.append((1 / site - 1 / empty) / max(1 / kvs - 1 / empty, 1e-9))
+    print(f"the calls alone (time per event minus empty_drain's), product / storage per rep: {', '.join(f'{c:.2f}x' for c in sorted(calls))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""The fake Jira: REST shapes and errors, writes that change the site, events that writes fire.
+
+Most tests call the Python port (forgeq.api) inside a real invocation of a real engine over an
+in-memory state: the same path a handler takes, without a handler per case. The end-to-end tests
+run handlers through the loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import V2_MANIFEST, write_app
+
+from forgeq import runtime
+from forgeq.api import api, route
+from forgeq.emulator.loop.invocation import Invocation
+from forgeq.testing import ForgeApp
+
+TRIGGER_MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/site-test
+modules:
+  trigger:
+    - key: on-updated
+      function: on-updated-fn
+      events: [avi:jira:updated:issue, avi:jira:created:issue, avi:jira:commented:issue]
+  function:
+    - key: on-updated-fn
+      handler: index.handler
+"""
+
+
+@contextmanager
+def invocation(app: ForgeApp) -> Iterator[Invocation]:
+    """A live invocation of `app`'s engine, as a handler's code runs in one."""
+    engine = app.emulator
+    engine.start()
+    current = Invocation(engine, app.installation, None, None, app.now)
+    token = runtime.bind(current)
+    try:
+        yield current
+    finally:
+        runtime.unbind(token)
+        engine.flush()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[ForgeApp]:
+    manifest = write_app(tmp_path / "app", V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    pass\n"})
+    with ForgeApp(manifest, product_limits="none") as forge_app:
+        forge_app.push_product_event("issue-created", count=3)
+        yield forge_app
+
+
+def jira(method: str, path: Any, body: Any = None, *, as_user: bool = False) -> tuple[int, Any]:
+    requester = api.as_user() if as_user else api.as_app()
+    response = requester.request_jira(path, method=method, json=body) if body is not None else requester.request_jira(path, method=method)
+    text = response.text()
+    return response.status, json.loads(text) if text else None
+
+
+def test_get_issue_answers_the_seeded_issue_in_jiras_shape(app: ForgeApp) -> None:
+    with invocation(app):
+        status, issue = jira("GET", route("/rest/api/3/issue/{}", "DEMO-2"))
+        by_id_status, by_id = jira("GET", route("/rest/api/2/issue/{}?fields=summary,labels", "10002"))
+        missing_status, missing = jira("GET", route("/rest/api/3/issue/{}", "DEMO-99"))
+    assert status == 200
+    assert issue["key"] == "DEMO-2" and issue["id"] == "10002"
+    assert issue["self"] == "https://site-1.atlassian.net/rest/api/3/issue/10002"
+    fields = issue["fields"]
+    assert fields["summary"] == "Sample issue 2"
+    assert fields["labels"] == [] and fields["priority"]["name"] == "Medium"
+    assert fields["status"]["name"] == "To Do" and fields["status"]["statusCategory"]["key"] == "new"
+    assert fields["reporter"]["displayName"] == "Riley Reporter" and fields["reporter"]["accountType"] == "atlassian"
+    assert fields["comment"] == {"comments": [], "self": "https://site-1.atlassian.net/rest/api/3/issue/10002/comment", "maxResults": 0, "total": 0, "startAt": 0}
+    assert by_id_status == 200 and set(by_id["fields"]) == {"summary", "labels"}
+    assert (missing_status, missing) == (404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})
+
+
+def test_edit_changes_the_issue_and_its_history(app: ForgeApp) -> None:
+    with invocation(app):
+        edited, _ = jira("PUT", route("/rest/api/3/issue/{}", "DEMO-1"), {"fields": {"summary": "Renamed"}, "update": {"labels": [{"add": "imported"}, {"add": "x"}, {"remove": "x"}]}})
+        status, issue = jira("GET", route("/rest/api/3/issue/DEMO-1"))
+        unknown, problems = jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": {"status": {"name": "Done"}, "labels": ["has space"]}})
+    assert edited == 204 and status == 200
+    assert issue["fields"]["summary"] == "Renamed" and issue["fields"]["labels"] == ["imported"]
+    assert unknown == 400
+    assert problems["errors"] == {
+        "status": "Field 'status' cannot be set. It is not on the appropriate screen, or unknown.",
+        "labels": "The label 'has space' contains spaces which is invalid.",
+    }
+    history = app.site.history("DEMO-1")
+    assert [entry["action"] for entry in history] == ["created", "updated"]
+    items = {item["field"]: item for item in history[1]["items"]}
+    assert items["summary"]["fromString"] == "Sample issue 1" and items["summary"]["toString"] == "Renamed"
+    assert items["labels"]["toString"] == "imported"
+    assert history[1]["actor_name"] == "forgeq app"
+    assert app.site.issue("DEMO-1")["fields"]["labels"] == ["imported"]  # committed with the batch
+
+
+def test_create_transition_comment_property_and_delete(app: ForgeApp) -> None:
+    with invocation(app):
+        created_status, created = jira("POST", route("/rest/api/3/issue"), {"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Bug"}, "summary": "From the app"}})
+        key = created["key"]
+        bad_status, bad = jira("POST", route("/rest/api/3/issue"), {"fields": {"project": {"key": "NOPE"}}})
+        transitions_status, transitions = jira("GET", route("/rest/api/3/issue/{}/transitions", key))
+        moved, _ = jira("POST", route("/rest/api/3/issue/{}/transitions", key), {"transition": {"id": "31"}})
+        wrong_move, wrong = jira("POST", route("/rest/api/3/issue/{}/transitions", key), {"transition": {"id": "99"}})
+        comment_status, comment = jira("POST", route("/rest/api/3/issue/{}/comment", key), {"body": {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hello"}]}]}})
+        listed_status, listed = jira("GET", route("/rest/api/2/issue/{}/comment", key))
+        set_status, _ = jira("PUT", route("/rest/api/3/issue/{}/properties/{}", key, "import.state"), {"done": True})
+        again_status, _ = jira("PUT", route("/rest/api/3/issue/{}/properties/{}", key, "import.state"), {"done": False})
+        prop_status, prop = jira("GET", route("/rest/api/3/issue/{}/properties/import.state", key))
+        keys_status, keys = jira("GET", route("/rest/api/3/issue/{}/properties", key))
+        done_status, done = jira("GET", route("/rest/api/3/issue/{}?fields=status,resolution", key))
+        deleted, _ = jira("DELETE", route("/rest/api/3/issue/{}", key))
+        gone, _ = jira("GET", route("/rest/api/3/issue/{}", key))
+    assert created_status == 201 and key == "DEMO-4" and created["id"] == "10004"  # the next product number: no clash with pushes
+    assert created["self"] == "https://site-1.atlassian.net/rest/api/3/issue/10004"
+    assert bad_status == 400 and bad["errors"] == {"project": "Specify a valid project ID or key", "issuetype": "Specify an issue type", "summary": "You must specify a summary of the issue."}
+    assert transitions_status == 200 and [t["id"] for t in transitions["transitions"]] == ["11", "21", "31"]
+    assert moved == 204 and (wrong_move, wrong["errorMessages"]) == (400, ["Transition id '99' is not valid for this issue."])
+    assert comment_status == 201 and comment["author"]["displayName"] == "forgeq app" and comment["body"]["type"] == "doc"
+    assert listed_status == 200 and listed["total"] == 1 and listed["comments"][0]["body"] == "hello"  # v2 answers plain text
+    assert (set_status, again_status) == (201, 200)
+    assert (prop_status, prop) == (200, {"key": "import.state", "value": {"done": False}})
+    assert keys_status == 200 and [k["key"] for k in keys["keys"]] == ["import.state"]
+    assert done_status == 200 and done["fields"]["status"]["name"] == "Done" and done["fields"]["resolution"]["name"] == "Done"
+    assert (deleted, gone) == (204, 404)
+    assert app.site.issue(key) is None
+    assert [entry["action"] for entry in app.site.history(key)][-1] == "deleted"
+
+
+def test_search_by_jql(app: ForgeApp) -> None:
+    with invocation(app):
+        jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})
+        found_status, found = jira("POST", route("/rest/api/3/search/jql"), {"jql": "project = DEMO AND labels = imported", "fields": ["summary", "labels"]})
+        ids_status, ids = jira("GET", route("/rest/api/3/search/jql?jql={}&maxResults=2", "project = DEMO ORDER BY key ASC"))
+        page_two_status, page_two = jira("GET", route("/rest/api/3/search/jql?jql={}&maxResults=2&nextPageToken={}", "project = DEMO ORDER BY key ASC", ids["nextPageToken"]))
+        count_status, count = jira("POST", route("/rest/api/3/search/approximate-count"), {"jql": "labels IS EMPTY AND status = 'To Do'"})
+        unbounded, unbounded_body = jira("POST", route("/rest/api/3/search/jql"), {"jql": "ORDER BY created DESC"})
+        unknown, unknown_body = jira("POST", route("/rest/api/3/search/jql"), {"jql": "flavour = sweet"})
+        no_project, no_project_body = jira("POST", route("/rest/api/3/search/jql"), {"jql": "project = NOPE"})
+        history_search, _ = jira("POST", route("/rest/api/3/search/jql"), {"jql": "status WAS Done"})
+        removed, removed_body = jira("GET", route("/rest/api/3/search?jql=project=DEMO"))
+    assert found_status == 200 and [i["key"] for i in found["issues"]] == ["DEMO-2"] and found["isLast"] is True
+    assert found["issues"][0]["fields"] == {"summary": "Sample issue 2", "labels": ["imported"]}
+    assert ids_status == 200 and ids["issues"] == [{"id": "10001"}, {"id": "10002"}] and ids["isLast"] is False
+    assert page_two_status == 200 and page_two["issues"] == [{"id": "10003"}] and page_two["isLast"] is True
+    assert (count_status, count) == (200, {"count": 2})
+    assert unbounded == 400 and unbounded_body["errorMessages"] == ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."]
+    assert unknown == 400 and unknown_body["errorMessages"] == ["Field 'flavour' does not exist or you do not have permission to view it."]
+    assert no_project == 400 and no_project_body["errorMessages"] == ["The value 'NOPE' does not exist for the field 'project'."]
+    assert history_search == 501
+    assert removed == 410 and "CHANGE-2046" in removed_body["errorMessages"][0]
+
+
+def test_users_app_properties_and_unauthenticated_calls(app: ForgeApp) -> None:
+    with invocation(app) as current:
+        me_app, me = jira("GET", route("/rest/api/3/myself"))
+        me_user_status, me_user = jira("GET", route("/rest/api/3/myself"), as_user=True)
+        user_status, user = jira("GET", route("/rest/api/3/user?accountId={}", "5f4dcc3b5aa765d61d8327df"))
+        nobody_status, nobody = jira("GET", route("/rest/api/3/user?accountId=000000000000000000000000"))
+        put_status, put = jira("PUT", route("/rest/forge/1/app/properties/{}", "config"), {"mode": "bulk"})
+        get_status, got = jira("GET", route("/rest/forge/1/app/properties/config"))
+        as_user_status, _ = jira("GET", route("/rest/forge/1/app/properties/config"), as_user=True)
+        anonymous = api.request_jira(route("/rest/api/3/issue/DEMO-1"))
+    assert me_app == 200 and me["accountType"] == "app" and me["accountId"] == app.emulator.app_account_id
+    assert me_user_status == 200 and me_user["displayName"] == "Riley Reporter"
+    assert user_status == 200 and user["displayName"] == "Sam Assignee"
+    assert nobody_status == 404 and nobody["errorMessages"] == ["Specified user does not exist or you do not have required permissions"]
+    assert (put_status, put) == (201, {"message": "Property created.", "statusCode": 201})
+    assert (get_status, got) == (200, {"key": "config", "value": {"mode": "bulk"}})
+    assert as_user_status == 403
+    assert anonymous.status == 401
+    assert any("without asApp() or asUser()" in note for note in current.notes)
+
+
+def test_a_write_fires_its_product_event_and_ignore_self_drops_it(tmp_path: Path) -> None:
+    handler = """
+        from forgeq.api import api, route
+        seen = []
+
+        def handler(event, context):
+            seen.append((event["eventType"], event.get("selfGenerated")))
+            if event["eventType"] == "avi:jira:created:issue":
+                api.as_app().request_jira(route("/rest/api/3/issue/{}", event["issue"]["key"]), method="PUT", json={"fields": {"summary": "touched"}})
+    """
+    manifest = write_app(tmp_path / "loop", TRIGGER_MANIFEST, {"src/index.py": handler})
+    with ForgeApp(manifest, product_limits="none") as loop_app:
+        loop_app.push_product_event("issue-created", count=2)
+        loop_app.run_until_idle()
+        updated = [e for e in loop_app.events(kind="product") if e.target == "avi:jira:updated:issue"]
+        assert len(updated) == 2
+        body = updated[0].body
+        assert body["selfGenerated"] is True and body["atlassianId"] == loop_app.emulator.app_account_id
+        assert body["changelog"]["items"][0]["toString"] == "touched"
+        assert loop_app.site.issue("DEMO-1")["fields"]["summary"] == "touched"
+    ignoring = TRIGGER_MANIFEST.replace("      events: [", "      filter:\n        ignoreSelf: true\n      events: [")
+    manifest = write_app(tmp_path / "ignore", ignoring, {"src/index.py": handler})
+    with ForgeApp(manifest, product_limits="none") as ignore_app:
+        ignore_app.push_product_event("issue-created", count=2)
+        ignore_app.run_until_idle()
+        triggered = [e for e in ignore_app.events(kind="trigger")]
+        assert len(triggered) == 2  # the two pushed events; the app's own updates were filtered out
+        assert ignore_app.dropped() == []
+
+
+def test_a_trigger_that_edits_what_fires_it_meets_the_cyclic_limit(tmp_path: Path) -> None:
+    handler = """
+        from forgeq.api import api, route
+
+        def handler(event, context):
+            key = event["issue"]["key"]
+            count = int(event["issue"]["fields"]["summary"].rsplit(" ", 1)[-1]) if event["eventType"].endswith("updated:issue") else 0
+            api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"summary": f"edit {count + 1}"}})
+    """
+    manifest = write_app(tmp_path / "cycle", TRIGGER_MANIFEST, {"src/index.py": handler})
+    with ForgeApp(manifest, product_limits="none", invocation_seconds=0.001, product_call_seconds=0.001) as cycle:
+        cycle.push_product_event("issue-created", count=1)
+        cycle.run_until_idle(max_attempts=1100)
+        assert cycle.site.issue("DEMO-1")["fields"]["summary"] == "edit 1001"
+        last = cycle.timeline()[-1]
+        assert any("cyclic-invocation limit is 1000" in note for note in last.notes)
