@@ -8,7 +8,12 @@ import pytest
 from conftest import write_app
 
 from forgeq.emulator.errors import InputError
-from forgeq.emulator.platform.site.limits import ERA_LIMITS, ProductRateLimits, headers_of, parse_product_limits
+from forgeq.emulator.platform.site.limits import (
+    ERA_LIMITS,
+    ProductRateLimits,
+    headers_of,
+    parse_product_limits,
+)
 from forgeq.testing import ForgeApp
 
 IMPORT_MANIFEST = """

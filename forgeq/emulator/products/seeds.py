@@ -27,7 +27,7 @@ from typing import Any
 
 from forgeq.emulator.products import payloads
 from forgeq.emulator.store.batch import NewEvent, SiteChange, SiteKey, SiteRow
-from forgeq.jsontext import compact
+from forgeq.jsontext import stringify
 
 ISSUE = "issue"
 COMMENT = "comment"
@@ -48,7 +48,8 @@ Reader = Callable[[str, str, str], str | None]
 
 
 def dumps(value: Any) -> str:
-    return compact(value)
+    """A site object's JSON text, as JavaScript writes it (a lone surrogate escaped: the state file is UTF-8)."""
+    return stringify(value)
 
 
 def slim_fields(fields: dict[str, Any]) -> dict[str, Any]:

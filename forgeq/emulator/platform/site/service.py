@@ -93,6 +93,9 @@ class Site:
     def answer(self, invocation: Invocation, request: dict[str, Any]) -> Answer:
         """Serve one request; the body comes as text, or as `value` (a fresh JSON value) to a caller
         that sends `accepts: "value"` (the Python port)."""
+        if not _utf8(request.get("path")) or not _utf8((request.get("target") or {}).get("accountId")):
+            invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
+            return respond(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
         call = self._call(invocation, request)
         answer = self._serve(call)
         self._log(invocation, call, answer)
@@ -312,6 +315,16 @@ def site_refusal(requests: list[dict[str, Any]], retry_after_asked: float | None
             "the retry will meet the same limit; pass the header's seconds as retryAfter"
         )
     return SiteRefusal(text, note)
+
+
+def _utf8(text: Any) -> bool:
+    if not isinstance(text, str):
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _seconds(value: Any) -> float | None:
