@@ -31,7 +31,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import baselines, bench_entities, bench_kvs
+from bench import baselines, bench_entities, bench_kvs, bench_site
 from bench.common import median_startup, run_command
 from bench.registry import (
     DRAIN_N,
@@ -56,6 +56,7 @@ DRAIN_1K = Sizes(quick=1_000, full=1_000)
 DRAIN_LARGE_N = Sizes(quick=10_000, full=100_000)
 KVS_N = Sizes(quick=5_000, full=20_000)
 ENTITY_N = Sizes(quick=10_000, full=100_000)  # items of the entity queried
+SITE_N = Sizes(quick=2_000, full=10_000)
 
 
 def forgeq_argv(*args: str) -> list[str]:
@@ -573,6 +574,24 @@ FORGEQ_BENCHES: list[Bench] = [
         ENTITY_N,
         "kvs.entity().query().index(partition).where(between) over n items, two pages; unit: queries/s (1e5 items: < 10 ms a query)",
         compare=(Compare("raw_entity_query"),),
+        unavailable=FORGEQ,
+    ),
+    # bench/bench_site.py (product calls through forgeq.api against storage calls), issue #17.
+    Bench(
+        "kvs_drain",
+        bench_site.kvs_drain,
+        "events/s",
+        SITE_N,
+        "a v2 consumer making one kvs.get and one kvs.set per event, limits off, engine in process",
+        unavailable=FORGEQ,
+    ),
+    Bench(
+        "site_drain",
+        bench_site.site_drain,
+        "events/s",
+        SITE_N,
+        "the same consumer making one GET and one PUT of a Jira issue through forgeq.api instead",
+        compare=(Compare("kvs_drain", Target(">=", 0.5)),),
         unavailable=FORGEQ,
     ),
 ]

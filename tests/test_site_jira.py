@@ -17,7 +17,7 @@ import pytest
 from conftest import V2_MANIFEST, write_app
 
 from forgeq import runtime
-from forgeq.api import api, route
+from forgeq.api import api, assume_trusted_route, route
 from forgeq.emulator.loop.invocation import Invocation
 from forgeq.testing import ForgeApp
 
@@ -227,3 +227,12 @@ def test_a_trigger_that_edits_what_fires_it_meets_the_cyclic_limit(tmp_path: Pat
         assert cycle.site.issue("DEMO-1")["fields"]["summary"] == "edit 1001"
         last = cycle.timeline()[-1]
         assert any("cyclic-invocation limit is 1000" in note for note in last.notes)
+
+
+def test_what_json_or_a_url_cannot_carry_is_refused_or_kept_safely(app: ForgeApp) -> None:
+    with invocation(app):
+        nan = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1"), method="PUT", body='{"fields": {"summary": NaN}}')
+        bad_path = api.as_app().request_jira(assume_trusted_route("/rest/api/3/issue/\ud800"))
+        edited, _ = jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": {"summary": "half \ud800 a pair"}})
+    assert nan.status == 400 and bad_path.status == 400 and edited == 204
+    assert app.site.issue("DEMO-1")["fields"]["summary"] == "half \ud800 a pair"  # kept escaped in the UTF-8 state file

@@ -51,8 +51,10 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     target = call.get("target") or {}
     path = str(call.get("path") or "")
     kind = target.get("type") if isinstance(target, dict) else None
+    if kind == "fetch" or (kind == "fpp" and target.get("remote") in PRODUCT_REMOTES):
+        return invocation.engine.site.answer(invocation, call)
     queue_call = _QUEUE_PATH.match(path)
-    if kind == "fetch" or (kind == "fpp" and not queue_call and (target.get("remote") in PRODUCT_REMOTES or path.startswith("/graphql"))):
+    if kind == "fpp" and not queue_call and path.startswith("/graphql"):
         return invocation.engine.site.answer(invocation, call)
     try:
         body = json.loads(call["body"]) if call.get("body") else None

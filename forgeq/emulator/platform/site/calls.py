@@ -64,7 +64,7 @@ class Call:
         if self.body_text is None or self.body_text == "":
             return None
         try:
-            return json.loads(self.body_text)
+            return json.loads(self.body_text, parse_constant=_not_json)
         except ValueError:
             raise BadBody(self.body_text) from None
 
@@ -82,6 +82,10 @@ class Refused(Exception):
     def __init__(self, answer: Answer) -> None:
         super().__init__(answer.get("status"))
         self.answer = answer
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # JSON.parse refuses NaN and Infinity; Python's json takes them
 
 
 class BadBody(Exception):

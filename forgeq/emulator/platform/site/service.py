@@ -318,7 +318,7 @@ def site_refusal(requests: list[dict[str, Any]], retry_after_asked: float | None
 
 
 def _utf8(text: Any) -> bool:
-    if not isinstance(text, str):
+    if not isinstance(text, str) or text.isascii():
         return True
     try:
         text.encode("utf-8")
