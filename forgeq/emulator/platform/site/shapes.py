@@ -38,6 +38,7 @@ _WIDENED = ("issuetype", "status", "priority", "project")
 NAVIGABLE_EXCLUDED = ("comment", "worklog")
 
 
+@lru_cache(maxsize=64)
 def base_url(installation: str) -> str:
     return f"https://{installation}.atlassian.net"
 
@@ -214,7 +215,7 @@ def issue_fields(
         "watches": {"self": f"{base}/rest/api/{version}/issue/{doc.get('key')}/watchers", "watchCount": 0, "isWatching": False},
         "lastViewed": None,
         "created": created,
-        "priority": priority("3", installation),
+        "priority": None if "priority" in stored else priority("3", installation),
         "labels": [],
         "aggregatetimeoriginalestimate": None,
         "timeestimate": None,
@@ -263,6 +264,8 @@ def issue_fields(
 def select_fields(fields: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
     """Jira's `fields` parameter: names, `*all`, `*navigable`, `-name` to leave one out (only
     exclusions: every navigable field but those)."""
+    if wanted == ["*all"]:
+        return fields
     includes = [name for name in wanted if not name.startswith("-")] or ["*navigable"]
     excluded = {name[1:] for name in wanted if name.startswith("-")}
     chosen: dict[str, Any] = {}
