@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.platform.site import shapes
 from forgeq.emulator.platform.site.confluence import CONTENT_PROPERTY
-from forgeq.emulator.platform.site.jira import DEFAULT_PROJECT, ISSUE_PROPERTY
+from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY
+from forgeq.emulator.platform.site.jira_search import DEFAULT_PROJECT
 from forgeq.emulator.platform.site.stubs import Stub, make_stub
 from forgeq.emulator.products import seeds
 from forgeq.emulator.store import Store

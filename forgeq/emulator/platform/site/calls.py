@@ -145,3 +145,29 @@ def find(routes: Iterable[Route], call: Call) -> Route | None:
             call.template = candidate.template
             return candidate
     return None
+
+
+# -- Jira's error body and paging, shared by its endpoints (jira.py, jira_comments.py, jira_search.py)
+
+
+def jira_error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Refused:
+    """Jira's error answer, `{"errorMessages": [...], "errors": {field: message}}`, to raise."""
+    return Refused(reply(status, {"errorMessages": messages or [], "errors": errors or {}}))
+
+
+def body_object(call: Call) -> dict[str, Any]:
+    """The request body as a JSON object (an empty one when there is no body); Jira's 400 otherwise."""
+    body = call.json()
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise jira_error(400, ["The request body must be a JSON object."])
+    return body
+
+
+def paging(call: Call, default: int) -> tuple[int, int]:
+    """(startAt, maxResults) of an offset-paged listing."""
+    start_text, size_text = call.first("startAt"), call.first("maxResults")
+    start = int(start_text) if start_text and start_text.isdigit() else 0
+    size = int(size_text) if size_text and size_text.isdigit() and int(size_text) > 0 else default
+    return start, size

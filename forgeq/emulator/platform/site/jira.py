@@ -1,7 +1,7 @@
 """The fake Jira: the platform REST endpoints apps call most, answered from the site's objects.
 
-Issues (get, create, edit, delete, assign, transitions, changelog), comments, issue properties,
-Forge app properties, search by JQL (jql.py), users and projects, on API versions 2 and 3, with
+Issues here (get, create, edit, delete, assign, transitions, changelog); comments and properties
+in jira_comments.py; JQL search, users and projects in jira_search.py. API versions 2 and 3, with
 the response shapes and error bodies of Jira's REST reference
 (developer.atlassian.com/cloud/jira/platform/rest/v3/). A write that fires a product event on
 Forge (an issue created, updated, assigned, deleted or commented) fires it here too, through
@@ -15,22 +15,26 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.app.replies import Answer
-from forgeq.emulator.platform.site import jql, shapes
-from forgeq.emulator.platform.site.calls import APP, Call, Refused, Route, reply, route
+from forgeq.emulator.platform.site import shapes
+from forgeq.emulator.platform.site.calls import (
+    Call,
+    Refused,
+    Route,
+    body_object,
+    jira_error,
+    paging,
+    reply,
+    route,
+)
+from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
+from forgeq.emulator.platform.site.jira_search import JiraSearch
 from forgeq.emulator.products import payloads, seeds
-from forgeq.emulator.products.seeds import COMMENT, COMMENTED, ISSUE, PROJECT, USER
+from forgeq.emulator.products.seeds import COMMENTED, ISSUE
 
 if TYPE_CHECKING:
     from forgeq.emulator.platform.site.service import Site
 
-ISSUE_PROPERTY = "issue-property"
-APP_PROPERTY = "app-property"
-MAX_PROPERTY_BYTES = 32768  # issue and app property values (Jira's REST reference)
-MAX_PROPERTY_KEY = 255
 MAX_SUMMARY = 255
-SEARCH_DEFAULT_RESULTS = 50
-SEARCH_MAX_RESULTS = 5000
-COMMENTS_DEFAULT_RESULTS = 5000
 CHANGELOG_DEFAULT_RESULTS = 100
 
 # Fields an edit may set. Anything else is "not on the appropriate screen, or unknown", as Jira
@@ -41,30 +45,13 @@ EDITABLE = {
 }  # fmt: skip
 LIST_FIELDS = {"labels", "components", "fixVersions", "versions"}
 
-DEFAULT_PROJECT: dict[str, Any] = {
-    "self": "https://example.atlassian.net/rest/api/2/project/10000",
-    "id": "10000",
-    "key": payloads.DEFAULT_PROJECT_KEY,
-    "name": f"Project {payloads.DEFAULT_PROJECT_KEY}",
-    "projectTypeKey": "software",
-    "simplified": False,
-}
-
-REMOVED_SEARCH = (
-    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
-    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
-)
-
-
-def error(status: int, messages: list[str] | None = None, errors: dict[str, str] | None = None) -> Refused:
-    return Refused(reply(status, {"errorMessages": messages or [], "errors": errors or {}}))
 
 
 def not_found_issue() -> Refused:
-    return error(404, ["Issue does not exist or you do not have permission to see it."])
+    return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira:
+class Jira(JiraComments, JiraSearch):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -113,10 +100,6 @@ class Jira:
             raise not_found_issue()
         return str(doc["key"]), doc
 
-    def _comments(self, installation: str, key: str) -> list[dict[str, Any]]:
-        found = [doc for _, doc in self.data.scan(installation, COMMENT, f"{key}/")]
-        return sorted(found, key=lambda c: int(c["id"]) if str(c.get("id", "")).isdigit() else 0)
-
     def _users(self, installation: str, ids: set[str]) -> dict[str, dict[str, Any] | None]:
         return {account_id: self.site.user(installation, account_id) for account_id in ids}
 
@@ -158,10 +141,10 @@ class Jira:
         return reply(200, self.issue_representation(call, key, doc, call.listed("fields") or ["*all"], call.listed("expand")))
 
     def create_issue(self, call: Call) -> Answer:
-        body = _object(call)
+        body = body_object(call)
         fields = body.get("fields")
         if not isinstance(fields, dict):
-            raise error(400, [], {"project": "Specify a valid project ID or key", "issuetype": "Specify an issue type", "summary": "You must specify a summary of the issue."})
+            raise jira_error(400, [], {"project": "Specify a valid project ID or key", "issuetype": "Specify an issue type", "summary": "You must specify a summary of the issue."})
         problems: dict[str, str] = {}
         project = self._project_of(call.installation, fields.get("project"))
         if project is None:
@@ -173,7 +156,7 @@ class Jira:
         if not isinstance(summary, str) or not summary.strip():
             problems["summary"] = "You must specify a summary of the issue."
         if problems:
-            raise error(400, [], problems)
+            raise jira_error(400, [], problems)
         assert project is not None and type_id is not None
         number = self.data.new_number()
         key = f"{project['key']}-{number}"
@@ -207,11 +190,11 @@ class Jira:
     def edit_issue(self, call: Call) -> Answer:
         key, doc = self._issue(call)
         call.issue = key
-        body = _object(call)
+        body = body_object(call)
         stored = dict(doc.get("fields") or {})
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
-            raise error(400, ["Can not deserialize the fields of the request: it must be an object."])
+            raise jira_error(400, ["Can not deserialize the fields of the request: it must be an object."])
         changes = self._apply_fields(call, stored, fields)
         self._apply_updates(call, stored, body.get("update"), changes, key)
         if changes:
@@ -223,7 +206,7 @@ class Jira:
     def assign(self, call: Call) -> Answer:
         key, doc = self._issue(call)
         call.issue = key
-        body = _object(call)
+        body = body_object(call)
         stored = dict(doc.get("fields") or {})
         changes = self._apply_fields(call, stored, {"assignee": body if body.get("accountId") is not None else None})
         if changes:
@@ -284,7 +267,7 @@ class Jira:
                 changes.append(_change(call, name, old, new, self.site))
                 stored[name] = new
         if problems:
-            raise error(400, [], problems)
+            raise jira_error(400, [], problems)
         return changes
 
     def _field_value(self, call: Call, name: str, value: Any) -> Any:
@@ -337,7 +320,7 @@ class Jira:
         if update is None:
             return
         if not isinstance(update, dict):
-            raise error(400, ["The update of the request must be an object."])
+            raise jira_error(400, ["The update of the request must be an object."])
         problems: dict[str, str] = {}
         for name, operations in update.items():
             if name == "comment":
@@ -378,7 +361,7 @@ class Jira:
                 changes.append(_change(call, name, stored.get(name), value, self.site))
                 stored[name] = value
         if problems:
-            raise error(400, [], problems)
+            raise jira_error(400, [], problems)
         for operation in update.get("comment") or ():
             if isinstance(operation, dict) and isinstance(operation.get("add"), dict):
                 self._new_comment(call, key, {"id": None, "key": key}, operation["add"])
@@ -408,10 +391,10 @@ class Jira:
     def transition(self, call: Call) -> Answer:
         key, doc = self._issue(call)
         call.issue = key
-        body = _object(call)
+        body = body_object(call)
         wanted = body.get("transition")
         if not isinstance(wanted, dict) or not (wanted.get("id") or wanted.get("name")):
-            raise error(400, ["Missing 'transition' identifier"])
+            raise jira_error(400, ["Missing 'transition' identifier"])
         self._move(call, key, doc, wanted, body.get("fields"), body.get("update"))
         return reply(204)
 
@@ -421,7 +404,7 @@ class Jira:
             transition_id = next((t for t, s in shapes.TRANSITIONS.items() if shapes.STATUSES[s][0] == wanted.get("name")), "")
         status_id = shapes.TRANSITIONS.get(transition_id)
         if status_id is None:
-            raise error(400, [f"Transition id '{wanted.get('id') or wanted.get('name')}' is not valid for this issue."])
+            raise jira_error(400, [f"Transition id '{wanted.get('id') or wanted.get('name')}' is not valid for this issue."])
         current = self.data.get(call.installation, ISSUE, key) or doc
         stored = dict(current.get("fields") or {})
         changes = self._apply_fields(call, stored, fields) if isinstance(fields, dict) else []
@@ -463,298 +446,11 @@ class Jira:
     def get_changelog(self, call: Call) -> Answer:
         key, _ = self._issue(call)
         values = self._changelog(call, key)
-        start, size = _page(call, CHANGELOG_DEFAULT_RESULTS)
+        start, size = paging(call, CHANGELOG_DEFAULT_RESULTS)
         page = values[start : start + size]
         return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
-
-    # -- comments -----------------------------------------------------------------------------------
-
-    def get_comments(self, call: Call) -> Answer:
-        key, doc = self._issue(call)
-        comments = self._comments(call.installation, key)
-        if call.first("orderBy") in ("-created", "-CREATED"):
-            comments.reverse()
-        start, size = _page(call, COMMENTS_DEFAULT_RESULTS)
-        page = comments[start : start + size]
-        users = self._users(call.installation, shapes.account_ids({}, page))
-        call.objects += len(page)
-        return reply(
-            200,
-            {"startAt": start, "maxResults": size, "total": len(comments), "comments": [shapes.comment(call.installation, doc, c, users, call.version) for c in page]},
-        )
-
-    def _comment_of(self, call: Call, key: str) -> dict[str, Any]:
-        found = self.data.get(call.installation, COMMENT, f"{key}/{call.params['id']}")
-        if found is None:
-            raise error(404, [f"Can not find a comment for the id: {call.params['id']}."])
-        return found
-
-    def get_comment(self, call: Call) -> Answer:
-        key, doc = self._issue(call)
-        stored = self._comment_of(call, key)
-        call.objects += 1
-        return reply(200, shapes.comment(call.installation, doc, stored, self._users(call.installation, shapes.account_ids({}, [stored])), call.version))
-
-    def add_comment(self, call: Call) -> Answer:
-        key, doc = self._issue(call)
-        call.issue = key
-        stored = self._new_comment(call, key, doc, _object(call))
-        users = self._users(call.installation, shapes.account_ids({}, [stored]))
-        return reply(201, shapes.comment(call.installation, doc, stored, users, call.version))
-
-    def _new_comment(self, call: Call, key: str, doc: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-        text = _comment_body(call, body.get("body"))
-        number = self.data.new_number()
-        comment_id = str(payloads.COMMENT_ID_BASE + number)
-        actor = {"accountId": call.account_id} if call.account_id else None
-        now = shapes.jira_time(call.at)
-        stored = {"id": comment_id, "author": actor, "body": text, "updateAuthor": actor, "created": now, "updated": now, "jsdPublic": True}
-        if isinstance(body.get("visibility"), dict):
-            stored["visibility"] = body["visibility"]
-        self.data.put(call.installation, COMMENT, f"{key}/{comment_id}", stored, call.at, comment_id)
-        call.commented = True
-        self.site.record(call, ISSUE, key, {"action": "commented", "comment": comment_id})
-        issue = self.data.get(call.installation, ISSUE, key) or doc
-        if not issue.get(COMMENTED) and issue.get("fields") is not None:
-            issue = {**issue, COMMENTED: True}
-            self.data.put(call.installation, ISSUE, key, issue, call.at, issue.get("id"))
-        self.site.fire(call, "avi:jira:commented:issue", lambda: {**self._event(issue, call), "comment": stored})
-        return stored
-
-    def edit_comment(self, call: Call) -> Answer:
-        key, doc = self._issue(call)
-        call.issue = key
-        stored = {**self._comment_of(call, key)}
-        stored["body"] = _comment_body(call, _object(call).get("body"))
-        stored["updated"] = shapes.jira_time(call.at)
-        stored["updateAuthor"] = {"accountId": call.account_id} if call.account_id else None
-        self.data.put(call.installation, COMMENT, f"{key}/{stored['id']}", stored, call.at, stored["id"])
-        self.site.record(call, ISSUE, key, {"action": "comment edited", "comment": stored["id"]})
-        self.site.fire(call, "avi:jira:commented:issue", lambda: {**self._event(doc, call), "comment": stored})
-        users = self._users(call.installation, shapes.account_ids({}, [stored]))
-        return reply(200, shapes.comment(call.installation, doc, stored, users, call.version))
-
-    def delete_comment(self, call: Call) -> Answer:
-        key, _ = self._issue(call)
-        call.issue = key
-        stored = self._comment_of(call, key)
-        self.data.delete(call.installation, COMMENT, f"{key}/{stored['id']}")
-        self.site.record(call, ISSUE, key, {"action": "comment deleted", "comment": stored["id"]})
-        return reply(204)
-
-    # -- issue properties ---------------------------------------------------------------------------
-
-    def property_keys(self, call: Call) -> Answer:
-        key, doc = self._issue(call)
-        base = f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{doc.get('id')}/properties"
-        keys = [found["key"] for _, found in self.data.scan(call.installation, ISSUE_PROPERTY, f"{key}/")]
-        return reply(200, {"keys": [{"self": f"{base}/{name}", "key": name} for name in keys]})
-
-    def get_property(self, call: Call) -> Answer:
-        key, _ = self._issue(call)
-        found = self.data.get(call.installation, ISSUE_PROPERTY, f"{key}/{call.params['propertyKey']}")
-        if found is None:
-            raise error(404, [f"The property with key '{call.params['propertyKey']}' does not exist."])
-        return reply(200, found)
-
-    def set_property(self, call: Call) -> Answer:
-        key, _ = self._issue(call)
-        call.issue = key
-        name = call.params["propertyKey"]
-        value = _property_value(call, name)
-        slot = f"{key}/{name}"
-        existed = self.data.get(call.installation, ISSUE_PROPERTY, slot) is not None
-        self.data.put(call.installation, ISSUE_PROPERTY, slot, {"key": name, "value": value}, call.at)
-        self.site.record(call, ISSUE, key, {"action": "property set", "property": name})
-        return reply(200 if existed else 201)
-
-    def delete_property(self, call: Call) -> Answer:
-        key, _ = self._issue(call)
-        call.issue = key
-        name = call.params["propertyKey"]
-        if self.data.get(call.installation, ISSUE_PROPERTY, f"{key}/{name}") is None:
-            raise error(404, [f"The property with key '{name}' does not exist."])
-        self.data.delete(call.installation, ISSUE_PROPERTY, f"{key}/{name}")
-        self.site.record(call, ISSUE, key, {"action": "property deleted", "property": name})
-        return reply(204)
-
-    # -- Forge app properties -----------------------------------------------------------------------
-
-    def _as_app_only(self, call: Call) -> None:
-        if call.principal != APP:
-            raise error(403, ["This API can only be accessed using asApp() requests from Forge."])
-
-    def app_property_keys(self, call: Call) -> Answer:
-        self._as_app_only(call)
-        keys = [found["key"] for _, found in self.data.scan(call.installation, APP_PROPERTY)]
-        base = f"{shapes.base_url(call.installation)}/rest/forge/1/app/properties"
-        return reply(200, {"keys": [{"self": f"{base}/{name}", "key": name} for name in keys]})
-
-    def get_app_property(self, call: Call) -> Answer:
-        self._as_app_only(call)
-        found = self.data.get(call.installation, APP_PROPERTY, call.params["propertyKey"])
-        if found is None:
-            raise error(404, [f"Property with key not found: {call.params['propertyKey']}"])
-        return reply(200, found)
-
-    def set_app_property(self, call: Call) -> Answer:
-        self._as_app_only(call)
-        name = call.params["propertyKey"]
-        value = _property_value(call, name)
-        existed = self.data.get(call.installation, APP_PROPERTY, name) is not None
-        self.data.put(call.installation, APP_PROPERTY, name, {"key": name, "value": value}, call.at)
-        if existed:
-            return reply(200, {"message": "Property updated.", "statusCode": 200})
-        return reply(201, {"message": "Property created.", "statusCode": 201})
-
-    def delete_app_property(self, call: Call) -> Answer:
-        self._as_app_only(call)
-        name = call.params["propertyKey"]
-        if self.data.get(call.installation, APP_PROPERTY, name) is None:
-            raise error(404, [f"Property with key not found: {name}"])
-        self.data.delete(call.installation, APP_PROPERTY, name)
-        return reply(204)
-
-    # -- search -------------------------------------------------------------------------------------
-
-    def _search_arguments(self, call: Call) -> dict[str, Any]:
-        if call.method == "POST":
-            body = _object(call)
-            fields = body.get("fields")
-            return {
-                "jql": body.get("jql"),
-                "nextPageToken": body.get("nextPageToken"),
-                "maxResults": body.get("maxResults"),
-                "fields": [str(f) for f in fields] if isinstance(fields, list) else None,
-                "expand": str(body.get("expand") or "").split(",") if body.get("expand") else [],
-            }
-        size = call.first("maxResults")
-        return {
-            "jql": call.first("jql"),
-            "nextPageToken": call.first("nextPageToken"),
-            "maxResults": int(size) if size and size.isdigit() else None,
-            "fields": call.listed("fields") or None,
-            "expand": call.listed("expand"),
-        }
-
-    def _matching(self, call: Call, text: Any) -> list[tuple[str, dict[str, Any]]]:
-        if not isinstance(text, str) or not text.strip():
-            raise error(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."])
-        try:
-            query = jql.parse(text)
-            if query.where is None:
-                raise error(400, ["Unbounded JQL queries are not allowed here. Please add a search restriction to your query."])
-            context = jql.Context(self, call)
-            issues = [(key, doc) for key, doc in self.data.scan(call.installation, ISSUE) if query.matches(context, doc)]
-        except jql.JqlError as problem:
-            raise error(400, [str(problem)]) from None
-        except jql.Unsupported as outside:
-            call.notes.append(
-                f"JQL {text!r} uses {outside}, outside forgeq's JQL subset (docs/product-site.md): it was answered 501; "
-                f"stub the search to answer it (forge_app.site.stub({call.method!r}, {call.template!r}, body=...))"
-            )
-            raise Refused(reply(501, {"errorMessages": [f"forgeq does not evaluate {outside} in JQL"], "errors": {}})) from None
-        return query.ordered(issues)
-
-    def search(self, call: Call) -> Answer:
-        arguments = self._search_arguments(call)
-        found = self._matching(call, arguments["jql"])
-        size = arguments["maxResults"] if isinstance(arguments["maxResults"], int) and arguments["maxResults"] > 0 else SEARCH_DEFAULT_RESULTS
-        size = min(size, SEARCH_MAX_RESULTS)
-        start = _token_offset(arguments["nextPageToken"])
-        page = found[start : start + size]
-        wanted = arguments["fields"] or ["id"]
-        issues = []
-        for key, doc in page:
-            if wanted == ["id"]:
-                issues.append({"id": doc.get("id")})
-                call.objects += 1
-            else:
-                issues.append(self.issue_representation(call, key, doc, wanted, arguments["expand"]))
-        answer: dict[str, Any] = {"issues": issues, "isLast": start + size >= len(found)}
-        if not answer["isLast"]:
-            answer["nextPageToken"] = _token(start + size)
-        return reply(200, answer)
-
-    def count(self, call: Call) -> Answer:
-        return reply(200, {"count": len(self._matching(call, _object(call).get("jql")))})
-
-    def removed_search(self, call: Call) -> Answer:
-        raise error(410, [REMOVED_SEARCH])
-
-    # -- users and projects -------------------------------------------------------------------------
-
-    def myself(self, call: Call) -> Answer:
-        if call.account_id is None:
-            raise error(401, ["You are not authenticated. Authentication required to perform this operation."])
-        shaped = shapes.user(call.installation, self.site.user(call.installation, call.account_id), call.account_id, call.version)
-        call.identities += 1
-        return reply(200, {**shaped, "locale": "en_US", "groups": {"size": 1, "items": []}, "applicationRoles": {"size": 1, "items": []}, "expand": "groups,applicationRoles"})
-
-    def get_user(self, call: Call) -> Answer:
-        account_id = call.first("accountId")
-        if not account_id:
-            raise error(400, ["The accountId query parameter needs to be provided."])
-        stored = self.site.user(call.installation, account_id)
-        if stored is None:
-            raise error(404, ["Specified user does not exist or you do not have required permissions"])
-        call.identities += 1
-        return reply(200, shapes.user(call.installation, stored, account_id, call.version))
-
-    def search_users(self, call: Call) -> Answer:
-        text = (call.first("query") or "").lower()
-        account_id = call.first("accountId")
-        found = []
-        for key, stored in self.data.scan(call.installation, USER):
-            if (account_id and key == account_id) or (text and text in str(stored.get("displayName", "")).lower()):
-                found.append(shapes.user(call.installation, stored, key, call.version))
-        for key, name in self.site.builtin_users(call.installation).items():
-            if all(user["accountId"] != key for user in found) and ((account_id and key == account_id) or (text and text in name["displayName"].lower())):
-                found.append(shapes.user(call.installation, name, key, call.version))
-        call.identities += len(found)
-        return reply(200, found)
-
-    def _project_of(self, installation: str, given: Any) -> dict[str, Any] | None:
-        if not isinstance(given, dict):
-            given = {"key": given} if isinstance(given, str) else {}
-        wanted = given.get("key") or given.get("id")
-        if wanted is None:
-            return None
-        for key, project in self.projects(installation).items():
-            if wanted in (key, str(project.get("id"))):
-                return project
-        return None
-
-    def projects(self, installation: str) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {str(DEFAULT_PROJECT["key"]): DEFAULT_PROJECT}
-        found.update(self.data.scan(installation, PROJECT))
-        return found
-
-    def get_project(self, call: Call) -> Answer:
-        project = self._project_of(call.installation, {"key": call.params["projectIdOrKey"]})
-        if project is None:
-            raise error(404, [f"No project could be found with key '{call.params['projectIdOrKey']}'."])
-        call.objects += 1
-        return reply(200, project)
-
-    def search_projects(self, call: Call) -> Answer:
-        values = list(self.projects(call.installation).values())
-        start, size = _page(call, 50)
-        page = values[start : start + size]
-        call.objects += len(page)
-        return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
-
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def _object(call: Call) -> dict[str, Any]:
-    body = call.json()
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise error(400, ["The request body must be a JSON object."])
-    return body
 
 
 def _issue_type_id(given: Any) -> str | None:
@@ -802,52 +498,3 @@ def _string(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def _comment_body(call: Call, body: Any) -> Any:
-    if body is None or body == "":
-        raise error(400, [], {"comment": "Comment body can not be empty!"})
-    if call.version == "3" and not isinstance(body, dict):
-        raise error(400, [], {"comment": "Comment body must be an Atlassian Document (see the Atlassian Document Format)."})
-    if call.version == "2" and not isinstance(body, str):
-        raise error(400, [], {"comment": "Comment body must be a string in API version 2."})
-    return body
-
-
-def _property_value(call: Call, name: str) -> Any:
-    if len(name) > MAX_PROPERTY_KEY:
-        raise error(400, [f"The property key can not be longer than {MAX_PROPERTY_KEY} characters."])
-    text = call.body_text or ""
-    if not text.strip():
-        raise error(400, ["The property value can not be empty."])
-    if len(text) > MAX_PROPERTY_BYTES:
-        raise error(400, [f"The property value can not be longer than {MAX_PROPERTY_BYTES} bytes."])
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise error(400, ["The property value must be valid JSON."]) from None
-
-
-def _page(call: Call, default: int) -> tuple[int, int]:
-    start_text, size_text = call.first("startAt"), call.first("maxResults")
-    start = int(start_text) if start_text and start_text.isdigit() else 0
-    size = int(size_text) if size_text and size_text.isdigit() and int(size_text) > 0 else default
-    return start, size
-
-
-def _token(offset: int) -> str:
-    import base64
-
-    return base64.urlsafe_b64encode(f"forgeq:{offset}".encode()).decode().rstrip("=")
-
-
-def _token_offset(token: Any) -> int:
-    if not token:
-        return 0
-    import base64
-
-    try:
-        text = base64.urlsafe_b64decode(str(token) + "=" * (-len(str(token)) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    if not text.startswith("forgeq:") or not text[7:].isdigit():
-        raise error(400, ["The provided next page token is invalid or expired."])
-    return int(text[7:])

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from forgeq.emulator.platform.site.calls import Call
-    from forgeq.emulator.platform.site.jira import Jira
+    from forgeq.emulator.platform.site.jira_search import JiraSearch as Jira
 
 
 class JqlError(Exception):
