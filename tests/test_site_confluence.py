@@ -1,0 +1,74 @@
+"""The fake Confluence: pages through REST v2 and v1, version numbers, content properties, and the
+events a page write fires."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import write_app
+from test_site_jira import invocation
+
+from forgeq.api import api, route
+from forgeq.testing import ForgeApp
+
+MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/confluence-test
+modules:
+  trigger:
+    - key: on-page
+      function: on-page-fn
+      events: [avi:confluence:created:page, avi:confluence:updated:page]
+  function:
+    - key: on-page-fn
+      handler: index.handler
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[ForgeApp]:
+    manifest = write_app(tmp_path / "app", MANIFEST, {"src/index.py": "def handler(event, context):\n    pass\n"})
+    with ForgeApp(manifest, product_limits={"points": 1000}) as forge_app:
+        forge_app.push_product_event("page-created", count=1)
+        forge_app.run_until_idle()
+        yield forge_app
+
+
+def confluence(method: str, path: object, body: object = None) -> tuple[int, object]:
+    response = api.as_app().request_confluence(path, method=method, json=body) if body is not None else api.as_app().request_confluence(path, method=method)
+    text = response.text()
+    import json
+
+    return response.status, json.loads(text) if text else None
+
+
+def test_pages_v2_and_v1_with_versions_and_properties(app: ForgeApp) -> None:
+    with invocation(app):
+        seeded_status, seeded = confluence("GET", route("/wiki/api/v2/pages/{}?body-format=storage", "40001"))
+        created_status, created = confluence("POST", route("/wiki/api/v2/pages"), {"spaceId": "827392002", "status": "current", "title": "Import log", "body": {"representation": "storage", "value": "<p>started</p>"}})
+        page_id = created["id"]  # type: ignore[index]
+        stale, conflict = confluence("PUT", route("/wiki/api/v2/pages/{}", page_id), {"id": page_id, "status": "current", "title": "Import log", "body": {"representation": "storage", "value": "<p>x</p>"}, "version": {"number": 1}})
+        updated_status, _ = confluence("PUT", route("/wiki/api/v2/pages/{}", page_id), {"id": page_id, "status": "current", "title": "Import log", "body": {"representation": "storage", "value": "<p>done</p>"}, "version": {"number": 2}})
+        v1_status, v1 = confluence("GET", route("/wiki/rest/api/content/{}?expand=body.storage,version", page_id))
+        added_status, added = confluence("POST", route("/wiki/rest/api/content/{}/property", page_id), {"key": "progress", "value": {"done": 10}})
+        twice, _ = confluence("POST", route("/wiki/rest/api/content/{}/property", page_id), {"key": "progress", "value": {"done": 11}})
+        bumped, _ = confluence("PUT", route("/wiki/rest/api/content/{}/property/progress", page_id), {"value": {"done": 20}, "version": {"number": 2}})
+        listed_status, listed = confluence("GET", route("/wiki/api/v2/pages/{}/properties", page_id))
+        missing, missing_body = confluence("GET", route("/wiki/api/v2/pages/99999"))
+    assert seeded_status == 200 and seeded["title"] == "Sample page 1" and seeded["version"]["number"] == 1  # type: ignore[index]
+    assert created_status == 200 and created["title"] == "Import log" and created["body"]["storage"]["value"] == "<p>started</p>"  # type: ignore[index]
+    assert stale == 409 and "Current Version: [1]. Provided version: [1]" in conflict["errors"][0]["title"]  # type: ignore[index]
+    assert updated_status == 200
+    assert v1_status == 200 and v1["version"]["number"] == 2 and v1["body"]["storage"]["value"] == "<p>done</p>"  # type: ignore[index]
+    assert added_status == 200 and added["version"]["number"] == 1 and twice == 409 and bumped == 200  # type: ignore[index]
+    assert listed_status == 200 and [(p["key"], p["value"]) for p in listed["results"]] == [("progress", {"done": 20})]  # type: ignore[index]
+    assert missing == 404 and missing_body["errors"][0]["code"] == "NOT_FOUND"  # type: ignore[index]
+    page = app.site.page(page_id)
+    assert page is not None and page["version"]["number"] == 2
+    assert [entry["action"] for entry in app.site.history(page_id)] == ["created", "updated", "property set", "property set"]
+    fired = [e.target for e in app.events(kind="product") if e.body.get("atlassianId") == app.emulator.app_account_id]
+    assert fired == ["avi:confluence:created:page", "avi:confluence:updated:page"]
+    points = [row for row in app.quota() if row["metric"] == "confluence_points"]
+    assert points and points[0]["installation"] == "*" and points[0]["quota"] == 1000
