@@ -236,3 +236,31 @@ def test_what_json_or_a_url_cannot_carry_is_refused_or_kept_safely(app: ForgeApp
         edited, _ = jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": {"summary": "half \ud800 a pair"}})
     assert nan.status == 400 and bad_path.status == 400 and edited == 204
     assert app.site.issue("DEMO-1")["fields"]["summary"] == "half \ud800 a pair"  # kept escaped in the UTF-8 state file
+
+
+def test_a_web_trigger_reaches_the_site_and_its_requests_name_its_call(tmp_path: Path) -> None:
+    manifest = """
+app:
+  id: ari:cloud:ecosystem::app/site-hook
+modules:
+  webtrigger:
+    - key: hook
+      function: hook-fn
+  function:
+    - key: hook-fn
+      handler: index.hook
+"""
+    handler = """
+        import json
+        from forgeq.api import api, route
+
+        def hook(request, context):
+            made = api.as_app().request_jira(route("/rest/api/3/issue"), method="POST", json={"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "from a hook"}})
+            deep = api.as_app().request_jira(route("/rest/api/3/issue"), method="POST", body="[" * 100_000)
+            return {"statusCode": 200, "body": json.dumps({"key": made.json()["key"], "deep": deep.status})}
+    """
+    with ForgeApp(write_app(tmp_path / "hook", manifest, {"src/index.py": handler}), product_limits="none") as hook_app:
+        response = hook_app.webtrigger("hook")
+        assert response.json() == {"key": "DEMO-1", "deep": 400}
+        assert [(r["event"], r["method"], r["status"]) for r in hook_app.site.requests()] == [(response.call, "POST", 201), (response.call, "POST", 400)]
+        assert hook_app.site.issue("DEMO-1")["fields"]["summary"] == "from a hook"

@@ -222,7 +222,7 @@ def run_call(engine: Emulator, call: Call, timeout_seconds: float) -> CallResult
             AttemptReport(
                 seq, "", call.installation, call.kind, call.target, None, 1, 0, start, ended, outcome, None, error,
                 quota_refusals=invocation.quota_refusals, storage_calls=invocation.storage_calls, notes=notes,
-                logs=execution.logs, wall_ms=execution.wall_ms,
+                logs=execution.logs, wall_ms=execution.wall_ms, requests=invocation.requests,
             )
         )  # fmt: skip
     return CallResult(

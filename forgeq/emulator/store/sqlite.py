@@ -386,6 +386,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                 if event.parent_id is None:
                     event.parent_id = event.root_id = seq
             batch.attempts.insert(0, replace(attempt, event=seq))
+            batch.site_requests = [(row[0], seq, *row[2:]) for row in batch.site_requests]  # the call's product requests
             self._apply(conn, batch)
         return seq
 

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from forgeq.emulator.app.replies import STATUS_TEXT, Answer
+from forgeq.emulator.app.replies import Answer, respond
+from forgeq.runtime import STATUS_TEXT
 
 APP = "app"
 USER = "user"
 NOBODY = "none"
+# The reason phrases of what the products (and stubs) answer, beyond the platform's own.
+REASONS = {**STATUS_TEXT, 401: "Unauthorized", 403: "Forbidden", 410: "Gone", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 @dataclass(slots=True)
@@ -65,7 +68,7 @@ class Call:
             return None
         try:
             return json.loads(self.body_text, parse_constant=_not_json)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
             raise BadBody(self.body_text) from None
 
 
@@ -73,7 +76,12 @@ def reply(status: int, value: Any = None) -> Answer:
     """The site's answer with its body as a JSON value: `Site.answer` writes it as text for the
     worker, and hands the value itself to the Python port (no text made, none parsed back)."""
     headers = {"content-type": "application/json"} if value is not None else {}
-    return {"status": status, "statusText": STATUS_TEXT.get(status, ""), "headers": headers, "body": None, "value": value}
+    return {"status": status, "statusText": REASONS.get(status, ""), "headers": headers, "body": None, "value": value}
+
+
+def respond_text(status: int, body: Any) -> Answer:
+    """An answer with its body as text already (the worker's form), and the site's reason phrase."""
+    return respond(status, body) | {"statusText": REASONS.get(status, "")}
 
 
 class Refused(Exception):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from forgeq.emulator.app.replies import Answer, respond
+from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.ids import derived_uuid
 from forgeq.emulator.platform.site import egress, limits
 from forgeq.emulator.platform.site.calls import (
@@ -38,6 +38,7 @@ from forgeq.emulator.platform.site.calls import (
     Route,
     by_method,
     find,
+    respond_text,
     split_target,
 )
 from forgeq.emulator.platform.site.confluence import Confluence
@@ -95,7 +96,7 @@ class Site:
         that sends `accepts: "value"` (the Python port)."""
         if not _utf8(request.get("path")) or not _utf8((request.get("target") or {}).get("accountId")):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
-            return respond(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
+            return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
         call = self._call(invocation, request)
         answer = self._serve(call)
         self._log(invocation, call, answer)
@@ -142,7 +143,7 @@ class Site:
             if denied is not None:
                 call.reason = "egress"
                 call.notes.append(denied)
-                return respond(403, {"message": denied}) | {"headers": {"forge-proxy-error": egress.EGRESS_ERROR, "content-type": "application/json"}}
+                return respond_text(403, {"message": denied}) | {"headers": {"forge-proxy-error": egress.EGRESS_ERROR, "content-type": "application/json"}}
         stubbed = self.stubs.answer(call)
         if stubbed is not None:
             call.reason = "stub"
@@ -154,19 +155,19 @@ class Site:
                 f"{call.method} {call.path}: `api.request{call.product.capitalize()}()` without asApp() or asUser() sends no credentials "
                 "on Forge, so the product answers 401; call api.asApp() or api.asUser()"
             )
-            return respond(401, {"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}})
+            return respond_text(401, {"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}})
         routes = self.routes[call.product]
         route = find(routes.get(call.method, ()), call)
         if route is None:
             if any(other.pattern.match(call.path) for method, listed in routes.items() if method != call.method for other in listed):
-                return respond(405, {"errorMessages": [f"Method {call.method} is not allowed for {call.path}"], "errors": {}})
+                return respond_text(405, {"errorMessages": [f"Method {call.method} is not allowed for {call.path}"], "errors": {}})
             return self._not_served(call, f"forgeq's fake {call.product.capitalize()} does not serve {call.method} {call.path}")
         issue = self._issue_of(call) if self.limits.limits.issue_writes else None
         refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at)
         if refusal is not None:
             call.reason = refusal.reason
             call.notes.append(f"{call.method} {call.path}: 429 {refusal.reason}: {refusal.message}; Retry-After {refusal.retry_after}")
-            return respond(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}) | {
+            return respond_text(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}) | {
                 "headers": {"content-type": "application/json", **limits.headers_of(refusal, call.at)}
             }
         try:
@@ -174,7 +175,7 @@ class Site:
         except Refused as refused:
             answer = refused.answer
         except BadBody:
-            answer = respond(400, {"errorMessages": ["Unexpected character in the request body: it is not JSON."], "errors": {}})
+            answer = respond_text(400, {"errorMessages": ["Unexpected character in the request body: it is not JSON."], "errors": {}})
         headers = self.limits.charge(call.installation, call.product, self.points(call, answer), call.at)
         if headers:
             answer["headers"] = {**answer["headers"], **headers}
@@ -204,8 +205,8 @@ class Site:
             f"or with forge_app.site.stub({call.method!r}, {template!r}, body=...)"
         )
         if call.product == GRAPHQL:
-            return respond(501, {"errors": [{"message": f"{why}; stub it (docs/product-site.md)", "extensions": {"errorType": "NOT_EMULATED"}}]})
-        return respond(501, {"code": "NOT_EMULATED", "message": f"{why}; stub it (docs/product-site.md)"})
+            return respond_text(501, {"errors": [{"message": f"{why}; stub it (docs/product-site.md)", "extensions": {"errorType": "NOT_EMULATED"}}]})
+        return respond_text(501, {"code": "NOT_EMULATED", "message": f"{why}; stub it (docs/product-site.md)"})
 
     def _log(self, invocation: Invocation, call: Call, answer: Answer) -> None:
         retry_after = _seconds(answer.get("headers", {}).get("Retry-After") or answer.get("headers", {}).get("retry-after"))

@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from forgeq.emulator.app.replies import STATUS_TEXT, Answer
+from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.errors import InputError, ManifestError, Problem
+from forgeq.emulator.platform.site.calls import REASONS
 
 STUBS_FILE = "stubs.yml"
 PRODUCTS = ("jira", "confluence", "graphql", "fetch")
@@ -63,7 +64,7 @@ class Reply:
             else:
                 text = json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
                 headers.setdefault("content-type", "application/json")
-        return {"status": self.status, "statusText": STATUS_TEXT.get(self.status, ""), "headers": headers, "body": text}
+        return {"status": self.status, "statusText": REASONS.get(self.status, ""), "headers": headers, "body": text}
 
 
 @dataclass
