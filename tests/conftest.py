@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import warmcli
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_APP = REPO / "fixtures" / "storage-queue"
@@ -29,14 +30,27 @@ def write_app(root: Path, manifest: str, files: dict[str, str]) -> Path:
     return path
 
 
-def forgeq(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run `python -m forgeq ARGS` in a subprocess and return the finished process."""
+# The suite's results must not depend on the caller's terminal: a test that wants colour or a width
+# sets it itself (FORCE_COLOR=1, COLUMNS=...), for the subprocesses it starts too.
+for _name in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "FORGEQ_DB", "FORGEQ_DEBUG"):
+    os.environ.pop(_name, None)
+os.environ["TERM"] = "xterm-256color"
+
+
+def forgeq(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120, fresh: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m forgeq ARGS` in a new process and return the finished process.
+
+    The process is forked from a warm interpreter that has imported the CLI already (tests/warmcli.py);
+    `fresh=True` starts a new interpreter instead, for a test of start-up itself (imports, shadowing).
+    """
     full_env = {**os.environ, "NO_COLOR": "1"}
-    full_env.pop("FORGEQ_DB", None)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "forgeq", *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+    argv = [str(arg) for arg in args]
+    if fresh:
+        return subprocess.run([sys.executable, "-m", "forgeq", *argv], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    return warmcli.run_forgeq(argv, cwd, full_env, timeout)
 
 
 def forgeq_json(*args: str | Path, cwd: Path | None = None) -> Any:
@@ -108,3 +122,7 @@ def make_app(tmp_path: Path) -> Callable[..., Path]:
         return write_app(tmp_path / name, manifest, files)
 
     return make
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    warmcli.close_all()

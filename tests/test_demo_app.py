@@ -20,7 +20,7 @@ def test_the_demo_apps_tests_pass_and_leave_its_state_alone() -> None:
     recorded = {path: path.read_text() for path in golden}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "FORGEQ_"))}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "fixtures/storage-queue/tests"],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "0", "fixtures/storage-queue/tests"],
         cwd=REPO, capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
