@@ -21,7 +21,16 @@ from pathlib import Path
 _VALUE_OPTIONS = {"--manifest": "manifest", "-m": "manifest", "--db": "db", "--installation": "installation", "-i": "installation"}
 
 
+UNSUPPORTED = (
+    "forgeq runs on Linux and macOS: it locks its state file and times handlers out with POSIX calls; "
+    "on Windows, run it inside WSL (https://learn.microsoft.com/windows/wsl/)"
+)
+
+
 def main() -> None:
+    if sys.platform == "win32":
+        sys.stderr.write(f"forgeq: error: {UNSUPPORTED}\n")
+        sys.exit(1)
     argv = sys.argv[1:]
     if argv[:2] == ["inspect", "queue"]:
         options = parse_inspect_queue(argv[2:])
@@ -143,6 +152,7 @@ def queue_table(queues: dict[str, dict[str, int]], now: float, triggers: dict[st
         return "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(cells, widths, strict=True)))
 
     heading = line(header)
-    bold = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and (bool(os.environ.get("FORCE_COLOR")) or out.isatty())
+    forced = os.environ.get("FORCE_COLOR", "0") not in ("", "0")
+    bold = not os.environ.get("NO_COLOR") and (forced or (os.environ.get("TERM") != "dumb" and out.isatty()))
     out.write((f"\x1b[1m{heading}\x1b[0m" if bold else heading) + "\n")  # render.use_colour's rule
     out.write("".join(line(row) + "\n" for row in rows))

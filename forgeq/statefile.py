@@ -28,6 +28,12 @@ def open_store(manifest: Path, db: Path | None, *, must_exist: bool = True) -> S
     from forgeq.emulator.store import Store
 
     path = state_path(manifest, db)
+    if not must_exist and db is None and not os.environ.get("FORGEQ_DB") and not manifest.exists():
+        # A push in the wrong folder would make a state file there that no `forgeq run` reads.
+        raise InputError(
+            f"no {manifest} in {manifest.resolve().parent}: not a Forge app's folder",
+            "run it in the app's folder or pass --manifest PATH; --db PATH names a state file directly",
+        )
     if must_exist and not path.exists():
         if db is None and not os.environ.get("FORGEQ_DB") and not manifest.exists():
             raise InputError(

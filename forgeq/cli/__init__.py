@@ -1,13 +1,18 @@
 """The `forgeq` command: one small typer app per noun, each a thin client of forgeq.emulator.
 
 Commands import the emulator inside their functions, so `forgeq --help` and `forgeq inspect`
-start without loading YAML, rich or the loop.
+start without loading YAML, rich or the loop. Help is click's plain text (typer's rich help
+costs a quarter of a second at every start); each command's help ends with examples
+(`common.examples`). What every command shares, so a new command follows it: `-m/--manifest`,
+`--db`, `--json`, `-i` (forgeq/cli/common.py), "showing N of M" footers (render.footer), per-app
+defaults from forgeq.toml or `[tool.forgeq]` (forgeq/cli/appconfig.py), `-v/--verbose`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -22,38 +27,74 @@ from forgeq.cli import replay as replay_commands
 from forgeq.cli import report as report_commands
 from forgeq.cli import run as run_commands
 from forgeq.cli import state as state_commands
+from forgeq.cli.common import CONTEXT, examples
 
 app = typer.Typer(
     name="forgeq",
     help="Run a Forge app's queues, triggers and storage locally, with Forge's retry rules and quotas.",
+    epilog=examples(
+        "forgeq demo                                  # a bulk import against the bundled demo app",
+        "forgeq init my-app && cd my-app              # a new app with tests",
+        "forgeq push issue-created --count 1000       # in an app's folder: fire product events",
+        "forgeq run --until-idle                      # deliver them, live",
+        docs="README.md; per-app defaults: forgeq.toml or [tool.forgeq] in pyproject.toml (docs/cli.md)",
+    ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
-app.command("demo")(demo_commands.demo)
-app.command("run")(run_commands.run)
-app.command("push")(push_commands.push)
-app.command("webtrigger")(pusher_commands.webtrigger)
-app.command("invoke")(pusher_commands.invoke)
-app.command("lint")(lint_commands.lint)
-app.command("init")(init_commands.init)
-app.command("doctor")(doctor_commands.doctor)
-app.command("report")(report_commands.report)
-app.add_typer(inspect_commands.app, name="inspect")
-app.command("replay")(replay_commands.replay)
-app.command("reset")(state_commands.reset)
-app.command("export")(state_commands.export)
-app.command("import")(state_commands.import_)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from forgeq import __version__
+
+        sys.stdout.write(f"forgeq {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print forgeq's version and exit."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Say which manifest, state file and defaults file a command uses; show tracebacks (also FORGEQ_DEBUG=1)."
+    ),
+) -> None:
+    if verbose:
+        os.environ["FORGEQ_VERBOSE"] = "1"
+
+# Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
+app.command("demo", short_help="A bulk import against the bundled demo app, run until idle.")(demo_commands.demo)
+app.command("run", short_help="Deliver the queued events: consumers, triggers, retries, quotas.")(run_commands.run)
+app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.")(push_commands.push)
+app.command("webtrigger", short_help="Call a web trigger with the request Forge builds; print its response.")(pusher_commands.webtrigger)
+app.command("invoke", short_help="Call a UI resolver as @forge/bridge's invoke(key, payload) does.")(pusher_commands.invoke)
+app.command("lint", short_help="Check the manifest and the retry logic before anything runs.")(lint_commands.lint)
+app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.")(init_commands.init)
+app.command("doctor", short_help="What this forgeq emulates exactly, approximately, not at all.")(doctor_commands.doctor)
+app.command("report", short_help="The state's pictures in one offline HTML file.")(report_commands.report)
+app.add_typer(inspect_commands.app, name="inspect", short_help="Queues, events, jobs, timelines, the ledger, the store, quotas.")
+app.command("replay", short_help="Deliver dropped or lost events again, as new events.")(replay_commands.replay)
+app.command("reset", short_help="Empty the state file (asks first).")(state_commands.reset)
+app.command("export", short_help="Write the whole state as JSON (secrets left out).")(state_commands.export)
+app.command("import", short_help="Load an export into an empty state.")(state_commands.import_)
 
 
 def main() -> None:
     """Entry point: user errors become one line and an exit code; never a traceback."""
     from forgeq.emulator.errors import ForgeqError
 
+    args = sys.argv[1:]
+    if any(arg in ("-v", "--verbose") for arg in args[1:]) and "--" not in args:
+        # `forgeq run -v` as well as `forgeq -v run`: the option is the group's, lifted to the front.
+        args = ["--verbose", *(arg for arg in args if arg not in ("-v", "--verbose"))]
     try:
+        command = typer.main.get_command(app)
+        defaults = _app_defaults(command)
         # Without standalone mode, click returns the code of a `raise typer.Exit(code=...)` instead of raising it.
-        code = app(standalone_mode=False)
+        code = command.main(args, prog_name="forgeq", standalone_mode=False, default_map=defaults)
     except ForgeqError as error:
         _fail("\nforgeq: error: ".join(error.lines()), error.exit_code)
     except typer.Exit as done:
@@ -84,12 +125,27 @@ def main() -> None:
 
             failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # a read found damage, or a lock
             _fail(str(failure), failure.exit_code)
-        if os.environ.get("FORGEQ_DEBUG"):
+        if os.environ.get("FORGEQ_DEBUG") or os.environ.get("FORGEQ_VERBOSE"):
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)
     if code == 130:  # typer turns a KeyboardInterrupt (a second Ctrl-C during `run`) into 130, silently
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _app_defaults(command: Any) -> dict[str, object] | None:
+    """Per-app defaults from forgeq.toml or pyproject.toml in the working folder (appconfig.py)."""
+    from pathlib import Path
+
+    from forgeq.cli import appconfig
+
+    found = appconfig.find(Path.cwd())
+    if found is None:
+        return None
+    path, table = found
+    if os.environ.get("FORGEQ_VERBOSE") or any(arg in ("-v", "--verbose") for arg in sys.argv[1:2]):
+        sys.stderr.write(f"forgeq: defaults from {path}\n")
+    return appconfig.default_map(command, table, path)
 
 
 def _fail(message: str, code: int) -> None:

@@ -14,7 +14,54 @@ from forgeq.statefile import open_store as open_store
 from forgeq.statefile import state_path as state_path
 from forgeq.statefile import virtual_now as virtual_now
 
-ManifestOption = Annotated[Path, typer.Option("--manifest", "-m", help="The app's manifest.yml (its state lives beside it).")]
-DbOption = Annotated[Path | None, typer.Option("--db", help="The state file (env FORGEQ_DB; default: .forgeq/state.db beside the manifest).")]
+DEFAULT_SEED = 0  # one default for every command that takes --seed (run, demo, the testing API)
+
+ManifestOption = Annotated[
+    Path, typer.Option("--manifest", "-m", metavar="PATH", help="The app's manifest.yml (its state lives beside it).")
+]
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", metavar="PATH", help="The state file (env FORGEQ_DB; default: .forgeq/state.db beside the manifest)."),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (shapes in docs/json.md).")]
-InstallationOption = Annotated[str | None, typer.Option("--installation", "-i", help="Only this installation (site).")]
+InstallationOption = Annotated[str | None, typer.Option("--installation", "-i", metavar="SITE", help="Only this installation (site).")]
+SeedOption = Annotated[
+    int, typer.Option("--seed", metavar="N", help="Seeds delivery order, retry jitter and handlers' `random`: same seed, same timeline.")
+]
+# `forgeq run MANIFEST` / `forgeq lint MANIFEST` also take the manifest as an argument, as they always did.
+ManifestArgument = Annotated[
+    Path | None, typer.Argument(metavar="[MANIFEST]", show_default=False, help="The app's manifest.yml, as -m takes it.")
+]
+ManifestChoice = Annotated[
+    Path | None, typer.Option("--manifest", "-m", metavar="PATH", show_default=False, help="The app's manifest.yml [default: manifest.yml].")
+]
+
+
+def manifest_from(argument: Path | None, option: Path | None) -> Path:
+    """The manifest named by the argument or by -m (the same one if both), else ./manifest.yml."""
+    from forgeq.emulator.errors import InputError
+
+    if argument is not None and option is not None and argument != option:
+        if _from_defaults_file("manifest"):
+            return argument  # a per-app default gives way to the argument, as to any option given
+        raise InputError(f"two manifests: {argument} and -m {option}", "name the app once, as an argument or with -m")
+    return argument or option or Path("manifest.yml")
+
+# Every typer app and command: -h as well as --help, and help text as written (wrapped at 100 columns).
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def examples(*lines: str, docs: str | None = None) -> str:
+    """A command's help epilog: examples kept on their lines (click's \\b), then where to read more."""
+    text = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+    if docs:
+        text += f"\n\nMore: {docs}"
+    return text
+
+
+def _from_defaults_file(name: str) -> bool:
+    from typer._click.core import ParameterSource  # typer's own copy of click, whose context this is
+    from typer._click.globals import get_current_context
+
+    context = get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(name) == ParameterSource.DEFAULT_MAP

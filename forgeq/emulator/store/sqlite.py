@@ -17,6 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: forgeq.launcher says the same to the command line
+    raise ImportError("forgeq runs on Linux and macOS; on Windows, run it inside WSL (https://learn.microsoft.com/windows/wsl/)") from None
+
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import crashpoints, identity, schema
@@ -25,6 +30,7 @@ from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
 from forgeq.emulator.store.entities import EntityStore
 from forgeq.emulator.store.flight import FlightLog
 from forgeq.emulator.store.harness import HarnessStore
+from forgeq.emulator.store.inspection import LOST_KINDS
 from forgeq.emulator.store.products import ProductStore
 from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.replays import Replays
@@ -545,6 +551,22 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         args.append(limit)
         return [(r[0], KvRow(r[1], r[2], r[3], r[4])) for r in self.conn.execute(sql, args)]
 
+    def children(self, seq: int, limit: int = 100) -> list[dict[str, Any]]:
+        """The events event `seq` led to: a product event's trigger invocations, a handler's pushes."""
+        rows = self.conn.execute(
+            f"SELECT id, kind, target, ({schema.shown_state()}) FROM events WHERE parent_id = ? ORDER BY id LIMIT ?", (seq, limit)
+        )
+        return [{"seq": row[0], "kind": row[1], "queue": row[2], "state": schema.STATE_NAMES[row[3]]} for row in rows]
+
+    def kv_count(self, installation: str, space: int, prefix: str, now: float | None = None) -> int:
+        """How many keys kv_scan would list without a limit (a listing's "showing N of M")."""
+        sql = "SELECT count(*) FROM kvs WHERE installation = ? AND space = ? AND key >= ? AND substr(key, 1, ?) = ?"
+        args: list[Any] = [installation, space, prefix, len(prefix), prefix]
+        if now is not None:
+            sql += " AND (expire_at IS NULL OR expire_at > ?)"
+            args.append(now)
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
     # -- jobs -----------------------------------------------------------------------------------
 
     def job(self, job_id: str) -> dict[str, Any] | None:
@@ -653,30 +675,52 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         row = self.conn.execute("SELECT count(*), (SELECT count(*) FROM attempts), (SELECT count(*) FROM ledger) FROM events").fetchone()
         return {"events": row[0], "attempts": row[1], "dropped": row[2]}
 
+    def waiting_count(self) -> int:
+        """Events not finished yet (due, delayed, retrying or leased): counted on the partial index events_due."""
+        return int(self.conn.execute(f"SELECT count(*) FROM events WHERE state = {schema.PENDING}").fetchone()[0])
+
     def summary_mark(self) -> int:
         """The last attempt row now; a summary counts attempts after it."""
         return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0])
 
-    def summary_counts(self, since_attempt: int) -> dict[str, Any]:
+    def summary_counts(self, since_attempt: int, since_time: float) -> dict[str, Any]:
+        """What a run's summary shows: this run (attempts after `since_attempt`) and the whole state.
+        An event is "finished this run" when its succeeded, dropped or lost attempt is one of this
+        run's. A drop without such an attempt (a retention end while waiting, a quarantine) counts by
+        its time, after `since_time`: an attempt's drop is stamped at the attempt's end, which can lie
+        past the clock the run stopped at, so time alone would give the run before's last drops to
+        the next run."""
         conn = self.conn
-        by_kind_state = conn.execute("SELECT kind, state, retry_count > 0, count(*) FROM events GROUP BY kind, state, retry_count > 0").fetchall()
-        histogram = conn.execute(
-            f"SELECT attempts, count(*) FROM events WHERE state IN ({schema.SUCCEEDED}, {schema.DROPPED}) AND kind != 'product' "
-            "GROUP BY attempts ORDER BY attempts"
-        ).fetchall()
-        errors = conn.execute(
-            "SELECT coalesce(error, reason), count(*) FROM attempts WHERE id > ? AND outcome != 'succeeded' "
-            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5",
-            (since_attempt,),
-        ).fetchall()
-        outcomes = conn.execute("SELECT outcome, count(*) FROM attempts WHERE id > ? GROUP BY outcome", (since_attempt,)).fetchall()
-        drop_reasons = conn.execute("SELECT drop_reason, count(*) FROM ledger GROUP BY drop_reason ORDER BY 2 DESC").fetchall()
+        final = "('succeeded', 'dropped', 'lost')"
+        dropping = "SELECT 1 FROM attempts a WHERE a.event = l.event AND a.outcome IN ('dropped', 'lost')"
         return {
-            "by_kind_state": by_kind_state,
-            "histogram": histogram,
-            "errors": errors,
-            "outcomes": dict(outcomes),
-            "drop_reasons": drop_reasons,
+            "by_kind_state": conn.execute("SELECT kind, state, retry_count > 0, count(*) FROM events GROUP BY kind, state, retry_count > 0").fetchall(),
+            "finished": conn.execute(
+                f"SELECT e.kind, a.outcome, count(DISTINCT e.id) FROM attempts a JOIN events e ON e.id = a.event "
+                f"WHERE a.id > ? AND a.outcome IN {final} GROUP BY 1, 2",
+                (since_attempt,),
+            ).fetchall(),
+            "histogram": conn.execute(
+                f"SELECT e.attempts, count(DISTINCT e.id) FROM attempts a JOIN events e ON e.id = a.event "
+                f"WHERE a.id > ? AND a.outcome IN {final} AND e.kind != 'product' GROUP BY 1 ORDER BY 1",
+                (since_attempt,),
+            ).fetchall(),
+            "errors": conn.execute(
+                "SELECT coalesce(error, reason), count(*) FROM attempts WHERE id > ? AND outcome != 'succeeded' "
+                "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5",
+                (since_attempt,),
+            ).fetchall(),
+            "outcomes": dict(conn.execute("SELECT outcome, count(*) FROM attempts WHERE id > ? GROUP BY outcome", (since_attempt,)).fetchall()),
+            "drops_run": conn.execute(
+                f"SELECT e.kind IN {LOST_KINDS!r}, l.drop_reason, count(*) FROM ledger l JOIN events e ON e.id = l.event "
+                f"WHERE EXISTS ({dropping} AND a.id > ?) OR (l.dropped_at > ? AND NOT EXISTS ({dropping})) "
+                "GROUP BY 1, 2 ORDER BY 3 DESC, 2",
+                (since_attempt, since_time),
+            ).fetchall(),
+            "drops_state": conn.execute(
+                f"SELECT e.kind IN {LOST_KINDS!r}, l.drop_reason, count(*) FROM ledger l JOIN events e ON e.id = l.event "
+                "GROUP BY 1, 2 ORDER BY 3 DESC, 2"
+            ).fetchall(),
         }
 
     def integrity_check(self) -> str:
