@@ -204,13 +204,14 @@ def test_the_summary_counts_a_keys_retention_drops_on_one_line(tmp_path: Path) -
     assert run.returncode == 0, run.stderr
     # One slot busy 10 min per event, 24 h of retention: at most 144 can run, fewer as the slot
     # idles between the waiters' tries.
-    summary = re.search(r"150 events pushed, (\d+) succeeded, 0 retried, (\d+) dropped", run.stdout)
+    summary = re.search(r"queue events: 150 pushed, (\d+) succeeded, 0 retried", run.stdout)
     assert summary is not None, run.stdout
-    succeeded, dropped = int(summary[1]), int(summary[2])
+    succeeded = int(summary[1])
+    dropped = int(re.search(r"this run: .*\n  dropped (\d+), lost 0\n", run.stdout)[1])  # type: ignore[index]
     assert succeeded <= 144 and dropped >= 6 and succeeded + dropped == 150
-    drops = [line for line in run.stdout.splitlines() if line.strip().startswith("dropped ")]
+    drops = [line for line in run.stdout.splitlines() if " dropped: " in line]
     assert drops == [
-        f"  dropped {dropped:>6} × retention window over while waiting for concurrency key 'api' (limit 1): "
+        f"    {dropped:>6} dropped: retention window over while waiting for concurrency key 'api' (limit 1): "
         "the next try would fall 24 h after the event was pushed"
     ]
     assert run.stdout.count("waited") >= 6, "each drop's notice says how long the event waited"

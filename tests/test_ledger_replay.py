@@ -9,7 +9,6 @@ PICKY_WRITER_FIXED=1; multiples of 3 ask for one retry first.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,6 @@ PICKY = REPO / "tests" / "apps" / "picky-writer"
 ISSUES = 30
 BROKEN = [n for n in range(1, ISSUES + 1) if n % 7 == 0]  # DEMO-7, 14, 21, 28
 FIXED = {"PICKY_WRITER_FIXED": "1"}
-
-SUMMARY = re.compile(
-    r"summary: (?P<pushed>\d+) events pushed, (?P<succeeded>\d+) succeeded, (?P<retried>\d+) retried, "
-    r"(?P<dropped>\d+) dropped(?: \((?P<replayed>\d+) replayed\))?, (?P<pending>\d+) pending"
-    r"(?:, (?P<blocked>\d+) blocked)?(?:; triggers: (?P<invoked>\d+) invoked, (?P<trigger_retried>\d+) retried, (?P<lost>\d+) lost)?"
-)
-
 
 def copy_app(source: Path, tmp_path: Path) -> Path:
     app = tmp_path / "app"
@@ -41,27 +33,20 @@ def ok(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def summary_of(stdout: str) -> dict[str, Any]:
-    match = SUMMARY.search(stdout)
-    assert match is not None, stdout[-2000:]
-    counts = {name: int(value) for name, value in match.groupdict().items() if value is not None}
-    histogram = {}
-    lines = stdout[match.end() :].splitlines()
-    start = next(i for i, line in enumerate(lines) if "attempts per finished event:" in line)
-    for line in lines[start + 1 :]:
-        found = re.fullmatch(r"\s+(\d+) \S*\s+(\d+)", line)
-        if found is None:
-            break
-        histogram[int(found.group(1))] = int(found.group(2))
-    errors = {}
-    if "top errors this run:" in stdout:
-        after = stdout.split("top errors this run:", 1)[1].splitlines()[1:]
-        for line in after:
-            found = re.fullmatch(r"\s+(\d+) × (.+)", line)
-            if found is None:
-                break
-            errors[found.group(2)] = int(found.group(1))
-    counts["attempts_run"] = int(re.search(r"(\d+) attempts this run", stdout).group(1))  # type: ignore[union-attr]
-    return {"counts": counts, "histogram": histogram, "errors": errors}
+    """The counts of `forgeq run --json`: this run's attempts, histogram and errors, the state's events."""
+    data = json.loads(stdout)
+    state, run = data["state"], data["run"]
+    counts = {
+        **{name: state["events"][name] for name in ("pushed", "succeeded", "retried", "dropped", "replayed", "pending", "blocked")},
+        "invoked": state["triggers"]["invocations"],
+        "trigger_retried": state["triggers"]["retried"],
+        "lost": state["triggers"]["lost"],
+        "attempts_run": run["attempts"],
+        "dropped_this_run": run["dropped"],
+    }
+    histogram = {int(attempts): count for attempts, count in run["attempts_histogram"].items()}
+    errors = {item["error"]: item["count"] for item in run["top_errors"]}
+    return {"counts": counts, "histogram": histogram, "errors": errors, "run": run}
 
 
 def every_event(app: Path) -> list[dict[str, Any]]:
@@ -72,7 +57,7 @@ def every_event(app: Path) -> list[dict[str, Any]]:
 
 def push_and_run(app: Path, count: int = ISSUES, env: dict[str, str] | None = None, *run_args: str) -> str:
     ok("push", "issue-created", "--count", str(count), cwd=app)
-    return ok("run", "manifest.yml", "--until-idle", "--seed", "5", *run_args, cwd=app, env=env)
+    return ok("run", "manifest.yml", "--until-idle", "--seed", "5", "--json", *run_args, cwd=app, env=env)
 
 
 def test_the_summary_counts_equal_the_sums_inspect_json_reports(tmp_path):
@@ -156,8 +141,9 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
     new_numbers = {row["new_seq"]: row["seq"] for row in replayed["replayed"]}
     # one new job per queue and installation
     assert len({row["new_job_id"] for row in replayed["replayed"]}) == 1
-    ran = ok("run", "manifest.yml", "--until-idle", cwd=app, env=FIXED)
+    ran = ok("run", "manifest.yml", "--until-idle", "--json", cwd=app, env=FIXED)
     assert summary_of(ran)["counts"]["replayed"] == len(BROKEN)
+    assert summary_of(ran)["counts"]["dropped_this_run"] == 0  # the earlier run's drops are the state's, not this run's
 
     keys = {k["key"] for k in forgeq_json("inspect", "kvs", cwd=app)["keys"]}
     assert keys == {f"issue-DEMO-{n}" for n in range(1, ISSUES + 1)}
@@ -323,10 +309,12 @@ def test_the_demo_pushed_past_the_storage_quota(tmp_path):
     app = copy_app(DEMO_APP, tmp_path)
     ok("push", "issue-created", "--count", "200", cwd=app)
     ran = ok(
-        "run", "manifest.yml", "--until-idle", "--quiet", "--storage-limits", "2025,write_units=20", cwd=app
+        "run", "manifest.yml", "--until-idle", "--json", "--storage-limits", "2025,write_units=20", cwd=app
     )
     counts = summary_of(ran)["counts"]
-    assert re.search(r"write_units 20/20 in one window, \d+ call\(s\) refused", ran)
+    peaks = {item["metric"]: item for item in summary_of(ran)["run"]["limits"]}
+    assert peaks["write_units"]["used"] == peaks["write_units"]["quota"] == 20 and peaks["write_units"]["refused"] > 0
+    assert peaks["write_units"]["limit"] == "storage quota" and peaks["pushed_events"]["limit"] == "push limit"
     ledger = forgeq_json("inspect", "dropped", cwd=app)
     queue = forgeq_json("inspect", "queue", cwd=app)["queues"]["storage-async-queue"]
     assert counts["dropped"] == queue["dropped"] == ledger["total"] > 0

@@ -99,19 +99,21 @@ def test_colours_follow_force_color_and_no_color(app, tmp_path):
     assert [ANSI.sub("", line) for line in timeline(coloured)] == timeline(plain)
 
 
-def test_quiet_prints_one_progress_line_then_the_summary(app):
+def test_quiet_prints_one_status_then_the_summary_whose_counts_agree(app):
     out = run(app, "--quiet")
     lines = out.splitlines()
     assert not any(" try " in line for line in lines)
-    progress = [line for line in lines if "attempts " in line and line.startswith("+")]
-    assert len(progress) == 1 and re.search(r"attempts \d+  error \d+  retry 1  succeeded 4", progress[0]), (
-        progress
-    )
-    assert any(line.startswith("summary: 4 events pushed, 4 succeeded") for line in lines)
-    assert (
-        "attempts per finished event:" in out
-        and "peak storage use [site-1]: write_units 1/1 in one window" in out
-    )
+    status = [line for line in lines if " virtual  " in line and line.startswith("+")]
+    assert len(status) == 1 and re.search(r"virtual  \d+\.\d\ds wall  (\d+) attempts", status[0]), status
+    after = lines[lines.index(status[0]) + 1]
+    counts = re.fullmatch(r"  done 4  waiting 0  dropped 0  lost 0  \(succeeded 4, retry 1, error (\d+)\)", after)
+    assert counts is not None, after
+    # the summary counts what the status counted, with the same names
+    assert f"  attempts: succeeded 4, retry 1, error {counts[1]}" in lines
+    assert "  succeeded: 4 queue events, 0 trigger invocations" in lines
+    assert "  queue events: 4 pushed, 4 succeeded, 3 retried, 0 pending" in lines
+    assert "attempts per event finished this run:" in out
+    assert "storage quota [site-1]: write_units 1/1 per minute at the peak" in out
 
 
 NOW = limits.VIRTUAL_EPOCH + 3600.0

@@ -167,7 +167,7 @@ def test_an_edited_handler_runs_its_new_code_and_a_broken_one_makes_its_events_w
     mark = running.wait_for("function 'a-fn' loads again", mark)
     mark = running.wait_for("a runs version 3 for 3", mark)
 
-    assert running.stop() == 0
+    assert running.stop() == 130  # stopped by Ctrl-C
     counts = forgeq_json("inspect", "queue", cwd=app)["queues"]
     assert counts["queue-a"]["succeeded"] == 3 and counts["queue-b"]["succeeded"] == 1
     assert all(
@@ -195,7 +195,7 @@ def test_a_manifest_edit_is_applied_when_valid_and_refused_when_invalid(running)
     mark = running.wait_for("manifest.yml changed and is valid: applied", mark)
     assert "queue-c" in running.lines[mark]
     mark = running.wait_for("c runs version 1 for 2", mark)
-    assert running.stop() == 0
+    assert running.stop() == 130  # stopped by Ctrl-C
     counts = forgeq_json("inspect", "queue", cwd=app)["queues"]
     assert counts["queue-c"]["succeeded"] == 1 and counts["queue-c"]["blocked"] == 0
 

@@ -10,6 +10,7 @@ import typer
 
 from forgeq.cli import site as site_commands
 from forgeq.cli.common import (
+    CONTEXT,
     DbOption,
     InstallationOption,
     JsonOption,
@@ -31,12 +32,14 @@ from forgeq.emulator.errors import InputError
 app = typer.Typer(
     help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store, quotas, product requests and the fake site.",
     no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
 app.command("requests")(site_commands.requests)
 app.add_typer(site_commands.app, name="site")
 
 
-@app.command("queue")
+@app.command("queue", short_help="Per queue: events by state, at the state's clock.")
 def queue(manifest: ManifestOption = Path("manifest.yml"), db: DbOption = None, installation: InstallationOption = None, json_output: JsonOption = False) -> None:
     """Per queue: pending, delayed, running, retrying, succeeded, dropped, cancelled."""
     from forgeq.launcher import inspect_queue  # the launcher runs it without typer too (start-up)
@@ -44,7 +47,7 @@ def queue(manifest: ManifestOption = Path("manifest.yml"), db: DbOption = None, 
     inspect_queue(manifest, db, installation, json_output)
 
 
-@app.command("events")
+@app.command("events", short_help="Events with their state, attempts and retries.")
 def events(
     queue: QueueFilter = None,
     state: StateFilter = None,
@@ -66,13 +69,15 @@ def events(
     store = open_store(manifest, db)
     sel = selection(store, queue=queue, state=state, installation=installation, job=job, since=since, until=until)
     shaped = [event_json(r) for r in store.find_events(sel, limit, offset)]
+    total = store.count_events(sel)
     if json_output:
-        render.json_out({"events": shaped, "total": store.count_events(sel)})
+        render.json_out({"events": shaped, "total": total})
     else:
         render.events_table(shaped)
+        render.footer(len(shaped), total, offset, "event")
 
 
-@app.command("timeline")
+@app.command("timeline", short_help="Every attempt of one event or one job, with its retryContext.")
 def timeline(
     event: Annotated[str | None, typer.Argument(help="An event: its number (17 or #17) or its eventId.")] = None,
     job: Annotated[str | None, typer.Option("--job", help="Every event of this job instead of one event.")] = None,
@@ -119,14 +124,18 @@ def timeline(
         for a in store.attempts(record.id)
         if (window.since is None or a["started_at"] >= window.since) and (window.until is None or a["started_at"] <= window.until)
     ]
-    data = {"event": event_json(record), "attempts": [attempt_json(a, store.site_requests(event=record.id, attempt=a["attempt"])) for a in rows]}
+    data = {
+        "event": event_json(record),
+        "attempts": [attempt_json(a, store.site_requests(event=record.id, attempt=a["attempt"])) for a in rows],
+        "children": store.children(record.id),
+    }
     if json_output:
         render.json_out(data)
     else:
         render.event_timeline(data)
 
 
-@app.command("jobs")
+@app.command("jobs", short_help="Jobs with Forge's getStats and forgeq's detail.")
 def jobs(
     queue: QueueFilter = None,
     state: Annotated[
@@ -149,13 +158,15 @@ def jobs(
     store = open_store(manifest, db)
     sel = selection(store, queue=queue, state=state, installation=installation, since=since, until=until)
     shaped = [job_json(row) for row in store.find_jobs(sel, limit, offset)]
+    total = store.count_jobs(sel)
     if json_output:
-        render.json_out({"jobs": shaped, "total": store.count_jobs(sel)})
+        render.json_out({"jobs": shaped, "total": total})
     else:
         render.jobs_table(shaped)
+        render.footer(len(shaped), total, offset, "job")
 
 
-@app.command("dropped")
+@app.command("dropped", short_help="The ledger: every dropped or lost event, and why.")
 def dropped(
     queue: QueueFilter = None,
     state: Annotated[str | None, typer.Option("--state", help="dropped (queue events) or lost (trigger events); both by default.")] = None,
@@ -183,9 +194,10 @@ def dropped(
         render.json_out({"dropped": rows, "total": total})
     else:
         render.dropped_table(rows, total)
+        render.footer(len(rows), total, offset, "ledger entry")
 
 
-@app.command("kvs")
+@app.command("kvs", short_help="The key-value store of an installation (no secrets).")
 def kvs(
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",
     limit: Annotated[int, typer.Option("--limit", help="At most this many keys.")] = 1000,
@@ -229,13 +241,15 @@ def kvs(
         for key, row in rows
     ]
     entities = entity_counts(store, site)
+    total = store.kv_count(site, 0, prefix, virtual_now(store))
     if json_output:
-        render.json_out({"installation": site, "keys": keys, "entities": entities})
+        render.json_out({"installation": site, "keys": keys, "entities": entities, "total": total})
     else:
-        render.kvs_table(site, keys, entities)
+        render.kvs_table(site, keys, entities, total)
+        render.footer(len(keys), total, 0, "key", "--limit N shows more, --prefix P fewer")
 
 
-@app.command("quota")
+@app.command("quota", short_help="Storage quota and push-limit use per window.")
 def quota(
     metric: Annotated[str | None, typer.Option("--metric", help="Only this metric: write_units, read_units, requests, writes, ..., pushed_events.")] = None,
     all_windows: Annotated[bool, typer.Option("--all", help="Also list the one-second windows that refused nothing.")] = False,

@@ -35,9 +35,12 @@ def wall() -> float:
 
 
 def use_colour(stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+    """NO_COLOR (no-color.org) wins; then FORCE_COLOR (force-color.org), over TERM=dumb and a pipe."""
+    if os.environ.get("NO_COLOR"):
         return False
-    return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
+    if os.environ.get("FORCE_COLOR", "0") not in ("", "0"):
+        return True
+    return os.environ.get("TERM") != "dumb" and stream.isatty()
 
 
 # C0 controls but tab and newline, DEL and C1: shown as \xNN, never sent to the terminal as they are.
@@ -99,19 +102,29 @@ class TimelinePrinter:
         self.stream = stream
         self.colour = use_colour(stream)
         self.show_logs = show_logs
+        # queue, event and attempt columns grow to the widest seen, so that later lines line up
+        self.widths = [0, 0, 0]
 
     def _paint(self, text: str, style: str) -> str:
         code = _COLOURS.get(style)
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour and code else text
 
     def attempt(self, report: AttemptReport) -> None:
+        self.stream.write(self.lines(report) + "\n")
+
+    def lines(self, report: AttemptReport) -> str:
+        """The attempt's line (columns padded so that the timeline lines up), then its notes and logs."""
         site = f" [{report.installation}]" if report.installation != "site-1" else ""
         call = report.kind in CALL_KINDS  # a web trigger or UI resolver call: one attempt, never retried
+        target = f"{report.target} ({report.kind}){site}" if call else f"{report.target}{site}"
+        seq, attempt = f"#{report.seq}", "call" if call else f"try {report.attempt}"
+        widths = self.widths
+        widths[0], widths[1], widths[2] = max(widths[0], min(len(target), 40)), max(widths[1], len(seq)), max(widths[2], len(attempt))
         parts = [
             clock_text(report.started_at),
-            f"{report.target} ({report.kind}){site}" if call else f"{report.target}{site}",
-            f"#{report.seq}",
-            "call" if call else f"try {report.attempt}",
+            target.ljust(widths[0]),
+            seq.ljust(widths[1]),
+            attempt.ljust(widths[2]),
             self._paint(f"{report.outcome:<9}", report.outcome),
         ]
         if report.outcome in ("retry", "error", "timeout") and not call:
@@ -134,43 +147,128 @@ class TimelinePrinter:
         lines.extend(f"    note: {printable(note)}" for note in report.notes)
         if self.show_logs and report.logs:
             lines.extend(f"    | {printable(line)}" for line in report.logs.rstrip("\n").split("\n"))
-        self.stream.write("\n".join(lines) + "\n")
+        return "\n".join(lines).rstrip()
 
     def notice(self, notice: Notice) -> None:
-        self.stream.write(f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {printable(notice.text)}\n")
+        self.stream.write(self.notice_line(notice) + "\n")
+
+    def notice_line(self, notice: Notice) -> str:
+        return f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {printable(notice.text)}"
 
     def close(self) -> None:
         self.stream.flush()
 
 
-class ProgressPrinter:
-    """`--quiet`: one line, rewritten in place on a terminal, printed once at the end otherwise."""
+class StatusPrinter:
+    """The default on a terminal (and `-q`): a live status instead of a line per attempt.
 
-    def __init__(self, stream: TextIO) -> None:
+    On a terminal, rich draws one line, redrawn at most every 0.2 s of wall time: the virtual and
+    wall clocks, attempts and their rate, events finished this run and still waiting, drops and
+    losses, an estimate of the time left. Drops, losses and notices are printed above it as they
+    happen (the first MAX_NOTABLE drops), so a long run leaves a readable log. Elsewhere (a pipe,
+    a file) the notable lines are printed as they happen and the status once, at the end.
+    """
+
+    MAX_NOTABLE = 20
+    REDRAW_SECONDS = 0.2
+
+    def __init__(self, stream: TextIO, waiting: Any, show_logs: bool = False, live: bool | None = None) -> None:
+        from forgeq.emulator.loop.clock import wall_time
+
         self.stream = stream
-        self.live = stream.isatty()
+        self.wall = wall_time
+        self.waiting = waiting  # () -> events not finished, read from the state file
+        self.lines = TimelinePrinter(stream, show_logs)
+        self.live_display: Any = None
         self.counts: dict[str, int] = {}
-        self.last_draw = 0.0
+        self.finished = 0
+        self.notable = 0
         self.now = 0.0
+        self.started = wall_time()
+        self.last_draw = 0.0
+        self.pending: int | None = None
+        self.idle = False
+        if stream.isatty() if live is None else live:
+            from rich.live import Live
+
+            self.live_display = Live("", console=_console(stream), transient=True, auto_refresh=False)
+            self.live_display.start()
 
     def attempt(self, report: AttemptReport) -> None:
         self.counts[report.outcome] = self.counts.get(report.outcome, 0) + 1
-        self.now = report.ended_at
-        if self.live and time.perf_counter() - self.last_draw > 0.1:
-            self.last_draw = time.perf_counter()
-            self.stream.write("\r" + self._line() + "\x1b[K")  # erase what a longer line left behind
-            self.stream.flush()
+        self.now = report.started_at  # the timeline's time of the attempt
+        self.idle = False
+        if report.outcome in ("succeeded", "dropped", "lost"):
+            self.finished += 1
+            if report.outcome != "succeeded":
+                self._drop(report)
+        if self.live_display is not None and self.wall() - self.last_draw >= self.REDRAW_SECONDS:
+            self.draw()
 
-    def _line(self) -> str:
-        counts = "  ".join(f"{name} {n}" for name, n in sorted(self.counts.items()))
-        return f"{clock_text(self.now)}  attempts {sum(self.counts.values())}  {counts}"
+    def _drop(self, report: AttemptReport) -> None:
+        self.notable += 1
+        if self.notable <= self.MAX_NOTABLE:
+            self._print(self.lines.lines(report))
+        elif self.notable == self.MAX_NOTABLE + 1:
+            self._print(f"{clock_text(report.started_at)}  (more drops and losses: the summary counts them; forgeq inspect dropped lists them)")
 
     def notice(self, notice: Notice) -> None:
-        if notice.level != "info":
-            self.stream.write(("\n" if self.live else "") + f"{clock_text(notice.at)}  {notice.level.upper()}  {notice.text}\n")
+        self.now = max(self.now, notice.at)
+        self._print(self.lines.notice_line(notice))
 
-    def close(self) -> None:
-        self.stream.write(("\r" + self._line() + "\x1b[K" if self.live else self._line()) + "\n")
+    def went_idle(self, now: float) -> None:
+        """Nothing is due and the run waits (run without --until-idle): say so once, keep the status fresh."""
+        self.now = now
+        if not self.idle:
+            self.idle = True
+            if self.live_display is None:
+                self._print(idle_line(now))
+        if self.live_display is not None and self.wall() - self.last_draw >= self.REDRAW_SECONDS:
+            self.draw()
+
+    def _print(self, text: str) -> None:
+        if self.live_display is not None:
+            from rich.text import Text
+
+            self.live_display.console.print(Text.from_ansi(text), soft_wrap=True)
+        else:
+            self.stream.write(text + "\n")
+
+    def draw(self) -> None:
+        self.last_draw = self.wall()
+        self.pending = self.waiting()
+        if self.live_display is not None:
+            from rich.text import Text
+
+            self.live_display.update(Text(self.line()), refresh=True)
+
+    def line(self) -> str:
+        """Two lines that fit 80 columns:
+        `+02:15:00.000 virtual  12.30s wall  45210 attempts (3812/s)  ETA ~16s`
+        `  done 40100  waiting 59900  dropped 0  lost 0  (succeeded 40100, retry 5110)`."""
+        wall = self.wall() - self.started
+        attempts = sum(self.counts.values())
+        first = [f"{clock_text(self.now)} virtual", f"{wall:.2f}s wall", plural(attempts, "attempt") + (f" ({attempts / wall:.0f}/s)" if wall > 0 else "")]
+        if self.idle:
+            first.append("idle: waiting for events; Ctrl-C stops")
+        elif self.pending and self.finished and wall > 1:
+            first.append(f"ETA ~{duration_text(round(self.pending * wall / self.finished))}")
+        second = [f"done {self.finished}"] + ([f"waiting {self.pending}"] if self.pending is not None else [])
+        second += [f"dropped {self.counts.get('dropped', 0)}", f"lost {self.counts.get('lost', 0)}"]
+        outcomes = ", ".join(f"{name} {self.counts[name]}" for name in _OUTCOME_ORDER if self.counts.get(name) and name not in ("dropped", "lost"))
+        return "  ".join(first) + "\n  " + "  ".join(second) + (f"  ({outcomes})" if outcomes else "")
+
+    def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
+        if now is not None:
+            self.now = now
+        if wall_seconds is not None:
+            self.wall = lambda: self.started + wall_seconds  # the summary's figure, to the digit
+        if self.live_display is not None:
+            self.live_display.stop()
+        self.pending = self.waiting()
+        self.idle = False
+        first, second = self.line().split("\n")
+        self.stream.write(first.split("  ETA ~")[0] + "\n" + second + "\n")  # the last status stays, as a record
         self.stream.flush()
 
 
@@ -188,8 +286,42 @@ def timeline_printer(show_logs: bool = False) -> TimelinePrinter:
     return TimelinePrinter(PipeSafeStream(sys.stdout), show_logs)  # type: ignore[arg-type]
 
 
-def progress_printer() -> ProgressPrinter:
-    return ProgressPrinter(PipeSafeStream(sys.stdout))  # type: ignore[arg-type]
+class NoticePrinter:
+    """`run --json`: warnings and errors on standard error, nothing per attempt."""
+
+    stream = sys.stderr
+
+    def attempt(self, report: AttemptReport) -> None:
+        pass
+
+    def notice(self, notice: Notice) -> None:
+        if notice.level != "info":
+            sys.stderr.write(f"{clock_text(notice.at)}  {notice.level.upper()}  {printable(notice.text)}\n")
+
+    def close(self) -> None:
+        sys.stderr.flush()
+
+
+def notice_printer() -> NoticePrinter:
+    return NoticePrinter()
+
+
+def status_printer(waiting: Any, show_logs: bool = False) -> StatusPrinter:
+    return StatusPrinter(PipeSafeStream(sys.stdout), waiting, show_logs)  # type: ignore[arg-type]
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def idle_line(now: float) -> str:
+    return f"{clock_text(now)}  idle: nothing is due; waiting for events (forgeq push, in another terminal); Ctrl-C stops"
+
+
+def verbose(text: str) -> None:
+    """`forgeq -v`: what a command is working on, on standard error."""
+    if os.environ.get("FORGEQ_VERBOSE"):
+        sys.stderr.write(f"forgeq: {text}\n")
 
 
 def warn(text: str) -> None:
@@ -213,12 +345,13 @@ def json_out(data: Any) -> None:
     sys.stdout.write(pretty(data) + "\n")
 
 
-def _console() -> Any:
+def _console(stream: TextIO | None = None) -> Any:
     from rich.console import Console
 
-    width = None if sys.stdout.isatty() else 200  # a pipe or a file gets whole columns
+    stream = stream or sys.stdout
+    width = None if stream.isatty() else 200  # a pipe or a file gets whole columns
     # emoji=False: an ARI such as ari:cloud:jira::site/x holds ":cloud:", which rich would draw as an emoji
-    return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=False, width=width, emoji=False)
+    return Console(file=stream, no_color=not use_colour(stream), highlight=False, soft_wrap=False, width=width, emoji=False)
 
 
 def _table(title: str | None, columns: list[str]) -> Any:
@@ -230,37 +363,88 @@ def _table(title: str | None, columns: list[str]) -> Any:
     return table
 
 
-def summary(data: dict[str, Any]) -> None:
-    console = _console()
-    events = data["events"]
-    triggers = data["triggers"]
-    console.print()
-    console.print(
-        f"summary: {events['pushed']} events pushed, {events['succeeded']} succeeded, {events['retried']} retried, "
-        f"{events['dropped']} dropped" + (f" ({events['replayed']} replayed)" if events.get("replayed") else "") + f", {events['pending']} pending"
-        + (f", {events['blocked']} blocked" if events["blocked"] else "")
-        + (f"; triggers: {triggers['invocations']} invoked, {triggers['retried']} retried, {triggers['lost']} lost" if triggers["invocations"] else "")
-        + (f" ({triggers['replayed']} replayed)" if triggers["invocations"] and triggers.get("replayed") else "")
-        + (f"; product events: {data['products']['fired']} fired" if data.get("products", {}).get("fired") else ""),
-        markup=False,
+def summary(data: dict[str, Any], stopped: str | None = None) -> None:
+    """Two labelled blocks: this run, then the whole state; drops and losses first in each."""
+    out = sys.stdout
+    run, state = data["run"], data["state"]
+    red = "1;31"
+    out.write("\n")
+    rate = f", {run['attempts_per_second']:.0f} attempts/s" if run["attempts_per_second"] else ""
+    ended = f"; {stopped}" if stopped else ""
+    out.write(
+        f"this run: {plural(run['attempts'], 'attempt')} in {duration_text(run['virtual_seconds'])} virtual, "
+        f"{run['wall_seconds']:.2f}s wall{rate}{ended}\n"
     )
-    drained = "drained in" if not events["pending"] and not triggers["pending"] else "ran for"
-    console.print(
-        f"  {data['attempts']} attempts this run; {drained} {_duration(data['drain_virtual_seconds'])} virtual, {data['drain_wall_seconds']:.2f}s wall"
+    losses = f"  dropped {run['dropped']}, lost {run['lost']}"
+    out.write((_styled(losses, red, out) if run["dropped"] or run["lost"] else losses) + "\n")
+    for item in run["drop_reasons"]:
+        out.write(f"    {item['count']:>6} {item['fate']}: {printable(str(item['reason']))}\n")
+    done = run["succeeded"]
+    out.write(
+        f"  succeeded: {plural(done['queue'], 'queue event')}, {plural(done['trigger'], 'trigger invocation')}"
+        + (f", {plural(done['product'], 'product event')} delivered" if done["product"] else "")
+        + "\n"
     )
-    if data["attempts_histogram"]:
-        console.print("  attempts per finished event:")
-        for line in histogram_lines(data["attempts_histogram"], sys.stdout):
-            console.print(f"    {line}", markup=False)
-    for quota in data.get("quota_peaks", []):
-        refused = f", {quota['refused']} call(s) refused" if quota.get("refused") else ""
-        console.print(f"  peak storage use [{quota['installation']}]: {quota['metric']} {quota['used']}/{quota['quota']} in one window{refused}", markup=False)
-    if data["top_errors"]:
-        console.print("  top errors this run:")
-    for item in data["top_errors"]:
-        console.print(f"  {item['count']:>6} × {printable(str(item['error']))}", markup=False)
-    for item in data["drop_reasons"]:
-        console.print(f"  dropped {item['count']:>6} × {printable(str(item['reason']))}", markup=False)
+    if run["outcomes"]:
+        out.write("  attempts: " + ", ".join(f"{name} {run['outcomes'][name]}" for name in _OUTCOME_ORDER if run["outcomes"].get(name)) + "\n")
+    if run["attempts_histogram"]:
+        out.write("  attempts per event finished this run:\n")
+        out.writelines(f"    {line}\n" for line in histogram_lines(run["attempts_histogram"], out))
+    if run["top_errors"]:
+        out.write("  top errors:\n")
+        out.writelines(f"    {item['count']:>6} × {printable(str(item['error']))}\n" for item in run["top_errors"])
+    out.writelines(f"  {line}\n" for line in _limit_lines(run["limits"]))
+    events, triggers, products = state["events"], state["triggers"], state["products"]
+    out.write(f"state: {state['path']}\n")
+    replayed = f" ({events['replayed']} replayed)" if events["replayed"] else ""
+    lost_replayed = f" ({triggers['replayed']} replayed)" if triggers["replayed"] else ""
+    losses = f"  dropped {events['dropped']}{replayed}, lost {triggers['lost']}{lost_replayed}"
+    out.write((_styled(losses, red, out) if events["dropped"] or triggers["lost"] else losses) + "\n")
+    waiting = events["pending"] + triggers["pending"]
+    blocked = events["blocked"] + triggers["blocked"]
+    out.write(
+        f"  queue events: {events['pushed']} pushed, {events['succeeded']} succeeded, {events['retried']} retried, "
+        f"{events['pending']} pending" + (f", {events['cancelled']} cancelled" if events["cancelled"] else "") + "\n"
+    )
+    if triggers["invocations"] or products["fired"]:
+        out.write(
+            f"  triggers: {triggers['invocations']} invoked, {triggers['succeeded']} succeeded, {triggers['retried']} retried, "
+            f"{triggers['pending']} pending; product events: {products['fired']} fired, {products['delivered']} delivered\n"
+        )
+    if blocked:
+        out.write(_styled(f"  blocked: {plural(blocked, 'event')} wait for a handler that cannot be loaded", "33", out) + "\n")
+    if not waiting and not blocked and not stopped:
+        out.write("  nothing left to deliver\n")
+
+
+_OUTCOME_ORDER = ("succeeded", "retry", "error", "timeout", "dropped", "lost")
+
+
+def _limit_lines(limits: list[dict[str, Any]]) -> list[str]:
+    """`push limit [site-1]: 500/500 pushed events per minute at the peak, 500 pushes refused`."""
+    lines = []
+    for item in limits:
+        refused = item.get("refused") or 0
+        what = "pushes" if item["limit"] == "push limit" else "calls"
+        tail = f", {refused} {what} refused" if refused else ""
+        lines.append(
+            f"{item['limit']} [{item['installation']}]: {item['metric']} {item['used']}/{item['quota']} "
+            f"per {window_text(item['window_seconds'])} at the peak{tail}"
+        )
+    return lines
+
+
+def window_text(seconds: float) -> str:
+    return {1: "second", 20: "20 seconds", 60: "minute", 3600: "hour"}.get(int(seconds), duration_text(seconds))
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 attempt`, `2 attempts`, `1 entry`, `3 entries`."""
+    if count == 1:
+        return f"1 {noun}"
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return f"{count} {noun[:-1]}ies"
+    return f"{count} {noun}s"
 
 
 HISTOGRAM_WIDTH = 30
@@ -279,9 +463,13 @@ def histogram_lines(histogram: dict[str, int], stream: TextIO) -> list[str]:
     return lines
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A span: `0.25s`, `45s`, `15m00s`, `2h05m00s`, `7d00h00m` (one format for every span forgeq prints)."""
     if seconds < 120:
-        return f"{seconds:g}s"
+        return f"{round(seconds, 3):g}s"
+    if seconds >= 86400:
+        days, rest = divmod(int(seconds), 86400)
+        return f"{days}d{rest // 3600:02d}h{rest % 3600 // 60:02d}m"
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
@@ -314,8 +502,20 @@ def event_timeline(data: dict[str, Any]) -> None:
     if event["kind"] in CALL_KINDS:
         _call_timeline(event, data["attempts"], out)
         return
-    out.write(f"event #{event['seq']} {event['event_id']} on {event['queue']} [{event['installation']}] job {event['job_id']}\n")
-    out.write(f"  state {event['state']}, {event['attempts']} attempt(s), {event['retry_count']} retr{'y' if event['retry_count'] == 1 else 'ies'}\n")
+    what = {"product": "product event", "trigger": "trigger event", "scheduled": "scheduled trigger run"}.get(event["kind"], "event")
+    where = "of type" if event["kind"] == "product" else "on"
+    job = f" job {event['job_id']}" if event["job_id"] else ""
+    out.write(f"{what} #{event['seq']} {event['event_id']} {where} {event['queue']} [{event['installation']}]{job}\n")
+    if event.get("parent") is not None:
+        out.write(f"  from event #{event['parent']} (forgeq inspect timeline {event['parent']})\n")
+    out.write(f"  state {event['state']}, {plural(event['attempts'], 'attempt')}, {plural(event['retry_count'], 'retry')}\n")
+    children = data.get("children") or []
+    if children:
+        led = ", ".join(f"#{c['seq']} {c['queue']} ({c['state']})" for c in children[:10]) + (", ..." if len(children) > 10 else "")
+        verb = "delivered to" if event["kind"] == "product" else "pushed"
+        out.write(f"  {verb}: {led}\n")
+    elif event["kind"] == "product" and event["state"] == "delivered":
+        out.write("  delivered to no trigger (none subscribes, or every filter left it out)\n")
     if event.get("replay_of") is not None:
         out.write(f"  a replay of #{event['replay_of']} (forgeq replay)\n")
     out.write(f"  body {escape_surrogates(json.dumps(event['body'], ensure_ascii=False))[:200]}\n")
@@ -359,16 +559,23 @@ def _call_timeline(call: dict[str, Any], attempts: list[dict[str, Any]], out: Te
     out.write(f"  answered {printable(escape_surrogates(json.dumps(extra.get('answer'), ensure_ascii=False)))[:300]}\n")
 
 
-def kvs_table(installation: str, keys: list[dict[str, Any]], entities: dict[str, int] | None = None) -> None:
+def footer(shown: int, total: int, offset: int, noun: str, hint: str = "--limit N and --offset N page through them") -> None:
+    """`showing 1-100 of 2345 events`, under a listing that --limit (or --offset) cut short."""
+    if shown < total:
+        first = offset + 1 if shown else offset
+        sys.stdout.write(f"showing {first}-{offset + shown} of {plural(total, noun)}; {hint}\n")
+
+
+def kvs_table(installation: str, keys: list[dict[str, Any]], entities: dict[str, int] | None = None, total: int | None = None) -> None:
     console = _console()
-    console.print(f"key-value store of {installation}: {len(keys)} key(s)")
+    console.print(f"key-value store of {installation}: {plural(len(keys) if total is None else total, 'key')}")
     table = _table(None, ["key", "value", "updated"])
     for item in keys:
         value = escape_surrogates(json.dumps(item["value"], ensure_ascii=False))
         table.add_row(item["key"], value if len(value) <= 80 else value[:77] + "...", clock_text(item["updated_at"]))
     console.print(table)
     if entities:
-        listed = ", ".join(f"{name} ({count} item{'s' if count != 1 else ''})" for name, count in entities.items())
+        listed = ", ".join(f"{name} ({plural(count, 'item')})" for name, count in entities.items())
         console.print(f"custom entities: {listed}; see one with --entity NAME")
 
 
@@ -476,7 +683,7 @@ def quota_table(report: dict[str, Any]) -> None:
         used = f"{row['used']}" + (" (full)" if full else "")
         refused = str(row["refused"]) if row["refused"] else "-"
         table.add_row(
-            clock_text(row["window_start"]), _duration(row["window_seconds"]), row["installation"], row["metric"], used, str(row["limit"]), refused
+            clock_text(row["window_start"]), duration_text(row["window_seconds"]), row["installation"], row["metric"], used, str(row["limit"]), refused
         )
     console.print(table)
     if report["hidden_quiet_windows"]:
@@ -485,7 +692,7 @@ def quota_table(report: dict[str, Any]) -> None:
     console.print("peak per metric:")
     for total in report["totals"]:
         console.print(
-            f"  [{total['installation']}] {total['metric']}: peak {total['peak']}/{total['limit']} per {_duration(total['window_seconds'])}, "
+            f"  [{total['installation']}] {total['metric']}: peak {total['peak']}/{total['limit']} per {duration_text(total['window_seconds'])}, "
             f"{total['refused']} call(s) refused over {total['windows']} window(s)",
             markup=False,
         )
@@ -532,7 +739,7 @@ def dropped_table(rows: list[dict[str, Any]], total: int) -> None:
     if not rows:
         console.print(f"no entry at this --offset ({total} in all)" if total else "no dropped or lost event")
         return
-    console.print(f"{total} dropped or lost event(s)" + (f", the first {len(rows)} listed" if len(rows) < total else ""))
+    console.print(f"{plural(total, 'dropped or lost event')}")
     table = _table(None, ["event", "queue", "fate", "dropped at", "tries", "why", "last error", "replayed as"])
     for index in (0, 1, 2, 5, 6, 7):
         table.columns[index].justify = "left"

@@ -91,6 +91,8 @@ class Emulator:
         self.late_logs: list[tuple[int, int, str]] = []  # (event, attempt, text): late_output(), written after a commit
         # Run on the loop's thread before each step, when no attempt is in flight (watch mode, watch.py).
         self.between_steps: list[Callable[[], None]] = []
+        # Run while an endless run waits with nothing due, every IDLE_POLL_SECONDS (the CLI's idle banner).
+        self.when_idle: list[Callable[[], None]] = []
         self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
         self._last_flush = wall_time()
 
@@ -234,6 +236,8 @@ class Emulator:
                     if stop_at is not None and (self.clock.virtual or self.clock.now() >= stop_at):
                         self.clock.advance_to(stop_at)
                         break
+                    for hook in self.when_idle:
+                        hook()
                     self.clock.wait(IDLE_POLL_SECONDS)
                     if fire is not None and self.clock.virtual:
                         self.clock.advance_to(min(fire, self.clock.now() + IDLE_POLL_SECONDS))

@@ -44,8 +44,9 @@ class QuotaStore:
         return [dict(zip(_WINDOW_COLUMNS, row, strict=True)) for row in cursor]
 
     def quota_peaks(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Per installation and metric: the fullest window, and the calls refused in all windows."""
-        where = " WHERE window_start >= ?" if since is not None else ""
+        """Per installation and metric: the fullest window, and the calls refused in all windows
+        (with `since`: the windows still open at that time or later, as a run's summary counts them)."""
+        where = " WHERE window_start + window_seconds > ?" if since is not None else ""
         args: list[Any] = [since] if since is not None else []
         cursor = self.conn.execute(
             "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "

@@ -1,7 +1,9 @@
 """The summary printed when a run goes idle or stops, computed from the state file.
 
-Counts cover the whole state (so they agree with `inspect --json`); attempts and errors cover
-this run.
+Two blocks, each labelled: this run (the attempts it made, the events it finished, the drops and
+quota refusals in its span) and the whole state (what `inspect --json` counts). Drops and losses
+come first in each. Outcome names are the timeline's (succeeded, retry, error, timeout, dropped,
+lost), so the live status, the timeline and the summary count the same things.
 """
 
 from __future__ import annotations
@@ -10,54 +12,80 @@ from typing import Any
 
 from forgeq.emulator.store import Store, schema
 
+# What a quota_windows metric is, for a person: the push limit is not storage.
+PUSH_METRIC = "pushed_events"
+
 
 def summarize(store: Store, since_attempt: int, virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
-    raw = store.summary_counts(since_attempt)
-    queue = {name: 0 for name in ("pushed", "succeeded", "retried", "dropped", "pending", "cancelled", "blocked")}
-    triggers = {name: 0 for name in ("invocations", "succeeded", "retried", "lost", "pending")}
-    products = {name: 0 for name in ("fired", "delivered", "pending")}  # product events, before fan-out to triggers
+    raw = store.summary_counts(since_attempt, virtual_start)
+    return {
+        "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds),
+        "state": _state_block(store, raw),
+    }
+
+
+def _run_block(store: Store, raw: dict[str, Any], virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
+    finished = {"queue": 0, "trigger": 0, "product": 0}
+    for kind, outcome, count in raw["finished"]:
+        if outcome == "succeeded":
+            finished["queue" if kind == "queue" else "product" if kind == "product" else "trigger"] += count
+    attempts = sum(raw["outcomes"].values())
+    return {
+        "dropped": sum(count for lost, _reason, count in raw["drops_run"] if not lost),
+        "lost": sum(count for lost, _reason, count in raw["drops_run"] if lost),
+        "drop_reasons": _reasons(raw["drops_run"]),
+        "succeeded": finished,
+        "attempts": attempts,
+        "outcomes": raw["outcomes"],
+        "attempts_histogram": {str(attempts): count for attempts, count in raw["histogram"]},
+        "top_errors": [{"error": error, "count": count} for error, count in raw["errors"]],
+        "limits": _limits(store.quota_peaks(since=virtual_start)),
+        "virtual_seconds": round(virtual_end - virtual_start, 3),
+        "wall_seconds": round(wall_seconds, 3),
+        "attempts_per_second": round(attempts / wall_seconds, 1) if wall_seconds > 0 else None,
+    }
+
+
+def _state_block(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
+    queue = dict.fromkeys(("pushed", "succeeded", "retried", "dropped", "pending", "cancelled", "blocked"), 0)
+    triggers = dict.fromkeys(("invocations", "succeeded", "retried", "lost", "pending", "blocked"), 0)
+    products = dict.fromkeys(("fired", "delivered", "pending"), 0)  # product events, before fan-out to triggers
     for kind, state, retried, count in raw["by_kind_state"]:
-        if kind == "queue":
-            queue["pushed"] += count
-            if retried:
-                queue["retried"] += count
-            if state == schema.SUCCEEDED:
-                queue["succeeded"] += count
-            elif state == schema.DROPPED:
-                queue["dropped"] += count
-            elif state == schema.CANCELLED:
-                queue["cancelled"] += count
-            elif state == schema.BLOCKED:
-                queue["blocked"] += count
-            else:
-                queue["pending"] += count
-        elif kind == "product":
+        if kind == "product":
             products["fired"] += count
             products["delivered" if state == schema.FANNED_OUT else "pending"] += count
-        elif kind in ("trigger", "scheduled"):
-            triggers["invocations"] += count
-            if retried:
-                triggers["retried"] += count
-            if state == schema.SUCCEEDED:
-                triggers["succeeded"] += count
-            elif state == schema.DROPPED:
-                triggers["lost"] += count
-            else:
-                triggers["pending"] += count
+            continue
+        bucket = queue if kind == "queue" else triggers
+        bucket["pushed" if kind == "queue" else "invocations"] += count
+        if retried:
+            bucket["retried"] += count
+        if state == schema.SUCCEEDED:
+            bucket["succeeded"] += count
+        elif state == schema.DROPPED:
+            bucket["dropped" if kind == "queue" else "lost"] += count
+        elif state == schema.CANCELLED and kind == "queue":
+            bucket["cancelled"] += count
+        elif state == schema.BLOCKED:
+            bucket["blocked"] += count
+        else:
+            bucket["pending"] += count
     ledger = store.ledger_totals()  # dropped or lost events put back on their queue by `forgeq replay`
     queue["replayed"] = ledger["dropped_replayed"]
     triggers["replayed"] = ledger["lost_replayed"]
     return {
+        "path": str(store.path),
         "events": queue,
         "triggers": triggers,
         "products": products,
-        "attempts": sum(raw["outcomes"].values()),
-        "outcomes": raw["outcomes"],
-        "attempts_histogram": {str(attempts): count for attempts, count in raw["histogram"]},
-        "drain_virtual_seconds": round(virtual_end - virtual_start, 3),
-        "drain_wall_seconds": round(wall_seconds, 3),
-        "top_errors": [{"error": error, "count": count} for error, count in raw["errors"]],
-        "drop_reasons": [{"reason": reason, "count": count} for reason, count in raw["drop_reasons"]],
-        # the fullest window per installation and metric (storage quotas, pushed events), whole state
-        "quota_peaks": store.quota_peaks(),
+        "drop_reasons": _reasons(raw["drops_state"]),
+        "limits": _limits(store.quota_peaks()),
     }
+
+
+def _reasons(rows: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
+    return [{"fate": "lost" if lost else "dropped", "reason": reason, "count": count} for lost, reason, count in rows]
+
+
+def _limits(peaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fullest window per installation and metric, the push limit apart from the storage quotas."""
+    return [{**peak, "limit": "push limit" if peak["metric"] == PUSH_METRIC else "storage quota"} for peak in peaks]
