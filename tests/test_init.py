@@ -18,7 +18,7 @@ def test_init_into_an_empty_folder_then_run_it(tmp_path):
         "tests/test_app.py",
         "README.md",
         ".gitignore",
-        "pytest.ini",
+        "pyproject.toml",
     ):
         assert (app / name).is_file(), name
     assert "my-app" in (app / "README.md").read_text()

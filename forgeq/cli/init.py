@@ -33,8 +33,8 @@ def init(
     here = folder.resolve() == Path.cwd().resolve()
     steps = [] if here else [f"cd {folder}"]
     steps += [
+        "uv run pytest                            # the app's tests, on virtual time (pyproject.toml brings forgeq and pytest)",
         "forgeq push issue-created --count 1000   # a bulk import",
-        "forgeq run --until-idle                  # deliver it, with a live retry timeline",
-        "pytest                                   # the app's tests, on virtual time",
+        "forgeq run --until-idle                  # deliver it, with a live status",
     ]
     render.initialized(str(folder), written, steps)

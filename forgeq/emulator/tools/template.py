@@ -7,8 +7,9 @@ correct backoff, tests written with the testing API, and a README. `__APP_NAME__
 
 from __future__ import annotations
 
+import json
 import uuid
-from importlib import resources
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def create_app(folder: Path, *, force: bool = False, name: str | None = None) ->
             "pick an empty or new folder, or pass --force to write the template's files over it",
         )
     app_name = name or folder.resolve().name or "forge-app"
-    replacements = {"__APP_NAME__": app_name, "__APP_UUID__": str(uuid.uuid4())}
+    replacements = {"__APP_NAME__": app_name, "__APP_UUID__": str(uuid.uuid4()), "__FORGEQ_SOURCE__": source_table()}
     files = template_files()
     if not files:
         raise InputError("the app template is missing from this forgeq install", "reinstall forgeq")
@@ -72,3 +73,41 @@ def create_app(folder: Path, *, force: bool = False, name: str | None = None) ->
     except OSError as error:
         raise InputError(f"cannot write the app into {folder}: {error.strerror or error}") from None
     return written
+
+
+def source_table() -> str:
+    """`[tool.uv.sources]` for forgeq in a new app's pyproject.toml: where this forgeq came from, so
+    that `uv run pytest` in the app installs the same one; empty when it came from a package index.
+
+    Read from the install's direct_url.json (PEP 610: `uv tool install PATH`, `pip install PATH`,
+    a git URL), or, run from a source checkout that is not installed, that checkout.
+    """
+    source = _direct_source()
+    if source is None:
+        checkout = Path(__file__).resolve().parents[3]
+        if (checkout / "pyproject.toml").is_file() and (checkout / "forgeq" / "__init__.py").is_file():
+            source = {"path": str(checkout), "editable": True}
+    if source is None:
+        return ""
+    fields = ", ".join(f"{key} = {json.dumps(value)}" for key, value in source.items())
+    return f"\n[tool.uv.sources]\nforgeq = {{ {fields} }}\n"
+
+
+def _direct_source() -> dict[str, object] | None:
+    try:
+        text = metadata.distribution("forgeq").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not text:
+        return None
+    info = json.loads(text)
+    url = str(info.get("url", ""))
+    if "vcs_info" in info:
+        vcs = info["vcs_info"]
+        return {"git": url, "rev": vcs["commit_id"]} if vcs.get("commit_id") else {"git": url}
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        path = unquote(urlparse(url).path)
+        return {"path": path, "editable": True} if Path(path).is_dir() else {"path": path}
+    return {"url": url} if url else None

@@ -56,8 +56,13 @@ def write_issue(event, context):
                 retry_after=backoff(retry_count),
                 retry_reason=InvocationErrorCode.FUNCTION_UPSTREAM_RATE_LIMITED,
             )
-        # A retry cannot fix it, or the limit is reached. Raising would make Forge retry for
-        # 24 h, so record the failure and finish the event.
+        # A retry cannot fix it, or the limit is reached: finish the event. Raising would make
+        # Forge retry for 24 h. The failure record goes to the same storage that may be refusing
+        # writes (an outage longer than the backoff), so it is a best effort that never raises:
+        # the log line is the record that always survives.
         print(f"giving up on {body['issueKey']} after {retry_count} retries: {error.code}")
-        kvs.set(f"failed-{body['issueKey']}", {"code": error.code, "retries": retry_count})
+        try:
+            kvs.set(f"failed-{body['issueKey']}", {"code": error.code, "retries": retry_count})
+        except ForgeKvsAPIError as record_error:
+            print(f"could not record the failure of {body['issueKey']}: {record_error.code}")
     return None
