@@ -24,7 +24,7 @@ def push(
     body: Annotated[str | None, typer.Option("--body", help="With --queue: the event body, JSON or @file.json.")] = None,
     delay: Annotated[float | None, typer.Option("--delay", help="With --queue: delayInSeconds, 0-900.")] = None,
     concurrency_key: Annotated[
-        str | None, typer.Option("--concurrency-key", help="With --queue: the event's concurrency key (FS §1.7); needs --concurrency-limit.")
+        str | None, typer.Option("--concurrency-key", help="With --queue: the event's concurrency key (docs/fidelity.md); needs --concurrency-limit.")
     ] = None,
     concurrency_limit: Annotated[
         int | None, typer.Option("--concurrency-limit", help="With --queue: how many events of the key may run at once.")

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
 from forgeq.emulator.app import packages
+from forgeq.emulator.app.handlers import user_variables
 from forgeq.emulator.app.node import NodeProblem, NodeRuntime, check
 from forgeq.emulator.app.replies import no_invocation
 from forgeq.emulator.errors import HandlerLoadError
@@ -113,10 +114,7 @@ class Worker:
         self.buffer = bytearray()  # what the worker wrote that is not yet a whole line
         # The invocations of the last attempts, by message id: a "late" message names one (worker.cjs).
         self.invocations: OrderedDict[int, runtime.Platform] = OrderedDict()
-        env = dict(os.environ)
-        for name, value in os.environ.items():  # as `forge tunnel` does: FORGE_USER_VAR_X is process.env.X
-            if name.startswith("FORGE_USER_VAR_") and len(name) > len("FORGE_USER_VAR_"):
-                env[name.removeprefix("FORGE_USER_VAR_")] = value
+        env = {**os.environ, **user_variables(os.environ)}  # as `forge tunnel` does: FORGE_USER_VAR_X is process.env.X
         # A session of its own: Ctrl-C in the terminal is forgeq's to handle, between attempts.
         self.process = subprocess.Popen(
             [node.path, str(WORKER), str(app_dir), json.dumps(options or {})],

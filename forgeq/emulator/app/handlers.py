@@ -9,10 +9,11 @@ Only `forgeq run` (and the testing API) load handlers; `push`, `inspect` and `li
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,8 @@ class Handlers:
 
     def load_all(self, keys: Iterable[str] | None = None) -> None:
         """Load the functions `keys` (default: every function); a failure is kept in `errors`."""
+        # Python handlers share forgeq's process, so a user variable is set in it for them to read.
+        os.environ.update(user_variables(os.environ))
         self._ensure_package()
         for key, function in self.manifest.functions.items():
             if keys is not None and key not in keys:
@@ -155,3 +158,11 @@ def describe_exception(error: BaseException, near: Path | None = None) -> str:
         last = app_frames[-1]
         text += f" ({Path(last.filename).name}:{last.lineno})"
     return escape_surrogates(text)  # a lone surrogate in a message would not encode to the state file
+
+
+USER_VARIABLE_PREFIX = "FORGE_USER_VAR_"
+
+
+def user_variables(environ: Mapping[str, str]) -> dict[str, str]:
+    """`FORGE_USER_VAR_X=v` as `X=v`, as `forge tunnel` passes the app's variables to its functions."""
+    return {name[len(USER_VARIABLE_PREFIX) :]: value for name, value in environ.items() if name.startswith(USER_VARIABLE_PREFIX) and len(name) > len(USER_VARIABLE_PREFIX)}

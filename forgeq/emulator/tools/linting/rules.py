@@ -61,20 +61,20 @@ class Finding:
 
 _RULES = [
     Rule("FQ001", ERROR, "invalid manifest",
-         "Forge's manifest validator refuses the app at `forge deploy`; forgeq refuses to run it (FS §3).",
+         "Forge's manifest validator refuses the app at `forge deploy`; forgeq refuses to run it.",
          "Fix the manifest at the line shown."),
     Rule("FQ002", WARNING, "manifest entry forgeq does not run",
-         "The manifest is valid, but the entry is deprecated or is not emulated by forgeq (FS §1.4, §3).",
+         "The manifest is valid, but the entry is deprecated or is not emulated by forgeq.",
          "Remove the entry, or expect it not to run locally."),
     Rule("FQ003", ERROR, "handler module does not parse",
          "A module that does not compile cannot be loaded: every event of its functions fails (forgeq: waits, state blocked).",
          "Fix the syntax error."),
     Rule("FQ004", ERROR, "handler attribute not defined",
-         "`handler: index.run` names attribute `run` of src/index.py; when it is missing every invocation fails (FS §3).",
+         "`handler: index.run` names attribute `run` of src/index.py; when it is missing every invocation fails.",
          "Define the attribute, or fix `handler` in the manifest."),
     Rule("FQ005", ERROR, "resolver method not defined",
          "A v1 consumer calls `resolver: {method}` on the function's Resolver; an undefined method throws "
-         "`Resolver has no definition for 'X'.` on every delivery (FS §1.4).",
+         "`Resolver has no definition for 'X'.` on every delivery.",
          "Define it with `@resolver.define(\"X\")`, or fix `method` in the manifest."),
     Rule("FQ006", ERROR, "app on the legacy sandbox runtime",
          "Without `app.runtime.name` (or with `sandbox`) an app runs on the legacy JavaScript sandbox runtime, which "
@@ -83,89 +83,88 @@ _RULES = [
     Rule("FQ101", ERROR, "InvocationError raised instead of returned",
          "Forge honours only a *returned* InvocationError (the JS constructor returns a plain `{_retry: true}` object); "
          "a thrown one is an app-level error: its retryAfter is ignored, a v2 consumer is retried on the platform's own "
-         "backoff, and a product trigger's event is lost (FS §1.5, §4).",
+         "backoff, and a product trigger's event is lost.",
          "`return InvocationError(...)` instead of `raise`."),
     Rule("FQ102", WARNING, "InvocationError without retry_after",
          "`InvocationError()` with no options retries after 1 s; with options but no `retryAfter`, the SDK sends none "
-         "and what the platform then does is undocumented (forgeq applies 1 s) (FS §1.5).",
+         "and what the platform then does is undocumented (forgeq applies 1 s).",
          "Pass `retry_after=` (seconds, 1-900), computed with backoff."),
     Rule("FQ103", WARNING, "retry_after above 900 s",
-         "The platform clamps `retryAfter` above 900 s to 900 s (FS §1.5), so the backoff you wrote is not the one applied.",
+         "The platform clamps `retryAfter` above 900 s to 900 s, so the backoff you wrote is not the one applied.",
          "Cap the delay: `min(delay, 900)`."),
     Rule("FQ104", WARNING, "retry_after of 0 or less",
-         "The SDK raises a `retryAfter` of 0 or less to 1 s (FS §1.5): the retry comes at once, with no backoff.",
+         "The SDK raises a `retryAfter` of 0 or less to 1 s: the retry comes at once, with no backoff.",
          "Compute a positive delay on every path, the first delivery included."),
     Rule("FQ105", WARNING, "retry on every exception",
          "Retrying an error a retry cannot fix (INVALID_KEY, KEY_TOO_LONG, MAX_SIZE, MAX_DEPTH, a bug in the handler) "
-         "fails the same way every time and uses up the budget: 4 retries in v1, 24 h of retention in v2 (FS §2.6, §6 B4).",
+         "fails the same way every time and uses up the budget: 4 retries in v1, 24 h of retention in v2.",
          "Retry only rate limits: check `error.code in (\"RATE_LIMIT_EXCEEDED\", \"TOO_MANY_REQUESTS\")` or "
          "`error.status == 429`, and re-raise the rest."),
     Rule("FQ106", ERROR, "retryContext read without guarding the first delivery",
          "`retryContext` is present only on retries; on the first delivery it is missing, so reading inside it "
-         "throws, and the event fails before your code runs (FS §1.3, §6).",
+         "throws, and the event fails before your code runs.",
          "`retry_context = event.get(\"retryContext\")` and branch on it, or `.get(\"retryContext\") or {}`."),
     Rule("FQ107", WARNING, "v2 consumer retries until the retention window ends",
          "A v2 function consumer has no retry cap: it is retried until the 24 h retention window ends, then dropped "
-         "(FS §1.5, CHANGE-2642). A consumer that never looks at retryCount retries a permanent failure for 24 h.",
+         "(Atlassian changelog CHANGE-2642). A consumer that never looks at retryCount retries a permanent failure for 24 h.",
          "Read `event[\"retryContext\"][\"retryCount\"]` (or `retentionWindow.remainingTimeMs`) and stop retrying "
          "after a limit of your own."),
     Rule("FQ108", WARNING, "InvocationError without retry_reason",
          "The docs say retryReason defaults to FUNCTION_RETRY_REQUEST, but the SDK does not fill it in when options are "
-         "given: the platform receives none (FS §1.5).",
+         "given: the platform receives none.",
          "Pass `retry_reason=InvocationErrorCode.FUNCTION_RETRY_REQUEST` (or FUNCTION_UPSTREAM_RATE_LIMITED).",
          default=False),
     Rule("FQ201", ERROR, "v1 resolver consumer reads v2 event fields",
          "A v1 consumer's method gets `{payload, context}`: the payload is what was pushed, `retryContext` is inside the "
-         "payload and `jobId` in the context; there is no `body`, `queueName` or `eventId` (FS §1.4).",
+         "payload and `jobId` in the context; there is no `body`, `queueName` or `eventId`.",
          "Read `request[\"payload\"]`, or switch the manifest to a v2 function consumer."),
     Rule("FQ202", ERROR, "v2 function consumer reads v1 fields",
          "A v2 consumer is called `handler(event, context)`: `event.body` holds what was pushed, `retryContext` is on "
-         "the event (not in the body), `jobId` is on the event (not in the context), and `event.payload` is undefined "
-         "(FS §1.3).",
+         "the event (not in the body), `jobId` is on the event (not in the context), and `event.payload` is undefined.",
          "Read `event[\"body\"]`, `event.get(\"retryContext\")` and `event[\"jobId\"]`."),
     Rule("FQ203", ERROR, "v2 push settings sent to a v1 resolver consumer",
          "Per-event `delayInSeconds` and `concurrency` are @forge/events 2.x features; a resolver (v1) consumer pairs "
          "with 1.x, where the delay is a setting of the whole push and the object pushed is the payload: on Forge the "
-         "consumer's `payload[...]` fields are missing and the delay is never applied (FS §1.2, §6 A3).",
+         "consumer's `payload[...]` fields are missing and the delay is never applied.",
          "Move the consumer to a v2 function consumer, or push the plain body with no per-event settings."),
     Rule("FQ301", WARNING, "push to a queue no consumer listens on",
          "Pushing to a queue with no consumer is undocumented; the SDK sends it anyway and nothing ever runs it "
-         "(FS §1.1; forgeq: the events wait, state blocked).",
+         "(forgeq: the events wait, state blocked).",
          "Fix the queue name, or add a consumer for it to the manifest."),
     Rule("FQ302", ERROR, "invalid queue name",
          "`new Queue({key})` checks the key at once: anything but letters, digits, `-` and `_` throws "
-         "InvalidQueueNameError, at import time for a module-level queue (FS §1.1).",
+         "InvalidQueueNameError, at import time for a module-level queue.",
          "Use a key matching ^[a-zA-Z0-9_-]+$, passed as `Queue(key=\"name\")`."),
     Rule("FQ303", ERROR, "push of more than 50 events",
-         "One push takes at most 50 events; more throws TooManyEventsError and nothing is pushed (FS §1.2).",
+         "One push takes at most 50 events; more throws TooManyEventsError and nothing is pushed.",
          "Push in chunks of at most 50."),
     Rule("FQ304", WARNING, "pushes in a loop can pass 500 events per minute",
          "Forge allows 500 pushed events per minute per installation (RateLimitError beyond) and 1000 push requests per "
-         "tree of invocations (InvocationLimitReachedError) (FS §1.2).",
+         "tree of invocations (InvocationLimitReachedError).",
          "Bound the loop, handle RateLimitError (re-queue the rest with a delay), or push fewer, larger batches."),
     Rule("FQ305", WARNING, "trigger push without handling RateLimitError",
-         "A product trigger that throws is not retried: the event is lost (FS §4). A bulk import of 1000 issues makes "
-         "1000 pushes against 500 events per minute, so some pushes throw RateLimitError (FS §6 B7).",
+         "A product trigger that throws is not retried: the event is lost. A bulk import of 1000 issues makes "
+         "1000 pushes against 500 events per minute, so some pushes throw RateLimitError.",
          "Catch RateLimitError and return an InvocationError with a delay (a trigger gets 4 retries)."),
     Rule("FQ306", ERROR, "push that the SDK refuses",
          "@forge/events 2.x validates each push: at least one event, each a `{body: {...}}` object, `delayInSeconds` "
-         "from 0 to 900 (NoEventsToPushError, InvalidPayloadError, InvalidPushSettingsError) (FS §1.2).",
+         "from 0 to 900 (NoEventsToPushError, InvalidPayloadError, InvalidPushSettingsError).",
          "Push `{\"body\": {...}}` objects (a list of at most 50), with delayInSeconds in 0-900."),
     Rule("FQ307", WARNING, "fractional delayInSeconds",
-         "The SDK lets a fractional delay through, but how the server applies it is undocumented (FS §1.2, §6 A5); "
+         "The SDK lets a fractional delay through, but how the server applies it is undocumented; "
          "forgeq applies it as given.",
          "Use whole seconds."),
     Rule("FQ308", WARNING, "SDK call not awaited in async code",
          "In async code an SDK call returns a Promise (here: an awaitable); on Forge an unawaited call may complete in "
-         "a later invocation or never, and its failure escapes your try/except (FS §1.9).",
+         "a later invocation or never, and its failure escapes your try/except.",
          "`await` it."),
     Rule("FQ401", ERROR, "name not defined",
          "Reading a name that was never defined or imported throws (NameError; ReferenceError in JS): the invocation "
-         "fails with an app-level error (FS §6 A2).",
+         "fails with an app-level error.",
          "Import or define it."),
     Rule("FQ402", ERROR, "local variable possibly unbound",
          "A variable assigned only on some paths throws when read on the others (UnboundLocalError; ReferenceError in "
-         "JS): typically in the except block that was meant to ask for a retry (FS §6 A1).",
+         "JS): typically in the except block that was meant to ask for a retry.",
          "Assign it before the branch, on every path."),
     Rule("FQ501", ERROR, "custom entity not declared in the manifest",
          "Custom entities are declared under app.storage.entities; the Custom Entity Store refuses an entity it does "
