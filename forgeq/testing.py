@@ -445,6 +445,11 @@ class ForgeApp:
         started = engine.attempts_run
         limit = None if max_attempts is None else started + max_attempts
         engine.run(until_idle=True, stop_at=stop_at, max_attempts=limit)
+        if limit is not None and engine.attempts_run >= limit:
+            engine.flush()
+            waiting = self.store.waiting_count()
+            if waiting:
+                _warn(f"run stopped at max_attempts={max_attempts} with {waiting} event(s) still waiting: the app is not idle")
         return engine.attempts_run - started
 
     def _baseline(self) -> None:
@@ -699,6 +704,9 @@ class ForgeApp:
         self.closed = True
         try:
             self.emulator.flush()
+            faults = self.__dict__.get("faults")
+            for rule in faults.unmatched() if faults is not None and self.emulator.attempts_run else []:
+                _warn(f"faults: {rule} matched nothing in this app's run")
         finally:
             self._release()
 
@@ -1047,3 +1055,13 @@ def _forget_modules(app_dir: Path) -> None:
             continue
         if path.parent == app_dir or src in path.parents:
             del sys.modules[name]
+
+
+class ForgeqWarning(UserWarning):
+    """Something in a test that runs but probably does not do what was meant (pytest lists it)."""
+
+
+def _warn(text: str) -> None:
+    import warnings
+
+    warnings.warn(ForgeqWarning(text), stacklevel=3)

@@ -28,7 +28,7 @@ def bulk_import(tmp_path: Path, *run_options: str) -> tuple[Path, str]:
     pushed = forgeq("push", "issue-created", "--count", str(ISSUES), cwd=app)
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.startswith(
-        f"pushed {ISSUES} avi:jira:created:issue (issue-created) event(s) [site-1] #1..#{ISSUES}, issues DEMO-1..DEMO-{ISSUES}"
+        f"pushed {ISSUES} avi:jira:created:issue (issue-created) events [site-1] #1..#{ISSUES}, issues DEMO-1..DEMO-{ISSUES}"
     )
     assert pushed.stdout.rstrip().endswith("triggers: issue-created-trigger")
     done = forgeq("run", "--until-idle", "-q", *run_options, cwd=app)
@@ -67,7 +67,7 @@ def test_bulk_import_under_the_push_limit_loses_what_the_trigger_cannot_queue(tm
     )
     for event in lost:
         assert event["attempts"] == 1  # a thrown error is not retried: the event is lost
-        assert re.fullmatch(r"RateLimitError: Too many requests\. \(index\.py:\d+\)", event["last_error"])
+        assert re.fullmatch(r"RateLimitError: Too many requests\. \(src/index\.py:\d+\)", event["last_error"])
 
     # Each queued write came from a trigger that succeeded, and each reached the store once.
     assert len(queued) == len(succeeded) and all(e["state"] == "succeeded" for e in queued)
@@ -87,8 +87,9 @@ def test_bulk_import_under_the_push_limit_loses_what_the_trigger_cannot_queue(tm
     assert queue["triggers"]["issue-created-trigger"]["succeeded"] == len(succeeded)
     assert queue["triggers"]["issue-created-trigger"]["dropped"] == len(lost)
     assert queue["queues"]["issue-writes"]["succeeded"] == len(written)
-    assert f"triggers: {ISSUES} invoked, 0 retried, {len(lost)} lost; product events: {ISSUES} fired" in output
-    assert f"{len(lost)} × trigger threw; Forge does not retry a thrown error, the event is lost" in output
+    assert f"triggers: {ISSUES} invoked, {ISSUES - len(lost)} succeeded, 0 retried, 0 pending; product events: {ISSUES} fired" in output
+    assert f"this run: {ISSUES * 2 - len(lost)} attempts" in output and f"\n  dropped 0, lost {len(lost)}\n" in output
+    assert f"{len(lost):>6} lost: trigger threw; Forge does not retry a thrown error, the event is lost" in output
     listed = forgeq_json("inspect", "events", "--state", "dropped", "--limit", "100000", cwd=app)["events"]
     assert sorted(e["seq"] for e in listed) == sorted(e["seq"] for e in lost)
     table = forgeq("inspect", "events", "--state", "dropped", "--limit", "3", cwd=app).stdout
@@ -103,7 +104,7 @@ def test_bulk_import_without_platform_limits_writes_every_issue(tmp_path: Path) 
     assert queue["triggers"]["issue-created-trigger"]["dropped"] == 0
     assert queue["queues"]["issue-writes"]["succeeded"] == ISSUES
     assert {item["key"] for item in seen["written"]} == {f"issue-DEMO-{n}" for n in range(1, ISSUES + 1)}
-    assert f"triggers: {ISSUES} invoked, 0 retried, 0 lost; product events: {ISSUES} fired" in output
+    assert f"triggers: {ISSUES} invoked, {ISSUES} succeeded, 0 retried, 0 pending; product events: {ISSUES} fired" in output
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ def test_push_run_inspect_with_retries_and_drops(make_app):
     app = make_app(V1_MANIFEST, {"src/index.py": FLAKY_V1})
     pushed = forgeq("push", "--queue", "work", "--body", '{"issueKey": "DEMO-1"}', "--count", "200", cwd=app.parent)
     assert pushed.returncode == 0, pushed.stderr
-    assert "pushed 200 event(s) to work" in pushed.stdout
+    assert "pushed 200 events to work" in pushed.stdout
     ran = forgeq("run", "manifest.yml", "--until-idle", "--seed", "7", cwd=app.parent)
     assert ran.returncode == 0, ran.stderr
     lines = [line for line in ran.stdout.splitlines() if line.startswith("+")]

@@ -49,7 +49,7 @@ def test_doctor_reports_versions_fidelity_and_the_state_file(tmp_path):
         "emulated approximately",
         "not emulated",
         "state file:",
-        "7 event(s)",
+        "7 events",
     ):
         assert heading in text.stdout
 

@@ -50,7 +50,7 @@ def test_the_new_apps_own_tests_pass(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
 
 
 def test_init_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path):

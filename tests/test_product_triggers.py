@@ -128,7 +128,8 @@ def test_several_triggers_on_different_events(tmp_path: Path) -> None:
     assert "filtered out for trigger 'on-comment': ignoreSelf: selfGenerated is true" in out
     assert out.count("trigger 'status-changes': expression not evaluated locally") == 1
     assert "no trigger subscribes to avi:confluence:updated:page" in out
-    assert "triggers: 17 invoked, 7 retried, 1 lost; product events: 14 fired" in out
+    assert "  triggers: 17 invoked, 16 succeeded, 7 retried, 0 pending; product events: 14 fired, 14 delivered" in out
+    assert "\n  dropped 0, lost 1\n" in out
 
     # inspect agrees with the journal.
     counts = forgeq_json("inspect", "queue", cwd=app)
@@ -382,7 +383,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
     piped = forgeq("push", "issue-created", "--count", "1500", cwd=app)
     assert piped.returncode == 0 and "\r" not in piped.stdout and "\x1b" not in piped.stdout
     assert piped.stdout.startswith(
-        "pushed 1500 avi:jira:created:issue (issue-created) event(s) [site-1] #1..#1500, issues DEMO-1..DEMO-1500"
+        "pushed 1500 avi:jira:created:issue (issue-created) events [site-1] #1..#1500, issues DEMO-1..DEMO-1500"
     )
 
     leader, follower = pty.openpty()

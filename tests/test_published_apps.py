@@ -56,7 +56,7 @@ def test_a_legacy_sandbox_app_runs_end_to_end_from_the_cli(published, tmp_path):
     assert pushed.returncode == 0, pushed.stderr
     done = forgeq("run", manifest, "--db", db, "--until-idle")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "2 succeeded" in done.stdout and "0 dropped" in done.stdout
+    assert "queue events: 2 pushed, 2 succeeded" in done.stdout and "\n  dropped 0, lost 0\n" in done.stdout
     assert "@forge/api 2.6.0 (node_modules/@forge/resolver/node_modules/@forge/api) needs global.api" in done.stdout
     assert "upgrade @forge/resolver" in done.stdout
     kvs = json.loads(forgeq("inspect", "kvs", "-m", manifest, "--db", db, "--json").stdout)

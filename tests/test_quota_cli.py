@@ -98,7 +98,7 @@ def test_inspect_quota_per_installation_and_metric(tmp_path: Path) -> None:
     assert [t["peak"] for t in only["totals"]] == [5]
     table = forgeq("inspect", "quota", "--manifest", APP, "--db", db)
     assert table.returncode == 0
-    assert "[site-1] requests: peak 20/20 per 1s, 10 call(s) refused" in table.stdout
+    assert "[site-1] requests: peak 20/20 per 1s, 10 calls refused" in table.stdout
     assert "20 (full)" in table.stdout
     timeline = forgeq("inspect", "timeline", "1", "--manifest", APP, "--db", db, "--json")
     assert timeline.returncode == 0
@@ -120,7 +120,7 @@ def test_the_live_timeline_marks_a_refused_storage_call(tmp_path: Path) -> None:
     )
     run = forgeq("run", APP, "--db", db, "--until-idle", "--storage-limits", "2025,write_units=1")
     assert run.returncode == 0, run.stderr
-    assert "[quota: 1 storage call(s) refused 429]" in run.stdout
+    assert "[quota: 1 storage call refused 429]" in run.stdout
 
 
 def test_platform_limits_off_from_the_cli(tmp_path: Path) -> None:

@@ -75,8 +75,9 @@ def test_a_virtual_week_of_scheduled_runs(tmp_path: Path) -> None:
     lost = [row for row in rows if row.state == 3]
     assert {row.target for row in lost} == {"daily-report"} and len(lost) == 7
     assert all("RuntimeError: the daily report failed" in (row.last_error or "") for row in lost)
-    assert "triggers: 2192 invoked, 0 retried, 7 lost" in output
-    assert "7 × scheduled trigger failed; Forge does not retry it" in output
+    assert "  triggers: 2192 invoked, 2185 succeeded, 0 retried, 0 pending" in output
+    assert "\n  dropped 0, lost 7\n" in output
+    assert "     7 lost: scheduled trigger failed; Forge does not retry it" in output
 
 
 def test_a_restart_continues_the_schedule(tmp_path: Path) -> None:

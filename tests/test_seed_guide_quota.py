@@ -121,7 +121,7 @@ def test_the_cli_shows_the_quota_biting(tmp_path: Path) -> None:
         "run", APP, "--db", db, "--until-idle", "--quiet", "--storage-limits", "2025,write_units=500"
     )
     assert run.returncode == 0, run.stderr
-    assert "peak storage use [site-1]: write_units 498/500 in one window" in run.stdout, run.stdout
+    assert "storage quota [site-1]: write_units 498/500 per minute at the peak, 188 calls refused" in run.stdout, run.stdout
     report = json.loads(forgeq("inspect", "quota", "--manifest", APP, "--db", db, "--json").stdout)
     write_windows = [w for w in report["windows"] if w["metric"] == "write_units"]
     # 300 writes of 3 units: 166 fit in the first minute (498 units), the rest land later

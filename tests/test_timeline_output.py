@@ -66,7 +66,7 @@ def test_one_line_per_attempt_with_what_happens_next_and_why(app):
         attempts
     )
     # One write unit a minute: the other writes of that minute are refused, marked on their line.
-    refused = [line for line in attempts if "[quota: 1 storage call(s) refused 429]" in line]
+    refused = [line for line in attempts if "[quota: 1 storage call refused 429]" in line]
     assert refused and all(" error " in line and "RATE_LIMIT_EXCEEDED" in line for line in refused)
     assert all(
         re.search(

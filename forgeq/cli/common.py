@@ -30,7 +30,7 @@ SeedOption = Annotated[
 ]
 # `forgeq run MANIFEST` / `forgeq lint MANIFEST` also take the manifest as an argument, as they always did.
 ManifestArgument = Annotated[
-    Path | None, typer.Argument(metavar="[MANIFEST]", show_default=False, help="The app's manifest.yml, as -m takes it.")
+    Path | None, typer.Argument(metavar="MANIFEST", show_default=False, help="The app's manifest.yml, as -m takes it.")
 ]
 ManifestChoice = Annotated[
     Path | None, typer.Option("--manifest", "-m", metavar="PATH", show_default=False, help="The app's manifest.yml [default: manifest.yml].")

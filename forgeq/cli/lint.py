@@ -7,24 +7,34 @@ from typing import Annotated
 
 import typer
 
-from forgeq.cli.common import JsonOption
+from forgeq.cli.common import JsonOption, ManifestChoice, examples, manifest_from
+
+EXAMPLES = examples(
+    "forgeq lint                          # the app in this folder",
+    "forgeq lint -m ../app/manifest.yml   # or: forgeq lint ../app",
+    "forgeq lint --ignore FQ107 --json",
+    "forgeq lint --rules                  # every rule, the Forge behaviour behind it, the fix",
+    docs="docs/fidelity.md (the Forge behaviours each rule stands on)",
+)
 
 
 def lint(
-    manifest: Annotated[
-        Path, typer.Argument(help="The app's manifest.yml, or the folder that holds it.")
-    ] = Path("manifest.yml"),
+    manifest_argument: Annotated[
+        Path | None, typer.Argument(metavar="MANIFEST", show_default=False, help="The app's manifest.yml, or the folder that holds it (as -m).")
+    ] = None,
+    manifest: ManifestChoice = None,
     ignore: Annotated[
         list[str] | None,
         typer.Option(
             "--ignore",
+            metavar="CODE",
             help="Silence a rule everywhere: --ignore FQ107 (repeat it, or separate codes with commas).",
         ),
     ] = None,
     select: Annotated[
         list[str] | None,
         typer.Option(
-            "--select", help="Turn on a rule that is off by default: --select FQ108 (`--rules` marks them)."
+            "--select", metavar="CODE", help="Turn on a rule that is off by default: --select FQ108 (`--rules` marks them)."
         ),
     ] = None,
     rules: Annotated[
@@ -53,7 +63,7 @@ def lint(
         return
     from forgeq.emulator.tools.lint import lint_app
 
-    report = lint_app(manifest, ignore or [], select=select or [])
+    report = lint_app(manifest_from(manifest_argument, manifest), ignore or [], select=select or [])
     data = report.as_dict()
     if json_output:
         render.json_out(data)

@@ -141,7 +141,7 @@ class TimelinePrinter:
         if report.error:
             parts.append(f"- {printable(report.error)}")
         if report.quota_refusals:
-            parts.append(self._paint(f"[quota: {report.quota_refusals} storage call(s) refused 429]", "warning"))
+            parts.append(self._paint(f"[quota: {plural(report.quota_refusals, 'storage call')} refused 429]", "warning"))
         lines = ["  ".join(parts)]
         lines.extend(f"    {self._paint(request_text(r), 'warning' if r['status'] == 429 else '')}" for r in report.requests)
         lines.extend(f"    note: {printable(note)}" for note in report.notes)
@@ -479,7 +479,7 @@ def pushed(result: dict[str, Any]) -> None:
     for warning in result.get("warnings", []):
         warn(warning)
     sys.stdout.write(
-        f"pushed {result['count']} event(s) to {result['queue']} [{result['installation']}] as job {result['job_id']} "
+        f"pushed {plural(result['count'], 'event')} to {result['queue']} [{result['installation']}] as job {result['job_id']} "
         f"(#{result['first']}..#{result['last']})\n"
     )
 
@@ -648,7 +648,7 @@ def fired(result: dict[str, Any]) -> None:
         when = f"due {clock_text(result['first_at'])}..{clock_text(result['last_at'])} ({result['rate']:g}/s)"
     triggers = ", ".join(result["triggers"]) if result["triggers"] else "none"
     sys.stdout.write(
-        f"pushed {result['count']} {name} event(s) [{result['installation']}] {numbers}, "
+        f"pushed {result['count']} {name} {'event' if result['count'] == 1 else 'events'} [{result['installation']}] {numbers}, "
         f"{ids}, {when}; triggers: {triggers}\n"
     )
 
@@ -693,7 +693,7 @@ def quota_table(report: dict[str, Any]) -> None:
     for total in report["totals"]:
         console.print(
             f"  [{total['installation']}] {total['metric']}: peak {total['peak']}/{total['limit']} per {duration_text(total['window_seconds'])}, "
-            f"{total['refused']} call(s) refused over {total['windows']} window(s)",
+            f"{plural(total['refused'], 'call')} refused over {plural(total['windows'], 'window')}",
             markup=False,
         )
 
@@ -773,10 +773,10 @@ def job_timeline(data: dict[str, Any]) -> None:
 def replayed(rows: list[dict[str, Any]], dry_run: bool) -> None:
     """`forgeq replay`: one line per event, what it was dropped for and what it became."""
     out = sys.stdout
-    out.write(("would replay" if dry_run else "replayed") + f" {len(rows)} event(s):\n")
+    out.write(("would replay" if dry_run else "replayed") + f" {plural(len(rows), 'event')}:\n")
     for row in rows:
         site = f" [{row['installation']}]" if row["installation"] != "site-1" else ""
-        line = f"  #{row['seq']} {row['queue']}{site}  {row['fate']} at {clock_text(row['dropped_at'])} after {row['attempts']} attempt(s)"
+        line = f"  #{row['seq']} {row['queue']}{site}  {row['fate']} at {clock_text(row['dropped_at'])} after {plural(row['attempts'], 'attempt')}"
         if not dry_run:
             line += f"  -> #{row['new_seq']}"
         line += f"  ({_short(row['reason'], 60)})"
@@ -794,24 +794,24 @@ def replayed(rows: list[dict[str, Any]], dry_run: bool) -> None:
 
 def exported(counts: dict[str, int], target: str) -> None:
     secrets = (
-        f"; {counts['secrets_left_out']} secret(s) left out (--include-secrets keeps them)"
+        f"; {plural(counts['secrets_left_out'], 'secret')} left out (--include-secrets keeps them)"
         if counts["secrets_left_out"]
-        else (f"; {counts['secrets']} secret(s) included" if counts["secrets"] else "")
+        else (f"; {plural(counts['secrets'], 'secret')} included" if counts["secrets"] else "")
     )
-    in_flight = f"; {counts['in_flight']} attempt(s) in flight exported as pending" if counts["in_flight"] else ""
+    in_flight = f"; {plural(counts['in_flight'], 'attempt')} in flight exported as pending" if counts["in_flight"] else ""
     sys.stderr.write(
-        f"exported {counts['events']} event(s) with {counts['attempts']} attempt(s), {counts['jobs']} job(s), {counts['dropped']} ledger "
-        f"entr{'y' if counts['dropped'] == 1 else 'ies'}, {counts['keys']} key(s), {counts['items']} entity item(s), "
-        f"{counts['quota_windows']} quota window(s) to {target}"
+        f"exported {plural(counts['events'], 'event')} with {plural(counts['attempts'], 'attempt')}, {plural(counts['jobs'], 'job')}, "
+        f"{plural(counts['dropped'], 'ledger entry')}, {plural(counts['keys'], 'key')}, {plural(counts['items'], 'entity item')}, "
+        f"{plural(counts['quota_windows'], 'quota window')} to {target}"
         f"{secrets}{in_flight}\n"
     )
 
 
 def imported(counts: dict[str, int], source: str, target: str) -> None:
     sys.stdout.write(
-        f"imported {source} into {target}: {counts.get('events', 0)} event(s), {counts.get('attempts', 0)} attempt(s), "
-        f"{counts.get('jobs', 0)} job(s), {counts.get('ledger', 0)} ledger entr{'y' if counts.get('ledger', 0) == 1 else 'ies'}, "
-        f"{counts.get('kvs', 0)} key(s), {counts.get('entities', 0)} entity item(s), {counts.get('quota_windows', 0)} quota window(s)\n"
+        f"imported {source} into {target}: {plural(counts.get('events', 0), 'event')}, {plural(counts.get('attempts', 0), 'attempt')}, "
+        f"{plural(counts.get('jobs', 0), 'job')}, {plural(counts.get('ledger', 0), 'ledger entry')}, "
+        f"{plural(counts.get('kvs', 0), 'key')}, {plural(counts.get('entities', 0), 'entity item')}, {plural(counts.get('quota_windows', 0), 'quota window')}\n"
     )
 
 
@@ -852,9 +852,9 @@ def lint_findings(report: dict[str, Any]) -> None:
     if findings:
         out.write("silence a finding with `# forgeq: ignore[CODE]` (`// forgeq: ignore[CODE]` in JavaScript) on its line, or everywhere with --ignore CODE\n")
         errors = sum(1 for f in findings if f["severity"] == "error")
-        out.write(f"{len(findings)} finding(s) ({errors} error(s), {len(findings) - errors} warning(s)) in {report['manifest']} and {files} source file(s){silenced}\n")
+        out.write(f"{plural(len(findings), 'finding')} ({plural(errors, 'error')}, {plural(len(findings) - errors, 'warning')}) in {report['manifest']} and {plural(files, 'source file')}{silenced}\n")
     else:
-        out.write(f"no findings: {report['manifest']} and {files} source file(s) look right{silenced}\n")
+        out.write(f"no findings: {report['manifest']} and {plural(files, 'source file')} look right{silenced}\n")
 
 
 def plain(text: str) -> None:
@@ -891,7 +891,7 @@ def doctor(data: dict[str, Any]) -> None:
         busy = "; a `forgeq run` is using it" if state.get("in_use") else ""
         out.write(f" ({_bytes(state['bytes'])}{busy})\n")
         if state.get("events") is not None:
-            out.write(f"  {state['events']} event(s), schema version {state.get('schema_version')}\n")
+            out.write(f"  {plural(state['events'], 'event')}, schema version {state.get('schema_version')}\n")
         if state.get("error"):
             out.write(f"  cannot be read: {state['error']}\n")
     else:

@@ -7,15 +7,24 @@ from typing import Annotated
 
 import typer
 
-from forgeq.cli.common import DbOption, ManifestOption, open_store
+from forgeq.cli.common import DbOption, ManifestOption, examples, open_store, virtual_now
+from forgeq.cli.selection import SinceFilter, UntilFilter
 
 DEFAULT_OUT = Path("forgeq-report.html")
+EXAMPLES = examples(
+    "forgeq report                              # forgeq-report.html: the active span, first push to last attempt",
+    "forgeq report --since 0 --until 1h -o first-hour.html",
+    "forgeq report -o - | gzip > report.html.gz",
+    docs="docs/report.md (what each picture shows)",
+)
 
 
 def report(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="The HTML file to write ('-' for standard output).")
     ] = DEFAULT_OUT,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
 ) -> None:
@@ -24,11 +33,13 @@ def report(
     import sys
 
     from forgeq.emulator.errors import InputError
+    from forgeq.emulator.timespec import parse_window
     from forgeq.emulator.tools.report import render_report
 
     store = open_store(manifest, db)
     try:
-        data = store.report_data()
+        start, end = parse_window(since, until, virtual_now(store))
+        data = store.report_data(since=start, until=end)
     finally:
         store.close()
     resolved = manifest.resolve()

@@ -171,7 +171,7 @@ def run(
         installations=[f"site-{n}" for n in range(1, installations + 1)],
     )
     show_logs = logs or watch  # watching is for seeing what the code does
-    every_attempt = timeline or (not quiet and not render.is_terminal())
+    every_attempt = timeline or (not quiet and (watch or not render.is_terminal()))  # watching is for seeing each attempt
     if json_output:
         printer: Any = render.notice_printer()  # stdout holds the JSON document alone
     elif every_attempt:
@@ -229,6 +229,9 @@ def run(
         stopped = "stopped by Ctrl-C" if stopped_by[0] == signal.SIGINT else "stopped by SIGTERM"
     elif max_attempts is not None and emulator.attempts_run >= max_attempts:
         stopped = f"stopped at --max-attempts {max_attempts}"
+    if injected is not None:
+        for rule in injected.unmatched():
+            render.warn(f"{faults}: {rule} matched nothing in this run")
     triggers = store.queue_counts(emulator.clock.now(), kind="trigger")
     triggers.update(store.queue_counts(emulator.clock.now(), kind="scheduled"))
     queues = store.queue_counts(emulator.clock.now())

@@ -8,6 +8,7 @@ Only `forgeq run` (and the testing API) load handlers; `push`, `inspect` and `li
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -140,24 +141,36 @@ class Handlers:
             spec.loader.exec_module(module)
         except SyntaxError as error:
             del sys.modules[name]
-            location = f"{Path(error.filename or file).name}:{error.lineno}" if error.lineno else str(file)
-            raise HandlerLoadError(f"{where}: {location}: SyntaxError: {error.msg}", "fix the file; --watch reloads it") from None
+            location = f"{app_path(error.filename or str(file))}:{error.lineno}" if error.lineno else app_path(str(file))
+            source = f" in `{error.text.strip()}`" if error.text and error.text.strip() else ""
+            raise HandlerLoadError(f"{where}: {location}: SyntaxError: {error.msg}{source}", "fix the file; --watch reloads it") from None
         except BaseException as error:  # the module's top level ran user code; anything can come out
             del sys.modules[name]
-            raise HandlerLoadError(f"{where}: importing {file.name} failed: {describe_exception(error, file)}") from None
+            raise HandlerLoadError(f"{where}: importing {app_path(str(file))} failed: {describe_exception(error, file)}") from None
         self._modules[file] = module
         return module
 
 
 def describe_exception(error: BaseException, near: Path | None = None) -> str:
-    """`KeyError: 'x' (index.py:12)`: the exception and the innermost frame in the app's code."""
+    """`KeyError: 'x' (src/index.py:12)`: the exception and the innermost frame in the app's code,
+    its path from the app's folder (where manifest.yml is), as an editor's "go to file" takes it."""
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     frames = traceback.extract_tb(error.__traceback__)
     app_frames = [f for f in frames if "/forgeq/" not in f.filename.replace("\\", "/") or (near and f.filename.startswith(str(near.parent)))]
     if app_frames:
         last = app_frames[-1]
-        text += f" ({Path(last.filename).name}:{last.lineno})"
+        text += f" ({app_path(last.filename)}:{last.lineno})"
     return escape_surrogates(text)  # a lone surrogate in a message would not encode to the state file
+
+
+@functools.lru_cache(maxsize=256)
+def app_path(filename: str) -> str:
+    """`src/index.py` for a file of the app whose manifest.yml is in an enclosing folder; else its name."""
+    path = Path(filename)
+    for folder in path.parents:
+        if (folder / "manifest.yml").is_file():
+            return path.relative_to(folder).as_posix()
+    return path.name
 
 
 USER_VARIABLE_PREFIX = "FORGE_USER_VAR_"

@@ -63,6 +63,9 @@ class QuotaSeries:
     bins: dict[int, tuple[float, int, int]] = field(default_factory=dict)
 
 
+ATTEMPTS_CAP = 5  # attempts listed under each dropped event, the first two and the last ones (v1 makes 5, v2 hundreds)
+
+
 @dataclass
 class ReportData:
     start: float
@@ -101,18 +104,26 @@ class ReportQueries:
         dropped_cap: int = DEFAULT_DROPPED_CAP,
         histogram_cap: int = DEFAULT_HISTOGRAM_CAP,
         errors_cap: int = DEFAULT_ERRORS_CAP,
+        since: float | None = None,
+        until: float | None = None,
     ) -> ReportData:
+        """The report's figures over the active span (the first push to the last attempt), or over
+        [since, until]: the time charts draw that span; the tallies and tables cover the state."""
         # One read transaction: a consistent snapshot even while `forgeq run` commits (WAL).
         self.conn.execute("BEGIN")
         try:
-            return self._report_data(bins, lane_cap, quota_cap, dropped_cap, histogram_cap, errors_cap)
+            return self._report_data(bins, lane_cap, quota_cap, dropped_cap, histogram_cap, errors_cap, since, until)
         finally:
             self.conn.execute("ROLLBACK")
 
     def _report_data(
-        self, bins: int, lane_cap: int, quota_cap: int, dropped_cap: int, histogram_cap: int, errors_cap: int
-    ) -> ReportData:
+        self, bins: int, lane_cap: int, quota_cap: int, dropped_cap: int, histogram_cap: int, errors_cap: int,
+        since: float | None = None, until: float | None = None,
+    ) -> ReportData:  # fmt: skip
         start, end = self._report_span()
+        start, end = since if since is not None else start, until if until is not None else end
+        if end <= start:
+            end = start + 1.0
         span = max(end - start, 1.0)
         bin_seconds = span / bins
         clock_row = self.conn.execute("SELECT value FROM meta WHERE key = 'clock'").fetchone()
@@ -168,12 +179,13 @@ class ReportQueries:
         return float(row[1]) - float(row[0])
 
     def _report_span(self) -> tuple[float, float]:
-        """From the first push to the last thing that happened (attempt, finish, quota window)."""
+        """The active span: from the first push to the last attempt's end or the last event's finish.
+        A quota window's tail, a retry never taken or the idle rest of `run --for 7d` would stretch the
+        charts until the import they are about is one bar."""
         row = self.conn.execute(
             "SELECT min(t0), max(t1) FROM ("
             "SELECT min(enqueued_at) AS t0, max(coalesce(finished_at, enqueued_at)) AS t1 FROM events WHERE kind != 'product' "
-            "UNION ALL SELECT min(started_at), max(max(ended_at, coalesce(next_at, ended_at))) FROM attempts "
-            "UNION ALL SELECT min(window_start), max(window_start + window_seconds) FROM quota_windows)"
+            "UNION ALL SELECT min(started_at), max(ended_at) FROM attempts)"
         ).fetchone()
         if row[0] is None:
             return 0.0, 1.0
@@ -220,6 +232,12 @@ class ReportQueries:
         )
         row = self.conn.execute("SELECT count(*), coalesce(sum(status = 429), 0) FROM site_requests").fetchone()
         totals["product_calls"], totals["product_refusals"] = int(row[0]), int(row[1])
+        # The quota chart's refusals, per limit: storage calls refused 429, pushes over 500 per minute.
+        row = self.conn.execute(
+            "SELECT coalesce(sum(refused) FILTER (WHERE metric != 'pushed_events'), 0), "
+            "coalesce(sum(refused) FILTER (WHERE metric = 'pushed_events'), 0) FROM quota_windows"
+        ).fetchone()
+        totals["storage_refused"], totals["pushes_refused"] = int(row[0]), int(row[1])
         return totals
 
     def _report_lanes(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[Lane], int]:
@@ -247,9 +265,9 @@ class ReportQueries:
         args = (bins - 1, start, bin_seconds)
         attempts_sql = (
             f"SELECT e.kind, e.target, {bin_sql.format(column='a.started_at')}, a.outcome, count(*) "
-            "FROM attempts a JOIN events e ON e.id = a.event GROUP BY 1, 2, 3, 4"
+            "FROM attempts a JOIN events e ON e.id = a.event WHERE a.started_at >= ? AND a.started_at < ? GROUP BY 1, 2, 3, 4"
         )
-        for kind, target, index, outcome, count in self.conn.execute(attempts_sql, args):
+        for kind, target, index, outcome, count in self.conn.execute(attempts_sql, (*args, start, start + bin_seconds * bins)):
             lane = lane_of(kind, target)
             if lane is None:
                 continue
@@ -332,8 +350,8 @@ class ReportQueries:
         if wanted:
             rows = self.conn.execute(
                 "SELECT installation, metric, min(?, max(0, CAST((window_start - ?) / ? AS INTEGER))), min(window_start), "
-                "max(used), sum(refused) FROM quota_windows GROUP BY 1, 2, 3",
-                (bins - 1, start, bin_seconds),
+                "max(used), sum(refused) FROM quota_windows WHERE window_start + window_seconds > ? AND window_start < ? GROUP BY 1, 2, 3",
+                (bins - 1, start, bin_seconds, start, start + bin_seconds * bins),
             )
             for installation, metric, index, window_start, used, refused in rows:
                 found = wanted.get((installation, metric))
@@ -342,12 +360,26 @@ class ReportQueries:
         return series, len(summary), windows_total
 
     def _report_dropped(self, cap: int) -> list[dict[str, Any]]:
+        # The issue key, where the body or the product payload holds one (json_valid: a body can be any JSON text).
+        issue_key = (
+            "CASE WHEN json_valid(e.body) THEN coalesce(json_extract(e.body, '$.issueKey'), json_extract(e.body, '$.issue.key'), "
+            "json_extract(e.body, '$.payload.issueKey'), json_extract(e.body, '$.body.issueKey')) END"
+        )
         cursor = self.conn.execute(
             "SELECT l.event AS seq, e.event_id, e.installation, e.kind, e.target, e.job_id, substr(e.body, 1, ?) AS body, "
             "length(e.body) AS body_length, e.enqueued_at, l.dropped_at, l.drop_reason, substr(l.last_error, 1, ?) AS last_error, "
-            "l.replayed_as, e.attempts, e.retry_count FROM ledger l JOIN events e ON e.id = l.event "
+            f"l.replayed_as, e.attempts, e.retry_count, {issue_key} AS issue_key FROM ledger l JOIN events e ON e.id = l.event "
             "ORDER BY l.dropped_at, l.event LIMIT ?",
             (TEXT_CAP, TEXT_CAP, cap),
         )
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        for row in rows:  # each dropped event's attempts for the table: the first two and the last three
+            picked = self.conn.execute(
+                "SELECT * FROM (SELECT attempt, started_at, outcome, substr(coalesce(error, reason, ''), 1, 80) FROM attempts "
+                "WHERE event = ? ORDER BY attempt LIMIT 2) UNION SELECT * FROM (SELECT attempt, started_at, outcome, "
+                "substr(coalesce(error, reason, ''), 1, 80) FROM attempts WHERE event = ? ORDER BY attempt DESC LIMIT ?) ORDER BY 1",
+                (row["seq"], row["seq"], ATTEMPTS_CAP - 2),
+            )
+            row["tries"] = [{"attempt": a, "started_at": t, "outcome": o, "why": why} for a, t, o, why in picked]
+        return rows

@@ -212,3 +212,35 @@ CREATE TABLE IF NOT EXISTS site_requests (
 );
 CREATE INDEX IF NOT EXISTS site_requests_by_event ON site_requests(event, attempt);
 """
+
+# Views for reading a state file with other tools (sqlite3, sqlite-utils, Datasette): state names
+# instead of numbers, ISO 8601 UTC times instead of epoch seconds (docs/state-file.md). forgeq never
+# reads them; a state file gets them when it is created or next opened for writing.
+_ISO = "strftime('%Y-%m-%dT%H:%M:%fZ', {0}, 'unixepoch')"
+_STATE = "CASE " + " ".join(f"WHEN {{0}} = {number} THEN '{name}'" for number, name in STATE_NAMES.items()) + " END"
+VIEWS = {
+    "events_view": (
+        f"SELECT e.id AS seq, e.event_id, e.installation, e.kind, e.target AS queue, e.job_id, "
+        f"{_STATE.format(shown_state('e.'))} AS state, e.attempts, e.retry_count, e.retry_reason, "
+        f"{_ISO.format('e.enqueued_at')} AS pushed_at, {_ISO.format('e.available_at')} AS due_at, "
+        f"{_ISO.format('e.finished_at')} AS finished_at, e.last_error, e.body, e.parent_id AS parent, e.replay_of FROM events e"
+    ),
+    "attempts_view": (
+        f"SELECT a.event AS seq, a.attempt, a.retry_count, {_ISO.format('a.started_at')} AS started_at, "
+        f"{_ISO.format('a.ended_at')} AS ended_at, a.outcome, a.reason, a.error, a.retry_after_asked, a.retry_after_applied, "
+        f"{_ISO.format('a.next_at')} AS next_at, a.retry_context, a.quota_refusals, a.storage_calls, a.notes, a.logs, a.wall_ms "
+        "FROM attempts a"
+    ),
+    "ledger_view": (
+        f"SELECT l.event AS seq, e.target AS queue, e.installation, {_ISO.format('l.dropped_at')} AS dropped_at, "
+        "l.drop_reason, l.last_error, l.retry_context, l.replayed_as FROM ledger l JOIN events e ON e.id = l.event"
+    ),
+    "kvs_view": (
+        f"SELECT installation, key, value, {_ISO.format('created_at')} AS created_at, {_ISO.format('updated_at')} AS updated_at, "
+        f"{_ISO.format('expire_at')} AS expire_at FROM kvs WHERE space = 0"
+    ),
+    "quota_view": (
+        f"SELECT installation, metric, {_ISO.format('window_start')} AS window_start, window_seconds, used, quota, refused "
+        "FROM quota_windows"
+    ),
+}

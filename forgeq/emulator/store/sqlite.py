@@ -172,11 +172,18 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         self._check_identity()  # again, under the connection's settings: another process may have won a race
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version == schema.SCHEMA_VERSION:
+            views = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'view'")}
+            if not views >= schema.VIEWS.keys():
+                with suppress(StateFileError), self.transaction():  # read-only: the views wait for a writable open
+                    for name, select in schema.VIEWS.items():
+                        self.conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
             return
         with self.transaction():
             for statement in schema.DDL.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
+            for name, select in schema.VIEWS.items():
+                self.conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
 
     def close(self) -> None:

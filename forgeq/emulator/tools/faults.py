@@ -377,6 +377,16 @@ class Faults:
         self._duplicated: set[int] = set()
         self._installed = False
 
+    def unmatched(self) -> list[str]:
+        """The rules that never fired, described: a filter that names nothing, a window no call fell in."""
+        found = [f"fail rule {i} ({rule.target.describe()})" for i, rule in enumerate(self.fail_rules, 1) if not rule.fired]
+        for i, rule in enumerate(self.storage_rules, 1):
+            if not rule.fired:
+                window = f"{rule.start:g}-{'' if rule.end is None else f'{rule.end:g}'} s"
+                found.append(f"{'storage_429' if rule.refuse else 'storage_latency'} rule {i} (from {window}; no storage call fell in it)")
+        found += [f"duplicates rule {i} ({rule.target.describe()})" for i, rule in enumerate(self.duplicate_rules, 1) if not rule.fired]
+        return found
+
     # -- adding rules --------------------------------------------------------------------------
 
     def fail(

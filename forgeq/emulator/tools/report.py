@@ -19,13 +19,14 @@ from collections.abc import Iterable
 from forgeq.emulator.store.report_queries import OUTCOME_ORDER, QuotaSeries, ReportData
 
 COLOURS = {
-    # Okabe-Ito, readable with the common colour-vision deficiencies.
+    # Okabe-Ito, readable with the common colour-vision deficiencies; retry (blue) and error (orange)
+    # differ in hue and lightness for every kind of colour blindness, dropped is near-black, lost grey.
     "succeeded": "#009E73",
-    "retry": "#E69F00",
-    "error": "#D55E00",
+    "retry": "#0072B2",
+    "error": "#E69F00",
     "timeout": "#CC79A7",
-    "dropped": "#A50F15",
-    "lost": "#555555",
+    "dropped": "#1B1B1B",
+    "lost": "#8C8C8C",
 }
 OUTCOME_HELP = {
     "succeeded": "the handler returned",
@@ -36,7 +37,7 @@ OUTCOME_HELP = {
     "lost": "a trigger's last attempt: the event is lost",
 }
 BACKLOG = "#56B4E9"
-BACKING_OFF = "#E69F00"
+BACKING_OFF = COLOURS["retry"]
 LIMIT = "#A50F15"
 WIDTH = 960
 LEFT = 56
@@ -78,8 +79,8 @@ h1 { font-size: 22px; margin: 0 0 2px; }
 h2 { font-size: 16px; margin: 28px 0 4px; border-bottom: 1px solid #ddd; padding-bottom: 3px; }
 p { margin: 4px 0; }
 .sub, .note { color: #555; font-size: 12.5px; }
-.stats { display: flex; flex-wrap: wrap; gap: 8px; margin: 14px 0 4px; }
-.stat { flex: 1 1 0; background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 10px; min-width: 84px; }
+.stats { display: grid; grid-template-columns: repeat(auto-fill, minmax(118px, 1fr)); gap: 8px; margin: 14px 0 4px; }
+.stat { background: #fff; border: 1px solid #e2e2e2; border-radius: 6px; padding: 6px 10px; }
 .stat b { display: block; font-size: 19px; font-variant-numeric: tabular-nums; }
 .stat span { color: #555; font-size: 12px; }
 .stat.bad b { color: #A50F15; }
@@ -100,10 +101,13 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; white-space:
 td.text { word-break: break-word; }
 td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td code, .mono { font: 11.5px ui-monospace, "DejaVu Sans Mono", monospace; }
-td code.body { color: #555; font-size: 11px; }
+td code.body { color: #555; font-size: 11px; display: block; white-space: pre-wrap; word-break: break-all; margin-top: 4px; }
+details summary { cursor: pointer; color: #0072B2; font-size: 12px; }
+ol.tries { margin: 4px 0; padding-left: 18px; font-size: 12px; }
 .empty { background: #fff; border: 1px dashed #ccc; border-radius: 6px; padding: 14px; color: #555; }
 footer { margin-top: 32px; color: #777; font-size: 12px; }
 """
+CSS += "".join(f"ol.tries .o-{name} {{ color: {colour}; }}\n" for name, colour in COLOURS.items())
 
 
 def esc(value: object) -> str:
@@ -169,7 +173,9 @@ def _header(data: ReportData, title: str, source: str) -> str:
     if totals["trigger_invocations"]:
         stats.append(("trigger_invocations", "trigger invocations", totals["trigger_invocations"], False))
         stats.append(("trigger_lost", "lost by triggers", totals["trigger_lost"], totals["trigger_lost"] > 0))
-    stats.append(("quota_refusals", "quota refusals", totals["quota_refusals"], totals["quota_refusals"] > 0))
+    # The same counts as the quota chart below: storage calls refused (429) and pushes over the push limit.
+    stats.append(("storage_refused", "storage calls refused", totals["storage_refused"], totals["storage_refused"] > 0))
+    stats.append(("pushes_refused", "pushes refused", totals["pushes_refused"], totals["pushes_refused"] > 0))
     if totals.get("product_calls"):
         stats.append(("product_calls", "product calls", totals["product_calls"], False))
         stats.append(("product_refusals", "product calls refused (429)", totals["product_refusals"], totals["product_refusals"] > 0))
@@ -185,7 +191,8 @@ def _header(data: ReportData, title: str, source: str) -> str:
     return (
         f"<header><h1>forgeq report: {esc(title)}</h1>"
         f'<p class="sub">State <span class="mono">{esc(source)}</span> · {clock} · '
-        f"from {started} (+0:00) to {_offset(data.end - data.start)}</p>"
+        f"from {started} ({_offset(0)}) to {_offset(data.end - data.start)}: the active span, from the first push to the last attempt "
+        "(<code>forgeq report --since T --until T</code> draws another)</p>"
         f'<div class="stats">{tiles}{drain_tile}</div></header>'
     )
 
@@ -218,10 +225,13 @@ def _axis(data: ReportData, top: float, bottom: float) -> str:
 
 
 def _offset(seconds: float) -> str:
+    """One format for every time on the page, the timeline's without its milliseconds: +00:35:00, +1d 02:00:00."""
     whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"+{hours}:{minutes:02d}:{secs:02d}" if hours else f"+{minutes}:{secs:02d}"
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"+{days}d {clock}" if days else f"+{clock}"
 
 
 def _duration(seconds: float) -> str:
@@ -544,16 +554,14 @@ def _dropped(data: ReportData) -> str:
         return '<p class="empty" id="dropped-empty">No event was dropped.</p>'
     replays = any(row["replayed_as"] is not None for row in data.dropped)
     columns = [
-        ("n", "#", "48px"),
-        ("", "event and body", "190px"),
-        ("", "queue · installation", "124px"),
-        ("n", "attempts", "70px"),
-        ("", "pushed → dropped", "128px"),
-        ("", "why", "20%"),
-        ("", "last error", ""),
+        ("n", "#", "56px"),
+        ("", "issue · queue · installation", "190px"),
+        ("n", "attempts", "74px"),
+        ("", "pushed → dropped", "190px"),
+        ("", "why, and the last error", ""),
     ]
     if replays:
-        columns.append(("", "replayed as", "76px"))
+        columns.append(("", "replayed as", "86px"))
     colgroup = "".join(f'<col style="width:{width}">' if width else "<col>" for _c, _t, width in columns)
     head = "".join(
         f'<th class="{css}">{title}</th>' if css else f"<th>{title}</th>" for css, title, _w in columns
@@ -563,15 +571,26 @@ def _dropped(data: ReportData) -> str:
         body = str(row["body"])
         if row["body_length"] > len(body):
             body += f"… ({row['body_length']:,} characters)"
+        issue = f'<b>{esc(row["issue_key"])}</b><br>' if row.get("issue_key") else ""
+        shown = row.get("tries", [])
+        items = []
+        for index, t in enumerate(shown):
+            if index and t["attempt"] > shown[index - 1]["attempt"] + 1:
+                skipped = t["attempt"] - shown[index - 1]["attempt"] - 1
+                items.append(f"<li class=\"gap\">… {skipped:,} more: <code>forgeq inspect timeline {row['seq']}</code></li>")
+            items.append(
+                f'<li value="{t["attempt"]}"><span class="time">{_offset(t["started_at"] - data.start)}</span> '
+                f'<b class="o-{esc(t["outcome"])}">{esc(t["outcome"])}</b> {esc(t["why"])}</li>'
+            )
+        tries = "".join(items)
         cells = [
             f'<td class="n">{row["seq"]}</td>',
-            f'<td class="text"><code title="{esc(row["event_id"])}">{esc(str(row["event_id"])[:8])}</code><br>'
-            f'<code class="body">{esc(body)}</code></td>',
-            f'<td class="text">{esc(row["target"])}<br><span class="sub">{esc(row["installation"])}</span></td>',
+            f'<td class="text">{issue}{esc(row["target"])}<br><span class="sub">{esc(row["installation"])}</span></td>',
             f'<td class="n">{row["attempts"]}</td>',
             f'<td class="time">{_offset(row["enqueued_at"] - data.start)} → {_offset(row["dropped_at"] - data.start)}</td>',
-            f'<td class="text">{esc(row["drop_reason"])}</td>',
-            f'<td class="text">{esc(row["last_error"] or "")}</td>',
+            f'<td class="text">{esc(row["drop_reason"])}<br><span class="sub">{esc(row["last_error"] or "")}</span>'
+            f'<details><summary>its {row["attempts"]} attempts and body</summary><ol class="tries">{tries}</ol>'
+            f'<code class="body" title="{esc(row["event_id"])}">{esc(body)}</code></details></td>',
         ]
         if replays:
             cells.append(
