@@ -24,3 +24,8 @@ A part imports only the parts beneath it (tests/test_architecture.py checks it):
 
 Imports under `if TYPE_CHECKING:` may name any part (types only; nothing is imported at run time).
 """
+
+import sys as _sys
+
+if _sys.platform == "win32":  # file locks (fcntl) and handler timeouts (SIGALRM) are POSIX; forgeq.launcher says the same
+    raise ImportError("forgeq runs on Linux and macOS; on Windows, run it inside WSL (https://learn.microsoft.com/windows/wsl/)")

@@ -17,11 +17,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows: forgeq.launcher says the same to the command line
-    raise ImportError("forgeq runs on Linux and macOS; on Windows, run it inside WSL (https://learn.microsoft.com/windows/wsl/)") from None
-
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import crashpoints, identity, schema
