@@ -520,8 +520,8 @@ FORGEQ_BENCHES: list[Bench] = [
         forgeq_startup_help,
         "s",
         STARTUP_N,
-        "median wall of 10 fresh `forgeq --help`",
-        compare=(Compare("startup_typer"),),
+        "median wall of 10 fresh `forgeq --help` (click's plain help: typer's rich help cost 4-5x)",
+        compare=(Compare("startup_typer", Target("<=", 1.5)),),
         unavailable=needs_cli("--help"),
     ),
     Bench(

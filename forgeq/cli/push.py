@@ -82,7 +82,7 @@ def push(
         raise InputError("--body and --delay apply to --queue; a product event takes --set PATH=VALUE or --payload FILE")
     if concurrency_key is not None or concurrency_limit is not None:
         raise InputError("--concurrency-key and --concurrency-limit apply to --queue", "a trigger sets a key on the events it pushes")
-    fired = fire_product(event, count, rate, project, sets or [], payload, installation, manifest, db, show_progress=not json_output)
+    fired = {"kind": "product", **fire_product(event, count, rate, project, sets or [], payload, installation, manifest, db, show_progress=not json_output)}
     if json_output:
         for warning in fired["warnings"]:
             render.warn(warning)
@@ -262,4 +262,8 @@ def push_to_queue(
     row = next(new_events(queue, [event], installation=site, now=now, job_id=None))
     job_id, seqs = store.push_job(queue, site, now, "cli", itertools.repeat(row, count))
     store.close()
-    return {"queue": queue, "installation": site, "job_id": job_id, "count": len(seqs), "first": seqs[0], "last": seqs[-1], "warnings": warnings}
+    # first_event / last_event as a product push names them; first / last kept for scripts written before
+    return {
+        "kind": "queue", "queue": queue, "installation": site, "job_id": job_id, "count": len(seqs),
+        "first_event": seqs[0], "last_event": seqs[-1], "first": seqs[0], "last": seqs[-1], "warnings": warnings,
+    }  # fmt: skip

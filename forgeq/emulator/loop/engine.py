@@ -389,7 +389,7 @@ class Emulator:
         function, delivery, method = route
         handler = self.handlers.get(function.key)
         if handler is None:
-            self._block(record, now, f"handler of function '{function.key}' cannot be loaded")
+            self._block(record, f"handler of function '{function.key}' cannot be loaded")
             return
         start = max(now, record.available_at) if self.clock.virtual else self.clock.now()
         slots = self._slots(record, start)
@@ -429,36 +429,37 @@ class Emulator:
         if record.kind == "queue":
             consumer = manifest.consumer_for(record.target)
             if consumer is None:
-                self._block(record, record.available_at, f"no consumer listens on queue '{record.target}'")
+                self._block(record, f"no consumer listens on queue '{record.target}'")
                 return None
             delivery = retry.CONSUMER_V1 if consumer.version == 1 else retry.CONSUMER_V2
             key, method = consumer.function, consumer.method
         elif record.kind == "trigger":
             trigger = next((t for t in manifest.triggers if t.key == record.target), None)
             if trigger is None:
-                self._block(record, record.available_at, f"no trigger module '{record.target}' in the manifest")
+                self._block(record, f"no trigger module '{record.target}' in the manifest")
                 return None
             delivery, key, method = retry.TRIGGER, trigger.function, None
         elif record.kind == "scheduled":
             scheduled = next((s for s in manifest.scheduled_triggers if s.key == record.target), None)
             if scheduled is None:
-                self._block(record, record.available_at, f"no scheduledTrigger module '{record.target}' in the manifest")
+                self._block(record, f"no scheduledTrigger module '{record.target}' in the manifest")
                 return None
             delivery, key, method = retry.SCHEDULED, scheduled.function, None
         else:
-            self._block(record, record.available_at, f"unknown event kind '{record.kind}'")
+            self._block(record, f"unknown event kind '{record.kind}'")
             return None
         function = manifest.functions.get(key)
         if function is None:
-            self._block(record, record.available_at, f"function '{key}' is not in the manifest")
+            self._block(record, f"function '{key}' is not in the manifest")
             return None
         return function, delivery, method
 
-    def _block(self, record: EventRecord, at: float, why: str) -> None:
+    def _block(self, record: EventRecord, why: str) -> None:
         self.batch.updates.append(EventUpdate.unstarted(record, schema.BLOCKED, record.available_at, None, why))
         if why not in self.warned:
             self.warned.add(why)
-            self.notify(Notice(at, f"{why}: its events wait (they run once it is fixed)", "warning"))
+            # Stamped now, when the loop found it: the event's due time may be long past.
+            self.notify(Notice(self.clock.now(), f"{why}: its events wait (they run once it is fixed)", "warning"))
 
     def _slots(self, record: EventRecord, start: float) -> list[tuple[str, str]] | None:
         """The invocation slots the attempt takes, or None when one is full and the event was delayed.
