@@ -104,13 +104,22 @@ class TimelinePrinter:
         self.show_logs = show_logs
         # queue, event and attempt columns grow to the widest seen, so that later lines line up
         self.widths = [0, 0, 0]
+        self.idle = False
 
     def _paint(self, text: str, style: str) -> str:
         code = _COLOURS.get(style)
         return f"\x1b[{code}m{text}\x1b[0m" if self.colour and code else text
 
     def attempt(self, report: AttemptReport) -> None:
+        self.idle = False
         self.stream.write(self.lines(report) + "\n")
+
+    def went_idle(self, now: float) -> None:
+        """Once each time the run runs out of work (run without --until-idle), so it never looks hung."""
+        if not self.idle:
+            self.idle = True
+            self.stream.write(idle_line(now) + "\n")
+            self.stream.flush()
 
     def lines(self, report: AttemptReport) -> str:
         """The attempt's line (columns padded so that the timeline lines up), then its notes and logs."""
@@ -155,7 +164,7 @@ class TimelinePrinter:
     def notice_line(self, notice: Notice) -> str:
         return f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {printable(notice.text)}"
 
-    def close(self) -> None:
+    def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
         self.stream.flush()
 
 
@@ -294,11 +303,14 @@ class NoticePrinter:
     def attempt(self, report: AttemptReport) -> None:
         pass
 
+    def went_idle(self, now: float) -> None:
+        pass
+
     def notice(self, notice: Notice) -> None:
         if notice.level != "info":
             sys.stderr.write(f"{clock_text(notice.at)}  {notice.level.upper()}  {printable(notice.text)}\n")
 
-    def close(self) -> None:
+    def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
         sys.stderr.flush()
 
 

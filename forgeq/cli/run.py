@@ -179,10 +179,7 @@ def run(
     else:
         printer = render.status_printer(store.waiting_count, show_logs)
     emulator = Emulator(loaded, store, settings, observers=[printer])
-    if isinstance(printer, render.StatusPrinter):
-        emulator.when_idle.append(lambda: printer.went_idle(emulator.clock.now()))
-    else:
-        emulator.when_idle.append(_idle_banner(printer, emulator))
+    emulator.when_idle.append(lambda: printer.went_idle(emulator.clock.now()))
     render.verbose(f"manifest {manifest}, state file {path}, seed {seed}, {clock} clock")
     if isinstance(printer.stream, render.PipeSafeStream):  # `forgeq run | head`: stop, committing what ran
         printer.stream.on_closed = lambda: setattr(emulator, "interrupted", True)
@@ -220,7 +217,7 @@ def run(
             watcher.stop()
         signal.signal(signal.SIGINT, previous)
         elapsed = render.wall() - started
-        printer.close(emulator.clock.now(), elapsed) if isinstance(printer, render.StatusPrinter) else printer.close()
+        printer.close(emulator.clock.now(), elapsed)
     from forgeq.emulator.tools.summary import summarize
 
     summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), elapsed)
@@ -249,21 +246,6 @@ def run(
     lock.release()  # after the connection: closing a descriptor of the file first would drop SQLite's locks
     if stopped_by and stopped_by[0] == signal.SIGINT:
         raise typer.Exit(code=130)  # the shell's convention for a run stopped by Ctrl-C
-
-
-def _idle_banner(printer: Any, emulator: Any) -> Any:
-    """The timeline's idle line: once each time the run runs out of work, so it never looks hung."""
-    from forgeq.cli import render
-
-    seen = [-1]
-
-    def banner() -> None:
-        if seen[0] != emulator.attempts_run:
-            seen[0] = emulator.attempts_run
-            printer.stream.write(render.idle_line(emulator.clock.now()) + "\n")
-            printer.stream.flush()
-
-    return banner
 
 
 def _start_watching(emulator: Any, manifest: Path) -> Any:
