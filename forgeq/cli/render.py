@@ -187,7 +187,7 @@ class StatusPrinter:
         self.stream = stream
         self.wall = wall_time
         self.waiting = waiting  # () -> events not finished, read from the state file
-        self.lines = TimelinePrinter(stream, show_logs)
+        self.timeline = TimelinePrinter(stream, show_logs)  # formats the lines printed above the status
         self.live_display: Any = None
         self.counts: dict[str, int] = {}
         self.finished = 0
@@ -217,13 +217,13 @@ class StatusPrinter:
     def _drop(self, report: AttemptReport) -> None:
         self.notable += 1
         if self.notable <= self.MAX_NOTABLE:
-            self._print(self.lines.lines(report))
+            self._print(self.timeline.lines(report))
         elif self.notable == self.MAX_NOTABLE + 1:
             self._print(f"{clock_text(report.started_at)}  (more drops and losses: the summary counts them; forgeq inspect dropped lists them)")
 
     def notice(self, notice: Notice) -> None:
         self.now = max(self.now, notice.at)
-        self._print(self.lines.notice_line(notice))
+        self._print(self.timeline.notice_line(notice))
 
     def went_idle(self, now: float) -> None:
         """Nothing is due and the run waits (run without --until-idle): say so once, keep the status fresh."""
