@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -70,7 +71,7 @@ def push(
         if installation is not None and not installation.strip():
             raise InputError("--installation must not be empty")
         concurrency = concurrency_option(concurrency_key, concurrency_limit)
-        result = push_to_queue(queue, body, delay, count, installation, manifest, db, concurrency)
+        result = push_to_queue(queue, body, delay, count, installation, manifest, db, concurrency, show_progress=not json_output)
         if json_output:
             render.json_out(result)
         else:
@@ -221,7 +222,10 @@ def push_to_queue(
     manifest: Path,
     db: Path | None,
     concurrency: dict[str, Any] | None = None,
+    *,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
+    from forgeq.cli import render
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
@@ -260,10 +264,22 @@ def push_to_queue(
     now = virtual_now(store)
     # `count` copies of one event: its row is built once (JSON, delay) and inserted `count` times.
     row = next(new_events(queue, [event], installation=site, now=now, job_id=None))
-    job_id, seqs = store.push_job(queue, site, now, "cli", itertools.repeat(row, count))
+    with render.push_progress(count, enabled=show_progress) as progress:
+        job_id, seqs = store.push_job(queue, site, now, "cli", _counted(itertools.repeat(row, count), progress))
     store.close()
     # first_event / last_event as a product push names them; first / last kept for scripts written before
     return {
         "kind": "queue", "queue": queue, "installation": site, "job_id": job_id, "count": len(seqs),
         "first_event": seqs[0], "last_event": seqs[-1], "first": seqs[0], "last": seqs[-1], "warnings": warnings,
     }  # fmt: skip
+
+
+def _counted(rows: Iterable[Any], progress: Callable[[int], None], every: int = 5000) -> Iterator[Any]:
+    """The rows, calling `progress(n)` each `every` rows (a large push's bar moves while it inserts)."""
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        if done % every == 0:
+            progress(every)
+    progress(done % every)
