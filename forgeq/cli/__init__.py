@@ -68,11 +68,11 @@ def _options(
 # Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
 app.command("demo", short_help="A bulk import against the bundled demo app, run until idle.", epilog=demo_commands.EXAMPLES)(demo_commands.demo)
 app.command("run", short_help="Deliver the queued events: consumers, triggers, retries, quotas.", epilog=run_commands.EXAMPLES)(run_commands.run)
-app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.")(push_commands.push)
+app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.", epilog=push_commands.EXAMPLES)(push_commands.push)
 app.command("webtrigger", short_help="Call a web trigger with the request Forge builds; print its response.")(pusher_commands.webtrigger)
 app.command("invoke", short_help="Call a UI resolver as @forge/bridge's invoke(key, payload) does.")(pusher_commands.invoke)
 app.command("lint", short_help="Check the manifest and the retry logic before anything runs.", epilog=lint_commands.EXAMPLES)(lint_commands.lint)
-app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.")(init_commands.init)
+app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.", epilog=init_commands.EXAMPLES)(init_commands.init)
 app.command("doctor", short_help="What this forgeq emulates exactly, approximately, not at all.")(doctor_commands.doctor)
 app.command("report", short_help="The state's pictures in one offline HTML file.", epilog=report_commands.EXAMPLES)(report_commands.report)
 app.add_typer(inspect_commands.app, name="inspect", short_help="Queues, events, jobs, timelines, the ledger, the store, quotas.")

@@ -7,6 +7,14 @@ from typing import Annotated
 
 import typer
 
+from forgeq.cli.common import examples
+
+EXAMPLES = examples(
+    "forgeq init my-app && cd my-app && uv run pytest",
+    "forgeq init . --name billing-sync   # here, in an empty folder",
+    docs="README.md (The development loop), docs/testing.md",
+)
+
 
 def init(
     folder: Annotated[

@@ -15,6 +15,7 @@ from forgeq.cli.common import (
     InstallationOption,
     JsonOption,
     ManifestOption,
+    examples,
     open_store,
     virtual_now,
 )
@@ -31,6 +32,15 @@ from forgeq.emulator.errors import InputError
 
 app = typer.Typer(
     help="Look at queues, events, jobs, timelines, the dropped-event ledger, the key-value store, quotas, product requests and the fake site.",
+    epilog=examples(
+        "forgeq inspect queue                          # per queue: pending, retrying, succeeded, dropped, ...",
+        "forgeq inspect events --state retrying --since 15m",
+        "forgeq inspect timeline 17                    # every attempt of event #17, with its retryContext",
+        "forgeq inspect dropped --not-replayed         # the ledger",
+        "forgeq inspect kvs --prefix issue- --limit 20",
+        "forgeq inspect quota --metric write_units",
+        docs="docs/json.md (every --json shape, the filters), docs/state-file.md",
+    ),
     no_args_is_help=True,
     rich_markup_mode=None,
     context_settings=CONTEXT,

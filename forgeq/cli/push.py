@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from forgeq.cli.common import DbOption, ManifestOption, open_store, virtual_now
+from forgeq.cli.common import DbOption, ManifestOption, examples, open_store, virtual_now
+
+EXAMPLES = examples(
+    "forgeq push issue-created --count 1000                 # a bulk import: product events to every subscribed trigger",
+    "forgeq push issue-created --set issue.fields.summary=Hi # a payload field of your own",
+    "forgeq push --list                                     # the product events forgeq can make",
+    "forgeq push --queue q --body '{\"issueKey\": \"A-1\"}' --count 200",
+    "forgeq push --queue q --body @event.json --delay 60",
+    docs="docs/product-events.md, docs/json.md (push --json)",
+)
 
 
 def push(
