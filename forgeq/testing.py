@@ -449,7 +449,7 @@ class ForgeApp:
             engine.flush()
             waiting = self.store.waiting_count()
             if waiting:
-                _warn(f"run stopped at max_attempts={max_attempts} with {waiting} event(s) still waiting: the app is not idle")
+                _warn(f"run stopped at max_attempts={max_attempts} with {waiting} event(s) still waiting: the app is not idle", 4)
         return engine.attempts_run - started
 
     def _baseline(self) -> None:
@@ -1061,7 +1061,8 @@ class ForgeqWarning(UserWarning):
     """Something in a test that runs but probably does not do what was meant (pytest lists it)."""
 
 
-def _warn(text: str) -> None:
+def _warn(text: str, stacklevel: int = 3) -> None:
+    """Warn at the line of the test that called the API (stacklevel counts from here)."""
     import warnings
 
-    warnings.warn(ForgeqWarning(text), stacklevel=3)
+    warnings.warn(ForgeqWarning(text), stacklevel=stacklevel)
