@@ -168,11 +168,11 @@ _RULES = [
          "Assign it before the branch, on every path."),
     Rule("FQ501", ERROR, "custom entity not declared in the manifest",
          "Custom entities are declared under app.storage.entities; the Custom Entity Store refuses an entity it does "
-         "not know (forgeq: INVALID_ENTITY_TYPE), so every call on it fails (FS §2.4).",
+         "not know (forgeq: INVALID_ENTITY_TYPE), so every call on it fails.",
          "Declare the entity with its attributes and indexes, or fix the name."),
     Rule("FQ502", ERROR, "transaction check without an entity",
          "`transact().check(key, {entityName, conditions})` checks a custom entity item; Forge checks conditions on "
-         "entity items only, so a check of a plain key fails the whole transaction (FS §2.5).",
+         "entity items only, so a check of a plain key fails the whole transaction.",
          "Keep what you check in a custom entity and pass its entityName and conditions; or, in a Python app, check a "
          "plain key's value with check(key, {'value': v}) (FQ503)."),
     Rule("FQ503", WARNING, "transaction check of a plain key's value (beyond Forge)",
