@@ -18,7 +18,7 @@ EXAMPLES = examples(
 
 def init(
     folder: Annotated[
-        Path, typer.Argument(help="Where to create the app (created if missing; must be empty).")
+        Path, typer.Argument(metavar="FOLDER", help="Where to create the app (created if missing; must be empty).")
     ] = Path("."),
     force: Annotated[
         bool,
@@ -29,7 +29,7 @@ def init(
     name: Annotated[
         str | None,
         typer.Option(
-            "--name", help="The app's name in its README and manifest [default: the folder's name]."
+            "--name", metavar="NAME", help="The app's name in its README and manifest [default: the folder's name]."
         ),
     ] = None,
 ) -> None:

@@ -89,8 +89,8 @@ def events(
 
 @app.command("timeline", short_help="Every attempt of one event or one job, with its retryContext.")
 def timeline(
-    event: Annotated[str | None, typer.Argument(help="An event: its number (17 or #17) or its eventId.")] = None,
-    job: Annotated[str | None, typer.Option("--job", help="Every event of this job instead of one event.")] = None,
+    event: Annotated[str | None, typer.Argument(metavar="EVENT", help="An event: its number (17 or #17) or its eventId.")] = None,
+    job: Annotated[str | None, typer.Option("--job", metavar="JOB_ID", help="Every event of this job instead of one event.")] = None,
     since: SinceFilter = None,
     until: UntilFilter = None,
     manifest: ManifestOption = Path("manifest.yml"),
@@ -149,7 +149,7 @@ def timeline(
 def jobs(
     queue: QueueFilter = None,
     state: Annotated[
-        str | None, typer.Option("--state", help="Only jobs with an event in one of these states (comma-separated, as for `inspect events`).")
+        str | None, typer.Option("--state", metavar="STATES", help="Only jobs with an event in one of these states (comma-separated, as for `inspect events`).")
     ] = None,
     since: SinceFilter = None,
     until: UntilFilter = None,
@@ -179,7 +179,7 @@ def jobs(
 @app.command("dropped", short_help="The ledger: every dropped or lost event, and why.")
 def dropped(
     queue: QueueFilter = None,
-    state: Annotated[str | None, typer.Option("--state", help="dropped (queue events) or lost (trigger events); both by default.")] = None,
+    state: Annotated[str | None, typer.Option("--state", metavar="STATES", help="dropped (queue events) or lost (trigger events); both by default.")] = None,
     job: JobFilter = None,
     not_replayed: Annotated[bool, typer.Option("--not-replayed", help="Only events not replayed yet.")] = False,
     since: SinceFilter = None,
@@ -209,11 +209,11 @@ def dropped(
 
 @app.command("kvs", short_help="The key-value store of an installation (no secrets).")
 def kvs(
-    prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this.")] = "",
-    limit: Annotated[int, typer.Option("--limit", help="At most this many keys.")] = 1000,
-    entity: Annotated[str | None, typer.Option("--entity", help="A custom entity's items instead of the plain keys, e.g. --entity import-record.")] = None,
-    index: Annotated[str | None, typer.Option("--index", help="With --entity: in this index's order (by-key, or one the manifest declares).")] = None,
-    partition: Annotated[list[str] | None, typer.Option("--partition", help="With --index: a partition value, once per partition attribute, in order.")] = None,
+    prefix: Annotated[str, typer.Option("--prefix", metavar="PREFIX", help="Only keys starting with this.")] = "",
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many keys.")] = 1000,
+    entity: Annotated[str | None, typer.Option("--entity", metavar="NAME", help="A custom entity's items instead of the plain keys, e.g. --entity import-record.")] = None,
+    index: Annotated[str | None, typer.Option("--index", metavar="NAME", help="With --entity: in this index's order (by-key, or one the manifest declares).")] = None,
+    partition: Annotated[list[str] | None, typer.Option("--partition", metavar="VALUE", help="With --index: a partition value, once per partition attribute, in order.")] = None,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     installation: InstallationOption = None,
@@ -261,7 +261,7 @@ def kvs(
 
 @app.command("quota", short_help="Storage quota and push-limit use per window.")
 def quota(
-    metric: Annotated[str | None, typer.Option("--metric", help="Only this metric: write_units, read_units, requests, writes, ..., pushed_events.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", metavar="METRIC", help="Only this metric: write_units, read_units, requests, writes, ..., pushed_events.")] = None,
     all_windows: Annotated[bool, typer.Option("--all", help="Also list the one-second windows that refused nothing.")] = False,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,

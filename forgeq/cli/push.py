@@ -28,27 +28,27 @@ EXAMPLES = examples(
 
 def push(
     event: Annotated[
-        str | None, typer.Argument(help="A product event: an alias (issue-created, ...) or a full avi: type. Or use --queue.")
+        str | None, typer.Argument(metavar="EVENT", help="A product event: an alias (issue-created, ...) or a full avi: type. Or use --queue.")
     ] = None,
-    queue: Annotated[str | None, typer.Option("--queue", help="Push to this queue, as Queue(key=...).push would.")] = None,
-    body: Annotated[str | None, typer.Option("--body", help="With --queue: the event body, JSON or @file.json.")] = None,
-    delay: Annotated[float | None, typer.Option("--delay", help="With --queue: delayInSeconds, 0-900.")] = None,
+    queue: Annotated[str | None, typer.Option("--queue", metavar="QUEUE", help="Push to this queue, as Queue(key=...).push would.")] = None,
+    body: Annotated[str | None, typer.Option("--body", metavar="JSON", help="With --queue: the event body, JSON or @file.json.")] = None,
+    delay: Annotated[float | None, typer.Option("--delay", metavar="SECONDS", help="With --queue: delayInSeconds, 0-900.")] = None,
     concurrency_key: Annotated[
-        str | None, typer.Option("--concurrency-key", help="With --queue: the event's concurrency key (docs/fidelity.md); needs --concurrency-limit.")
+        str | None, typer.Option("--concurrency-key", metavar="KEY", help="With --queue: the event's concurrency key (docs/fidelity.md); needs --concurrency-limit.")
     ] = None,
     concurrency_limit: Annotated[
-        int | None, typer.Option("--concurrency-limit", help="With --queue: how many events of the key may run at once.")
+        int | None, typer.Option("--concurrency-limit", metavar="N", help="With --queue: how many events of the key may run at once.")
     ] = None,
-    count: Annotated[int, typer.Option("--count", "-n", help="How many events to push.")] = 1,
+    count: Annotated[int, typer.Option("--count", "-n", metavar="N", help="How many events to push.")] = 1,
     rate: Annotated[
-        float | None, typer.Option("--rate", help="Product events per second of the emulator's clock; default: all at once, as a bulk import.")
+        float | None, typer.Option("--rate", metavar="PER_SECOND", help="Product events per second of the emulator's clock; default: all at once, as a bulk import.")
     ] = None,
-    project: Annotated[str | None, typer.Option("--project", help="The Jira project key (Confluence space key) in the payloads; default DEMO.")] = None,
+    project: Annotated[str | None, typer.Option("--project", metavar="KEY", help="The Jira project key (Confluence space key) in the payloads; default DEMO.")] = None,
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a payload field: PATH=VALUE, VALUE as JSON or text. Repeatable.")
+        list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="Override a payload field: PATH=VALUE, VALUE as JSON or text. Repeatable.")
     ] = None,
-    payload: Annotated[Path | None, typer.Option("--payload", help="A JSON file with your own product event payload.")] = None,
-    installation: Annotated[str | None, typer.Option("--installation", "-i", help="The installation (site) to push to.")] = None,
+    payload: Annotated[Path | None, typer.Option("--payload", metavar="FILE", help="A JSON file with your own product event payload.")] = None,
+    installation: Annotated[str | None, typer.Option("--installation", "-i", metavar="SITE", help="The installation (site) to push to.")] = None,
     list_events: Annotated[bool, typer.Option("--list", help="List the product events forgeq can make, and the triggers that receive them.")] = False,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,

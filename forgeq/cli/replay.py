@@ -22,11 +22,11 @@ def replay(
     job: JobFilter = None,
     event: Annotated[
         list[str] | None,
-        typer.Option("--event", "-e", help="This event (17, #17 or its eventId); repeat for more."),
+        typer.Option("--event", "-e", metavar="EVENT", help="This event (17, #17 or its eventId); repeat for more."),
     ] = None,
     state: Annotated[
         str | None,
-        typer.Option("--state", help="dropped (queue events) or lost (trigger events); both by default."),
+        typer.Option("--state", metavar="STATES", help="dropped (queue events) or lost (trigger events); both by default."),
     ] = None,
     since: SinceFilter = None,
     until: UntilFilter = None,

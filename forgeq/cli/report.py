@@ -21,7 +21,7 @@ EXAMPLES = examples(
 
 def report(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="The HTML file to write ('-' for standard output).")
+        Path, typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write ('-' for standard output).")
     ] = DEFAULT_OUT,
     since: SinceFilter = None,
     until: UntilFilter = None,

@@ -10,25 +10,25 @@ if TYPE_CHECKING:
     from forgeq.emulator.store import Store
     from forgeq.emulator.store.inspection import Selection
 
-QueueFilter = Annotated[str | None, typer.Option("--queue", help="Only this queue (or trigger module key).")]
+QueueFilter = Annotated[str | None, typer.Option("--queue", metavar="QUEUE", help="Only this queue (or trigger module key).")]
 StateFilter = Annotated[
     str | None,
     typer.Option(
-        "--state",
+        "--state", metavar="STATES",
         help="Only these states, comma-separated: pending, delayed, retrying, running, succeeded, dropped, lost, cancelled, blocked, delivered.",
     ),
 ]
-JobFilter = Annotated[str | None, typer.Option("--job", help="Only this job id.")]
+JobFilter = Annotated[str | None, typer.Option("--job", metavar="JOB_ID", help="Only this job id.")]
 SinceFilter = Annotated[
     str | None,
     typer.Option(
-        "--since",
+        "--since", metavar="T",
         help="From this time: an offset from the start of virtual time (15m, +00:15:00), -15m (the last 15 minutes), or an ISO date.",
     ),
 ]
-UntilFilter = Annotated[str | None, typer.Option("--until", help="Up to this time (same forms as --since).")]
-LimitOption = Annotated[int, typer.Option("--limit", help="At most this many.")]
-OffsetOption = Annotated[int, typer.Option("--offset", help="Skip this many.")]
+UntilFilter = Annotated[str | None, typer.Option("--until", metavar="T", help="Up to this time (same forms as --since).")]
+LimitOption = Annotated[int, typer.Option("--limit", metavar="N", help="At most this many.")]
+OffsetOption = Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many.")]
 
 
 def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:

@@ -50,7 +50,7 @@ def reset(
 
 
 def export(
-    file: Annotated[Path | None, typer.Argument(help="Write here (default: standard output; - too).")] = None,
+    file: Annotated[Path | None, typer.Argument(metavar="FILE", help="Write here (default: standard output; - too).")] = None,
     include_secrets: Annotated[
         bool,
         typer.Option("--include-secrets", help="Also export secrets (kvs.set_secret values), in clear text."),
@@ -95,7 +95,7 @@ def export(
 
 def import_(
     file: Annotated[
-        str, typer.Argument(help="An export written by `forgeq export` (- reads standard input).")
+        str, typer.Argument(metavar="FILE", help="An export written by `forgeq export` (- reads standard input).")
     ],
     replace: Annotated[
         bool,
