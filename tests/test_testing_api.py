@@ -192,7 +192,8 @@ def test_kvs_view_seeds_reads_and_validates(tmp_path: Path) -> None:
 
 def test_reads_see_what_the_loop_has_not_committed_yet(tmp_path: Path) -> None:
     manifest = counter_app(tmp_path)
-    with ForgeApp(manifest) as app:
+    # Commits by count only: on a loaded machine the wall-clock commit could come first and empty the batch.
+    with ForgeApp(manifest, ack_batch_seconds=1e9) as app:
         app.push("work", {"body": {"n": 4}})
         app.emulator.step()  # one attempt; its writes wait in the loop's batch
         assert app.emulator.batch.kv_writes
