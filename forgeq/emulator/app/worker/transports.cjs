@@ -15,7 +15,8 @@
 //   @forge/api 5.1+ (and @forge/kvs, @forge/events 2.x-3.x through it): `__forge_fetch__(target, path, init)`.
 //
 // forgeq serves them as Forge's runtime did, with no listening socket: global.api is an object in
-// this process, and the proxy's and the magic agent's requests are taken out of http(s).request.
+// this process, and the proxy's and the magic agent's requests (every http(s).request, in fact) are
+// taken out of http(s).request.
 const http = require('node:http');
 const https = require('node:https');
 const path = require('node:path');
@@ -219,9 +220,12 @@ class PlatformRequest extends Writable {
   }
 }
 
+// Every http(s).request of the app becomes a call: the proxy's and the magic agent's as the platform
+// requests they are, any other (node-fetch as @forge/api 2.18.3-4.x's own `fetch`, axios, ...) as an
+// egress fetch, which goes where the app's `fetch` goes (worker.cjs): on Forge the runtime's proxy
+// carries every outbound request, under the manifest's egress rules.
 function interceptHttp(call, egress, currentOwner) {
-  for (const module of [http, https]) {
-    const original = module.request;
+  for (const [module, protocol] of [[http, 'http:'], [https, 'https:']]) {
     module.request = function request(...args) {
       let options = {};
       let callback;
@@ -230,8 +234,7 @@ function interceptHttp(call, egress, currentOwner) {
         else if (typeof arg === 'string' || arg instanceof URL) options = { ...urlOptions(new URL(String(arg))), ...options };
         else if (arg && typeof arg === 'object') options = { ...options, ...arg };
       }
-      const routed = route(options);
-      if (routed === null) return original.apply(this, args);
+      const routed = route(options) || { egress: urlOf(options, protocol), headers: headerObject(options.headers) };
       return new PlatformRequest(routed, options.method, callback, call, egress, currentOwner());
     };
     module.get = function get(...args) {
@@ -271,6 +274,12 @@ function withOldGlobalStorage(storage, form) {
     }
   }
   return { ...storage, GlobalStorage };
+}
+
+function urlOf(options, protocol) {
+  const host = options.hostname || String(options.host || 'localhost').replace(/:\d+$/, '');
+  const port = options.port ? `:${options.port}` : '';
+  return `${options.protocol || protocol}//${host}${port}${options.path || '/'}`;
 }
 
 function urlOptions(url) {
