@@ -261,3 +261,54 @@ def test_package_facts_follow_nodes_resolution(tmp_path):
     assert any(problem.startswith("@forge/api 5.0.0") and "made for @forge/api 4.x" in problem and "on Forge too" in problem for problem in problems)
     assert any(problem.startswith("@forge/api 2.8.1") and "forgeq adapts the call" in problem for problem in problems)
     assert packages.Package("@forge/api", "2.18.3", "node_modules/@forge/api").era == "global.api if present, else node-fetch with the FORGE_PRODUCT_REQUEST agent"
+
+
+# -- egress: every era's way out goes where fetch goes (the fake site's stubs, the egress rule) --------------
+
+EGRESS_MANIFEST = MANIFEST + """
+permissions:
+  external:
+    fetch:
+      backend:
+        - https://hooks.example.com
+"""
+
+EGRESS = """
+const api = require('@forge/api');
+const https = require('node:https');
+
+const get = (url) => new Promise((resolve) => {
+  https.get(url, (response) => {
+    let text = '';
+    response.on('data', (chunk) => (text += chunk));
+    response.on('end', () => resolve(`${response.statusCode} ${text}`));
+  }).on('error', (error) => resolve(`error: ${error.message}`));
+});
+
+exports.work = async () => {
+  const response = await api.fetch('https://hooks.example.com/records/r1');  // node-fetch, no agent (@forge/api 4.1)
+  console.log(JSON.stringify([response.status, await response.json()]));
+  console.log(await get('https://hooks.example.com/records/r2'));
+  try {
+    await api.fetch('https://elsewhere.example.org/');
+  } catch (error) {
+    console.log(error.message);
+  }
+};
+"""
+
+
+def test_node_fetch_and_https_requests_of_older_eras_reach_the_stubs_not_the_network(tmp_path, corpus_modules):
+    modules = install_packages(CORPUS / "magic-2024-ts")
+    manifest = write_js_app(tmp_path / "app", EGRESS_MANIFEST, {"src/index.js": EGRESS}, modules)
+    with ForgeApp(manifest) as app:
+        stub = app.site.stub("GET", "https://hooks.example.com/records/{id}", body={"found": True})
+        app.push("work", {"body": {}})
+        app.run_until_idle()
+        attempt = app.attempts[0]
+        assert attempt.outcome == "succeeded", attempt.error
+        lines = attempt.logs.strip().splitlines()
+        assert json.loads(lines[0]) == [200, {"found": True}]
+        assert lines[1] == '200 {"found":true}'
+        assert "URL not included in the external fetch backend permissions: https://elsewhere.example.org/" in lines[2]
+        assert stub.calls == 2
