@@ -7,8 +7,12 @@ import json
 from pathlib import Path
 
 from conftest import forgeq, write_app
+from nodejs import requires_node
+from test_published_apps import published
 
 from forgeq.emulator.tools.lint import lint_app
+
+__all__ = ["published"]  # the session fixture that installs the corpus's npm packages
 
 MANIFEST = """
 app:
@@ -158,3 +162,20 @@ def test_cli_lint_of_a_javascript_app(tmp_path: Path):
 def test_the_javascript_fixture_app_is_clean():
     clean = lint_app(Path(__file__).parent.parent / "fixtures" / "storage-queue-js" / "manifest.yml").as_dict()
     assert (clean["findings"], clean["files"]) == ([], ["fixtures/storage-queue-js/src/index.js"])
+
+
+@requires_node
+def test_lint_of_published_apps_names_the_versions_that_fail_on_forge(published):
+    """The corpus's 2022 app: no runtime (the sandbox), copies of @forge/api and @forge/events that need
+    the sandbox's global.api (one nested under @forge/resolver), the legacy storage API."""
+    app = published["sandbox-2022"].parent
+    report = lint_app(app / "manifest.yml", relative_to=app).as_dict()
+    package_json = (app / "package.json").read_text()
+    versions = [(code, file, line, message.split(" needs ")[0]) for code, file, line, message in codes(report) if code == "FQ602"]
+    assert versions == [
+        ("FQ602", "package.json", line_of(package_json, '"@forge/api"'), "@forge/api 2.6.1 (node_modules/@forge/api)"),
+        ("FQ602", "package.json", line_of(package_json, '"@forge/events"'), "@forge/events 0.5.3 (node_modules/@forge/events)"),
+        ("FQ602", "package.json", line_of(package_json, '"@forge/resolver"'), "@forge/api 2.6.0 (node_modules/@forge/resolver/node_modules/@forge/api)"),
+    ]
+    assert "upgrade @forge/resolver (this copy of @forge/api is its own) to 1.5 or newer" in codes(report)[3][3]
+    assert {code for code, *_ in codes(report)} == {"FQ006", "FQ602", "FQ603"}

@@ -168,14 +168,11 @@ class _Linter:
     def _javascript(self, manifest: Manifest) -> None:
         """The JavaScript/TypeScript handlers, their imports and the app's packages (linting/jsapp.py)."""
 
-        def report(code: str, file: str, line: int | None, column: int | None, message: str) -> None:
-            self.add(code, file, line, column, message)
-
-        app = jsapp.read_app(manifest, self.display, report)
+        app = jsapp.read_app(manifest, self.display, self.add)
         for source in app.sources.values():
             self.texts[source.name] = source.text.splitlines()
         self.report.files.extend(app.files)
-        jsapp.check_app(manifest, app, self.report.manifest, report)
+        jsapp.check_app(manifest, app, self.report.manifest, self.add, self.display)
 
     def _shape_report(
         self, code: str, source: SourceFile | None, node: ast.AST | int | None, message: str

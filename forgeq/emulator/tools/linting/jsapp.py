@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from forgeq.emulator.app import packages as npm
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, resolve_handler_file
 from forgeq.emulator.tools.linting.javascript import (
     LEGACY_STORAGE_NAMES,
@@ -103,7 +103,7 @@ def _read(path: Path, name: str, report: Report) -> JsSource | None:
     return source
 
 
-def check_app(manifest: Manifest, app: JsApp, manifest_name: str, report: Report) -> None:
+def check_app(manifest: Manifest, app: JsApp, manifest_name: str, report: Report, display: Callable[[Path], str]) -> None:
     if manifest.runtime in LEGACY_RUNTIMES:
         what = "no `app.runtime.name`" if manifest.runtime is None else "`app.runtime.name: sandbox`"
         report(
@@ -123,6 +123,7 @@ def check_app(manifest: Manifest, app: JsApp, manifest_name: str, report: Report
     packages = Packages.of(manifest.app_dir)
     _check_imports(app, packages, report)
     _check_legacy_storage(app, packages, report)
+    _check_versions(manifest, packages, report, display)
 
 
 def _check_handlers(manifest: Manifest, app: JsApp, manifest_name: str, report: Report) -> None:
@@ -180,12 +181,17 @@ def _check_queue(manifest: Manifest, source: JsSource, key: str, at: At, report:
 
 @dataclass
 class Packages:
-    """The app's package.json (what it declares) and the @forge packages installed at node_modules' top."""
+    """The app's package.json (what it declares) and the @forge copies npm installed (app/packages.py)."""
 
     declared: dict[str, str]  # name -> the version range declared
-    installed: dict[str, str]  # name -> the version installed at node_modules/<name>
+    copies: list[npm.Package]  # every copy, nested ones too
     package_json: Path | None
     lines: dict[str, int]  # name -> its line in package.json
+
+    @property
+    def installed(self) -> dict[str, str]:
+        """name -> the version at node_modules/<name>, the copy the app's own imports get."""
+        return {copy.name: copy.version for copy in self.copies if copy.owner is None}
 
     @classmethod
     def of(cls, app_dir: Path) -> Packages:
@@ -209,23 +215,7 @@ class Packages:
             match = re.match(r'\s*"(@forge/[^"]+)"\s*:', line)
             if match:
                 lines.setdefault(match.group(1), number)
-        installed: dict[str, str] = {}
-        forge = app_dir / "node_modules" / "@forge"
-        if forge.is_dir():
-            for package in sorted(forge.iterdir()):
-                version = _version(package / "package.json")
-                if version is not None:
-                    installed[f"@forge/{package.name}"] = version
-        return cls(declared, installed, found, lines)
-
-
-def _version(path: Path) -> str | None:
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return None
-    version = data.get("version") if isinstance(data, dict) else None
-    return version if isinstance(version, str) else None
+        return cls(declared, npm.installed(app_dir), found, lines)
 
 
 def _major(version: str | None) -> int | None:
@@ -285,3 +275,16 @@ def _check_legacy_storage(app: JsApp, packages: Packages, report: Report) -> Non
                     "FQ603", source.name, at.line, at.column,
                     f"{what} is the legacy storage API (deprecated, removed in @forge/api 8); `kvs` of @forge/kvs reaches the same store",
                 )  # fmt: skip
+
+
+def _check_versions(manifest: Manifest, packages: Packages, report: Report, display: Callable[[Path], str]) -> None:
+    """The installed copies that forgeq knows to fail on Forge (app/packages.py), at the package.json
+    line of the dependency that brings each one in."""
+    for problem in npm.problems(packages.copies):
+        copy = problem.package
+        brought_by = copy.owner or copy.name
+        where = packages.package_json if packages.package_json is not None else manifest.app_dir / copy.path / "package.json"
+        report(
+            "FQ602", display(where), packages.lines.get(brought_by) if packages.package_json is not None else None, None,
+            f"{copy.name} {copy.version} ({copy.path}) {problem.message}: {problem.fix}",
+        )  # fmt: skip

@@ -187,6 +187,13 @@ _RULES = [
          "is there only while another package pulls it in (its version can change), or not at all: the module then fails "
          "to load (Cannot find module), and every invocation of its functions fails.",
          "Declare it: `npm install @forge/<name>` (pin the version the app was written for)."),
+    Rule("FQ602", ERROR, "@forge package version that fails on Forge",
+         "Forge stopped running the legacy sandbox runtime on 28 February 2025: a copy of @forge/api before 2.10 or "
+         "@forge/events before 0.8 reads its `global.api` and fails to load there. A @forge/api that gets a @forge/storage "
+         "made for another version fails every legacy storage call with a TypeError. `forgeq doctor` lists every copy "
+         "npm installed, nested ones too (forgeq/emulator/app/packages.py).",
+         "Make the change the finding names (upgrade the package that brings the copy in, or pin @forge/storage), then "
+         "`npm install`."),
     Rule("FQ603", WARNING, "legacy storage API of @forge/api",
          "`storage` (and `startsWith`) of @forge/api is the legacy storage API: deprecated, and removed from @forge/api 8. "
          "@forge/kvs reaches the same key-value store (Atlassian: \"Migrating to the new Forge KVS\").",

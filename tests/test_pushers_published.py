@@ -1,0 +1,72 @@
+"""The corpus apps (tests/apps/published, written in the styles of 2022-2025 with the @forge versions
+they pin) driven through their own pushers: `forgeq webtrigger` and `forgeq invoke`, as a webhook and
+a Custom UI page would call them, then their consumers run. One end-to-end test per pusher kind from
+the CLI; the other apps' pushers under `-m slow`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import forgeq
+from nodejs import requires_node
+from test_published_apps import published
+
+from forgeq.testing import ForgeApp
+
+__all__ = ["published"]  # the session fixture that installs the corpus's npm packages
+
+pytestmark = requires_node
+
+
+def test_a_legacy_sandbox_web_trigger_queues_rows_that_its_consumer_stores(published, tmp_path: Path):
+    manifest, db = published["sandbox-2022"], tmp_path / "state.db"
+    rows = {"rows": [{"id": 1, "summary": "first"}, {"id": 2, "summary": "second"}, {"id": 3}]}
+    called = forgeq("webtrigger", "import-hook", "-m", manifest, "--db", db, "--body", json.dumps(rows), "--json")
+    assert called.returncode == 0, called.stderr
+    data = json.loads(called.stdout)
+    assert data["response"]["statusCode"] == 200
+    [job] = json.loads(data["response"]["body"])["jobs"]
+    assert job.startswith("import-rows#")  # a v1 push answers "<queue>#<jobId>"
+    assert data["pushed"] == [{"queue": "import-rows", "job_id": job.split("#", 1)[1], "events": 3}]
+    ran = forgeq("run", manifest, "--db", db, "--until-idle")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "3 events pushed, 3 succeeded" in ran.stdout
+    with ForgeApp(manifest, store=db) as app:
+        stored = app.kvs.as_dict()
+        assert stored["last-import"] == {"jobs": [job], "rows": 3}  # the legacy storage write of the web trigger
+        assert sorted(key for key in stored if key.startswith("row-")) == ["row-1", "row-2"]
+        assert stored["row-1"]["installContext"] == "ari:cloud:jira::site/site-1"
+
+
+def test_a_custom_ui_resolver_starts_a_sync_and_reports_its_progress(published, tmp_path: Path):
+    manifest, db = published["proxy-2023"], tmp_path / "state.db"
+    started = forgeq("invoke", "startSync", "-m", manifest, "--db", db, "--payload", '{"issueKey": "DEMO-1", "links": ["a", "b"]}', "--json")
+    assert started.returncode == 0, started.stderr
+    value = json.loads(started.stdout)["value"]
+    assert value["jobId"].startswith("link-sync#") and value["accountId"]
+    assert forgeq("run", manifest, "--db", db, "--until-idle").returncode == 0
+    status = forgeq("invoke", "getStatus", "-m", manifest, "--db", db, "--payload", '{"issueKey": "DEMO-1"}', "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["value"] == {"success": 2, "inProgress": 0, "failed": 0, "synced": 2}
+
+
+@pytest.mark.slow
+def test_the_other_corpus_web_triggers_and_resolvers(published):
+    with ForgeApp(published["magic-2024-ts"]) as app:
+        response = app.webtrigger("records-hook", body=[{"id": "r1"}, {"id": "r2"}], headers={"X-Hook-Token": "t0ken"})
+        assert response.status_code == 202 and response.json()["queued"] == 2
+        app.run_until_idle()
+        assert app.dropped() == [] and app.kvs.as_dict()["total"] == 2
+    with ForgeApp(published["v2-2025-mixed"]) as app:
+        response = app.webtrigger("label-hook", body={"issueKeys": ["DEMO-1", "DEMO-2", "DEMO-3"], "label": "bulk"})
+        assert response.ok, response.error
+        job = response.json()["jobId"]
+        app.run_until_idle()
+        assert app.job(job).stats() == {"success": 3, "inProgress": 0, "failed": 0}
+    with ForgeApp(published["fetch-2024"]) as app:
+        job = app.invoke("enqueue", {"pageIds": ["101", "102", "103"]})["jobId"]
+        assert job.startswith("page-export#")
+        app.run_until_idle()
+        assert app.invoke("progress") == {"exported": 3}
