@@ -246,7 +246,7 @@ def test_what_forge_answers_when_a_web_trigger_does_not_return_a_response(app):
     for kind, why in (
         ("none", "returned nothing, not an object with statusCode"),
         ("no-status", "statusCode is null"),
-        ("dict-body", "body is a dict, not a string"),
+        ("dict-body", "body is of type object, not a string"),
     ):
         response = call(kind)
         assert (response.status_code, response.ok) == (500, False), kind

@@ -46,6 +46,7 @@ resources:
 """
 
 SOURCE = """
+import { getAppContext } from '@forge/api';
 import { Queue } from '@forge/events';
 import { kvs } from '@forge/kvs';
 import Resolver from '@forge/resolver';
@@ -62,14 +63,18 @@ export async function importHook(request, context) {
   return {
     statusCode: 202,
     headers: { 'Content-Type': ['application/json'] },
-    body: JSON.stringify({ queued: count, installContext: context.installContext }),
+    body: JSON.stringify({ queued: count, installContext: context.installContext, moduleKey: getAppContext().moduleKey }),
   };
 }
 
 const resolver = new Resolver();
 resolver.define('getStatus', async ({ payload, context }) => {
   const status = await kvs.get('import');
-  return { status, payload, issue: context.extension.issue.key, accountId: context.accountId, installContext: context.installContext };
+  const app = getAppContext();
+  return {
+    status, payload, issue: context.extension.issue.key, accountId: context.accountId, installContext: context.installContext,
+    moduleKey: app.moduleKey, environment: String(app.environmentAri).endsWith(context.environmentId),
+  };
 });
 resolver.define('restart', async ({ payload }) => {
   const { jobId } = await queue.push([{ body: { n: payload.n } }]);
@@ -91,7 +96,8 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
     manifest = write_js_app(tmp_path / "app", MANIFEST, {"src/index.js": SOURCE})
     with ForgeApp(manifest) as app:
         response = app.webtrigger("import-hook", body={"count": 60}, headers={"X-Source": "jira"})
-        assert (response.status_code, response.ok, response.json()) == (202, True, {"queued": 60, "installContext": "ari:cloud:jira::site/site-1"})
+        assert (response.status_code, response.ok) == (202, True)
+        assert response.json() == {"queued": 60, "installContext": "ari:cloud:jira::site/site-1", "moduleKey": "import-hook"}
         assert response.logs == "queued 60 for jira\n"
         assert [p["events"] for p in response.pushed] == [50, 10]
 
@@ -102,6 +108,8 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
             "issue": "DEMO-1",
             "accountId": app.invoke("getStatus")["accountId"],
             "installContext": "ari:cloud:jira::site/site-1",
+            "moduleKey": "status-panel",  # getAppContext() in a UI resolver names the UI module
+            "environment": True,  # context.environmentId is getAppContext()'s environment
         }
         assert value["accountId"]
         job = app.invoke("restart", {"n": 60})["jobId"]

@@ -7,6 +7,7 @@ the seed, so a virtual-clock run repeated from the same state prints the same id
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 
@@ -35,6 +36,21 @@ def derived_uuid_reference(kind: str, *parts: object) -> str:
     """The definition derived_uuid follows, kept for the test that compares them."""
     digest = hashlib.blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest()
     return str(uuid.UUID(bytes=digest, version=4))
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def app_uuid(manifest_app_id: str) -> str:
+    """The app's id as a UUID: the manifest's (`ari:cloud:ecosystem::app/<uuid>`), or one derived from it.
+    getAppContext() builds ARIs from it and refuses an id that is not a UUID."""
+    app_id = manifest_app_id.rsplit("/", 1)[-1]
+    return app_id if _UUID.match(app_id) else derived_uuid("app", app_id)
+
+
+def environment_id(app: str) -> str:
+    """The development environment's id, the same wherever forgeq names it (getAppContext(), a UI context)."""
+    return derived_uuid("environment", app, "DEVELOPMENT")
 
 
 def event_uuid(seq: int) -> str:

@@ -176,7 +176,9 @@ def run_call(engine: Emulator, call: Call, timeout_seconds: float) -> CallResult
         engine.flush()  # what the loop did so far is committed first: the call's writes come after
     engine.calls_made += 1
     start = engine.clock.now()
-    invocation = Invocation(engine, call.installation, None, None, start, call=f"{call.kind}:{call.target}:{start!r}:{engine.calls_made}")
+    label = f"{call.kind}:{call.target}:{start!r}:{engine.calls_made}"
+    module = call.module or (call.target if call.kind == WEBTRIGGER else None)
+    invocation = Invocation(engine, call.installation, None, None, start, call=label, module=module)
     random.seed(invocation.seed())
     target = getattr(handler.call, "forge_call", handler.call)  # a Python Resolver runs without an event loop
     execution = execute(target, call.args, invocation, timeout_seconds if engine.settings.enforce_timeouts else None)

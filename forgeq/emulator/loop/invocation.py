@@ -14,7 +14,6 @@ import contextlib
 import inspect
 import io
 import os
-import re
 import signal
 import sys
 import threading
@@ -25,7 +24,7 @@ from forgeq import runtime
 from forgeq.emulator import limits
 from forgeq.emulator.app.handlers import describe_exception
 from forgeq.emulator.app.replies import respond
-from forgeq.emulator.ids import derived_uuid
+from forgeq.emulator.ids import app_uuid, derived_uuid, environment_id
 from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
 from forgeq.emulator.platform import api
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from forgeq.runtime import StorageSession
 
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 class HandlerTimeout(BaseException):
@@ -62,6 +60,7 @@ class Invocation:
     requests: list[dict[str, Any]] = field(default_factory=list)  # product calls, as the timeline shows them
     unawaited: list[runtime.Completed] = field(default_factory=list)
     call: str | None = None  # a web trigger or UI resolver call (loop/calls.py): names it where `event` is None
+    module: str | None = None  # the module a call came through (its key), for getAppContext().moduleKey
 
     def now(self) -> float:
         """Virtual time inside the attempt: its start plus the modelled cost of what it did so far."""
@@ -100,19 +99,17 @@ class Invocation:
         engine = self.engine
         # getAppContext() builds ARIs from the ids and refuses any that is not a UUID: an id the
         # manifest does not give as one, and the environment and installation ids, are derived.
-        app_id = engine.manifest.app_id.rsplit("/", 1)[-1]
-        if not _UUID.match(app_id):
-            app_id = derived_uuid("app", app_id)
+        app_id = app_uuid(engine.manifest.app_id)
         return {
             "appId": app_id,
             "appVersion": "forgeq",
-            "environmentId": derived_uuid("environment", app_id, "DEVELOPMENT"),
+            "environmentId": environment_id(app_id),
             "environmentType": "DEVELOPMENT",
             "installationId": derived_uuid("installation", app_id, self.installation),
             "installation": {"id": self.installation},
             "installContext": f"ari:cloud:jira::site/{self.installation}",
             "invocationId": derived_uuid("invocation", engine.settings.seed, self.call or self.event, self.attempt),
-            "moduleKey": module_key,
+            "moduleKey": self.module or module_key,
         }
 
     def late(self, text: str) -> None:

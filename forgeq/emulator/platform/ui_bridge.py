@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from forgeq.emulator.ids import app_uuid, environment_id
 from forgeq.emulator.products.payloads import DEMO_USER_ACCOUNT_ID
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 INVOKE_FAILED_PREFIX = "There was an error invoking the function - "
 ERROR_TYPE = "INVOCATION_FAILED"
 ERROR_STATUS = 400
-ENVIRONMENT_ID = "forgeq"  # the same stand-in getAppContext() reads (loop/invocation.py)
 
 # What `context.extension` holds for a module kind: the product context the UI was opened in, with
 # the issue and project of forgeq's product-event templates (DEMO-1 in project DEMO).
@@ -76,14 +76,15 @@ def call_event(
     extension_overrides: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The two arguments the platform calls a UI module's resolver function with."""
-    app_id = manifest.app_id.rsplit("/", 1)[-1]
+    app_id = app_uuid(manifest.app_id)
+    environment = environment_id(app_id)  # the ids getAppContext() reads (loop/invocation.py)
     context = {
         "accountId": account_id,
         "accountType": "licensed",
         "cloudId": installation,
-        "localId": f"ari:cloud:ecosystem::extension/{app_id}/{ENVIRONMENT_ID}/static/{module.key}",
+        "localId": f"ari:cloud:ecosystem::extension/{app_id}/{environment}/static/{module.key}",
         "moduleKey": module.key,
-        "environmentId": ENVIRONMENT_ID,
+        "environmentId": environment,
         "environmentType": "DEVELOPMENT",
         "extension": extension(module.kind, extension_overrides),
     }

@@ -17,6 +17,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.ids import derived_uuid
+from forgeq.jsvalues import type_name
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import WebTrigger
@@ -101,18 +102,18 @@ def response_of(trigger: WebTrigger, value: Any, notes: list[str]) -> tuple[Http
     if trigger.response_type == "static":
         return _static(trigger, value)
     if not isinstance(value, dict):
-        got = "nothing" if value is None else f"a {_type_name(value)}"
+        got = "nothing" if value is None else f"a value of type {type_name(value)}"
         return _forge_500(), f"the web trigger returned {got}, not an object with statusCode; Forge answers 500"
     code = value.get("statusCode")
     if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
         return _forge_500(), f"the web trigger's statusCode is {json.dumps(code)}, not an HTTP status (100-599); Forge answers 500"
     body = value.get("body")
     if body is not None and not isinstance(body, str):
-        return _forge_500(), f"the web trigger's body is a {_type_name(body)}, not a string (JSON.stringify it); Forge answers 500"
+        return _forge_500(), f"the web trigger's body is of type {type_name(body)}, not a string (JSON.stringify it); Forge answers 500"
     headers: dict[str, list[str]] = {}
     raw_headers = value.get("headers")
     if raw_headers is not None and not isinstance(raw_headers, dict):
-        return _forge_500(), f"the web trigger's headers are a {_type_name(raw_headers)}, not an object of arrays of strings; Forge answers 500"
+        return _forge_500(), f"the web trigger's headers are of type {type_name(raw_headers)}, not an object of arrays of strings; Forge answers 500"
     for name, values in (raw_headers or {}).items():
         if isinstance(values, str):
             notes.append(f"response header '{name}' is a string; Forge documents an array of strings ([\"{values[:40]}\"])")
@@ -144,14 +145,3 @@ def failed(reason: str) -> tuple[HttpResponse, str]:
 def _forge_500() -> HttpResponse:
     return HttpResponse(500, {}, "", status_text(500))
 
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return type(value).__name__
