@@ -1,14 +1,13 @@
 """The corpus apps (tests/apps/published, written in the styles of 2022-2025 with the @forge versions
-they pin) driven through their own pushers: `forgeq webtrigger` and `forgeq invoke`, as a webhook and
-a Custom UI page would call them, then their consumers run. One end-to-end test per pusher kind from
-the CLI; the other apps' pushers under `-m slow`."""
+they pin) driven through their own pushers from the command line: `forgeq webtrigger` and `forgeq
+invoke`, as a webhook and a Custom UI page would call them, then `forgeq run`. One end-to-end test per
+pusher kind; test_published_apps.py calls every corpus pusher through the testing API."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
 from conftest import forgeq
 from nodejs import requires_node
 from test_published_apps import published
@@ -50,23 +49,3 @@ def test_a_custom_ui_resolver_starts_a_sync_and_reports_its_progress(published, 
     status = forgeq("invoke", "getStatus", "-m", manifest, "--db", db, "--payload", '{"issueKey": "DEMO-1"}', "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["value"] == {"success": 2, "inProgress": 0, "failed": 0, "synced": 2}
-
-
-@pytest.mark.slow
-def test_the_other_corpus_web_triggers_and_resolvers(published):
-    with ForgeApp(published["magic-2024-ts"]) as app:
-        response = app.webtrigger("records-hook", body=[{"id": "r1"}, {"id": "r2"}], headers={"X-Hook-Token": "t0ken"})
-        assert response.status_code == 202 and response.json()["queued"] == 2
-        app.run_until_idle()
-        assert app.dropped() == [] and app.kvs.as_dict()["total"] == 2
-    with ForgeApp(published["v2-2025-mixed"]) as app:
-        response = app.webtrigger("label-hook", body={"issueKeys": ["DEMO-1", "DEMO-2", "DEMO-3"], "label": "bulk"})
-        assert response.ok, response.error
-        job = response.json()["jobId"]
-        app.run_until_idle()
-        assert app.job(job).stats() == {"success": 3, "inProgress": 0, "failed": 0}
-    with ForgeApp(published["fetch-2024"]) as app:
-        job = app.invoke("enqueue", {"pageIds": ["101", "102", "103"]})["jobId"]
-        assert job.startswith("page-export#")
-        app.run_until_idle()
-        assert app.invoke("progress") == {"exported": 3}
