@@ -252,6 +252,8 @@ def test_what_forge_answers_when_a_web_trigger_does_not_return_a_response(app):
         assert (response.status_code, response.ok) == (500, False), kind
         assert why in (response.error or ""), (kind, response.error)
         assert app.timeline(response.call)[0].outcome == "error"
+    odd_text = app.webtrigger("odd-hook", body="\udc80", query={"kind": "fine", "x": "\ud800"})  # lone surrogates, as argv can hold
+    assert odd_text.ok and app.event(odd_text.call).body["body"] == "\udc80"
     lenient = call("string-header")
     assert (lenient.status_code, lenient.headers, lenient.ok) == (204, {"x-a": ["1"]}, True)
     assert any("Forge documents an array of strings" in note for note in lenient.notes)

@@ -965,12 +965,13 @@ def call_result(result: Any) -> None:
         out.write(f"HTTP {response['statusCode']} {response['statusText']}".rstrip() + "\n")
         for name, values in response["headers"].items():
             for value in values:
-                out.write(f"{printable(name)}: {printable(value)}\n")
-        out.write("\n" + printable(response["body"]) + ("\n" if response["body"] and not response["body"].endswith("\n") else ""))
+                out.write(escape_surrogates(f"{printable(name)}: {printable(value)}\n"))
+        body = escape_surrogates(printable(response["body"]))  # a handler's text may hold a lone surrogate
+        out.write("\n" + body + ("\n" if body and not body.endswith("\n") else ""))
     elif result.ok:
         out.write(pretty(result.answer) + "\n")
     else:
-        err.write(f"invoke('{printable(result.target)}') rejected: Error: {printable(result.answer['message'])}\n")
+        err.write(escape_surrogates(f"invoke('{printable(result.target)}') rejected: Error: {printable(result.answer['message'])}\n"))
 
 
 # -- the fake product site -------------------------------------------------------------------------

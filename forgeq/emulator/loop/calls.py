@@ -26,7 +26,7 @@ from forgeq.emulator.loop.timeline import AttemptReport
 from forgeq.emulator.platform import ui_bridge, webtriggers
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import AttemptRow, NewEvent, WriteBatch
-from forgeq.jsontext import compact, through_json
+from forgeq.jsontext import escape_surrogates, stringify, through_json
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import UiModule
@@ -205,6 +205,7 @@ def run_call(engine: Emulator, call: Call, timeout_seconds: float) -> CallResult
         raised = execution.raised
         message = getattr(raised, "plain", None) or (str(raised) if raised is not None and str(raised) else error)
     answer, failure = call.answer(value, outcome, message, notes)
+    notes = [escape_surrogates(note) for note in notes]  # a handler's text may hold a lone surrogate
     if failure is not None and outcome == "succeeded":  # it returned, but nothing the platform can pass on
         outcome, error = "error", failure
     batch, engine.batch = engine.batch, WriteBatch()
@@ -212,7 +213,8 @@ def run_call(engine: Emulator, call: Call, timeout_seconds: float) -> CallResult
     extra: dict[str, Any] = {"function": call.function, "answer": _shown(answer)}
     if call.module is not None:
         extra["module"] = call.module
-    row = NewEvent(call.installation, call.kind, call.target, None, compact(call.request, default=str), compact(extra, default=str), start, start)
+    # stringify, as JSON.stringify writes: a lone surrogate (a body given on the command line) is escaped
+    row = NewEvent(call.installation, call.kind, call.target, None, stringify(call.request, default=str), stringify(extra, default=str), start, start)
     attempt = AttemptRow(
         0, 1, 0, start, ended, outcome, None, error, None, None, None, None,
         invocation.quota_refusals, invocation.storage_calls, "\n".join(notes) or None, execution.logs or None, execution.wall_ms,
@@ -243,7 +245,7 @@ def _json_safe(value: Any, notes: list[str]) -> Any:
 
 
 def _shown(value: Any) -> Any:
-    text = compact(value, default=str)
+    text = stringify(value, default=str)
     return value if len(text) <= limits.CALL_ANSWER_KEPT_CHARS else text[: limits.CALL_ANSWER_KEPT_CHARS] + "…"
 
 

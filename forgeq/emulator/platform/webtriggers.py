@@ -66,7 +66,7 @@ def build_request(
     if body is not None:
         if "content-type" not in merged:
             merged["content-type"] = ["application/json" if _is_json(body) else "text/plain"]
-        merged.setdefault("content-length", [str(len(body.encode("utf-8")))])
+        merged.setdefault("content-length", [str(len(body.encode("utf-8", "surrogatepass")))])
     parameters: dict[str, list[str]] = {}
     for name, value in query:
         # Atlassian's example parses `apples=green,red` into two values.
