@@ -390,7 +390,7 @@ def test_cli_webtrigger_and_invoke_beside_a_running_loop(app_manifest: Path):
         assert head.splitlines() == ["HTTP 202 Accepted", "Content-Type: application/json"]
         assert json.loads(body)["request"]["headers"]["x-token"] == ["abc"]
         assert "import-hook (webtrigger)  #1  call  succeeded" in done.stderr
-        assert "pushed 50 event(s) to import-queue as job" in done.stderr
+        assert "pushed 50 events to import-queue as job" in done.stderr
 
         invoked = forgeq("invoke", "getStatus", "--payload", '{"page": 2}', "-f", "ui", "--json", cwd=folder)
         assert invoked.returncode == 0, invoked.stderr

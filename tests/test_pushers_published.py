@@ -31,7 +31,7 @@ def test_a_legacy_sandbox_web_trigger_queues_rows_that_its_consumer_stores(publi
     assert data["pushed"] == [{"queue": "import-rows", "job_id": job.split("#", 1)[1], "events": 3}]
     ran = forgeq("run", manifest, "--db", db, "--until-idle")
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert "3 events pushed, 3 succeeded" in ran.stdout
+    assert "queue events: 3 pushed, 3 succeeded" in ran.stdout
     with ForgeApp(manifest, store=db) as app:
         stored = app.kvs.as_dict()
         assert stored["last-import"] == {"jobs": [job], "rows": 3}  # the legacy storage write of the web trigger

@@ -41,7 +41,7 @@ permissions:
 """
 
 SOURCE = """
-import http from 'node:http';
+import net from 'node:net';
 import api, { route, fetch } from '@forge/api';
 import { Queue, InvocationError, InvocationErrorCode } from '@forge/events';
 
@@ -79,8 +79,8 @@ export async function importer(event) {
     if (error.name !== 'REQUEST_EGRESS_ALLOWLIST_ERR') throw error;
   }
   const around = await new Promise((resolve) => {
-    const request = http.get('http://example.com/', () => resolve('connected'));
-    request.on('error', (error) => resolve(error.message));
+    const socket = net.connect(80, 'example.com', () => resolve('connected'));
+    socket.on('error', (error) => resolve(error.message));
   });
   if (!around.includes('nothing leaves the machine')) throw new Error(`the network was reached: ${around}`);
 }

@@ -958,7 +958,7 @@ def call_result(result: Any) -> None:
         )
     )  # fmt: skip
     for push in result.pushed:
-        err.write(f"    pushed {push['events']} event(s) to {push['queue']} as job {push['job_id']}\n")
+        err.write(f"    pushed {plural(push['events'], 'event')} to {push['queue']} as job {push['job_id']}\n")
     out = sys.stdout
     if result.kind == "webtrigger":
         response = result.answer

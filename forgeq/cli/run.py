@@ -80,6 +80,7 @@ def run(
         str,
         typer.Option(
             "--product-limits",
+            metavar="SPEC",
             help="Jira's and Confluence's rate limits for apps: 2026 (65,000 points/hour, burst and per-issue write limits), "
             "2025 (burst limits), none, a YAML file, or figures such as 2026,points=1000 (docs/product-site.md).",
         ),
