@@ -6,7 +6,7 @@ forgeq's own benches are registered in bench/forgeq_benches.py, with the same `B
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -17,8 +17,9 @@ if __package__ in (None, ""):
 
 from bench import baselines
 
-Measure = Callable[[int, Path], float]
-"""(n, fresh DB path) -> one figure in the bench's unit. The path's directory is empty and private."""
+Measure = Callable[[int, Path], float | Mapping[str, float]]
+"""(n, fresh DB path) -> one figure in the bench's unit, or several by name (a Bench's `figure` picks
+one). The path's directory is empty and private."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class Bench:
     max_reps: int | None = None
     # Returns why the bench cannot run here (e.g. forgeq lacks the command yet), or None.
     unavailable: Callable[[], str | None] = lambda: None
+    # The measure returns several figures by name; this row shows this one. Rows with the same
+    # measure and n share one measurement per rep (the harness runs it once).
+    figure: str | None = None
 
 
 BASELINE_BENCHES: list[Bench] = [

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,22 +72,39 @@ def select(benches: list[Bench], only: list[str]) -> list[Bench]:
     return [bench for bench in benches if bench.name in wanted]
 
 
-def measure_once(outcome: Outcome, rep: int) -> None:
-    with fresh_db_dir() as directory:
-        try:
-            outcome.values[rep] = outcome.bench.measure(outcome.n, Path(directory) / "forgeq-bench.db")
-        except Exception as error:  # A broken bench is reported in its row; the others still run.
-            outcome.error = f"{type(error).__name__}: {error}"
+# Figures of a measurement that returned several (Bench.figure), for the other rows of the same rep.
+Shared = dict[tuple[object, int, int], Mapping[str, float]]
+
+
+def measure_once(outcome: Outcome, rep: int, shared: Shared) -> None:
+    bench = outcome.bench
+    key = (bench.measure, outcome.n, rep)
+    try:
+        if bench.figure is not None and key in shared:
+            outcome.values[rep] = shared[key][bench.figure]
+            return
+        with fresh_db_dir() as directory:
+            result = bench.measure(outcome.n, Path(directory) / "forgeq-bench.db")
+        if bench.figure is None:
+            assert not isinstance(result, Mapping), f"{bench.name}: the measure returns several figures; pick one"
+            outcome.values[rep] = result
+        else:
+            assert isinstance(result, Mapping), f"{bench.name}: the measure returns one figure"
+            shared[key] = result
+            outcome.values[rep] = result[bench.figure]
+    except Exception as error:  # A broken bench is reported in its row; the others still run.
+        outcome.error = f"{type(error).__name__}: {error}"
 
 
 def run_round_robin(outcomes: list[Outcome], reps: int, progress: bool) -> None:
+    shared: Shared = {}
     for rep in range(reps):
         for outcome in outcomes:
             limit = outcome.bench.max_reps
             if outcome.skipped or outcome.error or (limit is not None and rep >= limit):
                 continue
             started = time.perf_counter()
-            measure_once(outcome, rep)
+            measure_once(outcome, rep, shared)
             if progress:
                 took = time.perf_counter() - started
                 print(
