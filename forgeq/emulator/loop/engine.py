@@ -13,6 +13,7 @@ import json
 import os
 import random
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from forgeq.emulator import limits
@@ -26,6 +27,7 @@ from forgeq.emulator.loop.invocation import Invocation, execute
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
+from forgeq.emulator.loop.watchdog import WATCHDOG
 from forgeq.emulator.platform import queues
 from forgeq.emulator.platform.entities import Entities
 from forgeq.emulator.platform.event_limits import PlatformLimits
@@ -220,41 +222,49 @@ class Emulator:
         """
         self.start()
         try:
-            while not self.interrupted:
-                for hook in self.between_steps:
-                    hook()
-                if max_attempts is not None and self.attempts_run >= max_attempts:
-                    break
-                if self.lookahead.step(stop_at, max_attempts) or self.step():
-                    continue
-                self.flush()
-                queued = self._next_queued_at()
-                fire = self.scheduler.next_at()
-                if queued is None and (fire is None or stop_at is None):
-                    if until_idle:
-                        break
-                    if stop_at is not None and (self.clock.virtual or self.clock.now() >= stop_at):
-                        self.clock.advance_to(stop_at)
-                        break
-                    for hook in self.when_idle:
-                        hook()
-                    self.clock.wait(IDLE_POLL_SECONDS)
-                    if fire is not None and self.clock.virtual:
-                        self.clock.advance_to(min(fire, self.clock.now() + IDLE_POLL_SECONDS))
-                    continue
-                next_due = min(t for t in (queued, fire) if t is not None)
-                if stop_at is not None and next_due > stop_at:
-                    if self.clock.virtual or self.clock.now() >= stop_at:
-                        self.clock.advance_to(stop_at)
-                        break
-                    next_due = stop_at
-                if self.clock.virtual:
-                    self.clock.advance_to(next_due)
-                else:
-                    self.clock.advance_to(min(next_due, self.clock.now() + IDLE_POLL_SECONDS))
+            with self._timeouts():
+                self._run(until_idle, stop_at, max_attempts)
         finally:
             self.lookahead.release()  # leased, not started: back untouched, whatever ended the run
             self.flush()
+
+    def _timeouts(self) -> AbstractContextManager[None]:
+        """The timeout watchdog's guard for a run or a step (watchdog.py), when timeouts are enforced."""
+        return WATCHDOG.guard() if self.settings.enforce_timeouts else nullcontext()
+
+    def _run(self, until_idle: bool, stop_at: float | None, max_attempts: int | None) -> None:
+        while not self.interrupted:
+            for hook in self.between_steps:
+                hook()
+            if max_attempts is not None and self.attempts_run >= max_attempts:
+                break
+            if self.lookahead.step(stop_at, max_attempts) or self.step():
+                continue
+            self.flush()
+            queued = self._next_queued_at()
+            fire = self.scheduler.next_at()
+            if queued is None and (fire is None or stop_at is None):
+                if until_idle:
+                    break
+                if stop_at is not None and (self.clock.virtual or self.clock.now() >= stop_at):
+                    self.clock.advance_to(stop_at)
+                    break
+                for hook in self.when_idle:
+                    hook()
+                self.clock.wait(IDLE_POLL_SECONDS)
+                if fire is not None and self.clock.virtual:
+                    self.clock.advance_to(min(fire, self.clock.now() + IDLE_POLL_SECONDS))
+                continue
+            next_due = min(t for t in (queued, fire) if t is not None)
+            if stop_at is not None and next_due > stop_at:
+                if self.clock.virtual or self.clock.now() >= stop_at:
+                    self.clock.advance_to(stop_at)
+                    break
+                next_due = stop_at
+            if self.clock.virtual:
+                self.clock.advance_to(next_due)
+            else:
+                self.clock.advance_to(min(next_due, self.clock.now() + IDLE_POLL_SECONDS))
 
     def next_due_at(self) -> float | None:
         """The next time something is due: a queued event or a scheduled trigger's run."""
@@ -295,6 +305,10 @@ class Emulator:
 
     def step(self) -> int:
         """Claim the events due now and run one attempt of each; return how many ran."""
+        with self._timeouts():
+            return self._step()
+
+    def _step(self) -> int:
         now = self.clock.now()
         if self.scheduler.next_fire:
             self._fire_schedule(now)
@@ -303,7 +317,7 @@ class Emulator:
             if slot_frees_at is None or self.store.next_due_at() is None:
                 return 0
             self.clock.advance_to(slot_frees_at)  # every installation is busy: time moves to the first free slot
-            return self.step()
+            return self._step()
         claimed = self._claim(now, claimable, tuple(full))
         if not claimed:
             return 0

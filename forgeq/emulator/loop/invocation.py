@@ -2,21 +2,16 @@
 
 A handler may raise anything, hang, call sys.exit, print megabytes or return junk; the loop and
 the other queues keep going. A hang ends at the function's `timeoutSeconds` of wall time, also
-under the virtual clock (SIGALRM in the main thread; a handler that swallows it is hit again
-every second), and is charged `timeoutSeconds` of virtual time.
+under the virtual clock (the loop's one watchdog, watchdog.py; a handler that swallows the
+timeout is hit again every second), and is charged `timeoutSeconds` of virtual time.
 """
 
 from __future__ import annotations
 
-import _signal
-import asyncio
 import contextlib
 import inspect
 import io
-import os
-import signal
 import sys
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +22,9 @@ from forgeq.emulator.app.replies import respond
 from forgeq.emulator.ids import app_uuid, derived_uuid, environment_id
 from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
+from forgeq.emulator.loop.watchdog import WATCHDOG, HandlerTimeout
 from forgeq.emulator.platform import api
+from forgeq.events import InvocationError
 from forgeq.jsontext import escape_surrogates, through_json
 
 if TYPE_CHECKING:
@@ -36,10 +33,6 @@ if TYPE_CHECKING:
     from forgeq.runtime import StorageSession
 
 
-
-
-class HandlerTimeout(BaseException):
-    """Raised inside a handler when its time is up; BaseException so `except Exception` cannot keep it."""
 
 
 @dataclass
@@ -125,7 +118,7 @@ class Invocation:
             )
 
 
-@dataclass
+@dataclass(slots=True)
 class Execution:
     result: Result
     value: Any
@@ -159,96 +152,35 @@ class _Capture(io.StringIO):
         """A handler may close sys.stdout; the capture stays readable (and writable) for forgeq."""
 
 
-_loop: asyncio.AbstractEventLoop | None = None
+_loop: Any = None  # the asyncio event loop coroutine handlers run on, made at the first one
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
+def _event_loop() -> Any:
+    import asyncio  # only apps with async handlers pay for importing asyncio
+
     global _loop
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
     return _loop
 
 
-class _Alarm:
-    """The timeout signal handler. A handler that swallows the first HandlerTimeout (a bare
-    `except BaseException`) is then traced: HandlerTimeout is raised again on every line it runs,
-    which no try/except can keep for long, since the except block's own lines raise it anew.
-
-    CPython drops a trace function that raises; a profile hook puts it back each time a handler
-    frame is left, so the caller's except block is traced too (swallowers nested in swallowers).
-    Tracing covers only the handler's frames: it stops at forgeq's own frames (`execute`, `_await`)
-    and ends for good once the handler's outermost frame is gone.
-    """
-
-    def __init__(self) -> None:
-        self.fired = 0
-        self.traced: list[Any] = []
-        self.saved: tuple[Any, Any] = (None, None)  # the trace and profile functions before tracing
-        self.done = False
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        self.fired += 1
-        if self.fired >= 2 and not self.done:
-            if self.fired == 2:
-                self.saved = (sys.gettrace(), sys.getprofile())
-                sys.setprofile(self._profiler)
-            self._trace(frame)
-        raise HandlerTimeout()
-
-    def _trace(self, frame: Any) -> None:
-        sys.settrace(self._tracer)
-        while frame is not None and frame.f_code not in _BOUNDARIES:
-            if not frame.f_code.co_filename.startswith(_ASYNCIO_DIR):  # asyncio's own cleanup must run
-                frame.f_trace = self._tracer
-                frame.f_trace_lines = True
-                self.traced.append(frame)
-            frame = frame.f_back
-
-    def _tracer(self, frame: Any, event: str, arg: Any) -> Any:
-        if self.done:
-            return None
-        if event == "call" and (frame.f_back is None or frame.f_back.f_code in _BOUNDARIES or frame.f_code.co_filename.startswith(_ASYNCIO_DIR)):
-            return None  # forgeq's own code, called once the handler's frames are unwinding; asyncio's
-        if event == "line":
-            raise HandlerTimeout()
-        return self._tracer
-
-    def _profiler(self, frame: Any, event: str, arg: Any) -> None:
-        if event != "return" or self.done or frame.f_code in _BOUNDARIES:
-            return
-        if frame.f_back is None or frame.f_back.f_code in _BOUNDARIES:
-            self.stop()  # the handler's outermost frame is gone: forgeq's code runs untraced
-        else:
-            self._trace(frame.f_back)
-
-    def stop(self) -> None:
-        if self.fired >= 2 and not self.done:
-            self.done = True
-            trace, profile = self.saved
-            sys.setprofile(profile)
-            sys.settrace(trace)
-            for frame in self.traced:
-                frame.f_trace = None
-            self.traced.clear()
-
-
 def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
     """Run `call(*args)` bound to `invocation`; classify what it did."""
     capture = _Capture()
     token = runtime.bind(invocation)
-    use_alarm = timeout_seconds is not None and threading.current_thread() is threading.main_thread()
-    previous_handler: Any = None
-    previous_timer = (0.0, 0.0)
-    alarm = _Alarm()
+    guard = None
+    if timeout_seconds is not None and not WATCHDOG.guarding:
+        guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
+        guard.__enter__()
+    armed = timeout_seconds is not None and WATCHDOG.can_arm()
+    fired = 0
     timed_out = False
     started = wall_time()
     value: Any = None
     error: BaseException | None = None
     try:
-        if use_alarm:
-            # _signal, not signal: the same calls without the enum conversions (per attempt, hot path)
-            previous_handler = _signal.signal(signal.SIGALRM, alarm)
-            previous_timer = signal.setitimer(signal.ITIMER_REAL, float(timeout_seconds or 0), 1.0)
+        if armed:
+            WATCHDOG.arm(timeout_seconds)  # type: ignore[arg-type]
         saved_streams = sys.stdout, sys.stderr  # contextlib.redirect_stdout/stderr, inlined
         sys.stdout = sys.stderr = capture
         try:
@@ -264,17 +196,19 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             raise
         error = caught
     finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            alarm.stop()
-            _signal.signal(signal.SIGALRM, previous_handler or _signal.SIG_DFL)
-            if previous_timer[0] > 0:  # someone else's alarm (pytest-timeout's): keep it running
-                signal.setitimer(signal.ITIMER_REAL, max(previous_timer[0] - (wall_time() - started), 0.001), previous_timer[1])
+        if armed:
+            try:
+                fired = WATCHDOG.disarm()
+            except HandlerTimeout:  # the deadline passed just as the handler returned
+                fired = WATCHDOG.disarm() or 1
+        if guard is not None:
+            guard.__exit__(None, None, None)
         runtime.unbind(token)
-    timed_out = timed_out or alarm.fired > 0
     wall_ms = (wall_time() - started) * 1000
+    if not (timed_out or fired or error is not None or invocation.unawaited) and (value is None or type(value) in _PLAIN):
+        return Execution(RETURNED, value, capture.getvalue(), wall_ms)
     try:
-        result = _classify(value, error, timed_out, timeout_seconds, invocation)
+        result = _classify(value, error, timed_out or fired > 0, timeout_seconds, invocation)
     except Exception as odd:  # noqa: BLE001 - an exception whose __str__ raises, a result whose __eq__ does
         what = f"{type(error).__name__} (printing it raised {type(odd).__name__})" if error is not None else (
             f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
@@ -284,11 +218,19 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     return Execution(result, value, escape_surrogates(capture.getvalue()), wall_ms, error)
 
 
+# What a handler returns that can only mean success, and that JSON reads back without a note (a
+# dict may be a retry request, a list hold what JSON has no type for, an object be an InvocationError).
+_PLAIN = frozenset({bool, int, float, str})
+RETURNED = Result("returned")
+
+
 def _await(awaitable: Any) -> Any:
     loop = _event_loop()
     try:
         return loop.run_until_complete(awaitable)
     except HandlerTimeout:
+        import asyncio
+
         # The coroutine may be stuck mid-await: throw the loop away rather than drive it further.
         global _loop
         _loop = None
@@ -299,13 +241,10 @@ def _await(awaitable: Any) -> Any:
         raise
 
 
-_BOUNDARIES = frozenset({execute.__code__, _await.__code__})
-_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+WATCHDOG.boundaries = frozenset({execute.__code__, _await.__code__})
 
 
 def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout: float | None, invocation: Invocation) -> Result:
-    from forgeq.events import InvocationError
-
     if timed_out:
         return Result("timeout", error=f"Function timed out. Limit of {timeout:g} seconds")
     if error is not None:
@@ -320,7 +259,7 @@ def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout:
     if inspect.iscoroutine(value):
         invocation.notes.append("the handler returned a coroutine: did you forget `await`?")
         value.close()
-        return Result("returned")
+        return RETURNED
     if value is not None:
         # The platform reads the return value as JSON, as forgeq's Node.js worker reads a JavaScript
         # handler's (JSON.parse(JSON.stringify(value))): NaN is null, a cycle is no value at all.
@@ -336,10 +275,10 @@ def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout:
             value = through_json(value, default=as_text)
         except (TypeError, ValueError) as error:
             invocation.notes.append(f"the handler's return value is not JSON ({error}); forgeq treats it as no value")
-            return Result("returned")
+            return RETURNED
         if unsendable and isinstance(value, dict) and value.get("_retry") is True:
             invocation.notes.append(f"retryData is not JSON ({unsendable[0]}): the next attempt gets what JSON cannot hold as text (str)")
     if isinstance(value, dict) and value.get("_retry") is True:
         options = value.get("retryOptions")
         return Result("retry-request", retry_options=options if isinstance(options, dict) else None, retry_options_given=isinstance(options, dict))
-    return Result("returned")
+    return RETURNED

@@ -210,7 +210,7 @@ class Action:
 
     def perform(self) -> Any:
         if self.kind == "timeout":
-            from forgeq.emulator.loop.invocation import HandlerTimeout
+            from forgeq.emulator.loop.watchdog import HandlerTimeout
 
             raise HandlerTimeout()
         if self.kind == "retry":
