@@ -407,6 +407,81 @@ def test_the_resolvers_direct_call_returns_what_its_coroutine_returns() -> None:
         loop.close()
 
 
+RANDOM_MANIFEST = """app:
+  id: ari:cloud:ecosystem::app/draws
+modules:
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  function:
+    - key: f
+      handler: index.handler
+"""
+RANDOM_SOURCE = """
+import random
+from random import choice, getstate
+from forgeq.events import InvocationError
+from forgeq.kvs import kvs
+
+
+def handler(event, context):
+    body = event["body"]
+    attempt = (event.get("retryContext") or {}).get("retryCount", 0) + 1
+    if body["how"] == "none" or (body["how"] == "late" and attempt == 1):
+        pass  # draws nothing: its seed must not leak into the next attempt's draws
+    elif body["how"] == "own":
+        random.seed(5)  # the handler's own seed wins
+        kvs.set(f"d{body['n']}-{attempt}", [random.random(), random.randint(1, 10**6)])
+    else:
+        state = list(getstate()[1][:3])
+        kvs.set(f"d{body['n']}-{attempt}", [random.random(), choice("abcdefgh"), random.getrandbits(40), state])
+    if attempt == 1 and body["how"] in ("late", "retry"):
+        return InvocationError(retry_after=1)
+"""
+
+
+def test_random_is_seeded_per_attempt_as_before_though_only_at_the_first_draw(tmp_path: Path) -> None:
+    """Each attempt draws what `random.seed("seed:event:attempt")` gives, whether or not earlier
+    attempts drew; a handler's own random.seed wins; getstate() already shows the attempt's seed."""
+    from forgeq.testing import ForgeApp
+
+    app = ForgeApp(write_app(tmp_path, RANDOM_MANIFEST, {"src/index.py": RANDOM_SOURCE}), seed=11)
+    try:
+        hows = ["none", "draw", "late", "own", "retry", "draw", "none", "draw"]
+        app.push("work", [{"body": {"n": n, "how": how}} for n, how in enumerate(hows)])
+        app.run_until_idle()
+        stored = app.kvs.as_dict()
+        seqs = {event.body["n"]: event.seq for event in app.events("work")}
+    finally:
+        app.close()
+
+    def expected(n: int, attempt: int) -> list[Any]:
+        import random
+
+        rng = random.Random(f"11:{seqs[n]}:{attempt}")
+        state = list(rng.getstate()[1][:3])
+        return [rng.random(), rng.choice("abcdefgh"), rng.getrandbits(40), state]
+
+    own = random_module_seeded_5()
+    assert stored == {
+        "d1-1": expected(1, 1),
+        "d2-2": expected(2, 2),
+        "d3-1": own,
+        "d4-1": expected(4, 1),
+        "d4-2": expected(4, 2),
+        "d5-1": expected(5, 1),
+        "d7-1": expected(7, 1),
+    }
+
+
+def random_module_seeded_5() -> list[Any]:
+    import random
+
+    rng = random.Random(5)
+    return [rng.random(), rng.randint(1, 10**6)]
+
+
 def _forgeq(
     args: list[str], cwd: Path, *, typer_path: bool = False, importtime: bool = False
 ) -> subprocess.CompletedProcess[str]:

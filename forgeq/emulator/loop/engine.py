@@ -20,7 +20,7 @@ from forgeq.emulator import limits
 from forgeq.emulator.app.handlers import Handlers
 from forgeq.emulator.app.manifest import Function, Manifest
 from forgeq.emulator.ids import minted_uuid
-from forgeq.emulator.loop import retry
+from forgeq.emulator.loop import retry, seeding
 from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.loop.concurrency import KeyWaits
 from forgeq.emulator.loop.invocation import Invocation, execute
@@ -110,6 +110,7 @@ class Emulator:
         if self.started:
             return
         self.started = True
+        seeding.install()  # before handler modules import from `random`
         self.handlers.load_all(self.manifest.loop_functions)  # the rest load when first called
         for key, error in self.handlers.errors.items():
             self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
@@ -413,7 +414,7 @@ class Emulator:
         if (waited := self.key_waits.started(record.id, start)) is not None:
             invocation.notes.append(waited)
         args = self._arguments(record, delivery, method)
-        random.seed(f"{self.settings.seed}:{record.id}:{record.attempts + 1}")
+        seeding.seed_next(self.settings.seed, record.id, record.attempts + 1)  # Invocation.seed()'s string
         call = getattr(handler.call, "forge_call", handler.call)  # a resolver: its plain functions run without an event loop
         for hook in self.before_attempt:
             wrapper = hook(record, invocation)
