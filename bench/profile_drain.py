@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_drain.py             # n = 5000 events
     .venv/bin/python bench/profile_drain.py --n 10000 --flat
+    .venv/bin/python bench/profile_drain.py --workload simple --n 20000   # bench/simple.py's app
 
 Prints pyinstrument's call tree (or, with --flat, the functions with the most time of their
 own), after the drain's figures. pyinstrument is a dev dependency (`uv sync`).
@@ -17,6 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import simple
 from bench.forgeq_benches import drain_in_process
 
 
@@ -27,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         "--flat", action="store_true", help="functions by their own time instead of the call tree"
     )
     parser.add_argument("--top", type=int, default=25, help="with --flat: how many functions")
+    parser.add_argument(
+        "--workload",
+        choices=("seed-guide", "simple"),
+        default="seed-guide",
+        help="seed-guide: the forgeq_drain rows' app (quota, retries); simple: one kvs.set per event, no quota",
+    )
     options = parser.parse_args(argv)
     from pyinstrument import Profiler
 
@@ -35,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="forgeq-profile-") as scratch:
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        figures = drain_in_process(options.n, Path(scratch) / "state.db")
+        drain = simple.drain_in_process if options.workload == "simple" else drain_in_process
+        figures = drain(options.n, Path(scratch) / "state.db")
         profiler.stop()
     print(
         f"n={options.n}: {figures['events_per_second']:,.0f} events/s; push {figures['push_seconds']:.3f} s, "

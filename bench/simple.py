@@ -189,6 +189,41 @@ def forgeq_simple_memory(n: int, db_path: Path) -> dict[str, float]:
     return _figures(n, pushed - started, drained - pushed)
 
 
+def drain_in_process(n: int, db_path: Path) -> dict[str, float]:
+    """`forgeq run --until-idle --quiet --storage-limits none` over n events pushed as `forgeq push
+    --count n` pushes them, in this process (for bench/profile_drain.py --workload simple)."""
+    from forgeq.cli.render import ProgressPrinter
+    from forgeq.emulator import limits
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.loop.pushing import new_events
+    from forgeq.emulator.settings import Settings
+    from forgeq.emulator.store import Store
+
+    manifest = load_manifest(write_app(db_path.parent / "app"))
+    store = Store(db_path)
+    try:
+        row = next(new_events(QUEUE, [{"body": BODY}], installation="site-1", now=limits.VIRTUAL_EPOCH, job_id=None))
+        started = time.perf_counter()
+        store.push_job(QUEUE, "site-1", limits.VIRTUAL_EPOCH, "cli", itertools.repeat(row, n))
+        pushed = time.perf_counter()
+        with (db_path.parent / "progress.txt").open("w") as sink:
+            engine = Emulator(manifest, store, Settings(storage_limits="none"), observers=[ProgressPrinter(sink)])
+            engine.run(until_idle=True)
+        drained = time.perf_counter()
+        windows = engine.lookahead.claims
+    finally:
+        store.close()
+    figures = _figures(n, pushed - started, drained - pushed)
+    return {
+        "events_per_second": figures["drain"],
+        "push_seconds": pushed - started,
+        "drain_seconds": drained - pushed,
+        "attempts_per_event": 1.0,
+        "windows": windows,
+    }
+
+
 def main(argv: list[str]) -> None:
     """One pass of each measurement (a smoke run, not a benchmark: bench/run.py pairs the reps)."""
     import tempfile

@@ -676,7 +676,7 @@ class ForgeApp:
         out = io.StringIO()
         printer = TimelinePrinter(out)
         printer.colour = False
-        recent = list(self.recent)[-last:]
+        recent = list(self.recent)[-last:] if self.closed else self._recent_reports(last)
         total = self.emulator.attempts_run
         out.write(f"{self!r}: {total} attempt(s) run")
         out.write(f"; the last {len(recent)}:\n" if recent else "\n")
@@ -697,17 +697,25 @@ class ForgeApp:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
+    def _recent_reports(self, last: int) -> list[AttemptReport]:
+        """This app's last attempts, read back from the state as the timeline printer takes them."""
+        self.emulator.flush()
+        after = max(self._first_attempt_id, self.store.last_attempt_id() - last)
+        rows = self.store.timeline_rows(after_attempt_id=after)
+        drops = self.store.drop_reasons([row["event"] for row in rows if row["outcome"] in ("dropped", "lost")])
+        return [_report(row, drops.get(row["event"])) for row in rows]
+
     def close(self) -> None:
         """Commit, close the state (if this app opened it) and forget the app's handler modules."""
         if self.closed:
             return
-        self.closed = True
         try:
-            self.emulator.flush()
+            self.recent.extend(self._recent_reports(RECENT_ATTEMPTS_KEPT))  # for a failure report after the close
             faults = self.__dict__.get("faults")
             for rule in faults.unmatched() if faults is not None and self.emulator.attempts_run else []:
                 _warn(f"faults: {rule} matched nothing in this app's run")
         finally:
+            self.closed = True
             self._release()
 
     def _release(self) -> None:
@@ -948,7 +956,10 @@ class EntityView:
 
 
 class _Recorder:
-    """Keeps the last attempts and every notice, for failure reports (even after close)."""
+    """Keeps every notice, for failure reports. Attempts it reads from the state when a report is
+    made (`ForgeApp.describe`), so the loop makes no AttemptReport per attempt for it."""
+
+    wants_attempts = False
 
     def __init__(self, app: ForgeApp) -> None:
         self.app = weakref.proxy(app)
@@ -1019,6 +1030,16 @@ def _attempt(row: dict[str, Any]) -> Attempt:
         row["retry_after_asked"], row["retry_after_applied"], row["next_at"], _json(row["retry_context"]),
         row["quota_refusals"], row["storage_calls"], tuple((row["notes"] or "").split("\n")) if row["notes"] else (),
         row["logs"] or "", row["wall_ms"],
+    )  # fmt: skip
+
+
+def _report(row: dict[str, Any], drop_reason: str | None) -> AttemptReport:
+    notes = row["notes"].split("\n") if row["notes"] else []
+    return AttemptReport(
+        row["event"], row["event_id"], row["installation"], row["kind"], row["target"], row["job_id"], row["attempt"],
+        row["retry_count"], row["started_at"], row["ended_at"], row["outcome"], row["reason"], row["error"],
+        row["retry_after_asked"], row["retry_after_applied"], row["next_at"], drop_reason, row["quota_refusals"],
+        row["storage_calls"], notes, row["logs"] or "", bool(notes) and notes[0].startswith("redelivered:"), row["wall_ms"],
     )  # fmt: skip
 
 

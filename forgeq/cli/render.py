@@ -180,6 +180,9 @@ class StatusPrinter:
 
     MAX_NOTABLE = 20
     REDRAW_SECONDS = 0.2
+    # The loop sends it no report of an attempt that simply succeeded, the commonest: the status
+    # counts attempts from `progress`, told after each commit (forgeq/emulator/loop/timeline.py).
+    wants_successes = False
 
     def __init__(self, stream: TextIO, waiting: Any, show_logs: bool = False, live: bool | None = None) -> None:
         from forgeq.emulator.loop.clock import wall_time
@@ -204,13 +207,18 @@ class StatusPrinter:
             self.live_display.start()
 
     def attempt(self, report: AttemptReport) -> None:
-        self.counts[report.outcome] = self.counts.get(report.outcome, 0) + 1
-        self.now = report.started_at  # the timeline's time of the attempt
+        """An attempt that did more than succeed (or succeeded with notes or logs): counted by `progress`."""
         self.idle = False
-        if report.outcome in ("succeeded", "dropped", "lost"):
-            self.finished += 1
-            if report.outcome != "succeeded":
-                self._drop(report)
+        if report.outcome in ("dropped", "lost"):
+            self._drop(report)
+
+    def progress(self, outcomes: dict[str, int], last_ended_at: float) -> None:
+        """The run's attempts by outcome so far, after a commit."""
+        self.counts = {name: count for name, count in outcomes.items() if count}
+        self.finished = sum(self.counts.get(name, 0) for name in ("succeeded", "dropped", "lost"))
+        if self.counts:
+            self.now = max(self.now, last_ended_at)
+            self.idle = False
         if self.live_display is not None and self.wall() - self.last_draw >= self.REDRAW_SECONDS:
             self.draw()
 
@@ -299,6 +307,7 @@ class NoticePrinter:
     """`run --json`: warnings and errors on standard error, nothing per attempt."""
 
     stream = sys.stderr
+    wants_attempts = False  # the loop makes no AttemptReport for it
 
     def attempt(self, report: AttemptReport) -> None:
         pass

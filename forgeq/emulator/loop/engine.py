@@ -14,16 +14,17 @@ import os
 import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.app.handlers import Handlers
 from forgeq.emulator.app.manifest import Function, Manifest
 from forgeq.emulator.ids import minted_uuid
-from forgeq.emulator.loop import retry, seeding
+from forgeq.emulator.loop import retry, seeding, timeline
 from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.loop.concurrency import KeyWaits
-from forgeq.emulator.loop.invocation import Invocation, execute
+from forgeq.emulator.loop.invocation import RETURNED, Invocation, execute
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
@@ -48,6 +49,17 @@ from forgeq.runtime import PlatformRefusal
 IDLE_POLL_SECONDS = 0.2
 
 
+@dataclass(slots=True)
+class CallPlan:
+    """How the events of one queue or trigger are delivered: decided once, not per attempt."""
+
+    function: Function
+    delivery: str  # retry.CONSUMER_V1, CONSUMER_V2, TRIGGER or SCHEDULED: which rules and arguments
+    method: str | None  # a v1 resolver's method
+    call: Callable[..., Any]  # the handler (a resolver's entry point for plain functions)
+    timeout: float | None  # timeoutSeconds, or None when timeouts are not enforced
+
+
 class Emulator:
     """A Forge app's async events and storage, emulated over one Store."""
 
@@ -65,6 +77,12 @@ class Emulator:
         self.settings = settings or Settings()
         self.clock: Clock = clock or self._default_clock()
         self.observers: list[Observer] = list(observers or [])
+        self._reporting: list[Observer] = []  # the observers that take AttemptReports (_observe)
+        self._every_attempt = False  # whether one of them takes the reports of plain successes too
+        self._progress: list[Callable[[dict[str, int], float], None]] = []  # told the counts after each commit
+        self.outcomes = dict.fromkeys(timeline.OUTCOMES, 0)  # attempts run so far, by outcome
+        self.last_ended_at = self.clock.now()  # when the last attempt ended
+        self._plans: dict[tuple[str, str], CallPlan] = {}  # per (kind, target), while handlers stay loaded
         self.batch = WriteBatch()
         self.storage = Storage(self)
         self.entities = Entities(self)  # the manifest's custom entities (platform/entities.py)
@@ -131,6 +149,7 @@ class Emulator:
         """Read handler modules again (watch mode); events of handlers that load now run again."""
         self.flush()
         self.handlers.unload()
+        self._plans.clear()
         self.handlers = Handlers(self.manifest)
         self.handlers.load_all(self.manifest.loop_functions)
         for error in self.handlers.errors.values():
@@ -158,6 +177,13 @@ class Emulator:
         for observer in self.observers:
             observer.notice(notice)
 
+    def _observe(self) -> None:
+        """Sort the observers (checked as a run or a step starts): AttemptReports are made only for
+        those that take them; the others (`--json`'s notices, the live status) read `outcomes` at each commit."""
+        self._reporting = [o for o in self.observers if getattr(o, "wants_attempts", True)]
+        self._every_attempt = any(getattr(o, "wants_successes", True) for o in self._reporting)
+        self._progress = [o.progress for o in self.observers if isinstance(o, timeline.ProgressObserver)]
+
     # -- pushing from outside (testing API; the CLI uses the store directly) --------------------------
 
     def push(self, queue: str, events: Any, installation: str = DEFAULT_INSTALLATION, origin: str = "api") -> str:
@@ -170,7 +196,7 @@ class Emulator:
         except PlatformRefusal as refusal:
             raise refused(refusal) from None
         pending = self.batch
-        if pending.jobs or pending.new_events or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
+        if pending.jobs or pending.new_events or pending.succeeded or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
             self.flush()  # the loop's writes first; the clock alone (meta) can wait for the next commit
         job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
         return job_id
@@ -222,6 +248,7 @@ class Emulator:
         triggers keep their real rhythm instead of racing ahead (docs/fidelity.md).
         """
         self.start()
+        self._observe()
         try:
             with self._timeouts():
                 self._run(until_idle, stop_at, max_attempts)
@@ -306,6 +333,7 @@ class Emulator:
 
     def step(self) -> int:
         """Claim the events due now and run one attempt of each; return how many ran."""
+        self._observe()
         with self._timeouts():
             return self._step()
 
@@ -333,7 +361,7 @@ class Emulator:
             except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
                 self._release(claimed[index + 1 :])
                 raise
-            if len(self.batch.updates) >= limits.WINDOW_EVENTS or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
+            if self.batch.acknowledged() >= limits.WINDOW_EVENTS or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
                 self.flush()
         if len(claimed) == 1 and claimed[0].redelivered:
             self.flush()  # an event that was in flight at a crash commits alone, so a repeat crash names it
@@ -377,6 +405,8 @@ class Emulator:
         self._write_late_output()
         for after in self.after_flush:
             after()
+        for progress in self._progress:
+            progress(self.outcomes, self.last_ended_at)
 
     def late_output(self, invocation: Invocation, text: str) -> None:
         """What an attempt's leftover JavaScript work printed or tried after the attempt ended: shown
@@ -395,48 +425,90 @@ class Emulator:
     # -- one delivery --------------------------------------------------------------------------------
 
     def _deliver(self, record: EventRecord, now: float) -> None:
-        if record.kind == "product":
-            self._fan_out(record, now)
-            return
-        route = self._route(record)
-        if route is None:
-            return
-        function, delivery, method = route
-        handler = self.handlers.get(function.key)
-        if handler is None:
-            self._block(record, f"handler of function '{function.key}' cannot be loaded")
-            return
-        start = max(now, record.available_at) if self.clock.virtual else self.clock.now()
+        plan = self._plans.get((record.kind, record.target))
+        if plan is None:
+            if record.kind == "product":
+                self._fan_out(record, now)
+                return
+            plan = self._plan(record, now)
+            if plan is None:
+                return
+        virtual = self.clock.virtual
+        start = max(now, record.available_at) if virtual else self.clock.now()
         slots = self._slots(record, start)
         if slots is None:
             return
-        invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt=record.attempts + 1)
+        attempt = record.attempts + 1
+        invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt)
         if (waited := self.key_waits.started(record.id, start)) is not None:
             invocation.notes.append(waited)
-        args = self._arguments(record, delivery, method)
-        seeding.seed_next(self.settings.seed, record.id, record.attempts + 1)  # Invocation.seed()'s string
-        call = getattr(handler.call, "forge_call", handler.call)  # a resolver: its plain functions run without an event loop
+        args = self._arguments(record, plan.delivery, plan.method)
+        seeding.seed_next(self.settings.seed, record.id, attempt)  # Invocation.seed()'s string
+        call = plan.call
         for hook in self.before_attempt:
             wrapper = hook(record, invocation)
             if wrapper is not None:
                 call = functools.partial(wrapper, call)
-        timeout = function.timeout_seconds if self.settings.enforce_timeouts else None
-        self.store.flight.start(record.id)  # from here a crash interrupts this attempt (store/flight.py)
-        execution = execute(call, args, invocation, timeout)
-        if self.store.crash is not None:
-            self.store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
+        store = self.store
+        store.flight.start(record.id)  # from here a crash interrupts this attempt (store/flight.py)
+        execution = execute(call, args, invocation, plan.timeout)
+        if store.crash is not None:
+            store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
         self.attempts_run += 1
-        if execution.result.kind == "timeout":
-            ended = start + function.timeout_seconds
-        elif self.clock.virtual:
-            ended = start + self.settings.invocation_seconds + invocation.storage_calls * self.settings.storage_call_seconds + invocation.extra_seconds
+        result = execution.result
+        if result is RETURNED and virtual:
+            settings = self.settings
+            ended = start + settings.invocation_seconds + invocation.storage_calls * settings.storage_call_seconds + invocation.extra_seconds
+        elif result.kind == "timeout":
+            ended = start + plan.function.timeout_seconds
+        elif virtual:
+            settings = self.settings
+            ended = start + settings.invocation_seconds + invocation.storage_calls * settings.storage_call_seconds + invocation.extra_seconds
         else:
             ended = self.clock.now()
         for slot in slots:
             heapq.heappush(self.running_until.setdefault(slot, []), ended)
             if not slot[1]:
                 self.slot_installations.add(slot[0])
-        self._end_attempt(record, delivery, invocation, execution, start, ended)
+        self.last_ended_at = ended
+        if result is RETURNED and not (invocation.notes or record.redelivered or execution.logs or self._every_attempt):
+            # The commonest attempt, written as two tuples: no Decision, no AttemptRow, no report.
+            batch = self.batch
+            batch.succeeded.append((attempt, ended, record.id))
+            if record.retry_count:
+                batch.attempts.append(AttemptRow(
+                    record.id, attempt, record.retry_count, start, ended, timeline.SUCCEEDED, None, None, None, None, None,
+                    _retry_context(record), invocation.quota_refusals, invocation.storage_calls, None, None, execution.wall_ms,
+                ))  # fmt: skip
+            else:
+                batch.attempts.append((record.id, attempt, start, ended, invocation.quota_refusals, invocation.storage_calls, execution.wall_ms))
+            self.outcomes[timeline.SUCCEEDED] += 1
+            return
+        self._end_attempt(record, plan.delivery, invocation, execution, start, ended)
+
+    def _plan(self, record: EventRecord, now: float) -> CallPlan | None:
+        """How the events of the record's (kind, target) are delivered, or None once it is blocked.
+
+        Decided once per target while the manifest and the handlers stay as they are (reload()
+        forgets the plans), instead of looking up consumer, function and handler per attempt.
+        """
+        route = self._route(record)
+        if route is None:
+            return None
+        function, delivery, method = route
+        handler = self.handlers.get(function.key)
+        if handler is None:
+            self._block(record, f"handler of function '{function.key}' cannot be loaded")
+            return None
+        plan = CallPlan(
+            function,
+            delivery,
+            method,
+            getattr(handler.call, "forge_call", handler.call),  # a resolver: its plain functions run without an event loop
+            function.timeout_seconds if self.settings.enforce_timeouts else None,
+        )
+        self._plans[(record.kind, record.target)] = plan
+        return plan
 
     def _route(self, record: EventRecord) -> tuple[Function, str, str | None] | None:
         """(function, delivery kind, resolver method) for the event, or None once it is blocked."""
@@ -596,8 +668,9 @@ class Emulator:
 
     def _end_attempt(self, record: EventRecord, delivery: str, invocation: Invocation, execution: Any, start: float, ended: float) -> None:
         result = execution.result
+        body_bytes = len(record.body) if record.body.isascii() else len(record.body.encode())
         decision = retry.decide(
-            delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=len(record.body.encode()), rules=self.rules
+            delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules
         )
         notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
         refused = site_refusal(invocation.requests, decision.retry_after_asked) if invocation.requests else None
@@ -629,14 +702,15 @@ class Emulator:
                 invocation.quota_refusals, invocation.storage_calls, "\n".join(notes) or None, logs or None, execution.wall_ms,
             )
         )  # fmt: skip
-        if self.observers:
+        self.outcomes[outcome] += 1
+        if self._reporting:
             report = AttemptReport(
                 record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, attempt, record.retry_count,
                 start, ended, outcome, decision.reason, error, decision.retry_after_asked, decision.retry_after_applied,
                 decision.next_at, decision.drop_reason, invocation.quota_refusals, invocation.storage_calls, notes, logs,
                 bool(record.redelivered), execution.wall_ms, invocation.requests,
             )  # fmt: skip
-            for observer in self.observers:
+            for observer in self._reporting:
                 observer.attempt(report)
 
     def _fan_out(self, record: EventRecord, now: float) -> None:

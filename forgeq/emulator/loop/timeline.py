@@ -7,7 +7,7 @@ formats text for a terminal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 # Attempt outcomes, as stored in attempts.outcome and shown on the timeline.
 SUCCEEDED = "succeeded"
@@ -59,6 +59,18 @@ class Notice:
 
 
 class Observer(Protocol):
+    """Receives every attempt and notice. One whose `wants_attempts` is False is sent no attempts,
+    and the loop makes no AttemptReport for it (a ProgressObserver reads the counts instead); one
+    whose `wants_successes` is False is sent no attempt that simply succeeded (returned, with no
+    note and no log), the commonest, which the loop then writes without making a report."""
+
     def attempt(self, report: AttemptReport) -> None: ...
 
     def notice(self, notice: Notice) -> None: ...
+
+
+@runtime_checkable
+class ProgressObserver(Protocol):
+    """An observer told, after each commit, the attempts so far by outcome and when the last one ended."""
+
+    def progress(self, outcomes: dict[str, int], last_ended_at: float) -> None: ...

@@ -303,7 +303,7 @@ class Storage:
             row = pending[slot]
             if row is not None and row.created_at is None:  # a buffered set: its createdAt, now it is asked for
                 stored = _live(self.engine.store.kv_get(installation, space, key), row.updated_at)
-                row.created_at = stored.created_at if stored is not None else row.updated_at
+                row = pending[slot] = row._replace(created_at=stored.created_at if stored is not None else row.updated_at)
         else:
             row = self.engine.store.kv_get(installation, space, key)
         return _live(row, now)

@@ -8,7 +8,7 @@ were not yet acknowledged; their events are still leased and run again after res
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from forgeq.emulator.store import schema
 
@@ -27,8 +27,7 @@ SiteChange = tuple[str, str, str, float, str | None, str, str]
 RequestRow = tuple[str, int | None, int | None, float, str, str, str, str, int, float | None, str | None, int | None]
 
 
-@dataclass
-class KvRow:
+class KvRow(NamedTuple):
     value: str
     # None in a buffered write: the stored row's createdAt if it is live at updated_at, else
     # updated_at. The commit's upsert resolves it, so a plain set reads nothing (storage.py).
@@ -89,8 +88,9 @@ class EventUpdate:
         return cls(record.id, state, available_at, record.attempts, record.retry_count, record.retry_reason, record.retry_data, finished_at, last_error)
 
 
-@dataclass
-class AttemptRow:
+class AttemptRow(NamedTuple):
+    """An attempt as the `attempts` table holds it (its columns, in order)."""
+
     event: int
     attempt: int
     retry_count: int
@@ -119,14 +119,23 @@ class LedgerRow:
     retry_context: str | None
 
 
+# The commonest attempt, which the loop appends as a plain tuple of these columns: succeeded on its
+# first delivery, with no note and no log. Its other columns are 0, NULL or "succeeded".
+PLAIN_SUCCESS_COLUMNS = ("event", "attempt", "started_at", "ended_at", "quota_refusals", "storage_calls", "wall_ms")
+PlainSuccess = tuple[int, int, float, float, int, int, float]
+
+
 @dataclass
 class WriteBatch:
     kv_writes: dict[KvKey, KvRow | None] = field(default_factory=dict)  # entity items too (store/entities.py)
     jobs: list[NewJob] = field(default_factory=list)
     new_events: list[NewEvent] = field(default_factory=list)
+    # Events whose attempt succeeded: (attempts, finished_at, event). Their retry fields stay as they
+    # are and last_error is cleared; every other change of an event's state is an EventUpdate.
+    succeeded: list[tuple[int, float, int]] = field(default_factory=list)
     updates: list[EventUpdate] = field(default_factory=list)
     released: list[int] = field(default_factory=list)  # leases given back unstarted: the event's row stays as it was
-    attempts: list[AttemptRow] = field(default_factory=list)
+    attempts: list[AttemptRow | PlainSuccess] = field(default_factory=list)  # in the order they ran
     ledger: list[LedgerRow] = field(default_factory=list)
     # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
     quota: dict[tuple[str, str, float], list[Any]] = field(default_factory=dict)
@@ -136,7 +145,11 @@ class WriteBatch:
     site_requests: list[RequestRow] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
+        return len(self.succeeded) + len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
+
+    def acknowledged(self) -> int:
+        """Attempts (and unstarted state changes) this batch acknowledges: the events it takes off lease."""
+        return len(self.succeeded) + len(self.updates)
 
     def waiting_due_by(self, at: float) -> bool:
         """Whether an event this batch makes waiting (pushed, retried, delayed) is due by `at`."""
@@ -146,6 +159,6 @@ class WriteBatch:
 
     def is_empty(self) -> bool:
         return not (
-            self.kv_writes or self.jobs or self.new_events or self.updates or self.released or self.attempts or self.ledger or self.quota or self.meta
-            or self.site_writes or self.site_history or self.site_requests
+            self.kv_writes or self.jobs or self.new_events or self.succeeded or self.updates or self.released
+            or self.attempts or self.ledger or self.quota or self.meta or self.site_writes or self.site_history or self.site_requests
         )

@@ -57,6 +57,11 @@ class HarnessStore:
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor]
 
+    def drop_reasons(self, events: list[int]) -> dict[int, str]:
+        """The ledger's drop reason of each of `events` that is in it."""
+        marks = ", ".join("?" * len(events))
+        return dict(self.conn.execute(f"SELECT event, drop_reason FROM ledger WHERE event IN ({marks})", events).fetchall()) if events else {}
+
     def last_attempt_id(self) -> int:
         return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0])
 

@@ -13,14 +13,23 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
 from forgeq.emulator.store import crashpoints, identity, schema
-from forgeq.emulator.store.batch import AttemptRow, KvRow, NewEvent, NewJob, Space, WriteBatch
+from forgeq.emulator.store.batch import (
+    PLAIN_SUCCESS_COLUMNS,
+    AttemptRow,
+    KvRow,
+    NewEvent,
+    NewJob,
+    PlainSuccess,
+    Space,
+    WriteBatch,
+)
 from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
 from forgeq.emulator.store.entities import EntityStore
 from forgeq.emulator.store.flight import FlightLog
@@ -369,9 +378,10 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             seqs = self._apply(conn, batch)
             if claim is not None:
                 claim_window(conn, claim, _EVENT_COLUMNS)
-        if self.flight.started and batch.updates:
-            self.flight.release({u.event for u in batch.updates})
-        if self.crash is not None and (batch.updates or batch.new_events):
+        succeeded, updates = batch.succeeded, batch.updates
+        if self.flight.started and (succeeded or updates):
+            self.flight.release({row[2] for row in succeeded} | {u.event for u in updates})
+        if self.crash is not None and (succeeded or updates or batch.new_events):
             self.crash.hit("committed")
         if self.crash is not None and claim is not None and claim.rows:
             self.crash.hit("claim")
@@ -393,7 +403,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             for event in batch.new_events:
                 if event.parent_id is None:
                     event.parent_id = event.root_id = seq
-            batch.attempts.insert(0, replace(attempt, event=seq))
+            batch.attempts.insert(0, attempt._replace(event=seq))
             batch.site_requests = [(row[0], seq, *row[2:]) for row in batch.site_requests]  # the call's product requests
             self._apply(conn, batch)
         return seq
@@ -402,70 +412,85 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         """Every write of `batch`, inside the caller's transaction; the numbers of its new events."""
         self._insert_jobs(conn, batch.jobs)
         seqs = self._insert_events(conn, batch.new_events)
-        conn.executemany(
-            "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
-            "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
-            [
-                (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
-                for u in batch.updates
-            ],
-        )
-        conn.executemany("DELETE FROM leases WHERE event = ?", [(u.event,) for u in batch.updates] + [(e,) for e in batch.released])
-        conn.executemany(
-            "INSERT INTO attempts(event, attempt, retry_count, started_at, ended_at, outcome, reason, error, "
-            "retry_after_asked, retry_after_applied, next_at, retry_context, quota_refusals, storage_calls, notes, logs, wall_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    a.event, a.attempt, a.retry_count, a.started_at, a.ended_at, a.outcome, a.reason, a.error,
-                    a.retry_after_asked, a.retry_after_applied, a.next_at, a.retry_context, a.quota_refusals,
-                    a.storage_calls, a.notes, a.logs, a.wall_ms,
-                )
-                for a in batch.attempts
-            ],
-        )
-        conn.executemany(
-            "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) VALUES (?, ?, ?, ?, ?)",
-            [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
-        )
-        self._write_kv(conn, batch)
-        write_site(conn, batch.site_writes, batch.site_history, batch.site_requests)
-        conn.executemany(
-            "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "
-            "used = used + excluded.used, refused = refused + excluded.refused, quota = excluded.quota",
-            [(inst, metric, start, v[0], v[1], v[2], v[3]) for (inst, metric, start), v in batch.quota.items()],
-        )
-        conn.executemany(
-            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            list(batch.meta.items()),
-        )
-        if self.crash is not None and (batch.updates or batch.new_events):
+        succeeded, updates = batch.succeeded, batch.updates
+        if succeeded:
+            conn.executemany(_SUCCEEDED, succeeded)
+        if updates:
+            conn.executemany(
+                "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
+                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
+                [
+                    (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
+                    for u in updates
+                ],
+            )
+        unleased = [(row[2],) for row in succeeded]
+        unleased += [(u.event,) for u in updates]
+        unleased += [(e,) for e in batch.released]
+        conn.executemany("DELETE FROM leases WHERE event = ?", unleased)
+        if batch.attempts:
+            self._insert_attempts(conn, batch.attempts)
+        if batch.ledger:
+            conn.executemany(
+                "INSERT OR REPLACE INTO ledger(event, dropped_at, drop_reason, last_error, retry_context) VALUES (?, ?, ?, ?, ?)",
+                [(r.event, r.dropped_at, r.drop_reason, r.last_error, r.retry_context) for r in batch.ledger],
+            )
+        if batch.kv_writes:
+            self._write_kv(conn, batch)
+        if batch.site_writes or batch.site_history or batch.site_requests:
+            write_site(conn, batch.site_writes, batch.site_history, batch.site_requests)
+        if batch.quota:
+            conn.executemany(
+                "INSERT INTO quota_windows(installation, metric, window_start, window_seconds, used, refused, quota) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(installation, metric, window_start) DO UPDATE SET "
+                "used = used + excluded.used, refused = refused + excluded.refused, quota = excluded.quota",
+                [(inst, metric, start, v[0], v[1], v[2], v[3]) for (inst, metric, start), v in batch.quota.items()],
+            )
+        if batch.meta:
+            conn.executemany(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(batch.meta.items()),
+            )
+        if self.crash is not None and (succeeded or updates or batch.new_events):
             self.crash.hit("commit")
         return seqs
 
     @staticmethod
+    def _insert_attempts(conn: sqlite3.Connection, attempts: list[AttemptRow | PlainSuccess]) -> None:
+        """Attempt rows numbered in the order they ran (the timeline's order), whatever their shape."""
+        number = conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0]
+        plain: list[tuple[Any, ...]] = []
+        full: list[tuple[Any, ...]] = []
+        for row in attempts:
+            number += 1
+            (plain if len(row) == _PLAIN_LENGTH else full).append((number, *row))
+        if plain:
+            conn.executemany(_PLAIN_ATTEMPT, plain)
+        if full:
+            _insert_rows(conn, "attempts", _ATTEMPT_COLUMNS, full)
+
+    @staticmethod
     def _write_kv(conn: sqlite3.Connection, batch: WriteBatch) -> None:
-        upserts = []
         deletes = []
         items: list[tuple[str, str, str, KvRow | None]] = []
+        upserts: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
         for (installation, space, key), row in batch.kv_writes.items():
             if type(space) is str:  # a custom entity's item (store/entities.py)
                 items.append((installation, space, key, row))
             elif row is None:
                 deletes.append((installation, space, key))
             else:
-                upserts.append((installation, space, key, row.value, row.created_at, row.updated_at, row.expire_at))
-        conn.executemany("DELETE FROM kvs WHERE installation = ? AND space = ? AND key = ?", deletes)
-        # A row whose createdAt is None (?5) keeps the stored row's, if that row is live at the write (?6).
-        conn.executemany(
-            "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?1, ?2, ?3, ?4, coalesce(?5, ?6), ?6, ?7) "
-            "ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, "
-            "created_at = CASE WHEN ?5 IS NULL AND (kvs.expire_at IS NULL OR kvs.expire_at > ?6) THEN kvs.created_at ELSE excluded.created_at END, "
-            "updated_at = excluded.updated_at, expire_at = excluded.expire_at",
-            upserts,
-        )
-        EntityStore._write_entities(conn, items)
+                value, created, updated, expire = row
+                # A row whose createdAt is None keeps the stored row's, if that row is live at the write.
+                shape = (created is None, expire is None)
+                kept = (installation, space, key, value) if created is None else (installation, space, key, value, created)
+                upserts.setdefault(shape, []).append((*kept, updated) if expire is None else (*kept, updated, expire))
+        if deletes:
+            conn.executemany("DELETE FROM kvs WHERE installation = ? AND space = ? AND key = ?", deletes)
+        for shape, rows in upserts.items():
+            conn.executemany(_KV_UPSERTS[shape], rows)
+        if items:
+            EntityStore._write_entities(conn, items)
 
     def reclaim_running(self, quarantine_after: int, now: float) -> tuple[list[int], list[int]]:
         """Return interrupted attempts to PENDING; quarantine events that were in flight too often.
@@ -727,6 +752,55 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+# An attempt's acknowledgement when it succeeded: its retry fields stay as they were.
+_SUCCEEDED = (
+    f"UPDATE events SET state = {schema.SUCCEEDED}, attempts = ?, finished_at = ?, last_error = NULL, lease_owner = NULL, "
+    "redelivered = 0, crashes = 0 WHERE id = ?"
+)
+_PLAIN_ATTEMPT = (
+    "INSERT INTO attempts(id, event, attempt, retry_count, started_at, ended_at, outcome, quota_refusals, storage_calls, wall_ms) "
+    "VALUES (?, ?, ?, 0, ?, ?, 'succeeded', ?, ?, ?)"
+)
+_PLAIN_LENGTH = len(PLAIN_SUCCESS_COLUMNS)
+_ATTEMPT_COLUMNS = ("id", *AttemptRow._fields)
+
+
+def _kv_upsert(keeps_created: bool, no_expiry: bool) -> str:
+    """The KVS upsert for rows of one shape: createdAt given or kept from a live stored row, expiry or none.
+
+    Written per shape so that no parameter is bound as None: Python's sqlite3 binds a None through
+    its adapter lookup, about 0.5 µs each (bench/README.md), as much as the rest of a small row.
+    """
+    created, updated, expire = ("?5", "?5", "NULL" if no_expiry else "?6") if keeps_created else ("?5", "?6", "NULL" if no_expiry else "?7")
+    kept = f"CASE WHEN kvs.expire_at IS NULL OR kvs.expire_at > {updated} THEN kvs.created_at ELSE excluded.created_at END"
+    return (
+        "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) "
+        f"VALUES (?1, ?2, ?3, ?4, {created}, {updated}, {expire}) "
+        f"ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, "
+        f"created_at = {kept if keeps_created else 'excluded.created_at'}, "
+        "updated_at = excluded.updated_at, expire_at = excluded.expire_at"
+    )
+
+
+_KV_UPSERTS = {(keeps, no_expiry): _kv_upsert(keeps, no_expiry) for keeps in (True, False) for no_expiry in (True, False)}
+_INSERTS: dict[tuple[str, tuple[bool, ...]], str] = {}
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+    """INSERT the rows, NULL written into the statement rather than bound (see _kv_upsert): one
+    executemany per pattern of NULLs, which a batch has few of."""
+    groups: dict[tuple[bool, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        nulls = tuple([value is None for value in row])
+        groups.setdefault(nulls, []).append(tuple([value for value in row if value is not None]))
+    for nulls, values in groups.items():
+        sql = _INSERTS.get((table, nulls))
+        if sql is None:
+            marks = ", ".join("NULL" if null else "?" for null in nulls)
+            sql = _INSERTS[(table, nulls)] = f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})"
+        conn.executemany(sql, values)
 
 
 QUEUE_COUNT_NAMES = ("pending", "delayed", "running", "retrying", "succeeded", "dropped", "cancelled", "blocked")
