@@ -80,6 +80,8 @@ def get_options(options: Any, metadata_fields: Any) -> Any:
 def set_options(
     options: Any, ttl: Any, key_policy: Any, return_value: Any, return_metadata_fields: Any
 ) -> Any:
+    if ttl is None and key_policy is None and return_value is None and return_metadata_fields is None:
+        return options
     given = {
         "ttl": ttl,
         "keyPolicy": key_policy,

@@ -12,7 +12,7 @@ import contextlib
 import inspect
 import io
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
@@ -35,25 +35,41 @@ if TYPE_CHECKING:
 
 
 
-@dataclass
 class Invocation:
     """The invocation in progress, as handler code reaches it through forgeq.events / forgeq.kvs."""
 
-    engine: Emulator
-    installation: str
-    event: int | None
-    root: int | None
-    started_at: float
-    attempt: int = 1
-    storage_calls: int = 0
-    quota_refusals: int = 0
-    pushes: int = 0
-    extra_seconds: float = 0.0  # virtual time added by product calls and injected storage latency (faults.py)
-    notes: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)  # product calls, as the timeline shows them
-    unawaited: list[runtime.Completed] = field(default_factory=list)
-    call: str | None = None  # a web trigger or UI resolver call (loop/calls.py): names it where `event` is None
-    module: str | None = None  # the module a call came through (its key), for getAppContext().moduleKey
+    __slots__ = (
+        "engine", "installation", "event", "root", "started_at", "attempt", "storage_calls", "quota_refusals",
+        "pushes", "extra_seconds", "notes", "requests", "unawaited", "call", "module", "_storage",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        engine: Emulator,
+        installation: str,
+        event: int | None,
+        root: int | None,
+        started_at: float,
+        attempt: int = 1,
+        call: str | None = None,
+        module: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.installation = installation
+        self.event = event
+        self.root = root
+        self.started_at = started_at
+        self.attempt = attempt
+        self.storage_calls = 0
+        self.quota_refusals = 0
+        self.pushes = 0
+        self.extra_seconds = 0.0  # virtual time added by product calls and injected storage latency (faults.py)
+        self.notes: list[str] = []
+        self.requests: list[dict[str, Any]] = []  # product calls, as the timeline shows them
+        self.unawaited: list[runtime.Completed] = []
+        self.call = call  # a web trigger or UI resolver call (loop/calls.py): names it where `event` is None
+        self.module = module  # the module a call came through (its key), for getAppContext().moduleKey
+        self._storage: StorageSession | None = None
 
     def now(self) -> float:
         """Virtual time inside the attempt: its start plus the modelled cost of what it did so far."""
@@ -75,7 +91,10 @@ class Invocation:
 
     @property
     def storage(self) -> StorageSession:
-        return self.engine.storage.session(self)
+        session = self._storage
+        if session is None:
+            session = self._storage = self.engine.storage.session(self)
+        return session
 
     @property
     def legacy_storage(self) -> LegacyStorage:
@@ -130,10 +149,8 @@ class Execution:
 class _Capture(io.StringIO):
     """Stdout/stderr of one attempt, cut at Forge's 200 KB per-invocation log limit."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.size = 0
-        self.truncated = False
+    size = 0  # class defaults, no __init__: most attempts print nothing, and a capture is made per attempt
+    truncated = False
 
     def write(self, text: str) -> int:
         if self.truncated:

@@ -142,6 +142,11 @@ def check_value(value: Any) -> str:
 
 def checked_text(encoded: str | KvsFailure) -> str:
     """The text `encode` gave, after Forge's depth and size checks; or its failure, raised."""
+    return checked_text_and_size(encoded)[0]
+
+
+def checked_text_and_size(encoded: str | KvsFailure) -> tuple[str, int]:
+    """checked_text's text, and its size in UTF-8 bytes (what the quota charges)."""
     if isinstance(encoded, KvsFailure):
         raise encoded
     text = encoded
@@ -151,12 +156,12 @@ def checked_text(encoded: str | KvsFailure) -> str:
         nested = depth(text)
         if nested > MAX_DEPTH:
             raise KvsFailure("MAX_DEPTH", f"The value is nested {nested} levels deep; the maximum is {MAX_DEPTH}.")
-    size = len(text.encode("utf-8"))
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     if size > MAX_VALUE_BYTES:
         raise KvsFailure(
             "MAX_SIZE", f"The value is {size} bytes; the maximum is {MAX_VALUE_BYTES} (240 KiB).", 413
         )
-    return text
+    return text, size
 
 
 def validate_key(key: Any) -> str:
@@ -464,6 +469,15 @@ class StorageSession:
         path = _path("set", space)
 
         encoded = encode(value)  # a cycle throws in the app, before any request
+        if options is None and type(space) is not str:  # the commonest call: the checks below that apply
+            try:
+                check_key(key)
+                text, size = checked_text_and_size(encoded)
+            except KvsFailure as failure:
+                raise kvs_error(failure.code, failure.message, failure.status, PATHS[path]) from None
+            at = self.charge("secret" if space == SECRET else "write", quotas.WRITE, size, path)
+            self.engine.storage.write(self.installation, space, key, text, at)
+            return None
 
         def work() -> Any:
             self._key(key, space)
