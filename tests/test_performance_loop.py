@@ -325,6 +325,8 @@ def test_event_ids_are_version_4_uuids_that_sort_as_the_events_were_pushed() -> 
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     assert event_uuid(17).startswith("00000000-0011-4")
+    for n in (*range(1, 3000, 37), 2**48 + 5):  # the rest is derived_uuid("event", n)'s, as before
+        assert event_uuid(n)[14:] == derived_uuid("event", n)[14:]
 
 
 def test_compact_json_is_json_dumps_text_and_errors() -> None:

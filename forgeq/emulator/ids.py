@@ -61,7 +61,12 @@ def event_uuid(seq: int) -> str:
     push (bench/README.md, "Findings"). `00000000-0011-4…` is event #17.
     """
     head = f"{seq % (1 << 48):012x}"
-    return f"{head[:8]}-{head[8:]}-{derived_uuid('event', seq)[14:]}"
+    # derived_uuid("event", seq)[14:], from the hex digest: version nibble 4, variant 8 to b.
+    tail = hashlib.blake2b(b"event:%d" % seq, digest_size=16).hexdigest()
+    return f"{head[:8]}-{head[8:]}-4{tail[13:16]}-{_VARIANT[tail[16]]}{tail[17:20]}-{tail[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def parse_event_ref(ref: str) -> int | str:

@@ -12,7 +12,7 @@ import heapq
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +81,7 @@ class Emulator:
         self._every_attempt = False  # whether one of them takes the reports of plain successes too
         self._progress: list[Callable[[dict[str, int], float], None]] = []  # told the counts after each commit
         self.outcomes = dict.fromkeys(timeline.OUTCOMES, 0)  # attempts run so far, by outcome
+        self.errors: dict[str | None, int] = {}  # attempts run so far that did not succeed, by error (else reason)
         self.last_ended_at = self.clock.now()  # when the last attempt ended
         self._plans: dict[tuple[str, str], CallPlan] = {}  # per (kind, target), while handlers stay loaded
         self.batch = WriteBatch()
@@ -548,7 +549,7 @@ class Emulator:
             # Stamped now, when the loop found it: the event's due time may be long past.
             self.notify(Notice(self.clock.now(), f"{why}: its events wait (they run once it is fixed)", "warning"))
 
-    def _slots(self, record: EventRecord, start: float) -> list[tuple[str, str]] | None:
+    def _slots(self, record: EventRecord, start: float) -> Sequence[tuple[str, str]] | None:
         """The invocation slots the attempt takes, or None when one is full and the event was delayed.
 
         Two kinds of slot, both on the virtual clock: the installation's `settings.concurrency`
@@ -556,6 +557,15 @@ class Emulator:
         delays the event to when one frees, and Forge's concurrency keys (FS §1.7), whose full slot
         makes the event wait with Forge's internal backoff (concurrency.py). No retry used.
         """
+        extra = record.extra
+        if not extra or '"concurrency"' not in extra:  # the installation's slot alone (or no slot at all)
+            cap = self.settings.concurrency if self.clock.virtual else 0
+            if cap <= 0:
+                return ()
+            slot = (record.installation, "")
+            ends = self.running_until.get(slot)
+            if not ends or len(ends) < cap or self._full_until(slot, cap, start) is None:
+                return (slot,)
         slots: list[tuple[str, str]] = []
         limits_by_slot: list[tuple[tuple[str, str], int]] = []
         if self.settings.concurrency > 0 and self.clock.virtual:
@@ -703,6 +713,9 @@ class Emulator:
             )
         )  # fmt: skip
         self.outcomes[outcome] += 1
+        if outcome != timeline.SUCCEEDED:
+            cause = error if error is not None else decision.reason
+            self.errors[cause] = self.errors.get(cause, 0) + 1
         if self._reporting:
             report = AttemptReport(
                 record.id, record.event_id, record.installation, record.kind, record.target, record.job_id, attempt, record.retry_count,

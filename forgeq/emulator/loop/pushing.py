@@ -36,17 +36,11 @@ def new_events(
     replay_of: int | None = None,
 ) -> Iterator[NewEvent]:
     for event in events:
-        extra = {name: event[name] for name in _EXTRA_FIELDS if name in event}
-        yield NewEvent(
-            installation=installation,
-            kind=kind,
-            target=queue,
-            job_id=job_id,
-            body=to_json(event["body"]),
-            extra=to_json(extra) if extra else None,
-            available_at=now + applied_delay(event),
-            enqueued_at=now,
-            root_id=root_id,
-            parent_id=parent_id,
-            replay_of=replay_of,
-        )
+        if "delayInSeconds" in event or "concurrency" in event:  # _EXTRA_FIELDS
+            extra = {name: event[name] for name in _EXTRA_FIELDS if name in event}
+            yield NewEvent(
+                installation, kind, queue, job_id, to_json(event["body"]), to_json(extra), now + applied_delay(event), now,
+                root_id, parent_id, replay_of,
+            )  # fmt: skip
+        else:
+            yield NewEvent(installation, kind, queue, job_id, to_json(event["body"]), None, now, now, root_id, parent_id, replay_of)

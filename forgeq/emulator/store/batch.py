@@ -43,7 +43,7 @@ class SiteRow:
     updated_at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class NewEvent:
     installation: str
     kind: str

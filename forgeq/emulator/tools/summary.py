@@ -8,6 +8,7 @@ lost), so the live status, the timeline and the summary count the same things.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from forgeq.emulator.store import Store, schema
@@ -16,8 +17,22 @@ from forgeq.emulator.store import Store, schema
 PUSH_METRIC = "pushed_events"
 
 
-def summarize(store: Store, since_attempt: int, virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
-    raw = store.summary_counts(since_attempt, virtual_start)
+def summarize(
+    store: Store,
+    since_attempt: int,
+    virtual_start: float,
+    virtual_end: float,
+    wall_seconds: float,
+    *,
+    run: tuple[Mapping[str, int], Mapping[str | None, int]] | None = None,
+) -> dict[str, Any]:
+    """`run`: the loop's own counts of this run's attempts, by outcome and by error (Emulator.outcomes,
+    Emulator.errors), which spare reading them back from the run's attempt rows."""
+    raw = store.summary_counts(since_attempt, virtual_start, this_run=run is None)
+    if run is not None:
+        outcomes, errors = run
+        raw["outcomes"] = {outcome: count for outcome, count in outcomes.items() if count}
+        raw["errors"] = sorted(errors.items(), key=lambda item: (-item[1], str(item[0])))[:5]
     return {
         "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds),
         "state": _state_block(store, raw),
