@@ -68,11 +68,22 @@ def _ask(default: Callable[[Any], Any] | None, item: Any) -> Any:
 _ASK = functools.partial(_ask, None)
 
 
+def _shared_encoder(default: Callable[[Any], Any]) -> Callable[[Any, int], list[str]]:
+    if _MAKE_ENCODER is None:  # no C accelerator
+        return lambda value, _: [json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default)]
+    return _MAKE_ENCODER(None, default, encoder.encode_basestring, None, ":", ",", False, False, True)  # type: ignore[no-any-return]
+
+
+_ENCODE = _shared_encoder(_ASK)  # stringify's without a `default` of its own (see there)
+
+
 def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     """`JSON.stringify(value)` for a JSON-like Python value (see the module's docstring)."""
     ask = _ASK if default is None else functools.partial(_ask, default)
     try:
-        text = compact(value, default=ask)
+        # Without `default`, one C encoder serves every call: it keeps no circular-reference marks
+        # (a cycle runs into the recursion limit, and _careful says what JSON.stringify would).
+        text = "".join(_ENCODE(value, 0)) if default is None else compact(value, default=ask)
     except (ValueError, RecursionError):  # a cycle, or deeper than json's C encoder goes
         return _careful(value, ask)
     if not _same_text(value):
@@ -84,6 +95,12 @@ def _same_text(value: Any) -> bool:
     """Whether json writes `value` as JSON.stringify does: no float it lays out otherwise, no integer
     beyond 2**53, no key JavaScript would order first. A walk of the containers only: cheaper than
     searching the text, which strings make long."""
+    if type(value) is dict:  # the commonest value, an object of strings: no walk
+        for key, item in value.items():
+            if type(item) is not str or type(key) is not str or key[:1].isdigit():
+                break
+        else:
+            return True
     stack = [value]
     pop = stack.pop
     while stack:

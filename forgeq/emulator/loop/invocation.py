@@ -186,18 +186,17 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     capture = _Capture()
     token = runtime.bind(invocation)
     guard = None
-    if timeout_seconds is not None and not WATCHDOG.guarding:
+    armed = timeout_seconds is not None and WATCHDOG.arm(timeout_seconds)
+    if timeout_seconds is not None and not armed and not WATCHDOG.guarding:
         guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
         guard.__enter__()
-    armed = timeout_seconds is not None and WATCHDOG.can_arm()
+        armed = WATCHDOG.arm(timeout_seconds)
     fired = 0
     timed_out = False
     started = wall_time()
     value: Any = None
     error: BaseException | None = None
     try:
-        if armed:
-            WATCHDOG.arm(timeout_seconds)  # type: ignore[arg-type]
         saved_streams = sys.stdout, sys.stderr  # contextlib.redirect_stdout/stderr, inlined
         sys.stdout = sys.stderr = capture
         try:

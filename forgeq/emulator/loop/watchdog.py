@@ -124,9 +124,6 @@ class Watchdog:
     def guarding(self) -> bool:
         return self._depth > 0
 
-    def can_arm(self) -> bool:
-        """Whether an attempt starting here can be timed out: inside guard(), on the main thread."""
-        return self._depth > 0 and threading.get_ident() == self._main
 
     @contextmanager
     def guard(self) -> Iterator[None]:
@@ -149,12 +146,16 @@ class Watchdog:
                     signal.signal(signal.SIGALRM, self._previous if self._previous is not None else signal.SIG_DFL)
                     self._previous = None
 
-    def arm(self, seconds: float) -> None:
-        """An attempt starts with `seconds` to run (call inside guard(), on the main thread)."""
+    def arm(self, seconds: float) -> bool:
+        """An attempt starts with `seconds` to run; False (not armed) outside guard() or off the main
+        thread, where a handler cannot be timed out."""
+        if not self._depth or threading.get_ident() != self._main:
+            return False
         deadline = wall_time() + seconds
         self.deadline = deadline
         if deadline < self._wake_at:  # the thread sleeps past it: wake it (rare: a shorter timeout)
             self._wake.set()
+        return True
 
     def disarm(self) -> int:
         """The attempt is over; return how many times its deadline fired (0: it ran in time)."""
