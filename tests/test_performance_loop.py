@@ -329,6 +329,21 @@ def test_event_ids_are_version_4_uuids_that_sort_as_the_events_were_pushed() -> 
         assert event_uuid(n)[14:] == derived_uuid("event", n)[14:]
 
 
+def test_parse_is_json_loads() -> None:
+    """jsontext.parse reads a stored text as json.loads does, and fails as it does."""
+    from forgeq.jsontext import parse
+
+    for text in ('{"a":[1,2.5,"é"],"b":null}', ' {"a":1}', '{"a":1} ', '"x"', "1e400", "[]", '{"a":1}{}', "", "x", "{", "NaN"):
+        try:
+            expected: Any = json.loads(text)
+        except json.JSONDecodeError as error:
+            with pytest.raises(json.JSONDecodeError) as raised:
+                parse(text)
+            assert str(raised.value) == str(error)
+            continue
+        assert parse(text) == expected or (expected != expected and parse(text) != parse(text))  # NaN
+
+
 def test_compact_json_is_json_dumps_text_and_errors() -> None:
     from forgeq.jsontext import compact
 

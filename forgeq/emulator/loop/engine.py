@@ -43,7 +43,7 @@ from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord, dumps
-from forgeq.jsontext import escape_surrogates
+from forgeq.jsontext import escape_surrogates, parse
 from forgeq.runtime import PlatformRefusal
 
 IDLE_POLL_SECONDS = 0.2
@@ -635,7 +635,7 @@ class Emulator:
         return min(free, self.settings.ack_batch_events), first_end, full
 
     def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
-        body = json.loads(record.body)
+        body = parse(record.body)
         context = {
             "installContext": f"ari:cloud:jira::site/{record.installation}",
             "installation": {"id": record.installation},
@@ -646,7 +646,7 @@ class Emulator:
             retry_context = {
                 "retryCount": record.retry_count,
                 "retryReason": record.retry_reason,
-                "retryData": json.loads(record.retry_data) if record.retry_data else None,
+                "retryData": parse(record.retry_data) if record.retry_data else None,
             }
         if delivery == retry.CONSUMER_V1:
             payload = body
@@ -661,7 +661,7 @@ class Emulator:
         if delivery == retry.CONSUMER_V2:
             event: dict[str, Any] = {"body": body, "queueName": record.target, "jobId": record.job_id, "eventId": record.event_id}
             if record.extra:
-                event.update(json.loads(record.extra))
+                event.update(parse(record.extra))
             if retry_context is not None:
                 elapsed = (self.clock.now() - record.enqueued_at) * 1000
                 retry_context["retentionWindow"] = {

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
-from forgeq.jsontext import CircularJsonError, depth, stringify
+from forgeq.jsontext import CircularJsonError, depth, parse, stringify
 from forgeq.jsvalues import WHITESPACE, shown, type_name
 from forgeq.runtime import PLAIN, SECRET, Space
 
@@ -241,7 +241,7 @@ def _live(row: KvRow | None, at: float) -> KvRow | None:
 
 def item(key: str, row: KvRow, fields: Iterable[str]) -> dict[str, Any]:
     """`{key, value}` plus the metadata fields asked for (createdAt/updatedAt in epoch ms)."""
-    shaped: dict[str, Any] = {"key": key, "value": json.loads(row.value)}
+    shaped: dict[str, Any] = {"key": key, "value": parse(row.value)}
     assert row.created_at is not None  # rows come from `read` or the database, which resolve it
     for field in fields:
         if field == "CREATED_AT":
@@ -461,7 +461,7 @@ class StorageSession:
             if row is None:
                 return None
             # The SDK returns the bare value without options, and {key, value, ...} with them.
-            return item(key, row, fields) if options is not None else json.loads(row.value)
+            return item(key, row, fields) if options is not None else parse(row.value)
 
         return self._call(path, work)
 
