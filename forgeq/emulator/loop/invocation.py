@@ -222,7 +222,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
         runtime.unbind(token)
     wall_ms = (wall_time() - started) * 1000
     if not (timed_out or fired or error is not None or invocation.unawaited) and (value is None or type(value) in _PLAIN):
-        return Execution(RETURNED, value, capture.getvalue(), wall_ms)
+        return Execution(RETURNED, value, _logs(capture), wall_ms)
     try:
         result = _classify(value, error, timed_out or fired > 0, timeout_seconds, invocation)
     except Exception as odd:  # noqa: BLE001 - an exception whose __str__ raises, a result whose __eq__ does
@@ -230,8 +230,16 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
         )
         result = Result("raised", error=what)
-    # What a handler printed may hold a lone surrogate, which would not encode to the state file.
-    return Execution(result, value, escape_surrogates(capture.getvalue()), wall_ms, error)
+    return Execution(result, value, _logs(capture), wall_ms, error)
+
+
+def _logs(capture: _Capture) -> str:
+    """What the attempt printed. The capture is closed by StringIO's own close: otherwise its
+    finalizer would call the Python-level close() above, once per attempt. A lone surrogate in it
+    is escaped: it would not encode to the state file."""
+    text = capture.getvalue()
+    io.StringIO.close(capture)
+    return escape_surrogates(text) if text else text
 
 
 # What a handler returns that can only mean success, and that JSON reads back without a note (a

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -336,7 +337,7 @@ class Storage:
         if previous or slot in pending:  # a delete buffered before this set must reset createdAt
             before = self.read(installation, space, key, now)
             created = before.created_at if before is not None else now
-        pending[slot] = None if text is None else KvRow(text, created, now, expire_at)
+        pending[slot] = None if text is None else _kv_row((text, created, now, expire_at))
         return before if previous else None
 
     def scan(
@@ -345,6 +346,10 @@ class Storage:
         """Plain keys in order, from the database once this run's writes are committed."""
         self.engine.flush()
         return self.engine.store.kv_scan(installation, PLAIN, prefix, after, limit, now)
+
+
+# KvRow(*fields) without the named tuple's Python-level __new__ (a set makes one per call).
+_kv_row: Callable[[tuple[str, float | None, float, float | None]], KvRow] = functools.partial(tuple.__new__, KvRow)
 
 
 def quota_for(engine: Emulator) -> quotas.StorageQuota | quotas.NoQuota:

@@ -253,10 +253,11 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         )
 
     @staticmethod
-    def _insert_events(conn: sqlite3.Connection, events: Iterable[NewEvent]) -> list[int]:
-        """Insert with the next event numbers; return them in order. The commonest event (a queue
-        event of a job, with no extra options, no parent, no replay) is written without NULL
-        parameters (see _kv_upsert); the others a statement per pattern of NULLs."""
+    def _insert_events(conn: sqlite3.Connection, events: Iterable[NewEvent], job_id: str | None = None) -> list[int]:
+        """Insert with the next event numbers (in the job `job_id`, if given); return the numbers in
+        order. The commonest event (a queue event of a job, with no extra options, no parent, no
+        replay) is written without NULL parameters (see _kv_upsert); the others a statement per
+        pattern of NULLs."""
         start = conn.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
         seq = start
         plain = []
@@ -264,14 +265,15 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         for event in events:
             seq += 1
             root = event.root_id if event.root_id is not None else seq
-            if event.extra is None and event.parent_id is None and event.replay_of is None and event.job_id is not None:
+            job = job_id or event.job_id
+            if event.extra is None and event.parent_id is None and event.replay_of is None and job is not None:
                 plain.append(
-                    (seq, event_uuid(seq), event.installation, event.kind, event.target, event.job_id, event.body, event.available_at, event.enqueued_at, root)
+                    (seq, event_uuid(seq), event.installation, event.kind, event.target, job, event.body, event.available_at, event.enqueued_at, root)
                 )
             else:
                 others.append(
                     (
-                        seq, event_uuid(seq), event.installation, event.kind, event.target, event.job_id, event.body, event.extra,
+                        seq, event_uuid(seq), event.installation, event.kind, event.target, job, event.body, event.extra,
                         schema.PENDING, event.available_at, event.enqueued_at, root, event.parent_id, event.replay_of,
                     )
                 )  # fmt: skip
@@ -293,7 +295,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             first = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
             job_id = derived_uuid("job", "push", first)
             self._insert_jobs(conn, [NewJob(job_id, installation, queue, now, origin)])
-            seqs = self._insert_events(conn, (_with_job(e, job_id) for e in events))
+            seqs = self._insert_events(conn, events, job_id)
         return job_id, seqs
 
     def claim_ids(self, ids: list[int], owner: str) -> list[EventRecord]:
@@ -834,11 +836,6 @@ def _insert_rows(conn: sqlite3.Connection, table: str, columns: tuple[str, ...],
 
 
 QUEUE_COUNT_NAMES = ("pending", "delayed", "running", "retrying", "succeeded", "dropped", "cancelled", "blocked")
-
-
-def _with_job(event: NewEvent, job_id: str) -> NewEvent:
-    event.job_id = job_id
-    return event
 
 
 def dumps(value: Any) -> str:
