@@ -141,7 +141,14 @@ def _same_text(value: Any) -> bool:
             if "e" in shown or shown.endswith(".0") or "n" in shown:
                 return False
         else:
-            return False  # a subclass, or a value for `default`: the careful encoder decides
+            to_json = getattr(item, "toJSON", None)
+            if to_json is None and isinstance(item, str):
+                continue  # a str subclass (an InvocationErrorCode): json writes its text, as JavaScript would
+            if not callable(to_json) or isinstance(item, str | int | float | list | tuple | dict):
+                return False  # another subclass, or a value for `default`: the careful encoder decides
+            # json wrote what toJSON() answers (an InvocationError, say): check that, asked once more
+            # (the careful encoder would ask it again too).
+            stack.append(to_json())
     return True
 
 

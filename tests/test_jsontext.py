@@ -216,3 +216,21 @@ def test_the_text_is_what_utf8_and_sqlite_can_hold():
     assert [number_text(x) for x in (1e21, 1e-7, 123e-20, 0.1, 100.0, 1.5e300, -0.0)] == [
         "1e+21", "1e-7", "1.23e-18", "0.1", "100", "1.5e+300", "0",
     ]  # fmt: skip
+
+
+def test_an_invocation_error_and_a_str_enum_are_written_as_the_careful_encoder_writes_them():
+    """stringify's quick check takes a str subclass and an object with toJSON() (an InvocationError)
+    without falling back to the careful encoder: the text must be the careful encoder's."""
+    from forgeq.events import InvocationError, InvocationErrorCode
+    from forgeq.jsontext import _ASK, _careful
+
+    code = next(iter(InvocationErrorCode))
+    values: list[Any] = [
+        InvocationError(retry_after=20, retry_reason=code, retry_data={"n": 1, "at": 1.5}),
+        {"error": InvocationError(retry_after=1e21), "codes": [code, "x"]},
+        [InvocationError(retry_data={"3": "digit key first"})],
+    ]
+    for value in values:
+        assert stringify(value) == _careful(value, _ASK)
+        assert stringify(value, default=str) == _careful(value, _ASK)
+    assert '"retryAfter":1e+21' in stringify(values[1])

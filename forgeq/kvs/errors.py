@@ -29,15 +29,23 @@ class ForgeKvsAPIError(ForgeKvsError):
         self.message = message
         self.status = status
         self.context = context or {}
-        self.response_details = {
-            "status": status,
-            "statusText": STATUS_TEXT.get(status, ""),
-            "traceId": None,
-            "httpMethod": "POST",
-            "httpPath": http_path,
-            # The length (in UTF-16 units, JavaScript's) of the `{code, message}` body the platform answers.
-            "responseBodyLength": len(stringify({"code": code, "message": message}).encode("utf-16-le")) // 2,
-        }
+        self._http_path = http_path
+        self._details: dict[str, Any] | None = None
+
+    @property
+    def response_details(self) -> dict[str, Any]:
+        """Made when first read: a handler that catches a 429 and moves on never reads it."""
+        if self._details is None:
+            self._details = {
+                "status": self.status,
+                "statusText": STATUS_TEXT.get(self.status, ""),
+                "traceId": None,
+                "httpMethod": "POST",
+                "httpPath": self._http_path,
+                # The length (in UTF-16 units, JavaScript's) of the `{code, message}` body the platform answers.
+                "responseBodyLength": len(stringify({"code": self.code, "message": self.message}).encode("utf-16-le")) // 2,
+            }
+        return self._details
 
     @property
     def responseDetails(self) -> dict[str, Any]:  # noqa: N802 - Forge's own name
