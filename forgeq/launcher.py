@@ -1,22 +1,29 @@
-"""The `forgeq` console script. `forgeq inspect queue` is answered here without typer; every other
-command, and any `inspect queue` this parser does not take as is, goes to the typer app.
+"""The `forgeq` console script. `forgeq inspect queue` is answered here without typer, and `forgeq
+run` and `forgeq push` are parsed here and call their typer command's function directly; every
+other command, and any of these that this parser does not take as is, goes to the typer app.
 
-The typer app pays for pydantic (typer builds a TypeAdapter per parameter) and for each command
-module before a command runs: about 0.25 s on the development machine, where `inspect queue`
-should start about as fast as `python -c "import typer"` (bench/README.md, start-up). So the
-command's body, its table and the state-file helpers (forgeq/statefile.py) import neither typer
-nor rich, and the typer command `forgeq inspect queue` (forgeq/cli/inspect.py) calls the same
-`inspect_queue`. Options taken here: --manifest/-m PATH, --db PATH, --installation/-i NAME,
---json (also as --opt=VALUE); anything else (--help, a typo, a value starting with "-") is left
-to typer, which prints its usual help or error.
+The typer app pays for typer and for each command module before a command runs: about 0.15 s on
+the development machine, where `inspect queue` should start about as fast as `python -c "import
+typer"`, and a 2e4-event `run` takes only about seven times that (bench/README.md, start-up). So
+`inspect queue`'s body, its table and the state-file helpers (forgeq/statefile.py) import neither
+typer nor rich, and the typer command `forgeq inspect queue` (forgeq/cli/inspect.py) calls the
+same `inspect_queue`; `run` and `push` are declared to typer in forgeq/cli/commands.py, around
+bodies that import no typer. Options taken here: for `inspect queue`, --manifest/-m PATH, --db
+PATH, --installation/-i NAME, --json (also as --opt=VALUE); for `run` and `push`, those in
+COMMANDS. Anything else (--help, a typo, a value starting with "-", an option given twice, -v, a
+per-app defaults file in the working folder: forgeq.toml or [tool.forgeq]; shell completion) is
+left to typer, which prints its usual help or error, or applies the defaults.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _VALUE_OPTIONS = {"--manifest": "manifest", "-m": "manifest", "--db": "db", "--installation": "installation", "-i": "installation"}
 
@@ -32,14 +39,161 @@ def main() -> None:
         sys.stderr.write(f"forgeq: error: {UNSUPPORTED}\n")
         sys.exit(1)
     argv = sys.argv[1:]
-    if argv[:2] == ["inspect", "queue"]:
+    if argv[:2] == ["inspect", "queue"] and _no_defaults_file():
         options = parse_inspect_queue(argv[2:])
         if options is not None:
             _run_fast(options)
             return
+    if argv[:1] in (["run"], ["push"]) and _no_defaults_file():
+        given = parse_command(argv[1:], COMMANDS[argv[0]])
+        if given is not None:
+            _call_fast(argv[0], given)
+            return
     from forgeq.cli import main as typer_main
 
     typer_main()
+
+
+# The options `run` and `push` take here, by spelling: (parameter, kind). A kind is "flag" (True when
+# given), "off" (False when given), "int", "float", "str", "path" or "list" (repeatable). The first
+# entry under "" names the positional argument. Values are those of the typer commands
+# (forgeq/cli/run.py, forgeq/cli/push.py), which are called with what was given here; whatever
+# this table does not take as is goes to typer.
+Spec = dict[str, tuple[str, str]]
+COMMANDS: dict[str, Spec] = {
+    "run": {
+        "": ("manifest_argument", "path"),
+        "--manifest": ("manifest", "path"),
+        "-m": ("manifest", "path"),
+        "--until-idle": ("until_idle", "flag"),
+        "--for": ("run_for", "str"),
+        "--seed": ("seed", "int"),
+        "--clock": ("clock", "str"),
+        "--db": ("db", "path"),
+        "--timeline": ("timeline", "flag"),
+        "--quiet": ("quiet", "flag"),
+        "-q": ("quiet", "flag"),
+        "--json": ("json_output", "flag"),
+        "--logs": ("logs", "flag"),
+        "--invocation-ms": ("invocation_ms", "float"),
+        "--storage-call-ms": ("storage_call_ms", "float"),
+        "--product-call-ms": ("product_call_ms", "float"),
+        "--concurrency": ("concurrency", "int"),
+        "--no-timeouts": ("no_timeouts", "flag"),
+        "--max-attempts": ("max_attempts", "int"),
+        "--faults": ("faults", "path"),
+        "--storage-limits": ("storage_limits", "str"),
+        "--product-limits": ("product_limits", "str"),
+        "--platform-limits": ("platform_limits", "str"),
+        "--eco759": ("eco759", "flag"),
+        "--no-eco759": ("eco759", "off"),
+        "--installations": ("installations", "int"),
+        "--watch": ("watch", "flag"),
+        "-w": ("watch", "flag"),
+    },
+    "push": {
+        "": ("event", "str"),
+        "--queue": ("queue", "str"),
+        "--body": ("body", "str"),
+        "--delay": ("delay", "float"),
+        "--concurrency-key": ("concurrency_key", "str"),
+        "--concurrency-limit": ("concurrency_limit", "int"),
+        "--count": ("count", "int"),
+        "-n": ("count", "int"),
+        "--rate": ("rate", "float"),
+        "--project": ("project", "str"),
+        "--set": ("sets", "list"),
+        "--payload": ("payload", "path"),
+        "--installation": ("installation", "str"),
+        "-i": ("installation", "str"),
+        "--list": ("list_events", "flag"),
+        "--manifest": ("manifest", "path"),
+        "-m": ("manifest", "path"),
+        "--db": ("db", "path"),
+        "--json": ("json_output", "flag"),
+    },
+}
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+
+
+def parse_command(args: list[str], spec: Spec) -> dict[str, Any] | None:
+    """The command's parameters as `spec` takes them, or None when typer should parse them (--help,
+    an unknown or repeated option, a value typer might read otherwise)."""
+    given: dict[str, Any] = {}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if not arg.startswith("-"):
+            if "" not in spec or spec[""][0] in given:
+                return None
+            name, kind = spec[""]
+            value: str | None = arg
+        else:
+            option, equals, value = arg.partition("=")
+            if option not in spec or not option.startswith("-"):
+                return None
+            name, kind = spec[option]
+            if kind in ("flag", "off"):
+                if equals:
+                    return None
+                value = None
+            elif not equals:
+                if index >= len(args):
+                    return None
+                value = args[index]
+                index += 1
+        if name in given and kind != "list":
+            return None
+        if kind == "flag" or kind == "off":
+            given[name] = kind == "flag"
+            continue
+        assert value is not None
+        if value.startswith("-") and kind not in ("int", "float"):
+            return None
+        if kind == "int":
+            if not _INT.fullmatch(value):
+                return None
+            given[name] = int(value)
+        elif kind == "float":
+            if not _FLOAT.fullmatch(value):
+                return None
+            given[name] = float(value)
+        elif kind == "path":
+            if not value:
+                return None
+            given[name] = Path(value)
+        elif kind == "list":
+            given.setdefault(name, []).append(value)
+        else:
+            given[name] = value
+    return given
+
+
+def _no_defaults_file() -> bool:
+    """Whether the working folder has no per-app defaults (forgeq/cli/appconfig.py): typer applies
+    those, and says what is wrong with a broken file, so with one the command goes to typer."""
+    if any(name.startswith("_FORGEQ_COMPLETE") for name in os.environ):
+        return False  # shell completion: typer's
+    from forgeq.cli.appconfig import find
+
+    try:
+        return find(Path.cwd()) is None
+    except Exception:  # noqa: BLE001 - an unreadable file: typer reports it
+        return False
+
+
+def _call_fast(command: str, given: dict[str, Any]) -> None:
+    """`forgeq run` or `forgeq push` without building the typer app: the command's own function,
+    with the typer app's error handling. typer's parsing costs about 0.4 s of start-up (a pydantic
+    TypeAdapter per parameter), more than a 1e4-event run itself (bench/README.md, start-up)."""
+    function: Callable[..., None]
+    if command == "run":
+        from forgeq.cli.run import run as function
+    else:
+        from forgeq.cli.push import push as function
+    _guarded(lambda: function(**given))
 
 
 def parse_inspect_queue(args: list[str]) -> dict[str, str | bool] | None:
@@ -67,14 +221,19 @@ def parse_inspect_queue(args: list[str]) -> dict[str, str | bool] | None:
 
 
 def _run_fast(options: dict[str, str | bool]) -> None:
-    """inspect_queue with the typer app's error handling (forgeq/cli/__init__.py main)."""
-    from forgeq.emulator.errors import ForgeqError
-
+    """inspect_queue with the typer app's error handling."""
     manifest = Path(str(options.get("manifest", "manifest.yml")))
     db = Path(str(options["db"])) if "db" in options else None
     installation = str(options["installation"]) if "installation" in options else None
+    _guarded(lambda: inspect_queue(manifest, db, installation, bool(options.get("json", False))))
+
+
+def _guarded(command: Callable[[], object]) -> None:
+    """Run a command with the typer app's error handling (forgeq/cli/__init__.py main)."""
+    from forgeq.emulator.errors import ForgeqError
+
     try:
-        inspect_queue(manifest, db, installation, bool(options.get("json", False)))
+        command()
         sys.stdout.flush()
     except ForgeqError as error:
         sys.stderr.writelines(f"forgeq: error: {line}\n" for line in error.lines())
@@ -92,7 +251,7 @@ def _run_fast(options: dict[str, str | bool]) -> None:
             failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # as forgeq/cli/__init__.py
             sys.stderr.write(f"forgeq: error: {failure}\n")
             sys.exit(failure.exit_code)
-        if os.environ.get("FORGEQ_DEBUG"):
+        if os.environ.get("FORGEQ_DEBUG") or os.environ.get("FORGEQ_VERBOSE"):
             raise
         sys.stderr.write(f"forgeq: error: internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)\n")
         sys.exit(70)

@@ -1,9 +1,11 @@
-"""Where an app's state file is, and opening it: shared by the typer commands (forgeq/cli/common.py)
-and the launcher's fast path (forgeq/launcher.py), so it imports neither typer nor rich."""
+"""Where an app's manifest and state file are, and opening the state: shared by the typer commands
+(forgeq/cli/common.py) and the launcher's fast paths (forgeq/launcher.py), so it imports neither
+typer nor rich."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,30 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".forgeq"
 STATE_FILE = "state.db"
+DEFAULT_SEED = 0  # one default for every command that takes --seed (run, demo, the testing API)
+
+
+def manifest_from(argument: Path | None, option: Path | None) -> Path:
+    """The manifest named by the argument or by -m (the same one if both), else ./manifest.yml."""
+    from forgeq.emulator.errors import InputError
+
+    if argument is not None and option is not None and argument != option:
+        if _from_defaults_file("manifest"):
+            return argument  # a per-app default gives way to the argument, as to any option given
+        raise InputError(f"two manifests: {argument} and -m {option}", "name the app once, as an argument or with -m")
+    return argument or option or Path("manifest.yml")
+
+
+def _from_defaults_file(name: str) -> bool:
+    """Whether the running typer command took option `name` from a defaults file (forgeq/cli/appconfig.py).
+    Without typer loaded there is no command context: the launcher parsed the arguments itself."""
+    if "typer._click.globals" not in sys.modules:
+        return False
+    from typer._click.core import ParameterSource  # typer's own copy of click, whose context this is
+    from typer._click.globals import get_current_context
+
+    context = get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(name) == ParameterSource.DEFAULT_MAP
 
 
 def state_path(manifest: Path, db: Path | None) -> Path:

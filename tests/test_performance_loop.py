@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -587,6 +588,76 @@ def test_inspect_queue_imports_neither_typer_rich_yaml_nor_the_loop(tmp_path: Pa
         if name.split(".")[0] in ("typer", "rich", "yaml", "pydantic", "sqlite_utils")
     }
     assert not heavy and "forgeq.emulator.loop.engine" not in imported, sorted(heavy)
+
+
+@pytest.mark.slow  # 16 fresh interpreters; the parameter check below is the quick guard
+def test_run_and_push_without_typer_print_what_the_typer_commands_print(tmp_path: Path) -> None:
+    """The launcher parses `run` and `push` and calls their bodies; typer's app, given the same
+    arguments, must do exactly the same (wall times aside), errors included."""
+    wall = re.compile(r"[0-9.]+s wall(, [0-9]+ attempts/s)?| \([0-9]+/s\)|\"(wall_seconds|attempts_per_second)\": [0-9.]+")
+    runs = []
+    for typer_path in (False, True):
+        app = copy_demo(tmp_path / ("typer" if typer_path else "launcher"))
+        outputs = []
+        for args in (
+            ["push", "issue-created", "-n", "5", "--json"],
+            ["push", "--queue", "storage-async-queue", "--body", '{"issueKey": "A-1"}', "--count=3", "-i", "site-2", "--delay", "30"],
+            ["push", "--queue", "bad queue!"],
+            ["run", "--until-idle", "--quiet", "--seed", "3", "--installations", "2", "--storage-limits", "2025,write_units=4"],
+            ["run", "-m", "manifest.yml", "--until-idle", "--json", "--product-call-ms", "50"],
+            ["run", "manifest.yml", "--until-idle", "--for", "1h", "--no-eco759", "-q", "--clock", "sundial"],
+            ["run", "manifest.yml", "-m", "other.yml"],
+            ["run", "--seed", "x"],
+        ):
+            done = _forgeq(args, app, typer_path=typer_path)
+            stdout, stderr = (text.replace(str(app), "APP") for text in (done.stdout, done.stderr))
+            outputs.append((args, done.returncode, wall.sub("WALL", stdout), stderr.replace("python -m forgeq", "forgeq")))
+        runs.append(outputs)
+    assert runs[0] == runs[1]
+    assert [code for _, code, _, _ in runs[0]] == [0, 0, 2, 0, 0, 2, 2, 2]
+
+
+def test_the_launchers_run_and_push_take_the_typer_commands_parameters() -> None:
+    """Every option the launcher takes is declared to typer, for the same parameter, with the same default."""
+    import inspect
+
+    from forgeq.cli import commands
+    from forgeq.cli import push as push_body
+    from forgeq.cli import run as run_body
+    from forgeq.launcher import COMMANDS
+
+    for name, declared, body in (("run", commands.run, run_body.run), ("push", commands.push, push_body.push)):
+        typed = inspect.signature(declared, eval_str=True).parameters
+        plain = inspect.signature(body).parameters
+        assert [(p.name, p.default) for p in typed.values()] == [(p.name, p.default) for p in plain.values()], name
+        spellings: dict[str, str] = {}
+        arguments: set[str] = set()
+        for parameter in typed.values():
+            info = parameter.annotation.__metadata__[0]
+            decls = [d for d in (info.default, *(getattr(info, "param_decls", None) or ())) if isinstance(d, str)]
+            if type(info).__name__ == "ArgumentInfo":
+                arguments.add(parameter.name)
+            for decl in decls:
+                for spelling in decl.split("/"):
+                    spellings[spelling.strip()] = parameter.name
+        for spelling, (parameter_name, _) in COMMANDS[name].items():
+            if spelling:
+                assert spellings.get(spelling) == parameter_name, (name, spelling)
+            else:
+                assert parameter_name in arguments, (name, parameter_name)
+
+
+def test_run_imports_neither_typer_nor_rich_and_a_defaults_file_goes_to_typer(tmp_path: Path) -> None:
+    app = copy_demo(tmp_path)
+    assert _forgeq(["push", "issue-created", "--count", "3"], app).returncode == 0
+    done = _forgeq(["run", "--until-idle", "--quiet"], app, importtime=True)
+    assert done.returncode == 0 and "this run: " in done.stdout
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "forgeq.emulator.loop.engine" in imported, "the importtime listing must be there to mean anything"
+    assert not {name for name in imported if name.split(".")[0] in ("typer", "rich", "pydantic", "click")}
+    (app / "forgeq.toml").write_text("[run]\nseed = 7\n", encoding="utf-8")  # per-app defaults: typer applies them
+    done = _forgeq(["run", "--until-idle", "--quiet"], app, importtime=True)
+    assert done.returncode == 0 and any(line.split("|")[-1].strip() == "typer" for line in done.stderr.splitlines())
 
 
 def test_a_backlog_on_one_installation_waits_in_due_order_while_another_is_idle(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ import json, os, sys
 
 # What every command imports before it runs (forgeq/cli/__init__.py, the typer app's parameters).
 import forgeq.cli, forgeq.cli.render, forgeq.launcher, typer._adapters, typer.main, typer.core
+forgeq.cli.build_app()  # the typer app, built once (the launcher's run and push go without it)
 import sqlite3, yaml
 import forgeq.emulator.errors, forgeq.emulator.store
 

@@ -10,80 +10,95 @@ defaults from forgeq.toml or `[tool.forgeq]` (forgeq/cli/appconfig.py), `-v/--ve
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
-
-from forgeq.cli import demo as demo_commands
-from forgeq.cli import doctor as doctor_commands
-from forgeq.cli import init as init_commands
-from forgeq.cli import inspect as inspect_commands
-from forgeq.cli import lint as lint_commands
-from forgeq.cli import push as push_commands
-from forgeq.cli import pushers as pusher_commands
-from forgeq.cli import replay as replay_commands
-from forgeq.cli import report as report_commands
-from forgeq.cli import run as run_commands
-from forgeq.cli import state as state_commands
-from forgeq.cli.common import CONTEXT, examples
-
-app = typer.Typer(
-    name="forgeq",
-    help="Run a Forge app's queues, triggers and storage locally, with Forge's retry rules and quotas.",
-    epilog=examples(
-        "forgeq demo                                  # a bulk import against the bundled demo app",
-        "forgeq init my-app && cd my-app              # a new app with tests",
-        "forgeq push issue-created --count 1000       # in an app's folder: fire product events",
-        "forgeq run --until-idle                      # deliver them, live",
-        docs="README.md; per-app defaults: forgeq.toml or [tool.forgeq] in pyproject.toml (docs/cli.md)",
-    ),
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings=CONTEXT,
-)
+if TYPE_CHECKING:
+    import typer
 
 
-def _version(value: bool) -> None:
-    if value:
-        from forgeq import __version__
+@functools.cache
+def build_app() -> typer.Typer:
+    """The typer app. Built when a command needs it, not on import: the launcher calls `run` and
+    `push` without it (forgeq/launcher.py), and building it imports typer and every command."""
+    import typer
 
-        sys.stdout.write(f"forgeq {__version__}\n")
-        raise typer.Exit()
+    from forgeq.cli import commands
+    from forgeq.cli import demo as demo_commands
+    from forgeq.cli import doctor as doctor_commands
+    from forgeq.cli import init as init_commands
+    from forgeq.cli import inspect as inspect_commands
+    from forgeq.cli import lint as lint_commands
+    from forgeq.cli import pushers as pusher_commands
+    from forgeq.cli import replay as replay_commands
+    from forgeq.cli import report as report_commands
+    from forgeq.cli import state as state_commands
+    from forgeq.cli.common import CONTEXT, examples
+
+    app = typer.Typer(
+        name="forgeq",
+        help="Run a Forge app's queues, triggers and storage locally, with Forge's retry rules and quotas.",
+        epilog=examples(
+            "forgeq demo                                  # a bulk import against the bundled demo app",
+            "forgeq init my-app && cd my-app              # a new app with tests",
+            "forgeq push issue-created --count 1000       # in an app's folder: fire product events",
+            "forgeq run --until-idle                      # deliver them, live",
+            docs="README.md; per-app defaults: forgeq.toml or [tool.forgeq] in pyproject.toml (docs/cli.md)",
+        ),
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings=CONTEXT,
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            from forgeq import __version__
+
+            sys.stdout.write(f"forgeq {__version__}\n")
+            raise typer.Exit()
+
+    @app.callback()
+    def _options(
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print forgeq's version and exit."),
+        verbose: bool = typer.Option(
+            False, "--verbose", "-v", help="Say which manifest, state file and defaults file a command uses; show tracebacks (also FORGEQ_DEBUG=1)."
+        ),
+    ) -> None:
+        if verbose:
+            os.environ["FORGEQ_VERBOSE"] = "1"
+
+    # Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
+    app.command("demo", short_help="A bulk import against the bundled demo app, run until idle.", epilog=demo_commands.EXAMPLES)(demo_commands.demo)
+    app.command("run", short_help="Deliver the queued events: consumers, triggers, retries, quotas.", epilog=commands.RUN_EXAMPLES)(commands.run)
+    app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.", epilog=commands.PUSH_EXAMPLES)(commands.push)
+    app.command("webtrigger", short_help="Call a web trigger with the request Forge builds; print its response.")(pusher_commands.webtrigger)
+    app.command("invoke", short_help="Call a UI resolver as @forge/bridge's invoke(key, payload) does.")(pusher_commands.invoke)
+    app.command("lint", short_help="Check the manifest and the retry logic before anything runs.", epilog=lint_commands.EXAMPLES)(lint_commands.lint)
+    app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.", epilog=init_commands.EXAMPLES)(init_commands.init)
+    app.command("doctor", short_help="What this forgeq emulates exactly, approximately, not at all.")(doctor_commands.doctor)
+    app.command("report", short_help="The state's pictures in one offline HTML file.", epilog=report_commands.EXAMPLES)(report_commands.report)
+    app.add_typer(inspect_commands.app, name="inspect", short_help="Queues, events, jobs, timelines, the ledger, the store, quotas.")
+    app.command("replay", short_help="Deliver dropped or lost events again, as new events.")(replay_commands.replay)
+    app.command("reset", short_help="Empty the state file (asks first).")(state_commands.reset)
+    app.command("export", short_help="Write the whole state as JSON (secrets left out).")(state_commands.export)
+    app.command("import", short_help="Load an export into an empty state.")(state_commands.import_)
+    return app
 
 
-@app.callback()
-def _options(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print forgeq's version and exit."),
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Say which manifest, state file and defaults file a command uses; show tracebacks (also FORGEQ_DEBUG=1)."
-    ),
-) -> None:
-    if verbose:
-        os.environ["FORGEQ_VERBOSE"] = "1"
-
-# Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
-app.command("demo", short_help="A bulk import against the bundled demo app, run until idle.", epilog=demo_commands.EXAMPLES)(demo_commands.demo)
-app.command("run", short_help="Deliver the queued events: consumers, triggers, retries, quotas.", epilog=run_commands.EXAMPLES)(run_commands.run)
-app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.", epilog=push_commands.EXAMPLES)(push_commands.push)
-app.command("webtrigger", short_help="Call a web trigger with the request Forge builds; print its response.")(pusher_commands.webtrigger)
-app.command("invoke", short_help="Call a UI resolver as @forge/bridge's invoke(key, payload) does.")(pusher_commands.invoke)
-app.command("lint", short_help="Check the manifest and the retry logic before anything runs.", epilog=lint_commands.EXAMPLES)(lint_commands.lint)
-app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.", epilog=init_commands.EXAMPLES)(init_commands.init)
-app.command("doctor", short_help="What this forgeq emulates exactly, approximately, not at all.")(doctor_commands.doctor)
-app.command("report", short_help="The state's pictures in one offline HTML file.", epilog=report_commands.EXAMPLES)(report_commands.report)
-app.add_typer(inspect_commands.app, name="inspect", short_help="Queues, events, jobs, timelines, the ledger, the store, quotas.")
-app.command("replay", short_help="Deliver dropped or lost events again, as new events.")(replay_commands.replay)
-app.command("reset", short_help="Empty the state file (asks first).")(state_commands.reset)
-app.command("export", short_help="Write the whole state as JSON (secrets left out).")(state_commands.export)
-app.command("import", short_help="Load an export into an empty state.")(state_commands.import_)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from forgeq.cli import app`, as before the app was built on demand
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point: user errors become one line and an exit code; never a traceback."""
+    import typer
+
     from forgeq.emulator.errors import ForgeqError
 
     args = sys.argv[1:]
@@ -91,7 +106,7 @@ def main() -> None:
         # `forgeq run -v` as well as `forgeq -v run`: the option is the group's, lifted to the front.
         args = ["--verbose", *(arg for arg in args if arg not in ("-v", "--verbose"))]
     try:
-        command = typer.main.get_command(app)
+        command = typer.main.get_command(build_app())
         defaults = _app_defaults(command)
         # Without standalone mode, click returns the code of a `raise typer.Exit(code=...)` instead of raising it.
         code = command.main(args, prog_name="forgeq", standalone_mode=False, default_map=defaults)

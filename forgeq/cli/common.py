@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 # typer-free, shared with the launcher (forgeq/launcher.py)
+from forgeq.statefile import DEFAULT_SEED as DEFAULT_SEED
 from forgeq.statefile import STATE_DIR as STATE_DIR
 from forgeq.statefile import STATE_FILE as STATE_FILE
+from forgeq.statefile import manifest_from as manifest_from
 from forgeq.statefile import open_store as open_store
 from forgeq.statefile import state_path as state_path
 from forgeq.statefile import virtual_now as virtual_now
-
-DEFAULT_SEED = 0  # one default for every command that takes --seed (run, demo, the testing API)
 
 ManifestOption = Annotated[
     Path, typer.Option("--manifest", "-m", metavar="PATH", help="The app's manifest.yml (its state lives beside it).")
@@ -37,16 +37,6 @@ ManifestChoice = Annotated[
 ]
 
 
-def manifest_from(argument: Path | None, option: Path | None) -> Path:
-    """The manifest named by the argument or by -m (the same one if both), else ./manifest.yml."""
-    from forgeq.emulator.errors import InputError
-
-    if argument is not None and option is not None and argument != option:
-        if _from_defaults_file("manifest"):
-            return argument  # a per-app default gives way to the argument, as to any option given
-        raise InputError(f"two manifests: {argument} and -m {option}", "name the app once, as an argument or with -m")
-    return argument or option or Path("manifest.yml")
-
 # Every typer app and command: -h as well as --help, and help text as written (wrapped at 100 columns).
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -57,11 +47,3 @@ def examples(*lines: str, docs: str | None = None) -> str:
     if docs:
         text += f"\n\nMore: {docs}"
     return text
-
-
-def _from_defaults_file(name: str) -> bool:
-    from typer._click.core import ParameterSource  # typer's own copy of click, whose context this is
-    from typer._click.globals import get_current_context
-
-    context = get_current_context(silent=True)
-    return context is not None and context.get_parameter_source(name) == ParameterSource.DEFAULT_MAP

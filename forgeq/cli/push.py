@@ -1,7 +1,8 @@
 """`forgeq push`: fire product events at the app's triggers, or put events on one of its queues.
 
 It never imports user code: it records the events in the state file and the loop of `forgeq run`
-delivers them, whether that loop is already running in another terminal or starts later.
+delivers them, whether that loop is already running in another terminal or starts later. Its
+options and help are declared to typer in forgeq/cli/commands.py; this module imports no typer.
 """
 
 from __future__ import annotations
@@ -10,49 +11,28 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from forgeq.cli.common import DbOption, ManifestOption, examples, open_store, virtual_now
-
-EXAMPLES = examples(
-    "forgeq push issue-created --count 1000                 # a bulk import: product events to every subscribed trigger",
-    "forgeq push issue-created --set issue.fields.summary=Hi # a payload field of your own",
-    "forgeq push --list                                     # the product events forgeq can make",
-    "forgeq push --queue q --body '{\"issueKey\": \"A-1\"}' --count 200",
-    "forgeq push --queue q --body @event.json --delay 60",
-    docs="docs/product-events.md, docs/json.md (push --json)",
-)
+from forgeq.statefile import open_store, virtual_now
 
 
 def push(
-    event: Annotated[
-        str | None, typer.Argument(metavar="EVENT", help="A product event: an alias (issue-created, ...) or a full avi: type. Or use --queue.")
-    ] = None,
-    queue: Annotated[str | None, typer.Option("--queue", metavar="QUEUE", help="Push to this queue, as Queue(key=...).push would.")] = None,
-    body: Annotated[str | None, typer.Option("--body", metavar="JSON", help="With --queue: the event body, JSON or @file.json.")] = None,
-    delay: Annotated[float | None, typer.Option("--delay", metavar="SECONDS", help="With --queue: delayInSeconds, 0-900.")] = None,
-    concurrency_key: Annotated[
-        str | None, typer.Option("--concurrency-key", metavar="KEY", help="With --queue: the event's concurrency key (docs/fidelity.md); needs --concurrency-limit.")
-    ] = None,
-    concurrency_limit: Annotated[
-        int | None, typer.Option("--concurrency-limit", metavar="N", help="With --queue: how many events of the key may run at once.")
-    ] = None,
-    count: Annotated[int, typer.Option("--count", "-n", metavar="N", help="How many events to push.")] = 1,
-    rate: Annotated[
-        float | None, typer.Option("--rate", metavar="PER_SECOND", help="Product events per second of the emulator's clock; default: all at once, as a bulk import.")
-    ] = None,
-    project: Annotated[str | None, typer.Option("--project", metavar="KEY", help="The Jira project key (Confluence space key) in the payloads; default DEMO.")] = None,
-    sets: Annotated[
-        list[str] | None, typer.Option("--set", metavar="PATH=VALUE", help="Override a payload field: PATH=VALUE, VALUE as JSON or text. Repeatable.")
-    ] = None,
-    payload: Annotated[Path | None, typer.Option("--payload", metavar="FILE", help="A JSON file with your own product event payload.")] = None,
-    installation: Annotated[str | None, typer.Option("--installation", "-i", metavar="SITE", help="The installation (site) to push to.")] = None,
-    list_events: Annotated[bool, typer.Option("--list", help="List the product events forgeq can make, and the triggers that receive them.")] = False,
-    manifest: ManifestOption = Path("manifest.yml"),
-    db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print what was pushed as JSON.")] = False,
+    event: str | None = None,
+    queue: str | None = None,
+    body: str | None = None,
+    delay: float | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
+    count: int = 1,
+    rate: float | None = None,
+    project: str | None = None,
+    sets: list[str] | None = None,
+    payload: Path | None = None,
+    installation: str | None = None,
+    list_events: bool = False,
+    manifest: Path = Path("manifest.yml"),
+    db: Path | None = None,
+    json_output: bool = False,
 ) -> None:
     """Fire product events at the app's triggers, or push to a queue (`forgeq run` delivers them)."""
     from forgeq.cli import render

@@ -1,105 +1,43 @@
-"""`forgeq run [MANIFEST]`: the event loop, with a live status (or timeline) and a summary."""
+"""`forgeq run [MANIFEST]`: the event loop, with a live status (or timeline) and a summary.
+
+Its options and help are declared to typer in forgeq/cli/commands.py; this module imports no
+typer, so the launcher can call `run` without building the typer app (forgeq/launcher.py).
+"""
 
 from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from forgeq.cli.common import (
-    DEFAULT_SEED,
-    DbOption,
-    ManifestArgument,
-    ManifestChoice,
-    SeedOption,
-    examples,
-    manifest_from,
-    state_path,
-)
-
-EXAMPLES = examples(
-    "forgeq run --until-idle                 # deliver what is queued, then stop",
-    "forgeq run --for 7d                     # a virtual week, scheduled triggers included",
-    "forgeq run --watch                      # keep running; every save reloads the handlers",
-    "forgeq run --until-idle --timeline      # a line per attempt (the default through a pipe)",
-    "forgeq run -m app/manifest.yml --seed 7 --storage-limits 2023",
-    docs="docs/cli.md (output, exit codes), docs/fidelity.md (the limits), docs/testing.md (--faults)",
-)
+from forgeq.statefile import DEFAULT_SEED, manifest_from, state_path
 
 
 def run(
-    manifest_argument: ManifestArgument = None,
-    manifest: ManifestChoice = None,
-    until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Stop when no event is pending (burst mode; future scheduled-trigger runs do not count).")
-    ] = False,
-    run_for: Annotated[
-        str | None,
-        typer.Option("--for", metavar="DURATION", help="Run until this much time has passed on the emulator's clock: 7d, 12h, 30m, 45s."),
-    ] = None,
-    seed: SeedOption = DEFAULT_SEED,
-    clock: Annotated[str, typer.Option("--clock", metavar="virtual|real", help="virtual (time jumps to the next due event) or real.")] = "virtual",
-    db: DbOption = None,
-    timeline: Annotated[
-        bool, typer.Option("--timeline", help="A line per attempt (the default when the output is not a terminal).")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No line per attempt: drops, losses and warnings as they happen, a status, the summary.")
-    ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="No line per attempt; the summary as one JSON document at the end (docs/json.md).")
-    ] = False,
-    logs: Annotated[bool, typer.Option("--logs", help="Show what handlers print under their attempt (on with --watch).")] = False,
-    invocation_ms: Annotated[float, typer.Option("--invocation-ms", metavar="MS", help="Modelled virtual duration of an invocation.")] = 100.0,
-    storage_call_ms: Annotated[float, typer.Option("--storage-call-ms", metavar="MS", help="Modelled virtual duration of a storage call.")] = 20.0,
-    product_call_ms: Annotated[
-        float, typer.Option("--product-call-ms", metavar="MS", help="Modelled virtual duration of a product call (requestJira, fetch, ...).")
-    ] = 100.0,
-    concurrency: Annotated[
-        int,
-        typer.Option("--concurrency", metavar="N", help="Invocations of one installation running at once on the virtual clock (0: no limit)."),
-    ] = 50,
-    no_timeouts: Annotated[bool, typer.Option("--no-timeouts", help="Do not enforce timeoutSeconds (like forge tunnel).")] = False,
-    max_attempts: Annotated[int | None, typer.Option("--max-attempts", metavar="N", help="Stop after this many attempts.")] = None,
-    faults: Annotated[
-        Path | None,
-        typer.Option("--faults", metavar="FILE", help="A YAML fault scenario: failed attempts, storage 429s, latency, duplicates (docs/testing.md)."),
-    ] = None,
-    storage_limits: Annotated[
-        str,
-        typer.Option(
-            "--storage-limits",
-            metavar="SPEC",
-            help="Storage quotas: 2025 (1000 requests/s, 4000 read and 4000 write units/min), 2023 (per 20 s), none, "
-            "a YAML file, or figures such as 2025,write_units=100 (docs/fidelity.md).",
-        ),
-    ] = "2025",
-    product_limits: Annotated[
-        str,
-        typer.Option(
-            "--product-limits",
-            metavar="SPEC",
-            help="Jira's and Confluence's rate limits for apps: 2026 (65,000 points/hour, burst and per-issue write limits), "
-            "2025 (burst limits), none, a YAML file, or figures such as 2026,points=1000 (docs/product-site.md).",
-        ),
-    ] = "2026",
-    platform_limits: Annotated[
-        str,
-        typer.Option(
-            "--platform-limits", metavar="on|off", help="on: 500 pushed events/min, 1000 cyclic pushes, retryData 4 KB, ECO-759; off: none of them."
-        ),
-    ] = "on",
-    eco759: Annotated[
-        bool, typer.Option("--eco759/--no-eco759", help="Emulate ECO-759: a retry is silently lost when body plus retryData exceed 200 KB.")
-    ] = True,
-    installations: Annotated[
-        int, typer.Option("--installations", metavar="N", help="Serve N installations, site-1 .. site-N, each with its own store and quota.")
-    ] = 1,
-    watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Reload handler modules and the manifest when their files change; events of a broken handler wait.")
-    ] = False,
+    manifest_argument: Path | None = None,
+    manifest: Path | None = None,
+    until_idle: bool = False,
+    run_for: str | None = None,
+    seed: int = DEFAULT_SEED,
+    clock: str = "virtual",
+    db: Path | None = None,
+    timeline: bool = False,
+    quiet: bool = False,
+    json_output: bool = False,
+    logs: bool = False,
+    invocation_ms: float = 100.0,
+    storage_call_ms: float = 20.0,
+    product_call_ms: float = 100.0,
+    concurrency: int = 50,
+    no_timeouts: bool = False,
+    max_attempts: int | None = None,
+    faults: Path | None = None,
+    storage_limits: str = "2025",
+    product_limits: str = "2026",
+    platform_limits: str = "on",
+    eco759: bool = True,
+    installations: int = 1,
+    watch: bool = False,
 ) -> None:
     """Run the app's consumers and triggers over the queue in the state file.
 
@@ -246,7 +184,9 @@ def run(
     store.close()
     lock.release()  # after the connection: closing a descriptor of the file first would drop SQLite's locks
     if stopped_by and stopped_by[0] == signal.SIGINT:
-        raise typer.Exit(code=130)  # the shell's convention for a run stopped by Ctrl-C
+        from forgeq.emulator.errors import Interrupted
+
+        raise Interrupted("interrupted")  # exit 130, the shell's convention for a run stopped by Ctrl-C
 
 
 def _start_watching(emulator: Any, manifest: Path) -> Any:

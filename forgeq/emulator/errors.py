@@ -29,6 +29,12 @@ class InputError(ForgeqError):
     exit_code = 2
 
 
+class Interrupted(ForgeqError):
+    """A command stopped by Ctrl-C after finishing cleanly (`forgeq run`): exit code 130, the shell's convention."""
+
+    exit_code = 130
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str
