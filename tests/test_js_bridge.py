@@ -610,6 +610,31 @@ def test_typescript_without_a_transpiler_is_refused_with_the_way_out(tmp_path):
         ForgeApp(manifest)
 
 
+DOCS_NAMES = """
+import Resolver, { makeResolver as make } from '@forge/resolver';
+import { kvs,
+  Sort, SortOrder } from '@forge/kvs';
+import{ Queue }from '@forge/events';
+
+export const work = async (event) => {
+  const order = event.body.docs ? SortOrder.DESC : Sort.DESC;
+  await kvs.set('named', [typeof Resolver, typeof make, typeof Queue, typeof SortOrder, order]);
+};
+"""
+
+
+def test_a_named_import_a_package_does_not_export_is_undefined_as_the_bundler_makes_it(tmp_path):
+    """Some Forge docs import SortOrder from @forge/kvs, which exports Sort: webpack binds the name to
+    undefined and only its use throws; the module and its other uses still load and run."""
+    with ForgeApp(js_app(tmp_path, DOCS_NAMES)) as app:
+        app.push("work", [{"body": {}}, {"body": {"docs": True}}])
+        app.run_until(lambda _: len(app.timeline()) >= 2)
+        assert app.kvs.get("named") == ["function", "function", "function", "undefined", "DESC"]
+        (used,) = [a.error for a in app.timeline() if a.outcome == "error"]
+        line = line_of(DOCS_NAMES, "SortOrder.DESC")
+        assert used == f"TypeError: Cannot read properties of undefined (reading 'DESC') (src/index.js:{line})"
+
+
 COMMONJS = """
 const { Queue } = require('@forge/events');
 const { kvs } = require('@forge/kvs');

@@ -19,6 +19,11 @@
 //    on its first line, so its line numbers stay.
 // 5. `import config from './config.json'` without `with { type: 'json' }`, which webpack allows
 //    and Node refuses: the app's JSON files are served as a module exporting the parsed value.
+// 6. A named import that a package does not export (`import { SortOrder } from '@forge/kvs'`, as
+//    some Forge docs write it; the package exports `Sort`). Webpack binds it to undefined, so the
+//    app fails only where it uses it, as a TypeError; Node refuses to link the whole module, which
+//    would stop every function in it. An app module's named imports of packages are therefore read
+//    from the package's namespace, on the import's own lines.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -97,11 +102,11 @@ export async function load(url, context, nextLoad) {
   if (Array.isArray(context.conditions) && context.conditions.includes('require')) return loaded;
   const file = fileURLToPath(parsed);
   const app = inApp(url) && APP_SCRIPT.test(file);
-  if (loaded.format === 'module') return app ? { ...loaded, source: withCommonJsNames(String(loaded.source ?? readFileSync(file, 'utf8'))) } : loaded;
+  if (loaded.format === 'module') return app ? { ...loaded, source: asBundled(String(loaded.source ?? readFileSync(file, 'utf8'))) } : loaded;
   if (loaded.format !== 'commonjs') return loaded;
   const text = loaded.source == null ? readFileSync(file, 'utf8') : String(loaded.source);
   if (app && ESM_SYNTAX.test(text) && !CJS_EXPORTS.test(text)) {
-    return { format: 'module', source: withCommonJsNames(text), shortCircuit: true };
+    return { format: 'module', source: asBundled(text), shortCircuit: true };
   }
   if (!text.includes('__esModule')) return loaded;
   parsed.searchParams.set(RAW, '');
@@ -112,6 +117,25 @@ export async function load(url, context, nextLoad) {
     `const exported = namespace.default;\n` +
     `export default exported !== null && (typeof exported === 'object' || typeof exported === 'function') && exported.__esModule ? exported.default : exported;\n`;
   return { format: 'module', source, shortCircuit: true };
+}
+
+// An ES module of the app as the bundler would run it: package imports (6) and CommonJS names (4).
+function asBundled(source) {
+  return withCommonJsNames(withPackageImportsAsBundled(source));
+}
+
+// `import D, { a, b as c } from 'pkg'` -> `import D, * as ns from 'pkg'; const { a, b: c } = ns`,
+// for bare specifiers only (the app's own modules link as they are), keeping every line break.
+const PACKAGE_IMPORT = /^([ \t]*)import(?:\s+([\w$]+)\s*,)?\s*\{([^}]*)\}\s*from\s*(['"])([^'"./][^'"]*)\4/gm;
+
+function withPackageImportsAsBundled(source) {
+  let count = 0;
+  return source.replace(PACKAGE_IMPORT, (match, indent, name, names, quote, specifier) => {
+    if (/\btype\b/.test(names)) return match; // TypeScript's type-only names, left to the transpiler
+    const namespace = `__forgeqImport${count++}`;
+    const bindings = names.replace(/([\w$]+)\s+as\s+([\w$]+)/g, '$1: $2');
+    return `${indent}import ${name ? `${name}, ` : ''}* as ${namespace} from ${quote}${specifier}${quote}; const {${bindings}} = ${namespace}`;
+  });
 }
 
 // `require`, `__filename` and `__dirname` for an ES module of the app that uses them without
@@ -152,7 +176,7 @@ function compile(url, file) {
   const jsx = extension === '.tsx' || extension === '.jsx';
   const found = findTranspiler();
   if (found === null) {
-    if (!typescript) return { format: 'module', source: withCommonJsNames(source), shortCircuit: true };
+    if (!typescript) return { format: 'module', source: asBundled(source), shortCircuit: true };
     const error = new Error(
       `${path.relative(appDir, file)} is TypeScript, and Node.js ${process.versions.node} cannot run it without a transpiler: ` +
         `run \`npm install --save-dev sucrase\` in ${appDir} (forgeq also uses esbuild or typescript if the app has one)`
@@ -187,6 +211,6 @@ function compile(url, file) {
       },
     }).outputText;
   }
-  return { format: 'module', source: withCommonJsNames(code), shortCircuit: true };
+  return { format: 'module', source: asBundled(code), shortCircuit: true };
 }
 
