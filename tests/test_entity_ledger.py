@@ -116,7 +116,7 @@ def test_the_ledger_from_the_command_line(tmp_path: Path) -> None:
     assert pushed.returncode == 0, pushed.stderr
     ran = forgeq("run", "--until-idle", "--seed", "11", "--faults", "faults.yml", cwd=app)
     assert ran.returncode == 0, ran.stderr
-    assert "summary: 120 events pushed, 120 succeeded" in ran.stdout and "0 dropped" in ran.stdout
+    assert "queue events: 120 pushed, 120 succeeded" in ran.stdout and "dropped 0, lost 0" in ran.stdout
     assert "duplicates that changed the store or pushed 0" in ran.stdout
     listed = forgeq_json("inspect", "kvs", "--entity", "import-record", "--index", "by-status", "--partition", "failed", cwd=app)
     records = {item["key"]: item["value"] for item in forgeq_json("inspect", "kvs", "--entity", "import-record", cwd=app)["items"]}
