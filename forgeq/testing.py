@@ -37,6 +37,7 @@ from forgeq.emulator.store import StateLock, Store, schema
 from forgeq.emulator.tools import golden as golden_files
 from forgeq.emulator.tools.faults import Faults, KvChange, Redelivery, load_scenario
 from forgeq.emulator.tools.site_view import SiteHandle
+from forgeq.emulator.wording import plural
 
 __all__ = [
     "Attempt",
@@ -400,7 +401,7 @@ class ForgeApp:
             ran = engine.attempts_run - started
             if max_attempts is not None and ran >= max_attempts:
                 raise ConditionNotMet(
-                    f"run_until: the condition did not hold after {ran} attempt(s) (max_attempts={max_attempts})"
+                    f"run_until: the condition did not hold after {plural(ran, 'attempt')} (max_attempts={max_attempts})"
                 )
             if engine.step():
                 continue
@@ -449,7 +450,7 @@ class ForgeApp:
             engine.flush()
             waiting = self.store.waiting_count()
             if waiting:
-                _warn(f"run stopped at max_attempts={max_attempts} with {waiting} event(s) still waiting: the app is not idle", 4)
+                _warn(f"run stopped at max_attempts={max_attempts} with {plural(waiting, 'event')} still waiting: the app is not idle", 4)
         return engine.attempts_run - started
 
     def _baseline(self) -> None:
@@ -678,7 +679,7 @@ class ForgeApp:
         printer.colour = False
         recent = list(self.recent)[-last:] if self.closed else self._recent_reports(last)
         total = self.emulator.attempts_run
-        out.write(f"{self!r}: {total} attempt(s) run")
+        out.write(f"{self!r}: {plural(total, 'attempt')} run")
         out.write(f"; the last {len(recent)}:\n" if recent else "\n")
         for report in recent:
             printer.attempt(report)
@@ -687,7 +688,7 @@ class ForgeApp:
         if not self.closed:
             dropped = self.dropped()
             if dropped:
-                out.write(f"dropped: {len(dropped)} event(s)\n")
+                out.write(f"dropped: {plural(len(dropped), 'event')}\n")
                 for item in dropped[:10]:
                     out.write(f"  #{item.event} {item.target}: {item.drop_reason}: {item.last_error}\n")
             for queue, counts in sorted(self.queues().items()):

@@ -537,7 +537,7 @@ def test_a_changed_index_is_rebuilt_from_the_items_and_a_removed_one_dropped(mak
     second.start()
     after = second.store.entity_indexes()
     assert len(before) == 3 and len(after) == 2 and len(after - before) == 1
-    assert any("built custom entity index(es) import-record.by-status" in n.text for n in recorder.notices)
+    assert any("built custom entity index import-record.by-status" in n.text for n in recorder.notices)
     with inside(second):
         keys = [r["key"] for r in records.query().index("by-status", partition=["new"]).get_many().results]
         assert keys == ["r5", "r4", "r3", "r2", "r1", "r0"]  # ordered by score now
@@ -586,7 +586,7 @@ def test_inspect_export_and_import_carry_entities(make_app: Any) -> None:
     app = manifest.parent
     assert forgeq("push", "--queue", "work", "--count", "12", cwd=app).returncode == 0
     run = forgeq("run", "manifest.yml", "--until-idle", "--seed", "4", cwd=app)
-    assert run.returncode == 0 and "built custom entity index(es) import-record.issueKey, import-record.by-status, import-record.by-done-score" in run.stdout
+    assert run.returncode == 0 and "built custom entity indexes import-record.issueKey, import-record.by-status, import-record.by-done-score" in run.stdout
 
     def listing(*args: str) -> dict[str, Any]:
         done = forgeq("inspect", "kvs", *args, "--json", cwd=app)

@@ -746,7 +746,7 @@ def test_watch_mode_reloads_a_javascript_handler(tmp_path):
             file.flush()
             os.fsync(file.fileno())
         wait_for("src/index.js changed")
-        wait_for("1 of 1 function(s) loaded")
+        wait_for("1 of 1 function loaded")
         push(2)
         wait_for("version 2 for 2")
     finally:

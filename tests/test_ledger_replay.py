@@ -163,7 +163,7 @@ def test_the_ledger_lists_every_dropped_event_and_a_replay_after_the_fix_writes_
     again = forgeq("replay", "--dropped", cwd=app)
     assert (
         again.returncode == 1
-        and f"all {len(BROKEN)} dropped or lost event(s) were replayed already" in again.stderr
+        and f"all {len(BROKEN)} dropped or lost events were replayed already" in again.stderr
     )
     twice = forgeq("replay", "--event", str(next(iter(new_numbers.values()))), cwd=app)
     assert twice.returncode == 2 and "was replayed already, as #" in twice.stderr

@@ -161,11 +161,11 @@ def test_a_failing_test_prints_the_last_attempts(tmp_path: Path) -> None:
     assert "seed=1" in own and "work  #1  try 1  succeeded" in own  # read after the app was closed
     section = out.split("forgeq timeline", 1)[1]
     # #2 asks for 23 h, Forge clamps it to 15 min, so it runs 96 times before its 24 h run out.
-    assert "97 attempt(s) run; the last 3:" in section
+    assert "97 attempts run; the last 3:" in section
     assert "work  #2  try 95  retry      asked 82800s applied 900s" in section
     assert "work  #2  try 96  dropped" in section
     assert "retention window over" in section
-    assert "dropped: 1 event(s)" in section
+    assert "dropped: 1 event\n" in section
     assert "queue work: succeeded 1, dropped 1" in section
 
 

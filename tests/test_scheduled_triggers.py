@@ -194,6 +194,6 @@ def test_missed_runs_are_coalesced_into_one(tmp_path: Path, monkeypatch: pytest.
     row = emu.store.event(fired[0].seq)
     assert row is not None and row.available_at - EPOCH == 1200.0  # due at the latest missed time
     assert any(
-        "every-five-minutes': 3 missed run(s) coalesced into this one" in n.text for n in recorder.notices
+        "every-five-minutes': 3 missed runs coalesced into this one" in n.text for n in recorder.notices
     )
     assert emu.scheduler.next_fire["every-five-minutes"] == EPOCH + 1500

@@ -156,7 +156,7 @@ def test_an_edited_handler_runs_its_new_code_and_a_broken_one_makes_its_events_w
     write(app / "src" / "a.py", 'def handler(event, context):\n    print("unclosed"\n')
     line = running.lines[running.wait_for("SyntaxError", mark)]
     assert "src/a.py:2: SyntaxError" in line and "its events wait" in line  # the path from the app's folder
-    mark = running.wait_for("1 of 2 function(s) loaded", mark)
+    mark = running.wait_for("1 of 2 functions loaded", mark)
     running.push("queue-a", 3)
     running.push("queue-b", 4)
     mark = running.wait_for("b runs version 1 for 4", mark)

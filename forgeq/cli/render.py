@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.emulator.store.schema import CALL_KINDS
+from forgeq.emulator.wording import plural as plural
 from forgeq.jsontext import escape_surrogates, pretty
 from forgeq.launcher import clock_text as clock_text  # typer- and rich-free (`inspect queue` fast path)
 from forgeq.launcher import queue_table as queue_table
@@ -457,15 +458,6 @@ def _limit_lines(limits: list[dict[str, Any]]) -> list[str]:
 
 def window_text(seconds: float) -> str:
     return {1: "second", 20: "20 seconds", 60: "minute", 3600: "hour"}.get(int(seconds), duration_text(seconds))
-
-
-def plural(count: int, noun: str) -> str:
-    """`1 attempt`, `2 attempts`, `1 entry`, `3 entries`."""
-    if count == 1:
-        return f"1 {noun}"
-    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
-        return f"{count} {noun[:-1]}ies"
-    return f"{count} {noun}s"
 
 
 HISTOGRAM_WIDTH = 30

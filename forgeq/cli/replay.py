@@ -9,6 +9,7 @@ import typer
 
 from forgeq.cli.common import DbOption, InstallationOption, JsonOption, ManifestOption, open_store
 from forgeq.cli.selection import JobFilter, QueueFilter, SinceFilter, UntilFilter
+from forgeq.emulator.wording import plural
 
 
 def replay(
@@ -97,9 +98,9 @@ def replay(
         if held == 0:
             why = "the ledger is empty: no event was dropped or lost"
         elif waiting == 0:
-            why = f"all {held} dropped or lost event(s) were replayed already"
+            why = f"all {plural(held, 'dropped or lost event')} were replayed already"
         else:
-            why = f"none of the {waiting} dropped or lost event(s) not replayed yet matches these options"
+            why = f"none of the {plural(waiting, 'dropped or lost event')} not replayed yet matches these options"
         raise ForgeqError(f"nothing to replay: {why}", "see the ledger with `forgeq inspect dropped`")
     if json_output:
         render.json_out({"dry_run": dry_run, "count": len(rows), "replayed": rows})

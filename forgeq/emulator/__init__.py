@@ -10,7 +10,7 @@
                 export and import, doctor, the app template
 
 Beside the folders, the vocabulary every part shares: errors.py (ForgeqError and its kinds),
-limits.py (every number, with its source), ids.py, settings.py, timespec.py.
+limits.py (every number, with its source), ids.py, settings.py, timespec.py, wording.py (counts in words).
 
 A part imports only the parts beneath it (tests/test_architecture.py checks it):
 

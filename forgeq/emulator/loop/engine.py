@@ -43,6 +43,7 @@ from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
 from forgeq.emulator.store.sqlite import EventRecord, dumps
+from forgeq.emulator.wording import plural
 from forgeq.jsontext import escape_surrogates, parse
 from forgeq.runtime import PlatformRefusal
 
@@ -138,7 +139,7 @@ class Emulator:
             self.notify(Notice(self.clock.now(), warning, "warning"))
         reclaimed, quarantined = self.store.reclaim_running(limits.QUARANTINE_AFTER_CRASHES, self.clock.now())
         if reclaimed:
-            self.notify(Notice(self.clock.now(), f"recovered {len(reclaimed)} interrupted attempt(s) from a run that died; they run again", "warning"))
+            self.notify(Notice(self.clock.now(), f"recovered {plural(len(reclaimed), 'interrupted attempt')} from a run that died; they run again", "warning"))
         for seq in quarantined:
             self.notify(Notice(self.clock.now(), f"event #{seq} quarantined: in flight during {limits.QUARANTINE_AFTER_CRASHES} crashes", "error"))
         self.crashed = dict(self.store.crashed_pending())
@@ -172,7 +173,7 @@ class Emulator:
         self.flush()
         built = self.entities.sync_indexes()
         if built:
-            self.notify(Notice(self.clock.now(), f"built custom entity index(es) {', '.join(built)} in the state file", "info"))
+            self.notify(Notice(self.clock.now(), f"built custom entity {'index' if len(built) == 1 else 'indexes'} {', '.join(built)} in the state file", "info"))
 
     def notify(self, notice: Notice) -> None:
         for observer in self.observers:
@@ -330,7 +331,7 @@ class Emulator:
     def _fire_schedule(self, now: float) -> None:
         for fired in self.scheduler.fire(now, self.batch):
             if fired.skipped:
-                self.notify(Notice(fired.at, f"scheduledTrigger '{fired.key}': {fired.skipped} missed run(s) coalesced into this one", "warning"))
+                self.notify(Notice(fired.at, f"scheduledTrigger '{fired.key}': {plural(fired.skipped, 'missed run')} coalesced into this one", "warning"))
 
     def step(self) -> int:
         """Claim the events due now and run one attempt of each; return how many ran."""

@@ -21,6 +21,7 @@ from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, load_manifest, r
 from forgeq.emulator.errors import ManifestError
 from forgeq.emulator.loop.engine import Emulator
 from forgeq.emulator.loop.timeline import Notice
+from forgeq.emulator.wording import plural
 
 # watchfiles groups the changes of one save (an editor's temp file + rename) before yielding them.
 DEBOUNCE_MS = 400
@@ -230,7 +231,7 @@ class Watcher:
         for key in fixed:
             self._say(f"function '{key}' loads again; its waiting events run now")
         level = "info" if not handlers.errors else "warning"
-        self._say(f"{len(handlers.loaded)} of {total} function(s) loaded", level)
+        self._say(f"{len(handlers.loaded)} of {plural(total, 'function')} loaded", level)
 
     def _describe(self, manifest: Manifest) -> str:
         parts = [f"{len(manifest.functions)} function(s)", f"queues: {', '.join(manifest.queues) or 'none'}"]

@@ -12,6 +12,7 @@ from typing import Any
 from forgeq.emulator.app.manifest import EMULATED_KINDS
 from forgeq.emulator.store.probe import probe
 from forgeq.emulator.tools import fidelity
+from forgeq.emulator.wording import plural
 
 PACKAGES = ("typer", "rich", "PyYAML", "sqlite-utils", "watchfiles")
 FIDELITY_DOC = "docs/fidelity.md (in the forgeq repository)"
@@ -43,9 +44,9 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
             loaded = load_manifest(manifest)
             status = f"valid: {len(loaded.functions)} function(s), {len(loaded.consumers)} consumer(s), {len(loaded.triggers)} trigger(s)"
             if loaded.webtriggers:
-                status += f", {len(loaded.webtriggers)} web trigger(s) (`forgeq webtrigger`)"
+                status += f", {plural(len(loaded.webtriggers), 'web trigger')} (`forgeq webtrigger`)"
             if loaded.ui_modules:
-                status += f", {len(loaded.ui_modules)} UI module(s) with a resolver (`forgeq invoke`)"
+                status += f", {plural(len(loaded.ui_modules), 'UI module')} with a resolver (`forgeq invoke`)"
             not_run = [problem.path.removeprefix("modules.") for problem in loaded.unemulated]
         except ManifestError as error:
             status = f"invalid: {len(error.problems)} problem(s); `forgeq lint` lists them"
