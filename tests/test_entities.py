@@ -601,7 +601,7 @@ def test_inspect_export_and_import_carry_entities(make_app: Any) -> None:
     )
     assert [(item["value"]["attempts"], item["key"]) for item in failed["items"]] == expected and expected
     text = forgeq("inspect", "kvs", "--entity", "import-record", "--index", "by-status", "--partition", "failed", cwd=app)
-    assert f"in index by-status partition [\"failed\"]: {len(expected)} item(s)" in text.stdout
+    assert f"in index by-status partition [\"failed\"]: {len(expected)} item{'s' if len(expected) != 1 else ''}" in text.stdout
     assert "custom entities: import-record (12 items)" in forgeq("inspect", "kvs", cwd=app).stdout
     refused = forgeq("inspect", "kvs", "--entity", "nope", cwd=app)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1

@@ -596,7 +596,7 @@ def entity_table(listing: dict[str, Any]) -> None:
     console = _console()
     order = f" in index {listing['index']}" if listing["index"] else " by key"
     partition = f" partition {json.dumps(listing['partition'], ensure_ascii=False)}" if listing["partition"] else ""
-    console.print(f"entity {listing['entity']} of {listing['installation']}{order}{partition}: {len(listing['items'])} item(s)")
+    console.print(f"entity {listing['entity']} of {listing['installation']}{order}{partition}: {plural(len(listing['items']), 'item')}")
     ranged = listing["range"]
     table = _table(None, ["key", *([ranged] if ranged else []), "value", "updated"])
     for item in listing["items"]:
@@ -984,7 +984,7 @@ def requests_table(rows: list[dict[str, Any]], total: int) -> None:
     if not rows:
         console.print("no product request recorded" + (" with these filters" if total == 0 else ""))
         return
-    console.print(f"{total} product request(s)" + (f", the first {len(rows)} listed" if len(rows) < total else ""))
+    console.print(plural(total, "product request") + (f", the first {len(rows)} listed" if len(rows) < total else ""))
     table = _table(None, ["time", "event", "try", "product", "as", "method", "path", "status", "Retry-After", "why"])
     for index in (3, 4, 5, 6, 9):
         table.columns[index].justify = "left"

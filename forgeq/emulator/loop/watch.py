@@ -234,11 +234,11 @@ class Watcher:
         self._say(f"{len(handlers.loaded)} of {plural(total, 'function')} loaded", level)
 
     def _describe(self, manifest: Manifest) -> str:
-        parts = [f"{len(manifest.functions)} function(s)", f"queues: {', '.join(manifest.queues) or 'none'}"]
+        parts = [plural(len(manifest.functions), "function"), f"queues: {', '.join(manifest.queues) or 'none'}"]
         if manifest.triggers:
-            parts.append(f"{len(manifest.triggers)} trigger(s)")
+            parts.append(plural(len(manifest.triggers), "trigger"))
         if manifest.scheduled_triggers:
-            parts.append(f"{len(manifest.scheduled_triggers)} scheduled trigger(s)")
+            parts.append(plural(len(manifest.scheduled_triggers), "scheduled trigger"))
         return "; ".join(parts)
 
     def _relative(self, path: Path) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.products.expressions import EvaluationError, Unsupported, evaluate
 from forgeq.emulator.products.expressions import type_name as _type_name
+from forgeq.emulator.wording import plural
 
 # Shipped inside the package so that an installed wheel finds them (docs/product-events.md).
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -385,7 +386,7 @@ def _list_index(node: list[Any], part: str, override: _Override, depth: int) -> 
     index = int(part)
     if index >= len(node):
         raise PayloadOverrideError(
-            override.item, f"index {index} is out of range: {_where(override, depth)} has {len(node)} item(s)"
+            override.item, f"index {index} is out of range: {_where(override, depth)} has {plural(len(node), 'item')}"
         )
     return index
 

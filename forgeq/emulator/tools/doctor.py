@@ -42,7 +42,7 @@ def diagnose(manifest: Path, state: Path) -> dict[str, Any]:
         not_run: list[str] = []
         try:
             loaded = load_manifest(manifest)
-            status = f"valid: {len(loaded.functions)} function(s), {len(loaded.consumers)} consumer(s), {len(loaded.triggers)} trigger(s)"
+            status = f"valid: {plural(len(loaded.functions), 'function')}, {plural(len(loaded.consumers), 'consumer')}, {plural(len(loaded.triggers), 'trigger')}"
             if loaded.webtriggers:
                 status += f", {plural(len(loaded.webtriggers), 'web trigger')} (`forgeq webtrigger`)"
             if loaded.ui_modules:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.emulator.store.batch import KvRow
+from forgeq.emulator.wording import plural
 from forgeq.runtime import SECRET, Space
 
 if TYPE_CHECKING:
@@ -811,7 +812,7 @@ def _describe_changes(kvs_changes: list[KvChange], pushed: int) -> str:
         more = f" and {len(kvs_changes) - 5} more" if len(kvs_changes) > 5 else ""
         parts.append(f"changed {len(kvs_changes)} key(s): {keys}{more}")
     if pushed:
-        parts.append(f"pushed {pushed} time(s)")
+        parts.append(f"pushed {plural(pushed, 'time')}")
     if not parts:
         return "faults: the duplicate left the key-value store unchanged and pushed nothing"
     return "faults: the duplicate " + " and ".join(parts) + " (is the handler idempotent?)"
