@@ -23,12 +23,12 @@ from bench.common import median_startup, run_python
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Push and claim batch sizes: Forge accepts at most 50 events per push (FS §1.2), and forgeq acks in
+# Push and claim batch sizes: Forge accepts at most 50 events per push (Atlassian's "Async events API" limits; docs/fidelity.md, platform limits), and forgeq acks in
 # batches of 50 (forgeq/emulator/limits.py ACK_BATCH_EVENTS).
 EVENTS_PER_PUSH_TXN = 50
 QUEUE_NAME = "storage-async-queue"
 
-# The quota model. Forge's KVS admits 4000 write units per minute per installation (FS §2, from
+# The quota model. Forge's KVS admits 4000 write units per minute per installation (Atlassian's "Key-Value Store" pages, from
 # Nov 2025). Events are spread over one installation per 10k events, so each installation's quota
 # admits 40% of its events per window: 2.4 deliveries per event and none dead at every n >= 10k,
 # matching shared/reference/performance.md §2 (e, f). Below 10k the quota shrinks to keep 40%, so a
@@ -40,7 +40,7 @@ EVENTS_PER_INSTALLATION = 10_000
 # Backoff from Forge's "queue app interactions with storage" guide: 20 * 2^retryCount + rand(0..100) s.
 BACKOFF_BASE_SECONDS = 20.0
 BACKOFF_JITTER_SECONDS = 100.0
-# v1 semantics: four retries, then the event is dead (FS §1.5).
+# v1 semantics: four retries, then the event is dead (Atlassian's "Async events API": retries; docs/fidelity.md).
 MAX_RETRIES = 4
 JITTER_SEED = 20251117
 

@@ -49,7 +49,7 @@ from bench.registry import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_MANIFEST = REPO_ROOT / "fixtures" / "storage-queue" / "manifest.yml"
 QUEUE = baselines.QUEUE_NAME  # the demo's queue: storage-async-queue
-PUSH_CHUNK = 50  # Forge's most events per push (FS §1.2)
+PUSH_CHUNK = 50  # Forge's most events per push (Atlassian's "Async events API" limits; docs/fidelity.md, platform limits)
 
 # Extra drain sizes: 1e3 in both modes, and 1e5 in full mode (1e4 in quick mode).
 DRAIN_1K = Sizes(quick=1_000, full=1_000)

@@ -1,4 +1,4 @@
-"""Concurrency keys (FS §1.7): at most `limit` events of a key run at once, per installation; the
+"""Concurrency keys (Atlassian's "Concurrency" page for async events; docs/fidelity.md): at most `limit` events of a key run at once, per installation; the
 others wait with Forge's internal backoff (no retry, no attempt, order not kept) and a backlog
 that waits past the retention window is dropped into the ledger (docs/fidelity.md)."""
 

@@ -1,4 +1,4 @@
-"""The key-value API of forgeq.kvs as @forge/kvs serves it (FS §2), on a real SQLite file.
+"""The key-value API of forgeq.kvs as @forge/kvs serves it (Atlassian's "Key-Value Store" pages), on a real SQLite file.
 
 SDK calls run inside a bound Invocation of a real Emulator, as handler code runs them.
 """

@@ -543,12 +543,12 @@ def test_the_seed_guides_code_ported_literally_gets_the_findings_its_bugs_deserv
         return number
 
     assert found == {
-        ("FQ401", line_of('kvs.set("most-recent-issue-created"')),  # FS §6 A2: kvs never imported
-        ("FQ402", line_of('"retryAfter": retry_delay')),  # FS §6 A1: retryDelay only set on retries
-        ("FQ105", line_of("except Exception as error")),  # FS §6 B4: every error retried
-        ("FQ203", line_of("storage_async_queue.push(")),  # FS §6 A3: the v2 shape to a v1 consumer
-        ("FQ307", line_of("storage_async_queue.push(")),  # FS §6 A5: a 0.5 s delay
-        ("FQ305", line_of("storage_async_queue.push(")),  # FS §6 B7: RateLimitError loses the issue
+        ("FQ401", line_of('kvs.set("most-recent-issue-created"')),  # the guide's bug A2: kvs never imported
+        ("FQ402", line_of('"retryAfter": retry_delay')),  # the guide's bug A1: retryDelay only set on retries
+        ("FQ105", line_of("except Exception as error")),  # the guide's bug B4: every error retried
+        ("FQ203", line_of("storage_async_queue.push(")),  # the guide's bug A3: the v2 shape to a v1 consumer
+        ("FQ307", line_of("storage_async_queue.push(")),  # the guide's bug A5: a 0.5 s delay
+        ("FQ305", line_of("storage_async_queue.push(")),  # the guide's bug B7: RateLimitError loses the issue
     }
 
 

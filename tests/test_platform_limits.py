@@ -1,4 +1,4 @@
-"""The async-events platform limits (FS §1.2, §1.5) at, just under and just over each boundary:
+"""The async-events platform limits (Atlassian's "Async events API" limits and retries; docs/fidelity.md) at, just under and just over each boundary:
 500 pushed events per minute per installation, 1000 push requests per invocation tree, retryData
 4 KB, and ECO-759; all switched off by platform_limits=False. Real SQLite files throughout."""
 

@@ -1,4 +1,4 @@
-"""Forge's delivery and retry rules (FS §1.3-1.5), on a real SQLite file, through the real loop."""
+"""Forge's delivery and retry rules (Atlassian's "Async events API" and "Queue" pages; docs/fidelity.md, delivery and retries), on a real SQLite file, through the real loop."""
 
 from __future__ import annotations
 

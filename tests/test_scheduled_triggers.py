@@ -1,4 +1,4 @@
-"""scheduledTrigger modules on the emulator's clock (FS §3): `forgeq run --for`, restarts, resets."""
+"""scheduledTrigger modules on the emulator's clock (Atlassian's manifest reference): `forgeq run --for`, restarts, resets."""
 
 from __future__ import annotations
 

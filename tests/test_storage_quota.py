@@ -1,4 +1,4 @@
-"""Storage quotas by era (FS §2.7): every limit at, just under and just over its boundary.
+"""Storage quotas by era (Atlassian's "Storage API quotas" pages; docs/fidelity.md, storage quotas): every limit at, just under and just over its boundary.
 
 The quota model is checked on its own (times as arguments), then through forgeq.kvs on a real
 SQLite file: refusals are 429 RATE_LIMIT_EXCEEDED and usage lands in quota_windows.

@@ -1,11 +1,11 @@
 """Every number forgeq enforces or models, in one place, with where it comes from.
 
-Forge figures cite ../shared/reference/forge-semantics.md (FS §n). forgeq's own choices are marked.
+Each Forge figure names the Atlassian page it comes from; docs/fidelity.md has the links. forgeq's own choices are marked.
 """
 
 from __future__ import annotations
 
-# Async events, push side (FS §1.2).
+# Async events, push side (Atlassian's "Async events API" limits; docs/fidelity.md, platform limits).
 MAX_EVENTS_PER_PUSH = 50
 MAX_PUSH_BYTES = 200 * 1024
 MAX_DELAY_SECONDS = 900
@@ -18,7 +18,7 @@ MAX_LONG_RUNNING_EVENT_BYTES = 100 * 1024
 MAX_EVENT_DEPTH = 512
 CYCLIC_INVOCATION_LIMIT = 1000
 
-# Retries (FS §1.5).
+# Retries (Atlassian's "Async events API": retries; docs/fidelity.md).
 MIN_RETRY_AFTER = 1.0
 MAX_RETRY_AFTER = 900.0
 V1_MAX_RETRIES = 4
@@ -33,7 +33,7 @@ RETRY_PAYLOAD_BYTES = 200 * 1024
 AUTO_RETRY_FIRST_DELAY = 60.0
 AUTO_RETRY_MAX_DELAY = 900.0
 
-# Functions (FS §1.9, §3).
+# Functions (Atlassian's "Platform quotas and limits" and the manifest reference).
 DEFAULT_TIMEOUT_SECONDS = 55.0
 MAX_TIMEOUT_SECONDS = 900.0
 MAX_LOG_BYTES_PER_INVOCATION = 200 * 1024
@@ -44,13 +44,13 @@ UI_RESOLVER_TIMEOUT_SECONDS = 25.0
 # What a call's row keeps of its answer, for `inspect timeline` (forgeq's choice; the caller gets it whole).
 CALL_ANSWER_KEPT_CHARS = 4096
 
-# Manifest (FS §3).
+# Manifest (Atlassian's manifest reference).
 QUEUE_NAME_MAX = 36
 FUNCTION_KEY_MAX = 23
 REFERENCE_MAX = 255
 MAX_SCHEDULED_TRIGGERS = 5
 
-# Custom entities (FS §2.4: Atlassian's "Custom entities" page and @forge/manifest 13.7's schema
+# Custom entities (Atlassian's "Custom entities" page and @forge/manifest 13.7's schema
 # and StorageValidator, which enforces 30 characters per attribute name where the page says 64).
 MAX_ENTITIES = 20
 ENTITY_NAME_MIN = 3
@@ -68,12 +68,12 @@ ENTITY_QUERY_MAX_CONDITIONS = 100
 ENTITY_QUERY_MAX_LIMIT = 100  # COMPLEX_QUERY_PAGE_LIMIT_NOT_IN_RANGE: "between 1 and 100"
 ENTITY_QUERY_DEFAULT_LIMIT = 10  # forgeq's choice: the KVS query's default (undocumented for entities)
 
-# Transactions (FS §2.5: Atlassian's "KVS Transactions" pages). FRGE-1916 caps transactions at
+# Transactions (Atlassian's "KVS Transactions" pages). FRGE-1916 caps transactions at
 # 1 MB in practice; forgeq enforces the documented 4 MB.
 TRANSACTION_MAX_OPERATIONS = 25
 TRANSACTION_MAX_BYTES = 4 * 1024 * 1024
 
-# scheduledTrigger timing (FS §3): the first run about 5 min after a deploy (forgeq: after the
+# scheduledTrigger timing (Atlassian's manifest reference): the first run about 5 min after a deploy (forgeq: after the
 # first `run`), then every interval.
 SCHEDULED_FIRST_RUN_SECONDS = 300.0
 SCHEDULE_INTERVAL_SECONDS = {"fiveMinute": 300.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
@@ -89,7 +89,7 @@ PRODUCT_CALL_SECONDS = 0.100
 # document it). With the durations above, 50 slots deliver ~400 one-write events per second: a
 # backlog meets the per-minute write units before the 1000 requests per second (--concurrency).
 INVOCATIONS_IN_PARALLEL = 50
-# An event whose concurrency key is full waits with exponential backoff (FS §1.7: gaps up to 15 min;
+# An event whose concurrency key is full waits with exponential backoff (Atlassian's "Concurrency" page for async events; docs/fidelity.md: gaps up to 15 min;
 # the first gap is forgeq's choice, after a partner's test that saw 4-16 s): concurrency.py.
 CONCURRENCY_WAIT_FIRST_SECONDS = 2.0
 CONCURRENCY_WAIT_MAX_SECONDS = 900.0

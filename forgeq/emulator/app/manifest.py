@@ -1,4 +1,4 @@
-"""The Forge manifest: parsed into plain dataclasses, validated as Forge's validator does (FS §3).
+"""The Forge manifest: parsed into plain dataclasses, validated as Forge's validator does (Atlassian's manifest reference).
 
 Every problem is collected with its file, line and key path, so a user sees them all at once.
 Parsing never imports handler code: `push`, `inspect` and `lint` read manifests too.

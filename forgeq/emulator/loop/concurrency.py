@@ -1,4 +1,4 @@
-"""Concurrency keys (FS §1.7): the events waiting for a key whose `limit` events are all running.
+"""Concurrency keys (Atlassian's "Concurrency" page for async events; docs/fidelity.md): the events waiting for a key whose `limit` events are all running.
 
 Forge does not start such an event: it retries it internally with exponential backoff, with gaps up
 to 15 minutes and no order kept (Atlassian staff, community thread 93837), and a backlog that waits

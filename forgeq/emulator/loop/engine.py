@@ -2,7 +2,7 @@
 
 One process, one loop, one clock. On the virtual clock, when nothing is due, time jumps to the
 next due event, so a backlog with 900 s retries drains in seconds. Events due at the same time
-run in an order shuffled by the seed (Forge delivers in parallel and unordered, FS §1.8).
+run in an order shuffled by the seed (Forge delivers in parallel and unordered, Atlassian's "Async events API": at-least-once delivery).
 """
 
 from __future__ import annotations
@@ -555,7 +555,7 @@ class Emulator:
 
         Two kinds of slot, both on the virtual clock: the installation's `settings.concurrency`
         (forgeq's model of Forge running a backlog in parallel, docs/fidelity.md), whose full slot
-        delays the event to when one frees, and Forge's concurrency keys (FS §1.7), whose full slot
+        delays the event to when one frees, and Forge's concurrency keys (Atlassian's "Concurrency" page for async events; docs/fidelity.md), whose full slot
         makes the event wait with Forge's internal backoff (concurrency.py). No retry used.
         """
         extra = record.extra

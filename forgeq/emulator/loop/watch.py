@@ -6,7 +6,7 @@ and no other thread ever touches the engine or the store. The queue, the retries
 the key-value store stay as they are: only code (and, for a manifest change, routing) changes.
 
 Forge's `forge tunnel` rebundles on a source change but needs a redeploy for a manifest change
-(FS §5); forgeq applies a valid manifest at once and keeps the last good one when it is invalid.
+(Atlassian's "forge tunnel" page); forgeq applies a valid manifest at once and keeps the last good one when it is invalid.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The async-events platform limits, per installation (FS §1.2): checked on each push from a handler.
+"""The async-events platform limits, per installation (Atlassian's "Async events API" limits; docs/fidelity.md, platform limits): checked on each push from a handler.
 
 - 500 pushed events per minute per installation: over it, `Queue.push` raises RateLimitError
   "Too many requests." (the whole push is refused; the SDK maps the server's 429 so).

@@ -1,4 +1,4 @@
-"""Storage quotas by era, on the emulator's clock (FS §2.7).
+"""Storage quotas by era, on the emulator's clock (Atlassian's "Storage API quotas" pages; docs/fidelity.md, storage quotas).
 
 `StorageQuota.charge(...)` is asked before a storage call is served and answers None (allowed) or
 the refusal message, served as a 429 RATE_LIMIT_EXCEEDED. Windows are fixed and aligned to the

@@ -1,4 +1,4 @@
-"""A safe subset of Jira expressions, evaluated locally for trigger filters (FS §3).
+"""A safe subset of Jira expressions, evaluated locally for trigger filters (Atlassian's manifest reference).
 
 Forge filters product events with a Jira expression over the payload, named `event`. forgeq parses
 a small subset with its own recursive-descent parser and evaluates it over the JSON payload. It

@@ -1,4 +1,4 @@
-"""Which trigger modules receive a product event: subscription by event type, then filters (FS §3, §4).
+"""Which trigger modules receive a product event: subscription by event type, then filters (the manifest reference and Atlassian's product events pages).
 
 The loop calls `deliveries` when it claims a product event (kind 'product'), and turns each
 delivered verdict into one `trigger` row. Filters are applied the way Forge applies them before

@@ -1,7 +1,7 @@
 """Product events (Jira, Confluence): payload templates, payload generation, local trigger filters.
 
 `forgeq push issue-created` and friends build their payloads here. Templates are JSON files that
-follow the examples on developer.atlassian.com (FS §4; docs/product-events.md lists the sources)
+follow the examples on developer.atlassian.com (docs/product-events.md lists the sources)
 with `{{placeholder}}` strings filled per event. Everything is deterministic: ids, keys and times
 derive from the sequence number and the emulator's clock, never from randomness or the wall clock.
 

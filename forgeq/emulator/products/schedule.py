@@ -1,4 +1,4 @@
-"""scheduledTrigger modules on the emulator's clock (FS §3), and the durations `run --for` takes.
+"""scheduledTrigger modules on the emulator's clock (Atlassian's manifest reference), and the durations `run --for` takes.
 
 Forge runs each scheduledTrigger about 5 minutes after a deploy, then every `interval`, for every
 installation; any change to a scheduledTrigger module resets every start time. forgeq starts the
@@ -71,7 +71,7 @@ class Scheduler:
         ):
             self.next_fire = {key: float(value) for key, value in state["next"].items()}
             return None
-        # A first run, or a changed scheduledTrigger module: every start time resets (FS §3).
+        # A first run, or a changed scheduledTrigger module: every start time resets (Atlassian's manifest reference).
         self.next_fire = {key: now + limits.SCHEDULED_FIRST_RUN_SECONDS for key in self.triggers}
         if not self.triggers:
             return None

@@ -114,7 +114,7 @@ class HarnessStore:
     def redeliver_finished(self, event: int, at: float) -> bool:
         """Deliver a succeeded event again at `at`: the same delivery once more.
 
-        Forge delivers at least once (FS §1.8): a duplicate carries the same event id, body and
+        Forge delivers at least once (Atlassian's "Async events API": at-least-once delivery): a duplicate carries the same event id, body and
         retry context as the delivery that succeeded. The attempt count carries on, so the
         timeline numbers the duplicate after the original.
         """

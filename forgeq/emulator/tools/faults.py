@@ -157,7 +157,7 @@ class KvChange:
 
 @dataclass
 class Redelivery:
-    """A finished event delivered again (Forge delivers at least once, FS §1.8), and what it did.
+    """A finished event delivered again (Forge delivers at least once, Atlassian's "Async events API": at-least-once delivery), and what it did.
 
     The duplicate is followed through the retries it asks for or earns (a 429 answered with an
     InvocationError, a thrown error): `outcome` is its last attempt's, `kvs_changes` and `pushed`

@@ -234,7 +234,7 @@ class Jira(JiraComments, JiraSearch):
             self.site.fire(call, "avi:jira:assigned:issue", lambda: {**self._event(updated, call), "changelog": {"id": change_id, "items": assigned}})
 
     def _event(self, doc: dict[str, Any], call: Call) -> dict[str, Any]:
-        """The payload Forge sends for an issue event the app caused (selfGenerated, FS §4)."""
+        """The payload Forge sends for an issue event the app caused (selfGenerated, Atlassian's product events pages; docs/product-events.md)."""
         fields = doc.get("fields") or {}
         keep = ("summary", "issuetype", "creator", "created", "project", "reporter", "assignee", "updated", "status")
         actor = call.account_id or self.site.app_account_id

@@ -1,6 +1,6 @@
 """FQ401 (a name never defined) and FQ402 (a local read on a path where it was never assigned).
 
-The Python forms of the seed guide's first two bugs (FS §6 A1, A2): `kvs` used but never imported,
+The Python forms of the seed guide's first two bugs (docs/fidelity.md, lint): `kvs` used but never imported,
 and `retryDelay` assigned only on retries but read in the catch block of the first delivery.
 Both analyses lean towards silence: when unsure, a name counts as defined.
 """

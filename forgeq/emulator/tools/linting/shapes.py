@@ -2,8 +2,8 @@
 reads the event the way that consumer version delivers it (FQ004, FQ005, FQ201, FQ202).
 
 v1 resolver consumers get `{payload, context}` with `retryContext` inside the payload and `jobId`
-in the context (FS §1.4); v2 function consumers get `handler(event, context)` with `body`,
-`queueName`, `jobId`, `eventId` and `retryContext` on the event (FS §1.3).
+in the context (Atlassian's "Queue" page: v1 consumers); v2 function consumers get `handler(event, context)` with `body`,
+`queueName`, `jobId`, `eventId` and `retryContext` on the event (Atlassian's "Async events API": v2 function consumers).
 """
 
 from __future__ import annotations

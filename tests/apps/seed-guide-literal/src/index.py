@@ -1,6 +1,6 @@
 """The seed guide's reference implementation (index.jsx), ported to Python line by line.
 
-The bugs are the guide's own and are kept on purpose (FS §6 A): `kvs` is never imported,
+The bugs are the guide's own and are kept on purpose (the guide's bugs A1-A5, listed in lint's rules: forgeq lint --rules): `kvs` is never imported,
 `retry_delay` is assigned only on retries, every error is retried, and the producer pushes the
 v2 event shape with a fractional delay to a v1 resolver consumer. The trigger (the guide's
 `onIssueCreated`) is wired in the manifest so that lint sees it as one. Do not fix this file.
