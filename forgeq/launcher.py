@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -34,11 +35,32 @@ UNSUPPORTED = (
 )
 
 
+# A SIGINT or SIGTERM that arrives while `forgeq run` is still starting (imports, the manifest,
+# the state file: most of a second), taken by `run` as the clean stop once its loop exists.
+stop_requested: int | None = None
+
+
+def stop_early(signum: int, frame: object) -> None:
+    global stop_requested
+    if stop_requested is not None and signum == signal.SIGINT:
+        raise KeyboardInterrupt  # a second Ctrl-C: stop now
+    stop_requested = signum
+
+
 def main() -> None:
     if sys.platform == "win32":
         sys.stderr.write(f"forgeq: error: {UNSUPPORTED}\n")
         sys.exit(1)
     argv = sys.argv[1:]
+    command = next((arg for arg in argv if arg not in ("-v", "--verbose")), None)  # `forgeq -v run` too
+    if command in ("run", "demo"):  # before anything slow: the clean stop from the first instant
+        signal.signal(signal.SIGINT, stop_early)
+        signal.signal(signal.SIGTERM, stop_early)
+    unreadable = next((arg for arg in argv if not _is_text(arg)), None)
+    if unreadable is not None:
+        shown = unreadable.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        sys.stderr.write(f"forgeq: error: the argument '{shown[:80]}' is not UTF-8 text (forgeq reads its arguments as UTF-8)\n")
+        sys.exit(2)
     if argv[:2] == ["inspect", "queue"] and _no_defaults_file():
         options = parse_inspect_queue(argv[2:])
         if options is not None:
@@ -111,6 +133,7 @@ COMMANDS: dict[str, Spec] = {
         "-m": ("manifest", "path"),
         "--db": ("db", "path"),
         "--json": ("json_output", "flag"),
+        "--idempotency-key": ("idempotency_key", "str"),
     },
 }
 _INT = re.compile(r"-?[0-9]+")
@@ -196,6 +219,15 @@ def _call_fast(command: str, given: dict[str, Any]) -> None:
     _guarded(lambda: function(**given))
 
 
+def _is_text(arg: str) -> bool:
+    """False for an argument that held bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_inspect_queue(args: list[str]) -> dict[str, str | bool] | None:
     """The options of `inspect queue`, or None when typer should parse them."""
     options: dict[str, str | bool] = {}
@@ -244,17 +276,36 @@ def _guarded(command: Callable[[], object]) -> None:
     except BrokenPipeError:
         os._exit(0)
     except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
-        sqlite3 = sys.modules.get("sqlite3")
-        if sqlite3 is not None and isinstance(error, sqlite3.Error) and not os.environ.get("FORGEQ_DEBUG"):
-            from forgeq.emulator.store.sqlite import OPENED, state_error
-
-            failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # as forgeq/cli/__init__.py
-            sys.stderr.write(f"forgeq: error: {failure}\n")
-            sys.exit(failure.exit_code)
+        known = known_failure(error)
+        if known is not None:
+            sys.stderr.write(f"forgeq: error: {known[0]}\n")
+            sys.exit(known[1])
         if os.environ.get("FORGEQ_DEBUG") or os.environ.get("FORGEQ_VERBOSE"):
             raise
         sys.stderr.write(f"forgeq: error: internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)\n")
         sys.exit(70)
+
+
+def known_failure(error: Exception) -> tuple[str, int] | None:
+    """What the CLI says of an error that is not a bug in forgeq, with its exit code; None for a bug
+    (and for everything under FORGEQ_DEBUG=1, which shows the traceback)."""
+    if os.environ.get("FORGEQ_DEBUG"):
+        return None
+    if isinstance(error, OSError) and error.filename is not None:
+        from forgeq.emulator import limits
+        from forgeq.emulator.safetext import bounded_middle
+
+        # a path the user gave that the system refuses (too long, a loop of links, no access)
+        return f"{bounded_middle(str(error.filename), limits.MAX_QUOTED_CHARS)}: {error.strerror}", 2
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(error, sqlite3.Error):
+        from forgeq.emulator.store.sqlite import OPENED, state_error
+
+        failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # a read found damage, or a lock
+        return str(failure), failure.exit_code
+    if isinstance(error, MemoryError):  # the machine's limit, not a bug: a handler may hold memory in a global
+        return "out of memory: forgeq stopped; nothing acknowledged is lost, and attempts in flight run again next time", 1
+    return None
 
 
 def inspect_queue(manifest: Path, db: Path | None, installation: str | None, json_output: bool) -> None:

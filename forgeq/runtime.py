@@ -171,6 +171,11 @@ def current() -> Platform:
     return invocation
 
 
+def bound() -> Platform | None:
+    """The invocation in progress, or None (forgeq's guards ask whether handler code is running)."""
+    return _current.get()
+
+
 def bind(invocation: Platform | None) -> Any:
     return _current.set(invocation)
 

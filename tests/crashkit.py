@@ -320,7 +320,8 @@ class Harness:
 
     # -- running -------------------------------------------------------------------------------
 
-    def command(self) -> list[str]:
+    def command(self, db: Path | None = None) -> list[str]:
+        """`forgeq run --until-idle`; `db`: another name for the state file (a link, a bind mount)."""
         return [
             sys.executable,
             "-m",
@@ -331,6 +332,7 @@ class Harness:
             "--quiet",
             "--seed",
             str(self.seed),
+            *(["--db", str(db)] if db is not None else []),
         ]
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -340,9 +342,9 @@ class Harness:
         env.update(extra or {})
         return env
 
-    def spawn(self, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def spawn(self, extra_env: dict[str, str] | None = None, db: Path | None = None) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            self.command(),
+            self.command(db),
             cwd=self.root,
             env=self.environment(extra_env),
             stdout=subprocess.DEVNULL,
@@ -410,6 +412,19 @@ class Harness:
         record = self._finish(proc, killed=False)
         self.check_integrity()
         return record
+
+    def race(self, names: Iterable[Path], timeout: float = 120) -> list[int]:
+        """Start a run through each name of the state file at once; their exit codes. The run lock is
+        on the file itself, so only one may deliver at a time: the others are refused (exit 3)."""
+        procs = [self.spawn(db=name) for name in names]
+        codes = []
+        for proc in procs:
+            _, err = proc.communicate(timeout=timeout)
+            self.stderr.append(err.decode(errors="replace"))
+            self.processes.append(Process(proc.pid, False, proc.returncode))
+            codes.append(proc.returncode)
+        self.check_integrity()
+        return codes
 
     def drain(self, timeout: float = 300) -> None:
         """Run until idle with no kill; the last process must exit 0."""

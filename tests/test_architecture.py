@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-SHARED_MODULES = {"errors", "limits", "ids", "settings", "timespec", "wording"}
+SHARED_MODULES = {"errors", "limits", "ids", "settings", "timespec", "wording", "safetext", "jsoninput"}
 EMULATOR_PARTS = ("app", "products", "platform", "loop", "store", "tools")
 LIBRARY = {"shared", "store", "app", "products", "platform", "loop", "tools"}
 

@@ -189,6 +189,35 @@ CASES: list[Case] = [
     Case("P3-delay-901", ["push", "--queue", "work", "--delay", "901", "-m", "{m}", "--db", "{db}"], 2, ("between 0 and 900",)),
     Case("P2-payload-too-big", ["push", "--queue", "work", "--body", "@{app}/big.json", "-m", "{m}", "--db", "{db}"], 2, ("PayloadTooBigError", "200KB"), files={"big.json": json.dumps({"a": "é" * 110 * 1024})}),
     Case("P-installation-empty", ["push", "--queue", "work", "--installation", " ", "-m", "{m}", "--db", "{db}"], 2, ("--installation",)),
+    # JSON past what a parser or JavaScript holds: checked before parsing, one line, exit 2 (never 70)
+    Case("P6-body-nested-10000", ["push", "--queue", "work", "--body", '{"a": ' + "[" * 10000 + "]" * 10000 + "}", "-m", "{m}", "--db", "{db}"], 2, ("--body", "nested 10001 levels deep", "limit of 512")),
+    Case("P6-body-file-nested-10000", ["push", "--queue", "work", "--body", "@{app}/deep.json", "-m", "{m}", "--db", "{db}"], 2, ("deep.json", "nested 10000 levels deep"), files={"deep.json": "[" * 10000 + "]" * 10000}),
+    Case("P6-body-5000-digit-integer", ["push", "--queue", "work", "--body", '{"n": 1' + "0" * 5000 + "}", "-m", "{m}", "--db", "{db}"], 2, ("--body", "a number of 5001 characters", "Infinity")),
+    Case("P6-body-1e400", ["push", "--queue", "work", "--body", '{"n": 1e400}', "-m", "{m}", "--db", "{db}"], 2, ("--body", "1e400 is beyond the largest number",)),
+    Case("P6-set-nested-10000", ["push", "issue-created", "--set", "issue.fields.x=" + "[" * 10000 + "]" * 10000, "-m", "{m}", "--db", "{db}"], 2, ("--set", "nested 10000 levels deep")),
+    Case("P6-set-5000-digit-integer", ["push", "issue-created", "--set", "issue.fields.x=1" + "0" * 5000, "-m", "{m}", "--db", "{db}"], 2, ("--set", "a number of 5001 characters")),
+    Case("P6-payload-nested-10000", ["push", "issue-created", "--payload", "{app}/deep.json", "-m", "{m}", "--db", "{db}"], 2, ("--payload", "nested 10001 levels deep"), files={"deep.json": '{"a": ' + "[" * 10000 + "]" * 10000 + "}"}),
+    Case("I-import-nested-10000", ["import", "{app}/deep.json", "-m", "{m}", "--db", "{db}"], 2, ("deep.json", "nested 10001 levels deep"), files={"deep.json": '{"a": ' + "[" * 10000 + "]" * 10000 + "}"}),
+    Case("I-import-5000-digit-integer", ["import", "{app}/big.json", "-m", "{m}", "--db", "{db}"], 2, ("big.json", "a number of 5001 characters"), files={"big.json": '{"format": "forgeq-export", "format_version": 1' + "0" * 5000 + "}"}),
+    # a name too long for any manifest, an input echoed in a message: short and one line
+    Case("P7-queue-100KB", ["push", "--queue", "q" * 100_000, "-m", "{m}", "--db", "{db}"], 2, ("--queue 'qqq", "(100000 characters)", "1-36 characters")),
+    Case("P7-queue-100KB-bad-chars", ["push", "--queue", "q/" * 50_000, "-m", "{m}", "--db", "{db}"], 2, ("--queue 'q/q/", "alphanumeric")),
+    Case("P-event-100KB", ["push", "e" * 100_000, "-m", "{m}", "--db", "{db}"], 2, ("unknown product event", "characters cut")),
+    # numbers past what SQLite, the clock or memory hold: refused where they are given
+    Case("CLI-limit-past-sqlite", ["inspect", "events", "--limit", "9" * 23, "-m", "{m}", "--db", "{db}"], 2, ("--limit", "less than or equal to"), setup=_push_one, state="unchanged"),
+    Case("CLI-event-past-sqlite", ["inspect", "timeline", "9" * 23, "-m", "{m}", "--db", "{db}"], 2, ("no event '99999",), setup=_push_one, state="unchanged"),
+    Case("CLI-event-5000-digits", ["replay", "--event", "1" * 5000, "--dry-run", "-m", "{m}", "--db", "{db}"], 2, ("no such event",), setup=_push_one, state="unchanged"),
+    Case("CLI-installations-huge", ["run", "{m}", "--installations", "9" * 23, "--db", "{db}"], 2, ("--installations", "from 1 to 10000")),
+    Case("CLI-invocation-ms-nan", ["run", "{m}", "--invocation-ms", "nan", "--db", "{db}"], 2, ("--invocation-ms",)),
+    Case("CLI-for-centuries", ["run", "{m}", "--for", "99999999d", "--db", "{db}"], 2, ("--for", "at most 10 years")),
+    Case("CLI-rate-tiny", ["push", "issue-created", "--rate", "1e-300", "--count", "3", "-m", "{m}", "--db", "{db}"], 2, ("--rate", "past forgeq's clock")),
+    Case("CLI-path-too-long", ["run", "{m}", "--storage-limits", "x" * 100_000, "--db", "{db}"], 2, ("File name too long",)),
+    Case("CLI-argument-not-utf8", ["push", "--queue", "work", "--installation", "site-\udcff", "-m", "{m}", "--db", "{db}"], 2, ("not UTF-8",)),
+    # `handler: index.__class__` names what every module has: refused by push and run, as lint does
+    Case("M6-handler-dunder-push", ["push", "--queue", "work", "-m", "{m}", "--db", "{db}"], 2, ("manifest.yml:10:", "`__class__`, which every Python module has"), GOOD_MANIFEST.replace("index.handler", "index.__class__")),
+    Case("M6-handler-dunder-run", RUN, 2, ("manifest.yml:10:", "`__class__`"), GOOD_MANIFEST.replace("index.handler", "index.__class__")),
+    # a bounded run that leaves events no handler can take fails, and says how many
+    Case("R-blocked-until-idle", ["run", "{m}", "--until-idle", "--quiet", "--db", "{db}"], 1, ("1 event blocked", "importing src/index.py failed: ValueError: broken"), files={"src/index.py": "raise ValueError('broken')\n"}, setup=_push_one, state="any"),
     # -- CLI usage --------------------------------------------------------------------------------------------
     Case("CLI-unknown-command", ["frobnicate"], 2, ("No such command 'frobnicate'",)),
     Case("CLI-unknown-option", ["run", "{m}", "--turbo"], 2, ("No such option", "--turbo")),
@@ -265,6 +294,7 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
     assert done.returncode == case.code, f"exit {done.returncode}: {done.stderr[-1500:]}"
     for text in case.says:
         assert text in done.stderr, f"{text!r} not in {done.stderr[-1500:]!r}"
+    assert all(len(line) <= 1200 for line in done.stderr.splitlines()), "a message is one line of bounded length"
     if case.code != 2 or case.argv[0] != "frobnicate":
         assert done.stderr.strip(), "an error must say what is wrong"
     if case.state == "absent":

@@ -181,6 +181,25 @@ def test_second_run_is_refused_with_exit_3_and_the_lock_dies_with_its_process(tm
     assert after.returncode == 0, after.stderr
 
 
+@pytest.mark.slow
+def test_runs_started_at_once_through_every_name_of_a_state_file_never_overlap(tmp_path: Path) -> None:
+    """The lock is on the file, not its path: through the real path, a symbolic link to the file and
+    one to its folder, one run delivers and the others are refused; no attempt runs twice."""
+    harness = crashkit.Harness(tmp_path, seed=9)
+    harness.push(300)
+    harness.close()
+    link = tmp_path / "state-link.db"
+    link.symlink_to(harness.db)
+    folder = tmp_path / "folder-link"
+    folder.symlink_to(harness.db.parent, target_is_directory=True)
+    codes = harness.race([harness.db, link, folder / harness.db.name])
+    assert set(codes) <= {0, 3} and 0 in codes, (codes, harness.stderr)
+    assert codes.count(3) >= 1, f"two runs started at once must not both deliver: {codes}"
+    harness.drain()
+    score = harness.score(0)
+    assert score.ok and score.redeliveries == 0, score.details()
+
+
 def test_sigterm_stops_cleanly_with_nothing_left_running(tmp_path: Path) -> None:
     harness = crashkit.Harness(tmp_path, seed=3)
     harness.push(400)

@@ -175,6 +175,41 @@ def chdir_away(body):
     raise ValueError("moved")
 
 
+def retry_after_past_a_double(body):
+    return InvocationError(retry_after=10**400)
+
+
+def retry_after_infinite(body):
+    return InvocationError(retry_after=float("inf"))
+
+
+def retry_data_huge_int(body):
+    return InvocationError(retry_after=2, retry_data={"n": 10**5000})
+
+
+def retry_data_too_deep(body):
+    value = 1
+    for _ in range(100000):
+        value = {"a": value}
+    return InvocationError(retry_after=2, retry_data=value)
+
+
+def lone_surrogate_error(body):
+    raise ValueError("half a pair: \\ud800")
+
+
+def lone_surrogate_print(body):
+    print("half a pair: \\ud800")
+
+
+def huge_error(body):
+    raise ValueError("x" * 10**7)
+
+
+def out_of_memory(body):
+    return bytearray(1 << 60)
+
+
 def dispatch(kind, body, retry_count):
     note(kind, dict(body), retry_count)
     if retry_count == 0:
@@ -227,6 +262,16 @@ KINDS: dict[str, dict[str, Any]] = {
     "prints_binary": {"outcome": "error", "error": "after binary"},
     "closes_stdout": {"outcome": "error", "error": "stdout closed"},
     "chdir_away": {"outcome": "error", "error": "moved"},
+    # numbers past a double, values JSON or SQLite cannot hold, texts too long to show: bounded
+    # the return value goes through JSON as JavaScript's would: a number past a double is null there
+    "retry_after_past_a_double": {"outcome": "retry", "notes": "retryAfter missing", "asked": None, "applied": 1},
+    "retry_after_infinite": {"outcome": "retry", "notes": "retryAfter missing", "asked": None, "applied": 1},
+    "retry_data_huge_int": {"outcome": "retry"},  # JSON.stringify's null for what JavaScript reads as Infinity
+    "retry_data_too_deep": {"outcome": "error", "error": "RecursionError"},  # as JSON.stringify's RangeError in Node.js
+    "lone_surrogate_error": {"outcome": "error", "error": "half a pair: \\ud800"},  # escaped as JSON escapes it
+    "lone_surrogate_print": {"outcome": "succeeded", "logs": "half a pair: \\ud800"},
+    "huge_error": {"outcome": "error", "error": "more characters]"},
+    "out_of_memory": {"outcome": "error", "error": "MemoryError: the handler ran out of memory", "reason": "FUNCTION_OUT_OF_MEMORY"},
 }
 V1_KINDS = ("raises", "sleeps", "swallows", "exits", "mutates", "returns_sneaky")
 HEALTHY = 40
@@ -345,6 +390,11 @@ def test_fault_costs_one_attempt_then_the_retry_succeeds(faulted_run: dict[str, 
         assert any(text in (first["error"] or "") for text in wanted), first["error"]
     if "notes" in expected:
         assert expected["notes"] in (first["notes"] or "")
+    if "reason" in expected:
+        assert first["reason"] == expected["reason"], first
+    if "asked" in expected:
+        assert first["retry_after_asked"] == expected["asked"] and first["retry_after_applied"] == expected["applied"], first
+    assert len(first["error"] or "") < 4200 and len(first["notes"] or "") < 4200, "texts from a handler are bounded"
     if "logs" in expected:
         assert expected["logs"] in (first["logs"] or "")
         assert len(first["logs"]) < 210 * 1024

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
-from conftest import V2_MANIFEST, emulator
+from conftest import V2_MANIFEST, emulator, forgeq, write_app
 
 from forgeq import events
 from forgeq.events import (
@@ -170,3 +172,24 @@ def test_handler_pushes_and_async_handlers_await_sdk_calls(make_app, tmp_path):
     assert stored["stats"] == '{"success":0,"inProgress":3,"failed":0}'
     assert stored["error"] == '"The maximum payload size is 200KB."'
     assert {"seen-0", "seen-1", "seen-2"} <= set(stored)
+
+
+def test_an_idempotency_key_makes_a_retried_cli_push_a_no_op(tmp_path: Path) -> None:
+    """Forge has no idempotency key (a retried push mints a new job); `forgeq push --idempotency-key`
+    goes beyond it for scripts: the key and the push commit together, so a retry after a kill or a
+    lost reply pushes nothing again and prints the first push's result."""
+    app = tmp_path / "app"
+    write_app(app, V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    return None\n"})
+    push = ("push", "--queue", "work", "--body", '{"n": 1}', "--count", "3", "--idempotency-key", "import-42", "--json")
+    first = forgeq(*push, cwd=app)
+    again = forgeq(*push, cwd=app)
+    assert first.returncode == 0 and again.returncode == 0, (first.stderr, again.stderr)
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert one["repeated"] is False and two["repeated"] is True
+    assert (two["job_id"], two["first"], two["last"]) == (one["job_id"], one["first"], one["last"])
+    plain = forgeq("push", "--queue", "work", "--body", '{"n": 1}', "--count", "3", "--idempotency-key", "import-42", cwd=app)
+    assert "already pushed under idempotency key 'import-42'" in plain.stdout and "nothing pushed again" in plain.stdout
+    other = forgeq("push", "--queue", "work", "--body", '{"n": 2}', "--idempotency-key", "import-42", cwd=app)
+    assert other.returncode == 2 and "was used for another push" in other.stderr, other.stderr
+    queued = json.loads(forgeq("inspect", "queue", "--json", cwd=app).stdout)
+    assert queued["queues"]["work"]["pending"] == 3  # pushed once

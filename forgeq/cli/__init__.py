@@ -99,7 +99,9 @@ def main() -> None:
     """Entry point: user errors become one line and an exit code; never a traceback."""
     import typer
 
+    from forgeq.emulator import limits
     from forgeq.emulator.errors import ForgeqError
+    from forgeq.emulator.safetext import bounded_middle
 
     args = sys.argv[1:]
     if any(arg in ("-v", "--verbose") for arg in args[1:]) and "--" not in args:
@@ -128,18 +130,15 @@ def main() -> None:
         except ImportError:
             import click  # type: ignore[no-redef]
 
-        if isinstance(error, click.exceptions.UsageError):
-            error.show()
-            sys.exit(2)
         if isinstance(error, click.exceptions.ClickException):
+            error.message = bounded_middle(error.message, limits.MAX_MESSAGE_CHARS)  # an option's value may be 100 KB
             error.show()
-            sys.exit(error.exit_code)
-        sqlite3 = sys.modules.get("sqlite3")
-        if sqlite3 is not None and isinstance(error, sqlite3.Error) and not os.environ.get("FORGEQ_DEBUG"):
-            from forgeq.emulator.store.sqlite import OPENED, state_error
+            sys.exit(2 if isinstance(error, click.exceptions.UsageError) else error.exit_code)
+        from forgeq.launcher import known_failure
 
-            failure = state_error(OPENED[-1] if OPENED else "the state file", error)  # a read found damage, or a lock
-            _fail(str(failure), failure.exit_code)
+        known = known_failure(error)
+        if known is not None:
+            _fail(*known)
         if os.environ.get("FORGEQ_DEBUG") or os.environ.get("FORGEQ_VERBOSE"):
             raise
         _fail(f"internal error: {type(error).__name__}: {error} (a bug in forgeq; FORGEQ_DEBUG=1 shows the traceback)", 70)

@@ -153,6 +153,15 @@ def push(
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print what was pushed as JSON.")] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="KEY",
+            help="With --queue: push at most once under this key; a retry of the same push prints the first one's result "
+            "(Forge has no such key: this is for scripts). Example: --idempotency-key import-2024-06-01",
+        ),
+    ] = None,
 ) -> None:
     """Fire product events at the app's triggers, or push to a queue (`forgeq run` delivers them)."""
     push_body.push(**locals())

@@ -28,6 +28,7 @@ from forgeq.cli.selection import (
     StateFilter,
     UntilFilter,
 )
+from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
 
 app = typer.Typer(
@@ -210,7 +211,7 @@ def dropped(
 @app.command("kvs", short_help="The key-value store of an installation (no secrets).")
 def kvs(
     prefix: Annotated[str, typer.Option("--prefix", metavar="PREFIX", help="Only keys starting with this.")] = "",
-    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many keys.")] = 1000,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many keys.", min=1, max=limits.MAX_CLI_COUNT)] = 1000,
     entity: Annotated[str | None, typer.Option("--entity", metavar="NAME", help="A custom entity's items instead of the plain keys, e.g. --entity import-record.")] = None,
     index: Annotated[str | None, typer.Option("--index", metavar="NAME", help="With --entity: in this index's order (by-key, or one the manifest declares).")] = None,
     partition: Annotated[list[str] | None, typer.Option("--partition", metavar="VALUE", help="With --index: a partition value, once per partition attribute, in order.")] = None,

@@ -7,6 +7,7 @@ options and help are declared to typer in forgeq/cli/commands.py; this module im
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,7 @@ def push(
     manifest: Path = Path("manifest.yml"),
     db: Path | None = None,
     json_output: bool = False,
+    idempotency_key: str | None = None,
 ) -> None:
     """Fire product events at the app's triggers, or push to a queue (`forgeq run` delivers them)."""
     from forgeq.cli import render
@@ -60,7 +62,7 @@ def push(
         if installation is not None and not installation.strip():
             raise InputError("--installation must not be empty")
         concurrency = concurrency_option(concurrency_key, concurrency_limit)
-        result = push_to_queue(queue, body, delay, count, installation, manifest, db, concurrency, show_progress=not json_output)
+        result = push_to_queue(queue, body, delay, count, installation, manifest, db, concurrency, idempotency_key, show_progress=not json_output)
         if json_output:
             render.json_out(result)
         else:
@@ -70,6 +72,8 @@ def push(
         raise InputError("nothing to push", "pass a product event such as issue-created (see `forgeq push --list`), or --queue NAME --body JSON")
     if body is not None or delay is not None:
         raise InputError("--body and --delay apply to --queue; a product event takes --set PATH=VALUE or --payload FILE")
+    if idempotency_key is not None:
+        raise InputError("--idempotency-key applies to --queue pushes (one transaction each)", "a product event import is fired in chunks")
     if concurrency_key is not None or concurrency_limit is not None:
         raise InputError("--concurrency-key and --concurrency-limit apply to --queue", "a trigger sets a key on the events it pushes")
     fired = {"kind": "product", **fire_product(event, count, rate, project, sets or [], payload, installation, manifest, db, show_progress=not json_output)}
@@ -121,18 +125,9 @@ def fire_product(
 
 
 def read_payload_file(path: Path) -> Any:
-    from forgeq.emulator.errors import InputError
+    from forgeq.emulator import jsoninput
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--payload {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"--payload {path}: cannot read it: {error}") from None
-    try:
-        return json.loads(text, parse_constant=_not_json)
-    except json.JSONDecodeError as error:
-        raise InputError(f"--payload {path}: invalid JSON{_where(error)}: {error.msg}") from None
+    return jsoninput.read_file(path, f"--payload {path}")
 
 
 def product_listing(manifest: Path) -> dict[str, Any]:
@@ -156,35 +151,16 @@ def product_listing(manifest: Path) -> dict[str, Any]:
     return listing
 
 
-def _not_json(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not JSON (JSON.parse refuses it)", name, 0)
-
-
-def _where(error: json.JSONDecodeError) -> str:
-    return "" if error.doc in ("NaN", "Infinity", "-Infinity") else f" at line {error.lineno} column {error.colno}"
-
-
 def read_body(body: str | None, option: str = "--body") -> Any:
-    """JSON given on the command line, or @file.json."""
-    from forgeq.emulator.errors import InputError
+    """JSON given on the command line, or @file.json, checked before it is parsed (jsoninput.py)."""
+    from forgeq.emulator import jsoninput
 
     if body is None:
         return {}
-    source = option
-    text = body
     if body.startswith("@"):
         path = Path(body[1:])
-        source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"{option} {body}: no such file {path}") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"{option} {body}: cannot read {path}: {error}") from None
-    try:
-        return json.loads(text, parse_constant=_not_json)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{source}: invalid JSON{_where(error)}: {error.msg}") from None
+        return jsoninput.read_file(path, str(path))
+    return jsoninput.parse(body, option)
 
 
 def concurrency_option(key: str | None, limit: int | None) -> dict[str, Any] | None:
@@ -211,19 +187,29 @@ def push_to_queue(
     manifest: Path,
     db: Path | None,
     concurrency: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
     *,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     from forgeq.cli import render
+    from forgeq.emulator import limits
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.loop.pushing import new_events
+    from forgeq.emulator.safetext import shown
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
     from forgeq.events import EventsError, Queue, validate_push
 
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= limits.MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InputError(f"--idempotency-key must have 1 to {limits.MAX_IDEMPOTENCY_KEY_CHARS} characters, not {len(idempotency_key)}")
     try:
         Queue(key=queue)
     except EventsError as error:
-        raise InputError(f"--queue '{queue}': {error}") from None
+        raise InputError(f"--queue {shown(queue, limits.MAX_QUOTED_CHARS)}: {error}") from None
+    if len(queue) > limits.QUEUE_NAME_MAX:  # @forge/events pushes it; no manifest can name it (Forge's 1-36)
+        raise InputError(
+            f"--queue {shown(queue, 40)}: a queue name has 1-{limits.QUEUE_NAME_MAX} characters in a manifest, "
+            "so no consumer could ever receive these events"
+        )
     event: dict[str, Any] = {"body": read_body(body)}
     if delay is not None:
         event["delayInSeconds"] = delay
@@ -253,6 +239,8 @@ def push_to_queue(
     now = virtual_now(store)
     # `count` copies of one event: its row is built once (JSON, delay) and inserted `count` times.
     row = next(new_events(queue, [event], installation=site, now=now, job_id=None))
+    if idempotency_key is not None:
+        return _push_once(store, idempotency_key, queue, site, now, row, count, warnings)
     with render.push_progress(count, enabled=show_progress) as progress:
         job_id, seqs = store.push_job(queue, site, now, "cli", _counted(itertools.repeat(row, count), progress))
     store.close()
@@ -272,3 +260,28 @@ def _counted(rows: Iterable[Any], progress: Callable[[int], None], every: int = 
         if done % every == 0:
             progress(every)
     progress(done % every)
+
+
+def _push_once(store: Any, key: str, queue: str, site: str, now: float, row: Any, count: int, warnings: list[str]) -> dict[str, Any]:
+    """push_job at most once under `key` (--idempotency-key): a retry of the same push reports the
+    first one's result; the same key for another push is refused."""
+    from forgeq.emulator import limits
+    from forgeq.emulator.errors import InputError
+    from forgeq.emulator.safetext import shown
+
+    request = hashlib.sha256(json.dumps([queue, site, row.body, row.extra, count], ensure_ascii=True).encode()).hexdigest()
+    try:
+        done = store.push_job_once(key, request, queue, site, now, "cli", itertools.repeat(row, count))
+    finally:
+        store.close()
+    if done["request"] != request:
+        raise InputError(
+            f"--idempotency-key {shown(key, limits.MAX_QUOTED_CHARS)} was used for another push "
+            f"(job {done['job_id']}, #{done['first']}..#{done['last']}): nothing pushed",
+            "pass a new key for a new push",
+        )
+    return {
+        "kind": "queue", "queue": queue, "installation": site, "job_id": done["job_id"], "count": done["count"],
+        "first_event": done["first"], "last_event": done["last"], "first": done["first"], "last": done["last"],
+        "warnings": warnings, "idempotency_key": key, "repeated": done["repeated"],
+    }  # fmt: skip

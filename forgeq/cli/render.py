@@ -12,7 +12,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+from forgeq.emulator import limits
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
+from forgeq.emulator.safetext import bounded_middle
 from forgeq.emulator.store.schema import CALL_KINDS
 from forgeq.emulator.wording import plural as plural
 from forgeq.jsontext import escape_surrogates, pretty
@@ -163,7 +165,8 @@ class TimelinePrinter:
         self.stream.write(self.notice_line(notice) + "\n")
 
     def notice_line(self, notice: Notice) -> str:
-        return f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {printable(notice.text)}"
+        text = printable(bounded_middle(notice.text, limits.MAX_MESSAGE_CHARS))  # a notice may quote 100 KB of input
+        return f"{clock_text(notice.at)}  {self._paint(notice.level.upper(), notice.level)}  {text}"
 
     def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
         self.stream.flush()
@@ -347,7 +350,7 @@ def verbose(text: str) -> None:
 
 
 def warn(text: str) -> None:
-    sys.stderr.write(f"forgeq: warning: {text}\n")
+    sys.stderr.write(f"forgeq: warning: {bounded_middle(text, limits.MAX_MESSAGE_CHARS)}\n")
 
 
 def faults_injected(counts: dict[str, int]) -> None:
@@ -491,6 +494,12 @@ def duration_text(seconds: float) -> str:
 def pushed(result: dict[str, Any]) -> None:
     for warning in result.get("warnings", []):
         warn(warning)
+    if result.get("repeated"):
+        sys.stdout.write(
+            f"already pushed under idempotency key {result['idempotency_key']!r}: {plural(result['count'], 'event')} to {result['queue']} "
+            f"[{result['installation']}] as job {result['job_id']} (#{result['first']}..#{result['last']}); nothing pushed again\n"
+        )
+        return
     sys.stdout.write(
         f"pushed {plural(result['count'], 'event')} to {result['queue']} [{result['installation']}] as job {result['job_id']} "
         f"(#{result['first']}..#{result['last']})\n"

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.statefile import DEFAULT_SEED, manifest_from, state_path
+
+if TYPE_CHECKING:
+    from forgeq.emulator.errors import ForgeqError
 
 
 def run(
@@ -47,9 +50,11 @@ def run(
     (exit 130); a second Ctrl-C stops at once.
     """
     from forgeq.cli import render
+    from forgeq.emulator import limits
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.loop.engine import Emulator
+    from forgeq.emulator.safetext import shown
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import StateLock, Store
 
@@ -57,8 +62,9 @@ def run(
         raise InputError(f"--clock must be 'virtual' or 'real', not '{clock}'")
     if concurrency < 0:
         raise InputError(f"--concurrency must be 0 (no limit) or more, not {concurrency}")
-    if invocation_ms < 0 or storage_call_ms < 0 or product_call_ms < 0:
-        raise InputError("--invocation-ms, --storage-call-ms and --product-call-ms must be 0 or more")
+    ceiling = limits.MAX_TIMEOUT_SECONDS * 1000  # no invocation or call outlasts Forge's longest timeout
+    if not all(0 <= ms <= ceiling for ms in (invocation_ms, storage_call_ms, product_call_ms)):  # NaN fails too
+        raise InputError(f"--invocation-ms, --storage-call-ms and --product-call-ms must be from 0 to {ceiling:g} (Forge's longest timeout)")
     duration = None
     if run_for is not None:
         from forgeq.emulator.products.schedule import parse_duration
@@ -66,8 +72,8 @@ def run(
         duration = parse_duration(run_for)
     if platform_limits not in ("on", "off"):
         raise InputError(f"--platform-limits must be 'on' or 'off', not '{platform_limits}'")
-    if installations < 1:
-        raise InputError(f"--installations must be 1 or more, not {installations}")
+    if not 1 <= installations <= limits.MAX_INSTALLATIONS:
+        raise InputError(f"--installations must be from 1 to {limits.MAX_INSTALLATIONS}, not {shown(installations)}")
     if max_attempts is not None and max_attempts < 1:
         raise InputError(f"--max-attempts must be 1 or more, not {max_attempts}")
     if watch and (until_idle or run_for is not None):
@@ -147,6 +153,11 @@ def run(
 
     previous = signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    from forgeq import launcher
+
+    if launcher.stop_requested is not None:  # Ctrl-C or SIGTERM while forgeq was starting: the same clean stop
+        emulator.interrupted = True
+        stopped_by.append(launcher.stop_requested)
     watcher = _start_watching(emulator, manifest) if watch else None
     try:
         stop_at = virtual_start + duration if duration is not None else None
@@ -154,7 +165,7 @@ def run(
     finally:
         if watcher is not None:
             watcher.stop()
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is launcher.stop_early else previous)
         elapsed = render.wall() - started
         printer.close(emulator.clock.now(), elapsed)
     from forgeq.emulator.tools.summary import summarize
@@ -181,12 +192,46 @@ def run(
         if injected is not None:
             render.faults_injected(injected.counts)
         render.queue_table(queues, emulator.clock.now(), triggers)
+    blocked = store.blocked_reasons() if (until_idle or duration is not None) and not emulator.interrupted else []
     store.close()
     lock.release()  # after the connection: closing a descriptor of the file first would drop SQLite's locks
-    if stopped_by and stopped_by[0] == signal.SIGINT:
-        from forgeq.emulator.errors import Interrupted
+    from forgeq.emulator.errors import ForgeqError, Interrupted
+    from forgeq.emulator.wording import plural
 
-        raise Interrupted("interrupted")  # exit 130, the shell's convention for a run stopped by Ctrl-C
+    failure: ForgeqError | None = None
+    if stopped_by and stopped_by[0] == signal.SIGINT:
+        failure = Interrupted("interrupted")  # exit 130, the shell's convention for a run stopped by Ctrl-C
+    elif blocked:  # a bounded run (CI) that leaves events no handler can take has not done its job
+        total = sum(n for _, n in blocked)
+        reasons = "; ".join(f"{n} × {reason}" for reason, n in blocked[:3]) + ("; ..." if len(blocked) > 3 else "")
+        failure = ForgeqError(f"{plural(total, 'event')} blocked, which no handler can run: {reasons}", "fix what the warnings above name, then run again")
+    _leave(failure)
+
+
+def _leave(failure: ForgeqError | None) -> None:
+    """Done. A thread a handler started (not a daemon) would keep the process alive after the summary,
+    and an exit hook it registered could hang or end it with its own code: Forge freezes a function's
+    runtime when it returns, so forgeq ends without waiting for either."""
+    import os
+    import sys
+    import threading
+
+    from forgeq.cli import render
+    from forgeq.emulator.app import sandbox
+
+    threads = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not threads and not sandbox.exit_hooks:
+        if failure is not None:
+            raise failure
+        return
+    if threads:
+        names = ", ".join(sorted({t.name for t in threads})[:3])
+        render.warn(f"handlers left {render.plural(len(threads), 'thread')} running ({names}): forgeq does not wait for them")
+    if failure is not None:
+        sys.stderr.writelines(f"forgeq: error: {line}\n" for line in failure.lines())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(failure.exit_code if failure is not None else 0)
 
 
 def _start_watching(emulator: Any, manifest: Path) -> Any:

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from forgeq.emulator import limits
+
 if TYPE_CHECKING:
     from forgeq.emulator.store import Store
     from forgeq.emulator.store.inspection import Selection
@@ -27,8 +29,8 @@ SinceFilter = Annotated[
     ),
 ]
 UntilFilter = Annotated[str | None, typer.Option("--until", metavar="T", help="Up to this time (same forms as --since).")]
-LimitOption = Annotated[int, typer.Option("--limit", metavar="N", help="At most this many.")]
-OffsetOption = Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many.")]
+LimitOption = Annotated[int, typer.Option("--limit", metavar="N", help="At most this many.", max=limits.MAX_CLI_COUNT)]
+OffsetOption = Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many.", max=limits.MAX_CLI_COUNT)]
 
 
 def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -47,7 +49,7 @@ def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tu
     return names
 
 
-def check_page(limit: int, offset: int) -> None:
+def check_page(limit: int, offset: int) -> None:  # the lower bounds: click's message for 0 says less
     from forgeq.emulator.errors import InputError
 
     if limit < 1 or offset < 0:

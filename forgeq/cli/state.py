@@ -108,25 +108,11 @@ def import_(
 ) -> None:
     """Load an export into the state, which must be empty (after `forgeq reset`) unless --replace."""
     from forgeq.cli import render
-    from forgeq.emulator.errors import InputError
     from forgeq.emulator.store import Store
-    from forgeq.emulator.tools.transfer import import_state, read_export
+    from forgeq.emulator.tools.transfer import import_state, read_export, read_export_file
 
-    if file == "-":
-        source, text = "standard input", sys.stdin.read()
-    else:
-        source = file
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"no such file: {file}") from None
-        except IsADirectoryError:
-            raise InputError(f"{file} is a folder, not an export") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{file} is not a forgeq export: not UTF-8 text") from None
-        except OSError as error:
-            raise InputError(f"cannot read {file}: {error.strerror}") from None
-    document = read_export(text, source)
+    source = "standard input" if file == "-" else file
+    document = read_export(sys.stdin.read(), source) if file == "-" else read_export_file(Path(file))
     path = state_path(manifest, db)
     lock = _lock(path, "import into")
     try:

@@ -10,7 +10,8 @@
                 export and import, doctor, the app template
 
 Beside the folders, the vocabulary every part shares: errors.py (ForgeqError and its kinds),
-limits.py (every number, with its source), ids.py, settings.py, timespec.py, wording.py (counts in words).
+limits.py (every number, with its source), ids.py, settings.py, timespec.py, wording.py (counts in
+words), safetext.py (text made safe to keep and show), jsoninput.py (JSON input checked before parsing).
 
 A part imports only the parts beneath it (tests/test_architecture.py checks it):
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from forgeq.emulator import limits
+from forgeq.emulator.safetext import bounded_middle
+
 
 class ForgeqError(Exception):
     """Base of every error forgeq reports to a person. `hint` says what to do next."""
@@ -19,8 +22,8 @@ class ForgeqError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
     def lines(self) -> list[str]:
-        """What the CLI prints, one line each (most errors are one line)."""
-        return [str(self)]
+        """What the CLI prints, one line each (most errors are one line), each of bounded length."""
+        return [_line(str(self))]
 
 
 class InputError(ForgeqError):
@@ -62,7 +65,7 @@ class ManifestError(InputError):
     def lines(self) -> list[str]:
         """Every problem on its own line, the hint on the last."""
         *head, last = (str(problem) for problem in self.problems)
-        return [*head, f"{last} ({self.hint})"]
+        return [_line(line) for line in (*head, f"{last} ({self.hint})")]
 
 
 class HandlerLoadError(InputError):
@@ -79,3 +82,7 @@ class StateBusyError(ForgeqError):
     """Another `forgeq run` holds the state file. Exit code 3, documented in the README."""
 
     exit_code = 3
+
+
+def _line(text: str) -> str:
+    return bounded_middle(text, limits.MAX_MESSAGE_CHARS)

@@ -72,4 +72,6 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 def parse_event_ref(ref: str) -> int | str:
     """`17`, `#17` or `e17` name an event by number; anything else is taken as its UUID."""
     text = ref.strip().lstrip("#e")
-    return int(text) if text.isdigit() else ref.strip()
+    # ASCII digits only (str.isdigit takes "²"), and no more than an event number can have: past
+    # 18 digits it is no event's number (SQLite's integers end at 2**63).
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else ref.strip()

@@ -43,6 +43,29 @@ WEBTRIGGER_TIMEOUT_SECONDS = 55.0
 UI_RESOLVER_TIMEOUT_SECONDS = 25.0
 # What a call's row keeps of its answer, for `inspect timeline` (forgeq's choice; the caller gets it whole).
 CALL_ANSWER_KEPT_CHARS = 4096
+# forgeq's choice: how much of an error a handler raised is kept on its attempt and shown on the
+# timeline (its logs keep up to the 200 KB above), and how much of a value a message quotes.
+MAX_ERROR_TEXT_CHARS = 4000
+MAX_REASON_CHARS = 200
+MAX_QUOTED_CHARS = 80
+# forgeq's choice for a count or row number given on the command line: more than a state holds, and
+# inside SQLite's 64-bit integers (a bigger one could not even be asked for).
+MAX_CLI_COUNT = 10**15
+MAX_MESSAGE_CHARS = 1000  # one line of an error, warning or notice, however much input it quotes
+# forgeq's choices: how far a run, a rate or a time may reach on the emulator's clock (its timeline
+# shows offsets up to ten years), and how many installations one run serves.
+MAX_VIRTUAL_SPAN_SECONDS = 10 * 365 * 86400.0
+MAX_INSTALLATIONS = 10_000
+# `forgeq push --idempotency-key` (forgeq's own: Forge has no idempotency key): as long as HTTP APIs allow one.
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
+# JSON a person hands forgeq (push --body, @file, --set, --payload, import), checked before parsing
+# (jsoninput.py). forgeq's choices: far above what Forge's 200 KB push limit leaves room for, and
+# nesting that every JSON reader and writer forgeq uses (Python's json, JSON.parse) handles.
+MAX_JSON_INPUT_BYTES = 16 * 1024 * 1024
+MAX_JSON_INPUT_DEPTH = 512
+MAX_IMPORT_BYTES = 2 * 1024 * 1024 * 1024  # `forgeq import` reads the document whole
+EXPORT_NESTING = 8  # an export's own levels above the bodies and values it holds
 
 # Manifest (Atlassian's manifest reference).
 QUEUE_NAME_MAX = 36

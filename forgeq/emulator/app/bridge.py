@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
-from forgeq.emulator.app import packages
+from forgeq.emulator.app import packages, sandbox
 from forgeq.emulator.app.handlers import user_variables
 from forgeq.emulator.app.node import NodeProblem, NodeRuntime, check
 from forgeq.emulator.app.replies import no_invocation
@@ -129,6 +129,8 @@ class Worker:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin.fileno()
         self.stdout = self.process.stdout.fileno()
+        self.kept = {self.stdin, self.stdout, self.process.stderr.fileno() if self.process.stderr else self.stdout}
+        sandbox.KEPT_FDS.update(self.kept)  # a Python handler that closes descriptors leaves these alone
         os.set_blocking(self.stdin, False)
         self._finalizer = weakref.finalize(self, _terminate, self.process)
         threading.Thread(target=self._read_stderr, name="forgeq-node-stderr", daemon=True).start()
@@ -230,6 +232,7 @@ class Worker:
 
     def stop(self) -> None:
         """End the worker: it exits when its stdin closes; kill it if it does not at once."""
+        sandbox.KEPT_FDS.difference_update(self.kept)
         if self.alive():
             with contextlib.suppress(OSError, ValueError):
                 assert self.process.stdin is not None
@@ -242,6 +245,7 @@ class Worker:
         self._close_pipes()
 
     def kill(self) -> None:
+        sandbox.KEPT_FDS.difference_update(self.kept)
         _terminate(self.process)
         self._finalizer.detach()
         self._close_pipes()

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from forgeq.emulator import limits
+from forgeq.emulator.app import sandbox
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Function, Manifest, is_inside, resolve_handler_file
 from forgeq.emulator.errors import HandlerLoadError
+from forgeq.emulator.safetext import safe_text
 from forgeq.jsontext import escape_surrogates
 
 PACKAGE = "_forgeq_app"
@@ -42,11 +45,17 @@ class Handlers:
         self.errors: dict[str, HandlerLoadError] = {}
         self._modules: dict[Path, types.ModuleType] = {}
         self._bridge: Any = None  # bridge.Bridge: the Node.js worker of JavaScript handlers, once one loads
+        self.load_notes: list[str] = []  # what the guards left out while modules loaded (sandbox.py)
+        self.skip: dict[Path, str] = {}  # modules not to import, each with the reason (loop/loads.py)
+        # Around each Python module's import: the engine marks it in the flight log, so a load that
+        # kills the process is known at the next start (Emulator.start).
+        self.before_import: Callable[[Path], None] = _nothing
+        self.after_import: Callable[[Path], None] = _nothing
 
     @property
     def warnings(self) -> list[str]:
-        """Loaded, but worth saying (a local Node.js newer than app.runtime.name)."""
-        return list(self._bridge.warnings) if self._bridge is not None else []
+        """Loaded, but worth saying (a local Node.js newer than app.runtime.name, a guard's note)."""
+        return (list(self._bridge.warnings) if self._bridge is not None else []) + self.load_notes
 
     def load_all(self, keys: Iterable[str] | None = None) -> None:
         """Load the functions `keys` (default: every function); a failure is kept in `errors`."""
@@ -111,6 +120,8 @@ class Handlers:
             raise HandlerLoadError(f"{where}: no file {names}", "create it, or fix `handler` in the manifest")
         if not is_inside(file, app_dir):
             raise HandlerLoadError(f"{where}: {file} resolves outside the app folder {app_dir}")
+        if file in self.skip:
+            raise HandlerLoadError(f"{where}: {self.skip[file]}", "fix the module; a change to any of the app's Python files lets forgeq try it again")
         if file.suffix in JS_SUFFIXES:  # runs on Node.js, in the bridge's worker (bridge.py)
             from forgeq.emulator.app.bridge import Bridge
 
@@ -119,8 +130,8 @@ class Handlers:
             return LoadedHandler(function, file, self._bridge.load(function, file, where))
         module = self._modules.get(file) or self._import(file, where)
         try:
-            call = getattr(module, function.attribute)
-        except AttributeError:
+            call = vars(module)[function.attribute]  # the module's own names: not what every module inherits
+        except KeyError:
             raise HandlerLoadError(
                 f"{where}: {file.relative_to(app_dir)} has no attribute '{function.attribute}'",
                 f"define `{function.attribute}` in it, or fix `handler` in the manifest",
@@ -137,18 +148,43 @@ class Handlers:
             raise HandlerLoadError(f"{where}: cannot load {file}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
+        self.before_import(file)
+        sandbox.loading = True  # its top level is handler code: the guards answer it (sandbox.py)
         try:
             spec.loader.exec_module(module)
+            sandbox.exit_if_forked()
+            refused = self._settle_guards(file)
+            if refused is not None:  # it caught ProcessExit and went on: still a module that would not load
+                del sys.modules[name]
+                raise HandlerLoadError(f"{where}: importing {app_path(str(file))}: {refused}")
+        except HandlerLoadError:
+            raise
         except SyntaxError as error:
             del sys.modules[name]
             location = f"{app_path(error.filename or str(file))}:{error.lineno}" if error.lineno else app_path(str(file))
             source = f" in `{error.text.strip()}`" if error.text and error.text.strip() else ""
             raise HandlerLoadError(f"{where}: {location}: SyntaxError: {error.msg}{source}", "fix the file; --watch reloads it") from None
         except BaseException as error:  # the module's top level ran user code; anything can come out
-            del sys.modules[name]
-            raise HandlerLoadError(f"{where}: importing {app_path(str(file))} failed: {describe_exception(error, file)}") from None
+            sandbox.exit_if_forked()
+            self._settle_guards(file)
+            sys.modules.pop(name, None)
+            raise HandlerLoadError(f"{where}: importing {app_path(str(file))} failed: {safe_text(describe_exception(error, file), limits.MAX_ERROR_TEXT_CHARS)}") from None
+        finally:
+            sandbox.loading = False
+            self.after_import(file)
         self._modules[file] = module
         return module
+
+    def _settle_guards(self, file: Path) -> str | None:
+        if not sandbox.tripped:
+            return None
+        refused, noted = sandbox.settle()
+        self.load_notes.extend(f"{file.relative_to(self.manifest.app_dir)}: {note}" for note in noted)
+        return refused
+
+
+def _nothing(file: Path) -> None:
+    pass
 
 
 def describe_exception(error: BaseException, near: Path | None = None) -> str:

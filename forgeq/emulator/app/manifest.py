@@ -23,6 +23,7 @@ QUEUE_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 HANDLER_PATTERN = re.compile(r"^([\w-]+(?:/[\w-]+)*)\.([\w-]+)$")
 INTERVALS = ("fiveMinute", "hour", "day", "week")
 HANDLER_SUFFIXES = (".py",)
+DUNDER = re.compile(r"^__\w*__$")  # `index.__class__`: an attribute of every module, never the app's handler
 JS_SUFFIXES = (".tsx", ".jsx", ".ts", ".js", ".cjs", ".mjs")
 
 _CONSUMER_PROPS = {"key", "queue", "function", "resolver", "endpoint", "crossVersion"}
@@ -375,6 +376,12 @@ class _Validator:
             self.error(f"{where}.handler", f"cannot find associated file for '{handler}' (looked for {names})")
         elif not is_inside(found, self.app_dir):
             self.error(f"{where}.handler", f"'{found}' resolves outside the app folder {self.app_dir}; handlers must live inside it")
+        elif found.suffix in HANDLER_SUFFIXES and DUNDER.match(attribute := handler.rsplit(".", 1)[1]):
+            self.error(
+                f"{where}.handler",
+                f"handler '{handler}' names `{attribute}`, which every Python module has: it is not a function defined in "
+                f"{found.relative_to(self.app_dir)}",
+            )
         if isinstance(key, str) and KEY_PATTERN.fullmatch(key):
             manifest.functions[key] = Function(key, handler, float(timeout), self._line(where))
 

@@ -8,6 +8,7 @@ run in an order shuffled by the seed (Forge delivers in parallel and unordered, 
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import json
 import os
@@ -15,16 +16,19 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from forgeq.emulator import limits
+from forgeq.emulator.app import sandbox
 from forgeq.emulator.app.handlers import Handlers
 from forgeq.emulator.app.manifest import Function, Manifest
 from forgeq.emulator.ids import minted_uuid
-from forgeq.emulator.loop import retry, seeding, timeline
+from forgeq.emulator.loop import loads, retry, seeding, timeline
 from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.loop.concurrency import KeyWaits
 from forgeq.emulator.loop.invocation import RETURNED, Invocation, execute
+from forgeq.emulator.loop.loads import LoadCrashes
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
 from forgeq.emulator.loop.timeline import AttemptReport, Notice, Observer
@@ -38,6 +42,7 @@ from forgeq.emulator.platform.storage import Storage, quota_for
 from forgeq.emulator.products import fanout, payloads
 from forgeq.emulator.products.schedule import META_KEY as SCHEDULE_KEY
 from forgeq.emulator.products.schedule import Scheduler
+from forgeq.emulator.safetext import safe_text
 from forgeq.emulator.settings import DEFAULT_INSTALLATION, Settings
 from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.batch import AttemptRow, EventUpdate, LedgerRow, NewJob, WriteBatch
@@ -116,6 +121,7 @@ class Emulator:
         # Run while an endless run waits with nothing due, every IDLE_POLL_SECONDS (the CLI's idle banner).
         self.when_idle: list[Callable[[], None]] = []
         self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
+        self.loads: LoadCrashes | None = None  # handler modules whose import killed forgeq (loads.py), from start()
         self._last_flush = wall_time()
 
     def _default_clock(self) -> Clock:
@@ -126,38 +132,71 @@ class Emulator:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Load the handlers and recover what a dead run left behind. Idempotent."""
+        """Recover what a dead run left behind, then load the handlers. Idempotent."""
         if self.started:
             return
         self.started = True
         seeding.install()  # before handler modules import from `random`
-        self.handlers.load_all(self.manifest.loop_functions)  # the rest load when first called
-        for key, error in self.handlers.errors.items():
-            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
-            del key
-        for warning in self.handlers.warnings:
-            self.notify(Notice(self.clock.now(), warning, "warning"))
+        sandbox.install()  # before any handler module is imported (app/sandbox.py)
+        if not self.store.in_memory:
+            sandbox.keep_state_file(self.store.path)
+        in_flight = self.store.flight.read() or set()  # read before reclaim_running starts a fresh log
         reclaimed, quarantined = self.store.reclaim_running(limits.QUARANTINE_AFTER_CRASHES, self.clock.now())
         if reclaimed:
             self.notify(Notice(self.clock.now(), f"recovered {plural(len(reclaimed), 'interrupted attempt')} from a run that died; they run again", "warning"))
         for seq in quarantined:
             self.notify(Notice(self.clock.now(), f"event #{seq} quarantined: in flight during {limits.QUARANTINE_AFTER_CRASHES} crashes", "error"))
+        self.loads = LoadCrashes(self.store, self.manifest)
+        for text in self.loads.count({mark for mark in in_flight if mark < 0}):  # a module's import killed it
+            self.notify(Notice(self.clock.now(), text, "error"))
+        self.loads.save()  # before importing: the same import may kill this run too
+        self._load_modules()
         self.crashed = dict(self.store.crashed_pending())
         self.store.unblock()
         self._load_schedule()
         self._sync_entity_indexes()
 
+    def _load_modules(self) -> None:
+        handlers = self.handlers
+        if self.loads is not None:
+            handlers.skip = self.loads.left_out()
+            handlers.before_import = self._importing
+            handlers.after_import = self._imported
+        handlers.load_all(self.manifest.loop_functions)  # the rest load when first called
+        if self.loads is not None:
+            self.loads.save()
+        for error in handlers.errors.values():
+            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+        for warning in handlers.warnings:
+            self.notify(Notice(self.clock.now(), warning, "warning"))
+
+    def _importing(self, file: Path) -> None:
+        self.store.flight.start(loads.marker(self.manifest.app_dir, file))  # a kill from here is this module's
+
+    def _imported(self, file: Path) -> None:
+        self.store.flight.release({loads.marker(self.manifest.app_dir, file)})
+        if self.loads is not None:
+            self.loads.survived(file)
+
     def reload(self) -> None:
         """Read handler modules again (watch mode); events of handlers that load now run again."""
         self.flush()
-        self.handlers.unload()
-        self._plans.clear()
-        self.handlers = Handlers(self.manifest)
-        self.handlers.load_all(self.manifest.loop_functions)
-        for error in self.handlers.errors.values():
-            self.notify(Notice(self.clock.now(), f"cannot load {error.message}; its events wait", "error"))
+        self._load_modules_again()
         self.store.unblock()
         self._load_schedule()
+
+    def _load_modules_again(self) -> None:
+        self.handlers.unload()
+        self._plans.clear()  # they hold the old modules' functions
+        self.handlers = Handlers(self.manifest)
+        gc.collect()  # a module's functions and its globals form cycles: free what they held now
+        self._load_modules()
+
+    def _fresh_runtime(self) -> None:
+        """A handler ran out of memory: Forge ends that runtime and the next invocation starts a fresh
+        one, so the app's modules load again here too, and what their globals held is freed."""
+        self.notify(Notice(self.clock.now(), "a handler ran out of memory: the app's modules load again, as in Forge's fresh runtime", "warning"))
+        self._load_modules_again()
 
     def replace_manifest(self, manifest: Manifest) -> None:
         """Run a changed manifest from now on (watch mode): its functions, consumers and triggers."""
@@ -444,7 +483,11 @@ class Emulator:
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt)
         if (waited := self.key_waits.started(record.id, start)) is not None:
             invocation.notes.append(waited)
-        args = self._arguments(record, plan.delivery, plan.method)
+        try:
+            args = self._arguments(record, plan.delivery, plan.method)
+        except (ValueError, RecursionError) as error:  # a stored body nested deeper than forgeq can decode
+            self._undeliverable(record, start, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
+            return
         seeding.seed_next(self.settings.seed, record.id, attempt)  # Invocation.seed()'s string
         call = plan.call
         for hook in self.before_attempt:
@@ -487,6 +530,15 @@ class Emulator:
             self.outcomes[timeline.SUCCEEDED] += 1
             return
         self._end_attempt(record, plan.delivery, invocation, execution, start, ended)
+        if result.kind == "out-of-memory":
+            del plan, call, execution  # this frame's references to the app's module, so it can be freed
+            self._fresh_runtime()
+
+    def _undeliverable(self, record: EventRecord, at: float, why: str) -> None:
+        """An event no handler can be given: dropped to the ledger (replayable), never retried."""
+        self.batch.updates.append(EventUpdate.unstarted(record, schema.DROPPED, record.available_at, at, why))
+        self.batch.ledger.append(LedgerRow(record.id, at, "undeliverable", why, _retry_context(record)))
+        self.notify(Notice(at, f"event #{record.id} dropped: {why}", "error"))
 
     def _plan(self, record: EventRecord, now: float) -> CallPlan | None:
         """How the events of the record's (kind, target) are delivered, or None once it is blocked.
@@ -500,7 +552,8 @@ class Emulator:
         function, delivery, method = route
         handler = self.handlers.get(function.key)
         if handler is None:
-            self._block(record, f"handler of function '{function.key}' cannot be loaded")
+            failure = self.handlers.errors.get(function.key)
+            self._block(record, f"cannot load {failure.message}" if failure else f"handler of function '{function.key}' cannot be loaded")
             return None
         plan = CallPlan(
             function,
@@ -680,9 +733,13 @@ class Emulator:
     def _end_attempt(self, record: EventRecord, delivery: str, invocation: Invocation, execution: Any, start: float, ended: float) -> None:
         result = execution.result
         body_bytes = len(record.body) if record.body.isascii() else len(record.body.encode())
-        decision = retry.decide(
-            delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules
-        )
+        try:
+            decision = retry.decide(delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules)
+        except Exception as odd:  # noqa: BLE001 - what the handler did fits no rule: its attempt fails, the loop goes on
+            if os.environ.get("FORGEQ_DEBUG"):
+                raise
+            result = retry.Result("raised", error=f"forgeq could not take what the handler did: {type(odd).__name__}: {safe_text(str(odd), limits.MAX_QUOTED_CHARS)}")
+            decision = retry.decide(delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules)
         notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
         refused = site_refusal(invocation.requests, decision.retry_after_asked) if invocation.requests else None
         if refused is not None and refused.note is not None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import os
 import sys
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
 from forgeq.emulator import limits
+from forgeq.emulator.app import sandbox
 from forgeq.emulator.app.handlers import describe_exception
 from forgeq.emulator.app.replies import respond
 from forgeq.emulator.ids import app_uuid, derived_uuid, environment_id
@@ -24,6 +27,7 @@ from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
 from forgeq.emulator.loop.watchdog import WATCHDOG, HandlerTimeout
 from forgeq.emulator.platform import api
+from forgeq.emulator.safetext import safe_text
 from forgeq.events import InvocationError
 from forgeq.jsontext import escape_surrogates, through_json
 
@@ -207,6 +211,8 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             sys.stdout, sys.stderr = saved_streams
     except HandlerTimeout:
         timed_out = True
+    except MemoryError as exhausted:
+        error = _out_of_memory(exhausted)
     except BaseException as caught:  # noqa: BLE001 - user code: SystemExit, KeyboardInterrupt from it, anything
         if isinstance(caught, KeyboardInterrupt) and invocation.engine.interrupted:
             raise
@@ -221,7 +227,12 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             guard.__exit__(None, None, None)
         runtime.unbind(token)
     wall_ms = (wall_time() - started) * 1000
-    if not (timed_out or fired or error is not None or invocation.unawaited) and (value is None or type(value) in _PLAIN):
+    refused = None
+    if sandbox.tripped:  # a guard acted: os._exit or a signal refused, a fork, forgeq's descriptors spared
+        sandbox.exit_if_forked()  # a forked child ends here, before any of forgeq's code runs in it
+        refused, noted = sandbox.settle()
+        invocation.notes.extend(noted)
+    elif not (timed_out or fired or error is not None or invocation.unawaited) and (value is None or type(value) in _PLAIN):
         return Execution(RETURNED, value, _logs(capture), wall_ms)
     try:
         result = _classify(value, error, timed_out or fired > 0, timeout_seconds, invocation)
@@ -230,7 +241,30 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             f"the handler returned a {type(value).__name__} that could not be inspected ({type(odd).__name__})"
         )
         result = Result("raised", error=what)
+    if refused is not None and result.kind in ("returned", "retry-request"):  # it caught ProcessExit and went on
+        result = Result("raised", error=refused)
+    if result.error is not None:
+        result = replace(result, error=safe_text(result.error, limits.MAX_ERROR_TEXT_CHARS))
     return Execution(result, value, _logs(capture), wall_ms, error)
+
+
+class OutOfMemory(MemoryError):
+    """A handler's MemoryError, its frames let go: what it held is free for forgeq to carry on."""
+
+
+def _out_of_memory(exhausted: MemoryError) -> OutOfMemory:
+    # The traceback holds the handler's frames and so what they allocated: describe where it
+    # happened, then clear the frames before forgeq allocates anything more.
+    where = ""
+    try:
+        frames = traceback.extract_tb(exhausted.__traceback__)
+        if frames:
+            where = f" ({os.path.basename(frames[-1].filename)}:{frames[-1].lineno})"
+    except MemoryError:
+        pass
+    traceback.clear_frames(exhausted.__traceback__)
+    exhausted.__traceback__ = None
+    return OutOfMemory(f"the handler ran out of memory{where}")
 
 
 def _logs(capture: _Capture) -> str:
@@ -271,6 +305,8 @@ WATCHDOG.boundaries = frozenset({execute.__code__, _await.__code__})
 def _classify(value: Any, error: BaseException | None, timed_out: bool, timeout: float | None, invocation: Invocation) -> Result:
     if timed_out:
         return Result("timeout", error=f"Function timed out. Limit of {timeout:g} seconds")
+    if isinstance(error, OutOfMemory):
+        return Result("out-of-memory", error=f"MemoryError: {error}")
     if error is not None:
         if isinstance(error, InvocationError) or getattr(error, "js_type", None) == "InvocationError":  # raised in Python or thrown in JavaScript
             return Result("raised", error=describe_exception(error), raised_invocation_error=True)

@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from forgeq.emulator import limits
-from forgeq.jsontext import escape_surrogates, stringify
+from forgeq.emulator import limits, safetext
+from forgeq.emulator.safetext import safe_text
+from forgeq.jsontext import stringify
 from forgeq.jsvalues import shown, to_string
 
 SUCCEEDED = "succeeded"
@@ -25,11 +26,16 @@ TRIGGER = "trigger"
 SCHEDULED = "scheduled"
 
 
+UNKNOWN_ERROR = "FUNCTION_PLATFORM_UNKNOWN_ERROR"
+# The retryReason of an app-level error the platform names (Atlassian's "Async events API": InvocationErrorCode; docs/fidelity.md): a timeout, running out of memory.
+_APP_ERROR_REASONS = {"timeout": "FUNCTION_TIME_OUT", "out-of-memory": "FUNCTION_OUT_OF_MEMORY"}
+
+
 @dataclass(frozen=True)
 class Result:
     """What a handler did: returned a retry request, returned something else, raised, or timed out."""
 
-    kind: str  # "returned" | "retry-request" | "raised" | "timeout"
+    kind: str  # "returned" | "retry-request" | "raised" | "timeout" | "out-of-memory"
     retry_options: dict[str, Any] | None = None
     retry_options_given: bool = True
     error: str | None = None
@@ -59,7 +65,9 @@ class RetryRules:
 def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float]:
     """(asked, applied): <= 0 becomes 1, over 900 becomes 900, fractions kept.
 
-    forgeq's choices where Forge is silent (docs/fidelity.md): missing, NaN or non-numbers become 1.
+    forgeq's choices where Forge is silent (docs/fidelity.md): missing, NaN or non-numbers become 1;
+    a number past a double (10**400, infinity) is clamped like any number over 900, and recorded as
+    asked None (no JSON number holds it).
     """
     if value is None:
         notes.append("retryAfter missing: Forge's SDK sends none; forgeq applies 1 s")
@@ -67,15 +75,20 @@ def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float
     if isinstance(value, bool) or not isinstance(value, int | float):
         notes.append(f"retryAfter {shown(value)} is not a number; forgeq applies 1 s")
         return None, limits.MIN_RETRY_AFTER
-    asked = float(value)
+    try:
+        asked = float(value)
+    except OverflowError:  # an integer past a double: as far beyond 900 (or below 0) as a number goes
+        asked = math.inf if value > 0 else -math.inf
     if math.isnan(asked):
         notes.append("retryAfter is NaN; forgeq applies 1 s")
         return None, limits.MIN_RETRY_AFTER
+    recorded = asked if math.isfinite(asked) else None
     if asked <= 0:
-        return asked, limits.MIN_RETRY_AFTER
+        return recorded, limits.MIN_RETRY_AFTER
     if asked > limits.MAX_RETRY_AFTER:
-        notes.append(f"retryAfter {asked:g} s clamped to {limits.MAX_RETRY_AFTER:g} s")
-        return asked, limits.MAX_RETRY_AFTER
+        what = f"{asked:g}" if recorded is not None else safetext.shown(value, limits.MAX_QUOTED_CHARS)
+        notes.append(f"retryAfter {what} s clamped to {limits.MAX_RETRY_AFTER:g} s")
+        return recorded, limits.MAX_RETRY_AFTER
     return asked, asked
 
 
@@ -118,9 +131,9 @@ def decide(
         if reason is None:
             notes.append("retryReason missing: Forge's SDK sends none; forgeq reports FUNCTION_RETRY_REQUEST")
             reason = "FUNCTION_RETRY_REQUEST"
+        reason = _reason_text(reason)
         retry_data = options.get("retryData")
         data_json = _retry_data_json(retry_data, notes) if retry_data is not None else None
-        reason = escape_surrogates(to_string(reason))  # stored as text: a lone surrogate escaped, as in JSON
         decision = Decision(RETRY, reason, asked, applied, retry_data, notes=notes, retry_data_json=data_json)
         if rules.platform_limits:
             data_bytes = len(data_json.encode()) if data_json is not None else 0
@@ -135,7 +148,7 @@ def decide(
                 return decision
     else:
         error = result.error or result.kind
-        return _app_error(delivery, next_count, ended_at, enqueued_at, rules, error, notes, timeout=result.kind == "timeout")
+        return _app_error(delivery, next_count, ended_at, enqueued_at, rules, error, notes, _APP_ERROR_REASONS.get(result.kind, UNKNOWN_ERROR))
     return _budget(decision, delivery, next_count, ended_at, enqueued_at, rules)
 
 
@@ -147,9 +160,8 @@ def _app_error(
     rules: RetryRules,
     error: str,
     notes: list[str],
-    timeout: bool = False,
+    reason: str = UNKNOWN_ERROR,
 ) -> Decision:
-    reason = "FUNCTION_TIME_OUT" if timeout else "FUNCTION_PLATFORM_UNKNOWN_ERROR"
     delay = automatic_backoff(next_count)
     decision = Decision(RETRY, reason, None, delay, None, notes=notes)
     return _budget(decision, delivery, next_count, ended_at, enqueued_at, rules)
@@ -172,13 +184,22 @@ def _budget(decision: Decision, delivery: str, next_count: int, ended_at: float,
     return decision
 
 
+def _reason_text(reason: Any) -> str:
+    """retryReason as the timeline keeps it: a code, or the handler's own text, bounded and well formed."""
+    try:
+        text = to_string(reason)  # String(reason), as the SDK sends it
+    except Exception:  # noqa: BLE001 - a __str__ that raises, an integer past Python's digit limit, a nesting too deep
+        text = safetext.shown(reason, limits.MAX_QUOTED_CHARS)
+    return safe_text(text, limits.MAX_REASON_CHARS)
+
+
 def _retry_data_json(value: Any, notes: list[str]) -> str:
     """retryData as stored and sent back (JSON.stringify's text). What JSON cannot hold goes as text, noted."""
     try:
         return stringify(value)
     except (TypeError, ValueError) as error:
-        notes.append(f"retryData is not JSON ({error}): the next attempt gets what JSON cannot hold as text (str)")
+        notes.append(f"retryData is not JSON ({safe_text(str(error), limits.MAX_QUOTED_CHARS)}): the next attempt gets what JSON cannot hold as text (str)")
     try:
         return stringify(value, default=str)
-    except (TypeError, ValueError):  # a circular structure
-        return stringify(str(value))
+    except Exception:  # noqa: BLE001 - a circular structure, a __str__ that raises or returns junk
+        return stringify(safetext.shown(value, limits.MAX_RETRY_DATA_BYTES))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.store.batch import NewEvent
@@ -153,6 +154,12 @@ def check_arguments(
         raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}")
     if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise InputError(f"--rate must be a number of events per second above 0, not {rate:g}")
+    if rate is not None and (count - 1) / rate > limits.MAX_VIRTUAL_SPAN_SECONDS:
+        raise InputError(
+            f"--rate {rate:g} spreads {count} events over {(count - 1) / rate:.3g} s, past forgeq's clock of "
+            f"{limits.MAX_VIRTUAL_SPAN_SECONDS / (365 * 86400):g} years",
+            "pass a higher --rate or a lower --count",
+        )
     if not installation.strip():
         raise InputError("--installation must not be empty")
     project = project_key if project_key is not None else payloads.DEFAULT_PROJECT_KEY

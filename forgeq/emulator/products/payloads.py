@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from forgeq.emulator import jsoninput
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.products.expressions import EvaluationError, Unsupported, evaluate
 from forgeq.emulator.products.expressions import type_name as _type_name
@@ -335,15 +336,12 @@ def _parse_override(item: str) -> _Override:
 
 
 def _parse_value(raw_value: str) -> Any:
+    """VALUE as JSON, or as the text typed when it is not JSON (NaN and Infinity included); JSON
+    nested too deep or with a number past a double is refused (jsoninput.py)."""
     try:
-        return json.loads(raw_value, parse_constant=_reject_constant)
-    except ValueError:
+        return jsoninput.parse(raw_value, "--set")
+    except jsoninput.InvalidJson:
         return raw_value
-
-
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity parse in Python but are not JSON; keep them as the strings the user typed.
-    raise ValueError(name)
 
 
 def _apply_override(payload: dict[str, Any], override: _Override) -> None:

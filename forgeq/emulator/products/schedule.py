@@ -145,4 +145,6 @@ def parse_duration(text: str, option: str = "--for") -> float:
         )
     if not math.isfinite(seconds) or seconds <= 0:
         raise InputError(f"{option} {text!r}: the duration must be more than 0")
+    if seconds > limits.MAX_VIRTUAL_SPAN_SECONDS:
+        raise InputError(f"{option} {text!r}: at most {limits.MAX_VIRTUAL_SPAN_SECONDS / (365 * 86400):g} years on forgeq's clock")
     return seconds

@@ -9,6 +9,7 @@ The contract every caller relies on:
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ from forgeq.emulator.store.transfer import StateTransfer
 from forgeq.jsontext import stringify
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+PUSH_KEY_PREFIX = "push-key:"  # meta rows of `forgeq push --idempotency-key`
 BUSY_TIMEOUT_SECONDS = 5.0
 
 _EVENT_COLUMNS = (
@@ -292,11 +294,32 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         processes pushing at once never mint the same id and a rerun from one state mints the same.
         """
         with self.transaction() as conn:
-            first = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
-            job_id = derived_uuid("job", "push", first)
-            self._insert_jobs(conn, [NewJob(job_id, installation, queue, now, origin)])
-            seqs = self._insert_events(conn, events, job_id)
-        return job_id, seqs
+            return self._push_job(conn, queue, installation, now, origin, events)
+
+    def _push_job(
+        self, conn: sqlite3.Connection, queue: str, installation: str, now: float, origin: str, events: Iterable[NewEvent]
+    ) -> tuple[str, list[int]]:
+        first = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM sqlite_sequence WHERE name = 'events'").fetchone()[0]
+        job_id = derived_uuid("job", "push", first)
+        self._insert_jobs(conn, [NewJob(job_id, installation, queue, now, origin)])
+        return job_id, self._insert_events(conn, events, job_id)
+
+    def push_job_once(
+        self, key: str, request: str, queue: str, installation: str, now: float, origin: str, events: Iterable[NewEvent]
+    ) -> dict[str, Any]:
+        """push_job at most once per idempotency key (`forgeq push --idempotency-key`): the key and
+        the push commit together, so a push killed after its commit and retried pushes nothing
+        again. Returns the first push's record (job_id, first, last, count, request) and whether
+        this call only found it (`repeated`)."""
+        name = PUSH_KEY_PREFIX + key
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+            if row is not None:
+                return {**json.loads(row[0]), "repeated": True}
+            job_id, seqs = self._push_job(conn, queue, installation, now, origin, events)
+            record = {"job_id": job_id, "first": seqs[0], "last": seqs[-1], "count": len(seqs), "request": request}
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (name, dumps(record)))
+        return {**record, "repeated": False}
 
     def claim_ids(self, ids: list[int], owner: str) -> list[EventRecord]:
         with self.transaction() as conn:
@@ -548,6 +571,13 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                     (kind, target),
                 ).rowcount
             return total
+
+    def blocked_reasons(self) -> list[tuple[str, int]]:
+        """Why events are BLOCKED (no consumer, a handler that cannot load), most events first."""
+        rows = self.conn.execute(
+            f"SELECT coalesce(last_error, 'blocked'), count(*) FROM events WHERE state = {schema.BLOCKED} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        return [(str(reason), int(n)) for reason, n in rows]
 
     # -- key-value reads ------------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ ITEMS: tuple[Item, ...] = (
     Item("scheduled triggers", "intervals and first run", APPROXIMATE, "first run 300 s after the first `forgeq run`; no per-installation offset", "docs/fidelity.md: Product events, triggers and scheduled triggers"),
     Item("runtime", "the handler runtime", APPROXIMATE, "Python ports of the app's handlers, in-process, with Forge's call shapes", "docs/fidelity.md: JavaScript apps"),
     Item("runtime", "@forge/api 1.x-8.x, @forge/events 0.5-3.x, @forge/resolver 1.4-2.x as apps pin them, nested copies too", APPROXIMATE, "each era's way to the platform; the legacy sandbox's global.api where a copy needs it, named as no longer run by Forge", "docs/fidelity.md"),
+    Item("runtime", "a function's sandbox for Python handlers", APPROXIMATE, "they share forgeq's process: os._exit, signals to it, closing its descriptors, fork, threads and exit hooks are refused or contained; a crash of Python is redelivered, then quarantined", "docs/fidelity.md"),
+    Item("runtime", "running out of memory", APPROXIMATE, "a Python handler's MemoryError is FUNCTION_OUT_OF_MEMORY and the app's modules load again, as in a fresh runtime; memoryMB is not enforced", "docs/fidelity.md"),
     Item("runtime", "JavaScript/TypeScript handlers with Forge's own @forge packages, on Node.js", APPROXIMATE, "the machine's Node.js, checked against app.runtime.name; modules load as Forge's bundler would", "docs/fidelity.md"),
     Item("product APIs", "a fake Jira and Confluence per installation behind requestJira, requestConfluence (and their Python ports): issues, comments, transitions, properties, JQL search, users, pages", APPROXIMATE, "the endpoints apps use most, in Jira's and Confluence's shapes; a JQL subset; seeded by pushed product events; writes fire product events", "docs/product-site.md"),
     Item("product APIs", "Jira's and Confluence's rate limits for apps: the 2026 points quota, burst and per-issue write limits, 429 with Retry-After", APPROXIMATE, "fixed hourly windows; a burst bucket holds one second of its rate", "docs/product-site.md"),
@@ -72,7 +74,8 @@ ITEMS: tuple[Item, ...] = (
     Item("storage", "per-key rates (1 MB/s writes), weekly capacity and transfer quotas, REQUEST_THROTTLED", NONE, source="docs/fidelity.md: Storage (KVS), storage quotas and platform limits"),
     Item("modules", "Forge Remote endpoints, Forge Workflows consumers, the UI of UI modules, every other module kind", NONE, "`forgeq run` and `forgeq doctor` name each such module kind of the manifest once", "docs/fidelity.md"),
     Item("async events", "app events (appEvents.publish of @forge/events 3.x)", NONE, "answered 501 with a note, in Python as in JavaScript", "docs/fidelity.md"),
-    Item("platform", "memory limits and out-of-memory, platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "docs/fidelity.md: The core: delivery and retries"),
+    Item("platform", "memory limits (memoryMB), platform-level errors, the invocation rate limit", NONE, "platform errors only when injected", "docs/fidelity.md: The core: delivery and retries"),
+    Item("async events", "an idempotency key for pushes", NONE, "Forge has none; `forgeq push --idempotency-key` goes beyond it for scripts", "docs/fidelity.md"),
     Item("platform", "permissions and scopes, licensing (appIsLicensed), installation and upgrade events", NONE, source="docs/fidelity.md: Product events, triggers and scheduled triggers"),
     Item("product APIs", "Atlassian GraphQL, Bitbucket and the product endpoints the fake site does not serve", NONE, "answered 501 with a note, unless stubbed (stubs.yml, app.site.stub)", "docs/product-site.md"),
 )  # fmt: skip

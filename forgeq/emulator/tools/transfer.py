@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
+from forgeq.emulator import jsoninput, limits
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.store import Store, schema
 from forgeq.emulator.store.transfer import Column, TableLoad
@@ -223,14 +225,34 @@ def _events(store: Store, counts: dict[str, int]) -> Iterator[dict[str, Any]]:
 # -- import -----------------------------------------------------------------------------------------
 
 
+_EXPORT_LIMITS = {"max_bytes": limits.MAX_IMPORT_BYTES, "max_depth": limits.MAX_JSON_INPUT_DEPTH + limits.EXPORT_NESTING}
+
+
+def read_export_file(path: Path) -> dict[str, Any]:
+    """read_export of a file, its size checked before it is read."""
+    try:
+        size = path.stat().st_size
+        if size > limits.MAX_IMPORT_BYTES:
+            raise InputError(f"{path}: {size} bytes, over forgeq's {limits.MAX_IMPORT_BYTES >> 30} GiB limit for an export")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder, not an export") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not a forgeq export: not UTF-8 text") from None
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror}") from None
+    return read_export(text, str(path))
+
+
 def read_export(text: str, source: str) -> dict[str, Any]:
     """Parse an export; refuse anything that is not one, naming the problem."""
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"{source} is not a forgeq export: not JSON (line {error.lineno} column {error.colno}: {error.msg})"
-        ) from None
+        document = jsoninput.parse(text, source, **_EXPORT_LIMITS)
+    except jsoninput.InvalidJson as error:
+        detail = error.message.removeprefix(f"{source}: invalid JSON").removeprefix(" at ").lstrip(": ")
+        raise InputError(f"{source} is not a forgeq export: not JSON ({detail})") from None
     if not isinstance(document, dict):
         raise InputError(
             f"{source} is not a forgeq export: the document is a JSON {type(document).__name__}, not an object"

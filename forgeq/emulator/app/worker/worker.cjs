@@ -270,9 +270,11 @@ class ExportProblem extends Error {}
 
 async function exported(file, name) {
   const namespace = await importFile(file);
-  let value = namespace[name];
+  // Own properties only: `index.constructor` must not find the Object every exports object inherits.
+  const own = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
+  let value = own(namespace, name) ? namespace[name] : undefined;
   const fallback = namespace.default;
-  if (value === undefined && fallback !== null && (typeof fallback === 'object' || typeof fallback === 'function')) {
+  if (value === undefined && fallback !== null && (typeof fallback === 'object' || typeof fallback === 'function') && own(fallback, name)) {
     value = fallback[name]; // a CommonJS module: module.exports.handler
   }
   if (value === undefined) throw new ExportProblem(`has no export '${name}'`);
