@@ -106,6 +106,14 @@ def closes_descriptors_one_by_one():
             pass
 
 
+def closes_descriptors_as_files():
+    for fd in range(3, 1024):
+        try:
+            os.fdopen(fd).close()
+        except (OSError, ValueError):
+            pass
+
+
 def lowers_the_recursion_limit():
     sys.setrecursionlimit(60)
 
@@ -176,6 +184,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "takes_the_signals": {"outcome": "succeeded", "notes": "forgeq keeps its own"},
     "closes_every_descriptor": {"outcome": "succeeded", "notes": "forgeq's own"},
     "closes_descriptors_one_by_one": {"outcome": "succeeded", "notes": "refused, it is forgeq's"},
+    "closes_descriptors_as_files": {"outcome": "succeeded", "notes": "as a file: refused"},
     "lowers_the_recursion_limit": {"outcome": "succeeded"},
     "recurses_forever": {"outcome": "error", "error": "RecursionError"},
     "forks": {"outcome": "succeeded"},

@@ -63,12 +63,16 @@ def parse(text: str, source: str, *, max_bytes: int = limits.MAX_JSON_INPUT_BYTE
 
 def read_file(path: Path, source: str, **checks: Any) -> Any:
     """parse() of a UTF-8 file, its size checked before it is read."""
-    max_bytes = checks.get("max_bytes", limits.MAX_JSON_INPUT_BYTES)
+    return parse(read_text(path, source, checks.get("max_bytes", limits.MAX_JSON_INPUT_BYTES)), source, **checks)
+
+
+def read_text(path: Path, source: str, max_bytes: int) -> str:
+    """A UTF-8 file's text, refused past `max_bytes` before a byte is read; each failure one line."""
     try:
         size = os.stat(path).st_size
         if size > max_bytes:
             raise JsonInputError(f"{source}: {size} bytes, over forgeq's {max_bytes // (1024 * 1024)} MiB limit for JSON input")
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise JsonInputError(f"{source}: no such file {path}") from None
     except IsADirectoryError:
@@ -77,7 +81,6 @@ def read_file(path: Path, source: str, **checks: Any) -> Any:
         raise JsonInputError(f"{source}: cannot read {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except OSError as error:
         raise JsonInputError(f"{source}: cannot read {path}: {error.strerror}") from None
-    return parse(text, source, **checks)
 
 
 def _outside_strings(text: str) -> str:

@@ -12,7 +12,7 @@ port, a handler module being imported, or a thread other than the main one) as a
 - `signal.signal`, `signal.alarm`, `signal.setitimer` and `signal.pthread_sigmask` cannot take
   SIGINT, SIGTERM (the clean stop) or SIGALRM (timeouts) from forgeq: the change is left out, noted;
 - `sys.setrecursionlimit` holds for the attempt; forgeq's own limit comes back after it;
-- `os.close`, `os.closerange` and `os.dup2` leave forgeq's descriptors alone (the state file, its
+- `os.close`, `os.closerange`, `os.dup2` and `open(fd)` leave forgeq's descriptors alone (the state file, its
   write-ahead log and flight log, the Node.js worker's pipes, standard streams): `os.close` of one
   is EBADF, as if the handler's process did not have it, which on Forge it does not;
 - `atexit.register` from handler code is counted: `forgeq run` then ends without running those hooks
@@ -29,8 +29,10 @@ module, that does it again (store/flight.py, loop/engine.py).
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import errno
+import io
 import os
 import posix
 import signal
@@ -229,6 +231,14 @@ def _atexit_register(function: Callable[..., Any], *args: Any, **kwargs: Any) ->
     return result
 
 
+def _open(file: Any, *args: Any, **kwargs: Any) -> Any:
+    # open(fd) / os.fdopen(fd) of forgeq's descriptor: its close() would close forgeq's file.
+    if isinstance(file, int) and handler_code() and not forked and (what := kept(file)):
+        _note(f"the handler opened descriptor {file} ({what}) as a file: refused, it is forgeq's")
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    return _real["open"](file, *args, **kwargs)
+
+
 def kept(fd: int) -> str | None:
     """What forgeq keeps on `fd`, or None when it is not forgeq's."""
     if fd in (0, 1, 2):
@@ -306,6 +316,8 @@ _GUARDS: dict[tuple[Any, str], Callable[..., Any]] = {
     (os, "dup2"): _dup2,
     (posix, "dup2"): _dup2,
     (atexit, "register"): _atexit_register,
+    (builtins, "open"): _open,
+    (io, "open"): _open,
 }
 
 

@@ -182,7 +182,16 @@ def _event_loop() -> Any:
     global _loop
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
+        # Its selector and self-pipe outlive the attempt: a handler closing every descriptor leaves them.
+        _loop_fds.clear()
+        for part in (getattr(_loop, "_selector", None), getattr(_loop, "_ssock", None), getattr(_loop, "_csock", None)):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                _loop_fds.add(part.fileno())  # type: ignore[union-attr]
+        sandbox.KEPT_FDS.update(_loop_fds)
     return _loop
+
+
+_loop_fds: set[int] = set()
 
 
 def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
@@ -292,6 +301,7 @@ def _await(awaitable: Any) -> Any:
         # The coroutine may be stuck mid-await: throw the loop away rather than drive it further.
         global _loop
         _loop = None
+        sandbox.KEPT_FDS.difference_update(_loop_fds)
         with contextlib.suppress(Exception):
             loop.close()
         if asyncio._get_running_loop() is not None:  # an interrupted run_forever left it marked running

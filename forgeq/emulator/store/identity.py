@@ -160,13 +160,7 @@ def unlock(entry: StateFile) -> None:
 
 def locked_elsewhere(entry: StateFile) -> bool:
     """Whether the run lock is held (by another process, or another lock of this one), without taking it."""
-    import fcntl
-
-    if entry.locked:
+    if entry.locked or not try_lock(entry):
         return True
-    try:
-        fcntl.flock(entry.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    fcntl.flock(entry.fd, fcntl.LOCK_UN)
+    unlock(entry)
     return False

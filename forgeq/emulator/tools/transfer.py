@@ -230,20 +230,7 @@ _EXPORT_LIMITS = {"max_bytes": limits.MAX_IMPORT_BYTES, "max_depth": limits.MAX_
 
 def read_export_file(path: Path) -> dict[str, Any]:
     """read_export of a file, its size checked before it is read."""
-    try:
-        size = path.stat().st_size
-        if size > limits.MAX_IMPORT_BYTES:
-            raise InputError(f"{path}: {size} bytes, over forgeq's {limits.MAX_IMPORT_BYTES >> 30} GiB limit for an export")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not an export") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not a forgeq export: not UTF-8 text") from None
-    except OSError as error:
-        raise InputError(f"cannot read {path}: {error.strerror}") from None
-    return read_export(text, str(path))
+    return read_export(jsoninput.read_text(path, str(path), limits.MAX_IMPORT_BYTES), str(path))
 
 
 def read_export(text: str, source: str) -> dict[str, Any]:
