@@ -166,7 +166,7 @@ class Handlers:
             raise HandlerLoadError(f"{where}: {location}: SyntaxError: {error.msg}{source}", "fix the file; --watch reloads it") from None
         except BaseException as error:  # the module's top level ran user code; anything can come out
             sandbox.exit_if_forked()
-            self._settle_guards(file)
+            sandbox.settle()  # what a guard refused is this error; its notes would only repeat it
             sys.modules.pop(name, None)
             raise HandlerLoadError(f"{where}: importing {app_path(str(file))} failed: {safe_text(describe_exception(error, file), limits.MAX_ERROR_TEXT_CHARS)}") from None
         finally:

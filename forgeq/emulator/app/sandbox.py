@@ -34,7 +34,6 @@ import contextlib
 import errno
 import io
 import os
-import posix
 import signal
 import sys
 import threading
@@ -60,6 +59,7 @@ _saved_recursion_limit: int | None = None
 exit_hooks = 0  # atexit callbacks handler code registered: `forgeq run` ends without running them
 
 _real: dict[str, Callable[..., Any]] = {}
+posix = sys.modules.get("posix")  # os's functions again, under their own module (None off POSIX)
 
 
 class ProcessExit(BaseException):
@@ -326,9 +326,10 @@ def install() -> None:
     if _real:
         return
     for (module, name), guard in _GUARDS.items():
-        original = getattr(module, name, None)
+        original = getattr(module, name, None) if module is not None else None
         if original is None:
             continue
         _real.setdefault(name, original)
         setattr(module, name, guard)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    if hasattr(os, "register_at_fork"):  # POSIX
+        os.register_at_fork(after_in_child=_after_fork_in_child)
