@@ -67,8 +67,14 @@ class ProcessExit(BaseException):
     `except Exception` cannot keep the attempt going as if it had happened."""
 
 
+_FORGEQ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+
+
 def handler_code() -> bool:
-    """Whether the caller is handler code: an attempt, a module import, or a thread of its own."""
+    """Whether a guard's caller is handler code: code outside forgeq (the handler's, or the library
+    it called), in an attempt, a module import, or a thread other than forgeq's main one."""
+    if sys._getframe(2).f_code.co_filename.startswith(_FORGEQ):
+        return False  # forgeq's own call, even while an attempt is bound (a crash point, its printer)
     return runtime.bound() is not None or loading or threading.current_thread() is not threading.main_thread()
 
 
