@@ -181,7 +181,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "interrupts_its_process": {"outcome": "error", "error": "raised SIGINT in forgeq's own process"},
     "signals_its_group": {"outcome": "error", "error": "sent SIGTERM to forgeq's process group"},
     "aborts": {"outcome": "error", "error": "os.abort()"},
-    "takes_the_signals": {"outcome": "succeeded", "notes": "forgeq keeps its own"},
+    "takes_the_signals": {"outcome": "succeeded", "notes": "SIGTERM handler in place: forgeq's own is back"},
     "closes_every_descriptor": {"outcome": "succeeded", "notes": "forgeq's own"},
     "closes_descriptors_one_by_one": {"outcome": "succeeded", "notes": "refused, it is forgeq's"},
     "closes_descriptors_as_files": {"outcome": "succeeded", "notes": "as a file: refused"},

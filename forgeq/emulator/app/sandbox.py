@@ -9,8 +9,9 @@ port, a handler module being imported, or a thread other than the main one) as a
   `signal.pthread_kill`) and `os.abort()` raise `ProcessExit`: the attempt (or the module's load)
   fails with that reason, and the run goes on. Before, `os._exit(0)` at a module's top level ended
   `run --until-idle` with exit 0 and every event still pending;
-- `signal.signal`, `signal.alarm`, `signal.setitimer` and `signal.pthread_sigmask` cannot take
-  SIGINT, SIGTERM (the clean stop) or SIGALRM (timeouts) from forgeq: the change is left out, noted;
+- `signal.signal` for SIGINT or SIGTERM (the clean stop) holds while the handler runs (asyncio.run
+  sets its own); forgeq's handler is back after the attempt. SIGALRM (timeouts), `signal.alarm`,
+  `signal.setitimer` and blocking those signals with `signal.pthread_sigmask` are left out, noted;
 - `sys.setrecursionlimit` holds for the attempt; forgeq's own limit comes back after it;
 - `os.close`, `os.closerange`, `os.dup2` and `open(fd)` leave forgeq's descriptors alone (the state file, its
   write-ahead log and flight log, the Node.js worker's pipes, standard streams): `os.close` of one
@@ -56,6 +57,7 @@ tripped = False  # a guard acted since the last settle(): one flag for the loop 
 refused: str | None = None  # the first call refused (os._exit, a signal to forgeq): it fails the attempt
 notes: list[str] = []  # what the guard refused or left out, for the attempt or load that did it
 _saved_recursion_limit: int | None = None
+_saved_handlers: dict[int, Any] = {}  # forgeq's SIGINT and SIGTERM handlers, while handler code has its own
 exit_hooks = 0  # atexit callbacks handler code registered: `forgeq run` ends without running them
 
 _real: dict[str, Callable[..., Any]] = {}
@@ -84,11 +86,17 @@ def keep_state_file(path: str) -> None:
 
 
 def settle() -> tuple[str | None, list[str]]:
-    """After an attempt or a load: forgeq's recursion limit back; what was refused, and what was noted."""
+    """After an attempt or a load: forgeq's recursion limit and signal handlers back; what was
+    refused, and what was noted."""
     global _saved_recursion_limit, tripped, refused
     if _saved_recursion_limit is not None:
         _real["setrecursionlimit"](_saved_recursion_limit)
         _saved_recursion_limit = None
+    for signum, saved in _saved_handlers.items():
+        if signal.getsignal(signum) is not saved:
+            _real["signal"](signum, saved)
+            notes.append(f"the handler left a {_signal_name(signum)} handler in place: forgeq's own is back (its clean stop)")
+    _saved_handlers.clear()
     taken, first = notes[:], refused
     notes.clear()
     tripped, refused = False, None
@@ -160,9 +168,14 @@ def _abort() -> None:
 
 
 def _signal(signum: int, handler: Any) -> Any:
+    global tripped
     if signum in FORGEQ_SIGNALS and handler_code() and not forked:
-        _note(f"the handler set a {_signal_name(signum)} handler: left out, forgeq keeps its own (its clean stop and timeouts)")
-        return signal.getsignal(signum)
+        if signum == signal.SIGALRM:  # forgeq's timeout of this very attempt
+            _note("the handler set a SIGALRM handler: left out, forgeq's timeouts use that signal")
+            return signal.getsignal(signum)
+        # SIGINT, SIGTERM: the handler's while it runs (asyncio.run sets its own), forgeq's again after
+        _saved_handlers.setdefault(signum, signal.getsignal(signum))
+        tripped = True
     return _real["signal"](signum, handler)
 
 

@@ -197,6 +197,8 @@ _loop_fds: set[int] = set()
 def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
     """Run `call(*args)` bound to `invocation`; classify what it did."""
     capture = _Capture()
+    if sandbox.tripped:  # what a guard saw outside any attempt (a handler's thread) is no attempt's
+        sandbox.settle()
     token = runtime.bind(invocation)
     guard = None
     armed = timeout_seconds is not None and WATCHDOG.arm(timeout_seconds)
