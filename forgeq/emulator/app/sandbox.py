@@ -75,7 +75,11 @@ _FORGEQ = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file
 def handler_code() -> bool:
     """Whether a guard's caller is handler code: code outside forgeq (the handler's, or the library
     it called), in an attempt, a module import, or a thread other than forgeq's main one."""
-    if sys._getframe(2).f_code.co_filename.startswith(_FORGEQ):
+    try:
+        caller = sys._getframe(2).f_code.co_filename
+    except ValueError:  # called straight from C (an atexit hook, a thread's target)
+        caller = ""
+    if caller.startswith(_FORGEQ):
         return False  # forgeq's own call, even while an attempt is bound (a crash point, its printer)
     return runtime.bound() is not None or loading or threading.current_thread() is not threading.main_thread()
 
