@@ -19,7 +19,7 @@ QUEUE = "storage-async-queue"
         (["--storage-limits", "2025,write_units=x"], "not a whole number"),
         (["--storage-limits", "missing.yml"], "no such file"),
         (["--platform-limits", "maybe"], "--platform-limits must be 'on' or 'off'"),
-        (["--installations", "0"], "--installations must be 1 or more"),
+        (["--installations", "0"], "--installations must be from 1 to 10000"),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(tmp_path: Path, option: list[str], message: str) -> None:
