@@ -31,7 +31,13 @@ HANDLER = "def handler(event, context):\n    return None\n"
 def app(tmp_path: Path) -> Path:
     root = tmp_path / "app"
     write_app(root, V2_MANIFEST, {"src/index.py": HANDLER})
-    assert forgeq("push", "--queue", "work", "--count", "3", cwd=root).returncode == 0
+    from forgeq.emulator.limits import VIRTUAL_EPOCH
+    from forgeq.emulator.loop.pushing import new_events
+    from forgeq.emulator.store import Store
+
+    store = Store(_db(root))  # set-up in process; every run below is the real CLI
+    store.push_job("work", "site-1", VIRTUAL_EPOCH, "test", new_events("work", [{"body": {}}] * 3, installation="site-1", now=VIRTUAL_EPOCH, job_id=None))
+    store.close()
     return root
 
 
@@ -103,7 +109,6 @@ def test_a_state_file_with_a_second_hard_link_is_refused_by_every_command(app: P
         ["run", "--until-idle", "--db", other],
         ["push", "--queue", "work", "--db", db],
         ["inspect", "queue", "--db", other],  # the launcher's fast path
-        ["export", "--db", db],
     ):
         done = forgeq(*argv, cwd=app)
         assert done.returncode == 4, (argv, done.stderr)
