@@ -179,10 +179,11 @@ class _Sink:
 def drain_in_process(n: int, db_path: Path, *, timeline: bool = False) -> dict[str, float]:
     """Push n events (50 per push, round-robin over the installations), then run until idle.
 
-    The observer is what `forgeq run` attaches: the `--quiet` progress line, or with `timeline`
-    the live timeline (one line per attempt), both written to a file next to the state file.
+    The observer is what `forgeq run` attaches: the `--quiet` status (drops as they happen, the
+    status at the end), or with `timeline` the live timeline (one line per attempt), both written
+    to a file next to the state file.
     """
-    from forgeq.cli.render import ProgressPrinter, TimelinePrinter
+    from forgeq.cli.render import StatusPrinter, TimelinePrinter
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.settings import Settings
@@ -190,8 +191,8 @@ def drain_in_process(n: int, db_path: Path, *, timeline: bool = False) -> dict[s
 
     sites = sites_for(n)
     sink = _Sink(db_path.with_suffix(".timeline.txt"))
-    printer = TimelinePrinter(sink) if timeline else ProgressPrinter(sink)  # type: ignore[arg-type]
     store = Store(db_path)
+    printer = TimelinePrinter(sink) if timeline else StatusPrinter(sink, store.waiting_count, live=False)  # type: ignore[arg-type]
     settings = Settings(seed=0, storage_limits=storage_limits_for(n), installations=sites)
     engine = Emulator(load_manifest(DEMO_MANIFEST), store, settings, observers=[printer])
     engine.start()

@@ -192,7 +192,7 @@ def forgeq_simple_memory(n: int, db_path: Path) -> dict[str, float]:
 def drain_in_process(n: int, db_path: Path) -> dict[str, float]:
     """`forgeq run --until-idle --quiet --storage-limits none` over n events pushed as `forgeq push
     --count n` pushes them, in this process (for bench/profile_drain.py --workload simple)."""
-    from forgeq.cli.render import ProgressPrinter
+    from forgeq.cli.render import StatusPrinter
     from forgeq.emulator import limits
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
@@ -208,7 +208,7 @@ def drain_in_process(n: int, db_path: Path) -> dict[str, float]:
         store.push_job(QUEUE, "site-1", limits.VIRTUAL_EPOCH, "cli", itertools.repeat(row, n))
         pushed = time.perf_counter()
         with (db_path.parent / "progress.txt").open("w") as sink:
-            engine = Emulator(manifest, store, Settings(storage_limits="none"), observers=[ProgressPrinter(sink)])
+            engine = Emulator(manifest, store, Settings(storage_limits="none"), observers=[StatusPrinter(sink, store.waiting_count, live=False)])
             engine.run(until_idle=True)
         drained = time.perf_counter()
         windows = engine.lookahead.claims
