@@ -414,6 +414,9 @@ def test_cli_webtrigger_and_invoke_beside_a_running_loop(app_manifest: Path):
         out, err = run.communicate(timeout=30)
     assert run.returncode == 130, err  # stopped by Ctrl-C
     assert "queue events: 60 pushed, 60 succeeded" in out
+    # the calls are answered, never queued: neither pending triggers nor this run's trigger invocations
+    assert "calls answered: 1 web trigger call, 2 UI resolver calls" in out and "triggers:" not in out
+    assert "succeeded: 60 queue events, 0 trigger invocations" in out
     assert err.count("forgeq does not render UI modules") == 3 and "cannot load" not in out + err
     with ForgeApp(app_manifest, store=folder / ".forgeq" / "state.db") as after:
         assert after.kvs.get("import") == {"count": 60, "done": 60}

@@ -436,6 +436,9 @@ def summary(data: dict[str, Any], stopped: str | None = None) -> None:
             f"  triggers: {triggers['invocations']} invoked, {triggers['succeeded']} succeeded, {triggers['retried']} retried, "
             f"{triggers['pending']} pending; product events: {products['fired']} fired, {products['delivered']} delivered\n"
         )
+    calls = state["calls"]
+    if any(calls.values()):
+        out.write(f"  calls answered: {plural(calls['webtrigger'], 'web trigger call')}, {plural(calls['resolver'], 'UI resolver call')}\n")
     if blocked:
         out.write(_styled(f"  blocked: {plural(blocked, 'event')} wait for a handler that cannot be loaded", "33", out) + "\n")
     if not waiting and not blocked and not stopped:

@@ -207,7 +207,7 @@ class ReportQueries:
             0,
         )
         for kind, state, retried, count in self.conn.execute(
-            "SELECT kind, state, retry_count > 0, count(*) FROM events WHERE kind != 'product' GROUP BY 1, 2, 3"
+            f"SELECT kind, state, retry_count > 0, count(*) FROM events WHERE kind NOT IN {('product', *schema.CALL_KINDS)!r} GROUP BY 1, 2, 3"
         ):
             if kind == "queue":
                 totals["pushed"] += count

@@ -42,7 +42,7 @@ def summarize(
 def _run_block(store: Store, raw: dict[str, Any], virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
     finished = {"queue": 0, "trigger": 0, "product": 0}
     for kind, outcome, count in raw["finished"]:
-        if outcome == "succeeded":
+        if outcome == "succeeded" and kind not in schema.CALL_KINDS:
             finished["queue" if kind == "queue" else "product" if kind == "product" else "trigger"] += count
     attempts = sum(raw["outcomes"].values())
     return {
@@ -65,7 +65,11 @@ def _state_block(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
     queue = dict.fromkeys(("pushed", "succeeded", "retried", "dropped", "pending", "cancelled", "blocked"), 0)
     triggers = dict.fromkeys(("invocations", "succeeded", "retried", "lost", "pending", "blocked"), 0)
     products = dict.fromkeys(("fired", "delivered", "pending"), 0)  # product events, before fan-out to triggers
+    calls = dict.fromkeys(schema.CALL_KINDS, 0)  # `forgeq webtrigger` and `forgeq invoke`: answered, never queued
     for kind, state, retried, count in raw["by_kind_state"]:
+        if kind in calls:
+            calls[kind] += count
+            continue
         if kind == "product":
             products["fired"] += count
             products["delivered" if state == schema.FANNED_OUT else "pending"] += count
@@ -92,6 +96,7 @@ def _state_block(store: Store, raw: dict[str, Any]) -> dict[str, Any]:
         "events": queue,
         "triggers": triggers,
         "products": products,
+        "calls": calls,
         "drop_reasons": _reasons(raw["drops_state"]),
         "limits": _limits(store.quota_peaks()),
     }
