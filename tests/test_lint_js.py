@@ -150,6 +150,20 @@ def test_a_syntax_error_is_found_where_it_is_and_the_rest_is_still_read(tmp_path
     assert ("FQ003", "src/trigger.ts", 2) in found and ("FQ101", "src/trigger.ts", 4) in found
 
 
+def test_a_handler_module_that_re_exports_is_read_through(tmp_path: Path):
+    """`export { handler } from './worker'` (an index.ts that gathers the app's handlers): the
+    re-exported modules are read as imports are, their resolver definitions and queues checked."""
+    index = "export { handler } from './listeners';\nexport * from './more';\n"
+    more = "import { Queue } from '@forge/events';\nexport const extra = new Queue({ key: 'nowhere' });\n"
+    listeners = "import Resolver from '@forge/resolver';\nconst resolver = new Resolver();\n" \
+        "resolver.define('event-listener', async () => {});\nexport const handler = resolver.getDefinitions();\n"
+    report = lint_js_app(tmp_path, files={"src/index.js": index, "src/listeners.js": listeners, "src/more.js": more})
+    assert {"src/listeners.js", "src/more.js"} <= set(report["files"])
+    five = next(m for c, _, _, m in codes(report) if c == "FQ005")
+    assert "'not-defined', which src/index.js's resolver does not define (it defines: event-listener)" in five  # 'event-listener' is found
+    assert ("FQ301", "src/more.js", 2) in {(c, f, n) for c, f, n, _ in codes(report)}
+
+
 def test_cli_lint_of_a_javascript_app(tmp_path: Path):
     lint_js_app(tmp_path)
     done = forgeq("lint", tmp_path / "app", "--json")

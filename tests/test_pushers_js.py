@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ resources:
 """
 
 SOURCE = """
-import { getAppContext } from '@forge/api';
+import { getAppContext, webTrigger } from '@forge/api';
 import { Queue } from '@forge/events';
 import { kvs } from '@forge/kvs';
 import Resolver from '@forge/resolver';
@@ -63,7 +64,7 @@ export async function importHook(request, context) {
   return {
     statusCode: 202,
     headers: { 'Content-Type': ['application/json'] },
-    body: JSON.stringify({ queued: count, installContext: context.installContext, moduleKey: getAppContext().moduleKey }),
+    body: JSON.stringify({ queued: count, installContext: context.installContext, moduleKey: getAppContext().moduleKey, path: request.path }),
   };
 }
 
@@ -79,6 +80,13 @@ resolver.define('getStatus', async ({ payload, context }) => {
 resolver.define('restart', async ({ payload }) => {
   const { jobId } = await queue.push([{ body: { n: payload.n } }]);
   return { jobId };
+});
+resolver.define('hookUrl', async ({ payload }) => {
+  try {
+    return { url: await webTrigger.getUrl(payload.key) };
+  } catch (error) {
+    return { error: error.message };
+  }
 });
 resolver.define('fail', () => {
   throw new Error('Hello');
@@ -97,7 +105,9 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
     with ForgeApp(manifest) as app:
         response = app.webtrigger("import-hook", body={"count": 60}, headers={"X-Source": "jira"})
         assert (response.status_code, response.ok) == (202, True)
-        assert response.json() == {"queued": 60, "installContext": "ari:cloud:jira::site/site-1", "moduleKey": "import-hook"}
+        answer = response.json()
+        assert answer.pop("path").startswith("/x1/")
+        assert answer == {"queued": 60, "installContext": "ari:cloud:jira::site/site-1", "moduleKey": "import-hook"}
         assert response.logs == "queued 60 for jira\n"
         assert [p["events"] for p in response.pushed] == [50, 10]
 
@@ -112,6 +122,11 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
             "environment": True,  # context.environmentId is getAppContext()'s environment
         }
         assert value["accountId"]
+        # webTrigger.getUrl: the URL a webhook would call, stable, its path the request's `path`
+        url = app.invoke("hookUrl", {"key": "import-hook"})["url"]
+        assert re.fullmatch(r"https://[0-9a-f-]{36}\.hello\.atlassian-dev\.net/x1/\w+", url) and url.endswith(response.json()["path"])
+        assert app.invoke("hookUrl", {"key": "import-hook"}) == {"url": url}
+        assert app.invoke("hookUrl", {"key": "nope"}) == {"error": "Internal error occurred: Failed to get web trigger URL."}
         job = app.invoke("restart", {"n": 60})["jobId"]
         with pytest.raises(InvokeError) as failed:
             app.invoke("fail")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
-from forgeq.emulator.platform import legacy_storage
+from forgeq.emulator.platform import legacy_storage, webtriggers
 from forgeq.jsontext import depth
 from forgeq.jsvalues import shown
 from forgeq.kvs.entity import entity_space
@@ -55,7 +55,7 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
         return invocation.engine.site.answer(invocation, call)
     queue_call = _QUEUE_PATH.match(path)
     if kind == "fpp" and not queue_call and path.startswith("/graphql"):
-        return invocation.engine.site.answer(invocation, call)
+        return _webtrigger_url(invocation, call) or invocation.engine.site.answer(invocation, call)
     try:
         body = json.loads(call["body"]) if call.get("body") else None
     except (TypeError, ValueError):
@@ -75,6 +75,22 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
         f"forgeq does not emulate this platform request ({remote or kind}: {what}); it was answered 501"
     )
     return respond(501, {"code": "NOT_EMULATED", "message": f"forgeq does not emulate {what}"})
+
+
+def _webtrigger_url(invocation: Invocation, call: dict[str, Any]) -> Answer | None:
+    """webTrigger.getUrl/getUrlIds/deleteUrl of @forge/api, a platform request beside the products' GraphQL."""
+    try:
+        body = json.loads(call["body"]) if call.get("body") else None
+    except (TypeError, ValueError, RecursionError):
+        return None
+    operation = webtriggers.url_operation(body)
+    if operation is None:
+        return None
+    manifest = invocation.engine.manifest
+    keys = [trigger.key for trigger in manifest.webtriggers]
+    return respond(200, webtriggers.url_answer(
+        operation, body.get("variables"), app_id=manifest.app_id, installation=invocation.installation, keys=keys, notes=invocation.notes,
+    ))  # fmt: skip
 
 
 def _too_deep(path: str, text: str) -> Answer:

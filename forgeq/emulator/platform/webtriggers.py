@@ -145,3 +145,45 @@ def failed(reason: str) -> tuple[HttpResponse, str]:
 def _forge_500() -> HttpResponse:
     return HttpResponse(500, {}, "", status_text(500))
 
+
+
+# -- webTrigger.getUrl / getUrlIds / deleteUrl of @forge/api ---------------------------------------------
+
+# Every era of @forge/api (the sandbox's global.api included) asks the platform's GraphQL API for a
+# web trigger's URL; the operations are told apart by the field they ask for.
+_URL_OPERATIONS = ("createWebTriggerUrl", "webTriggerUrlsByAppContext", "deleteWebTriggerUrl")
+
+
+def trigger_url(app_id: str, installation: str, key: str) -> str:
+    """The web trigger's URL: stable per app, environment, installation and module key, as Forge's is
+    (Atlassian's "Web trigger API"); its path is the request's `path` (build_request)."""
+    host = derived_uuid("webtrigger-host", app_id, "DEVELOPMENT")
+    return f"https://{host}.hello.atlassian-dev.net{trigger_path(app_id, installation, key)}"
+
+
+def url_operation(body: Any) -> str | None:
+    """The web trigger URL operation a GraphQL request body asks for, or None for any other request."""
+    query = body.get("query") if isinstance(body, dict) else None
+    if not isinstance(query, str):
+        return None
+    return next((name for name in _URL_OPERATIONS if name in query), None)
+
+
+def url_answer(
+    operation: str, variables: Any, *, app_id: str, installation: str, keys: list[str], notes: list[str]
+) -> dict[str, Any]:
+    """The GraphQL answer (`{data}` or `{data, errors}`) @forge/api reads for `operation`."""
+    variables = variables if isinstance(variables, dict) else {}
+    if operation == "createWebTriggerUrl":
+        given = variables.get("input")
+        key = given.get("triggerKey") if isinstance(given, dict) else None
+        if key not in keys:
+            message = f"webTrigger.getUrl({json.dumps(key)}): no webtrigger module with that key in manifest.yml (web triggers: {', '.join(keys) or 'none'})"
+            notes.append(message)
+            return {"data": {"createWebTriggerUrl": None}, "errors": [{"message": message}]}
+        return {"data": {"createWebTriggerUrl": {"url": trigger_url(app_id, installation, key)}}}
+    if operation == "webTriggerUrlsByAppContext":
+        urls = [trigger_url(app_id, installation, key) for key in keys]
+        return {"data": {"webTriggerUrlsByAppContext": [{"id": url.rsplit("/", 1)[-1], "url": url} for url in urls]}}
+    # deleteWebTriggerUrl: the URL stays stable and callable (forgeq keeps no list of created URLs)
+    return {"data": {"deleteWebTriggerUrl": {"success": True, "message": None}}}

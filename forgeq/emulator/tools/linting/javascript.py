@@ -199,6 +199,9 @@ class _Walker:
 
     def _export_statement(self, node: Any) -> None:
         source = self.source
+        module = string_value(node.child_by_field_name("source"))
+        if module is not None:  # export { worker } from './worker': the module is read as an import is
+            source.imports.append(JsImport(module, {}, At.of(node)))
         if node.child_by_field_name("source") is not None and not any(c.type == "export_clause" for c in node.named_children):
             source.exports_unknown = True  # export * from '...'
             return
