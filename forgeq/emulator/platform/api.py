@@ -84,7 +84,7 @@ def _webtrigger_url(invocation: Invocation, call: dict[str, Any]) -> Answer | No
     except (TypeError, ValueError, RecursionError):
         return None
     operation = webtriggers.url_operation(body)
-    if operation is None:
+    if operation is None or not isinstance(body, dict):
         return None
     manifest = invocation.engine.manifest
     keys = [trigger.key for trigger in manifest.webtriggers]
