@@ -27,6 +27,7 @@ pytestmark = [requires_node, pytest.mark.slow]
 
 # (@forge/api, @forge/events, @forge/resolver): every era of each, and versions where one changed.
 MATRIX = (
+    ("1.2.0", "0.5.3", "1.3.5"),
     ("2.0.0", "0.5.3", "1.4.2"),
     ("2.6.1", "0.6.1", "1.4.10"),
     ("2.8.1", "0.8.16", "1.4.10"),
@@ -35,13 +36,19 @@ MATRIX = (
     ("2.18.3", "0.8.28", "1.5.30"),
     ("2.22.1", "0.8.34", "1.5.40"),
     ("3.0.0", "0.9.1", "1.5.40"),
+    ("2.15.1", "0.8.22", "1.5.10"),
+    ("2.19.4", "0.8.30", "1.5.25"),
+    ("3.7.1", "0.8.30", "1.5.25"),
     ("3.9.2", "0.9.1", "1.6.3"),
     ("4.1.2", "1.0.3", "1.6.3"),
     ("5.0.0", "1.0.3", "1.6.8"),
     ("5.1.0", "2.0.5", "1.6.16"),
+    ("5.2.0", "2.0.9", "1.6.10"),
     ("6.0.3", "2.0.14", "1.7.1"),
+    ("6.2.0", "2.0.14", "1.6.16"),
     ("6.4.3", "2.1.4", "1.8.0"),
     ("7.0.0", "2.1.4", "1.8.0"),
+    ("7.1.4", "3.0.4", "1.8.0"),
     ("7.2.2", "3.0.1", "2.0.0"),
     ("8.3.0", "3.0.8", "2.0.1"),
 )
@@ -64,7 +71,9 @@ resolver.define('probe', async ({ payload, context }) => {
   }
   const pushed = await queue.push(v2 ? { body: { n: payload.n } } : { n: payload.n });
   out.job = typeof pushed === 'string' ? pushed.split('#')[0] : typeof pushed.jobId;
-  out.jira = (await api.asApp().requestJira(api.route`/rest/api/3/myself`)).status;
+  // @forge/api 1.x has no route: apps of its day passed the path as a string
+  const myself = api.route ? api.route`/rest/api/3/myself` : '/rest/api/3/myself';
+  out.jira = (await api.asApp().requestJira(myself)).status;
   out.installContext = context.installContext;
   console.log(JSON.stringify(out));
 });

@@ -1,6 +1,6 @@
 """Apps written the way Forge apps were written from 2022 to 2025, with the @forge versions they pin.
 
-tests/apps/published/ holds six small apps (README.md there lists them with their versions), each
+tests/apps/published/ holds nine small apps (README.md there lists them with their versions), each
 with its own package.json and package-lock.json, installed from npm once (nodejs.install_packages,
 all at once) and run end to end on their real packages: the legacy sandbox's global.api, the
 Node.js runtime's proxy, the FORGE_PRODUCT_REQUEST agent, __forge_fetch__, nested copies of
@@ -12,6 +12,7 @@ are the real pushers; here the events are pushed as `forgeq push --queue` (or a 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ from nodejs import NODE, finish_install, requires_node, start_install
 from forgeq.testing import ForgeApp
 
 CORPUS = REPO / "tests" / "apps" / "published"
-APPS = ("sandbox-2022", "proxy-2023", "magic-2024-ts", "fetch-2024", "v2-2025-mixed", "trigger-2023-jsx")
+APPS = (
+    "sandbox-2022", "proxy-2023", "magic-2024-ts", "fetch-2024", "v2-2025-mixed", "trigger-2023-jsx",
+    "shared-resolver-2022", "entity-hook-2023-ts", "esm-kvs-2024",
+)  # fmt: skip
 
 pytestmark = requires_node
 
@@ -177,3 +181,65 @@ def test_every_corpus_pusher(published):
         app.invoke("enqueue", {"pageIds": ["1", "2"]})
         app.run_until_idle()
         assert app.invoke("progress") == {"exported": 2}
+
+
+def test_one_resolver_function_serves_the_issue_panel_and_the_consumer(published):
+    """@forge/resolver 1.3.5 (older than 1.4, its own @forge/api 2.3.0) on the sandbox's global.api, and
+    copies of 2022 given today's @forge/storage 1.8: the UI resolver pushes, the same function consumes."""
+    with ForgeApp(published["shared-resolver-2022"]) as app:
+        issue = {"issue": {"key": "APP-7"}}
+        job = app.invoke("queueComments", {"comments": ["a", "b", "c"]}, extension=issue, account_id="acc-1")
+        assert job.startswith("comment-queue#")  # a v1 job id
+        before = app.invoke("status", extension=issue)
+        assert before == {"success": 0, "inProgress": 3, "failed": 0, "count": 0, "first": None, "by": "acc-1", "secret": "acc-1"}
+        app.run_until_idle()
+        assert app.dropped() == [] and {a.outcome for a in app.attempts} == {"succeeded"}
+        assert app.invoke("status", extension=issue) == {**before, "success": 3, "inProgress": 0, "count": 3, "first": "a"}
+        stored = app.kvs.get("comment-APP-7-2")
+        # 1.3.5 reads no call.jobId, but spreads the call's context, where the platform puts jobId too
+        assert stored == {"text": "c", "installContext": "ari:cloud:jira::site/site-1", "jobId": job.split("#")[1]}
+        assert app.invoke("getText") == "Hello, world!"
+        assert app.invoke("reset", extension=issue) == {"deleted": 3, "secret": True}
+        assert app.kvs.as_dict() == {}
+
+
+@pytest.mark.slow
+def test_a_typescript_web_trigger_keeps_legacy_entities_that_a_ui_resolver_queries(published):
+    with ForgeApp(published["entity-hook-2023-ts"]) as app:
+        ignored = app.webtrigger("delivery-hook", method="POST", body={"deliveries": []})
+        assert (ignored.status_code, ignored.json()) == (202, {"ignored": True})
+        deliveries = [{"id": "d1", "repo": "a/b"}, {"id": "d2", "repo": "a/c"}]
+        created = app.webtrigger("delivery-hook", body={"deliveries": deliveries}, headers={"X-GitHub-Event": "push"})
+        assert (created.status_code, created.status_text, created.header("x-relay")) == (201, "Created", "forge")
+        job = created.json()["jobId"]
+        assert job.startswith("deliveries#") and created.pushed[0]["events"] == 2
+        assert app.webtrigger("delivery-hook", query={"job": job}).json() == {"success": 0, "inProgress": 2, "failed": 0}
+        assert app.invoke("summary")["queued"] == 2
+        app.run_until_idle()
+        assert app.dropped() == []
+        assert app.webtrigger("delivery-hook", query={"job": job}).json() == {"success": 2, "inProgress": 0, "failed": 0}
+        assert app.kvs.entity("delivery").get("d1") == {"repo": "a/b", "status": "done", "attempts": 1}
+        summary = app.invoke("summary")
+        assert summary["done"] == ["d1", "d2"] and summary["queued"] == 0
+        assert re.fullmatch(r"https://[0-9a-f-]{36}\.hello\.atlassian-dev\.net/x1/\w+", summary["url"])  # webTrigger.getUrl, @forge/api 3.7
+        assert app.kvs.get("delivered:d2") == {"jobId": job.split("#")[1], "installContext": "ari:cloud:jira::site/site-1"}
+
+
+@pytest.mark.slow
+def test_an_es_module_app_on_kvs_1_0_builds_follows_and_cancels_reports(published):
+    with ForgeApp(published["esm-kvs-2024"]) as app:
+        refused = app.webtrigger("report-hook")
+        assert (refused.status_code, refused.header("www-authenticate")) == (401, "Bearer")
+        assert app.webtrigger("report-hook", headers={"Authorization": "Bearer s3cret"}).status_code == 204
+        built = app.invoke("build", {"n": 1})
+        assert built["reportId"] == "DEMO-1"  # the project page's context.extension.project
+        app.run_until_idle()
+        assert app.dropped() == []
+        assert app.invoke("progress", {"reportId": "DEMO-1"}) == {"success": 4, "inProgress": 0, "failed": 0, "built": 4, "token": "s3cret"}
+        velocity = app.kvs.get("section:DEMO-1:velocity")
+        assert velocity == {"status": 200, "installContext": "ari:cloud:jira::site/site-1", "jobId": built["jobId"], "retries": 1}
+        later = app.invoke("build", {"n": 2}, extension={"project": {"key": "OPS"}})  # requestJira would 404: cancelled first
+        assert app.invoke("cancel", {"reportId": "OPS-2"}) == {"cancelled": later["jobId"]}
+        app.run_until_idle()
+        assert app.kvs.keys("section:OPS-2:") == [] and app.kvs.get_secret("export-token") is None
+        assert len(app.events("report-sections", state="cancelled")) == 4

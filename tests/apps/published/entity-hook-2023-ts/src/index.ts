@@ -1,0 +1,3 @@
+export { hook } from './hook';
+export { worker } from './worker';
+export { ui } from './ui';
