@@ -711,7 +711,9 @@ class ForgeApp:
         if self.closed:
             return
         try:
-            self.recent.extend(self._recent_reports(RECENT_ATTEMPTS_KEPT))  # for a failure report after the close
+            # for a failure report after the close; what calls reported while open is among these rows
+            self.recent.clear()
+            self.recent.extend(self._recent_reports(RECENT_ATTEMPTS_KEPT))
             faults = self.__dict__.get("faults")
             for rule in faults.unmatched() if faults is not None and self.emulator.attempts_run else []:
                 _warn(f"faults: {rule} matched nothing in this app's run")

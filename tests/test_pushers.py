@@ -304,6 +304,9 @@ def test_what_a_resolver_pushes_is_queued_and_runs(app):
     assert app.job(job).stats() == {"success": 0, "inProgress": 7, "failed": 0}
     app.run_until_idle()
     assert app.job(job).stats() == {"success": 7, "inProgress": 0, "failed": 0}
+    app.close()  # a failure report after the close shows each call once
+    report = app.describe()
+    assert report.count("import-hook (webtrigger)") == 1 and report.count("start (resolver)") == 1, report
 
 
 def test_invoke_rejects_as_the_bridge_does_when_the_resolver_fails(app):
