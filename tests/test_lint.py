@@ -504,6 +504,11 @@ def test_storage_calls_forge_refuses(tmp_path):
         kvs.transact().check("a", entity_name="record", conditions=done).execute()
         entity = {"entityName": "record", "conditions": done}
         kvs.transact().check("a", entity).execute()
+        kvs.transact().set("a", {"status": "new"}, {"entityName": "recrd"}).execute()  # expect: FQ501
+        kvs.transact().delete("a", entity_name="ghost").execute()  # expect: FQ501
+        kvs.batch_set([{"key": "a", "value": {}, "entityName": "record"}, {"key": "b", "value": {}, "entityName": "rec"}])  # expect: FQ501
+        kvs.set("plain", {"entityName": "a value, not an entity"})
+        kvs.transact().set("plain", {"entityName": "a value too"}).execute()
     """
     assert_exact(tmp_path, manifest, source)
 

@@ -164,6 +164,52 @@ def test_a_handler_module_that_re_exports_is_read_through(tmp_path: Path):
     assert ("FQ301", "src/more.js", 2) in {(c, f, n) for c, f, n, _ in codes(report)}
 
 
+def test_storage_calls_forge_refuses_in_javascript(tmp_path: Path):
+    manifest = """
+    app:
+      id: ari:cloud:ecosystem::app/lint-js-entities
+      runtime:
+        name: nodejs20.x
+      storage:
+        entities:
+          - name: record
+            attributes:
+              status: {type: string}
+    modules:
+      function:
+        - key: work
+          handler: index.handler
+    """
+    source = """
+    import { kvs, Filter, FilterConditions } from '@forge/kvs';
+    import { storage } from '@forge/api';
+
+    const done = new Filter().and('status', FilterConditions.equalTo('done'));
+    export const handler = async () => {
+      await kvs.entity('record').set('a', { status: 'new' });
+      await kvs.entity('records').get('a');
+      await storage.entity('ghost').get('a');
+      await kvs.transact().set('a', { status: 'new' }, { entityName: 'recrd' }).execute();
+      await kvs.transact().set('a', { entityName: 'a value' }, { entityName: 'record' }).execute();
+      await kvs.transact().check('lock', { value: 'me' }).execute();
+      await kvs.transact().check('lock', { entityName: 'record', conditions: done }).execute();
+      await kvs.transact().check('lock', { ...options }).execute();
+      await kvs.batchSet([{ key: 'a', value: {}, entityName: 'record' }, { key: 'b', value: {}, entityName: 'rec' }]);
+      await kvs.set('plain', { entityName: 'a value, not an entity' });
+    };
+    """
+    root = tmp_path / "app"
+    write_app(root, manifest, {"src/index.js": source})
+    found = [(f["code"], f["line"], f["message"].split(":")[0]) for f in lint_app(root / "manifest.yml", relative_to=root).as_dict()["findings"]]
+    assert [f for f in found if f[0].startswith("FQ5")] == [
+        ("FQ501", line_of(source, "'records'"), "kvs.entity('records')"),
+        ("FQ501", line_of(source, "'ghost'"), "storage.entity('ghost')"),
+        ("FQ501", line_of(source, "'recrd'"), "entityName 'recrd'"),
+        ("FQ502", line_of(source, "value: 'me'"), "this transaction check names no entityName"),
+        ("FQ501", line_of(source, "'rec' }"), "entityName 'rec'"),
+    ]
+
+
 def test_cli_lint_of_a_javascript_app(tmp_path: Path):
     lint_js_app(tmp_path)
     done = forgeq("lint", tmp_path / "app", "--json")

@@ -3,8 +3,8 @@
 What lint needs of a module: its imports (`import ... from`, `require(...)`), what it exports
 (`export ...`, `exports.x =`, `module.exports = {...}`), the keys its resolver defines
 (`resolver.define('key', ...)`, `makeResolver({...})`), the queues it makes (`new Queue({key})`),
-the `throw new InvocationError(...)` it contains, and where it uses the legacy `storage` API of
-`@forge/api`. tree-sitter's grammars (tree-sitter-javascript, tree-sitter-typescript) read JSX and
+the `throw new InvocationError(...)` it contains, where it uses the legacy `storage` API of
+`@forge/api`, and the custom entities and transaction checks its storage calls name. tree-sitter's grammars (tree-sitter-javascript, tree-sitter-typescript) read JSX and
 TypeScript as well, and keep going past a syntax error, so one bad line hides nothing else.
 """
 
@@ -18,6 +18,9 @@ from typing import Any
 # Where Forge's bundler looks for `./util` (forgeq's worker resolves the same: worker/hooks.mjs).
 RESOLVE_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", "/index.ts", "/index.tsx", "/index.js", "/index.jsx")
 LEGACY_STORAGE_NAMES = ("storage", "startsWith")
+# Where an `entityName` may be written: a transaction operation's argument (by position), a batch's items.
+TRANSACTION_ENTITY_ARGUMENT = {"set": 2, "delete": 1, "check": 1}
+BATCHES = ("batchSet", "batchGet", "batchDelete")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ class JsSource:
     queues: list[tuple[str, At]] = field(default_factory=list)  # new Queue({key: '...'})
     thrown_invocation_errors: list[At] = field(default_factory=list)
     legacy_storage: list[tuple[str, At]] = field(default_factory=list)  # (what is used, where)
+    # (the receiver's first name, the entity named, how, where): `kvs.entity('x')`, `storage.entity('x')`,
+    # `{entityName: 'x'}` of a transaction's operation (`kvs` of kvs.transact()) or of a batch's items
+    entities: list[tuple[str, str, str, At]] = field(default_factory=list)  # ... and how it is written
+    # `.check(key, {...})` in a chain that starts at `x.transact()` and names no entityName: (x, where)
+    unnamed_checks: list[tuple[str, At]] = field(default_factory=list)
     syntax_error: At | None = None
 
     def imported(self, module: str) -> dict[str, str]:
@@ -180,11 +188,39 @@ class _Walker:
                 self.source.defines.setdefault(key, At.of(first))
             elif first is not None:
                 self.source.defines_unknown = True
-        elif function.type == "identifier" and _text(function) == "makeResolver":
+        elif function.type == "member_expression":
+            self._storage_call(node, function, arguments, first)
+        if function.type == "identifier" and _text(function) == "makeResolver":
             if first is not None and first.type == "object":
                 self._object_keys(first)
             else:
                 self.source.defines_unknown = True
+
+    def _storage_call(self, node: Any, function: Any, arguments: Any, first: Any) -> None:
+        method = _text(function.child_by_field_name("property"))
+        receiver = function.child_by_field_name("object")
+        if method == "entity" and receiver is not None:
+            name = string_value(first)
+            if name is not None:
+                root = _root_name(receiver)
+                self.source.entities.append((root, name, f"{_text(receiver)}.entity('{name}')", At.of(first)))
+        started = _transaction_root(receiver)
+        given = arguments.named_children
+        if method in TRANSACTION_ENTITY_ARGUMENT and started is not None:
+            items = given[TRANSACTION_ENTITY_ARGUMENT[method] :][:1]
+            root = started
+        elif method in BATCHES and receiver is not None and receiver.type == "identifier" and first is not None and first.type == "array":
+            items, root = first.named_children, _text(receiver)
+        else:
+            items, root = [], ""
+        for item in items:
+            named = _entity_name(item)
+            if named is not None:
+                self.source.entities.append((root, named[0], f"entityName '{named[0]}'", named[1]))
+        if method == "check":
+            second = arguments.named_children[1] if len(arguments.named_children) > 1 else None
+            if started is not None and (second is None or (second.type == "object" and _entity_name(second, any_value=True) is None)):
+                self.source.unnamed_checks.append((started, At.of(node)))
 
     def _object_keys(self, node: Any) -> None:
         for member in node.named_children:
@@ -263,6 +299,46 @@ class _Walker:
         obj, prop = node.child_by_field_name("object"), node.child_by_field_name("property")
         if obj is not None and prop is not None and obj.type == "identifier" and _text(prop) in LEGACY_STORAGE_NAMES:
             self.source.legacy_storage.append((f"{_text(obj)}.{_text(prop)}", At.of(node)))
+
+
+def _root_name(node: Any) -> str:
+    """The first name of a receiver: `kvs` of `kvs`, `api` of `api.storage`."""
+    while node.type == "member_expression":
+        node = node.child_by_field_name("object")
+    return _text(node) if node.type == "identifier" else ""
+
+
+def _entity_name(node: Any, any_value: bool = False) -> tuple[str, At] | None:
+    """The entity an object literal's `entityName` names (with `any_value`, ("", at) when its value is not a
+    literal); None when it has none. An object with a spread (`{...options}`) counts as naming one."""
+    if node is None or node.type != "object":
+        return None
+    for member in node.named_children:
+        if member.type == "spread_element":
+            if any_value:
+                return "", At.of(member)
+            continue
+        if member.type == "shorthand_property_identifier" and _text(member) == "entityName":
+            return ("", At.of(member)) if any_value else None
+        if member.type == "pair" and _key_text(member.child_by_field_name("key")) == "entityName":
+            value = member.child_by_field_name("value")
+            name = string_value(value)
+            if name is not None:
+                return name, At.of(value)
+            return ("", At.of(member)) if any_value else None
+    return None
+
+
+def _transaction_root(node: Any) -> str | None:
+    """`x` when `node` is a chain of calls starting at `x.transact()`, else None."""
+    while node is not None and node.type == "call_expression":
+        function = node.child_by_field_name("function")
+        if function is None or function.type != "member_expression":
+            return None
+        if _text(function.child_by_field_name("property")) == "transact":
+            return _root_name(function.child_by_field_name("object"))
+        node = function.child_by_field_name("object")
+    return None
 
 
 def _key_text(node: Any) -> str | None:

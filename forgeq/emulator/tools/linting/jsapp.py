@@ -4,7 +4,7 @@ package.json and the @forge packages installed in node_modules.
 The files read are the handler modules the manifest names and the app's modules they import
 (`./util`), at most MAX_FILES; node_modules is never read as code, only each package's
 package.json. The checks are the JavaScript forms of the Python ones (FQ003-FQ005, FQ101,
-FQ301-FQ302) and the JavaScript app's own (FQ006, FQ601-FQ604).
+FQ301-FQ302, FQ501-FQ502) and the JavaScript app's own (FQ006, FQ601-FQ604).
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def check_app(manifest: Manifest, app: JsApp, manifest_name: str, report: Report
             )  # fmt: skip
         for key, at in source.queues:
             _check_queue(manifest, source, key, at, report)
+        _check_storage(manifest, source, report)
     packages = Packages.of(manifest.app_dir)
     _check_imports(app, packages, report)
     _check_legacy_storage(app, packages, report)
@@ -177,6 +178,32 @@ def _check_queue(manifest: Manifest, source: JsSource, key: str, at: At, report:
     elif manifest.consumer_for(key) is None:
         known = ", ".join(manifest.queues) or "none"
         report("FQ301", source.name, at.line, at.column, f"queue '{key}' has no consumer in the manifest (its queues: {known}): pushed events are never processed")
+
+
+def _check_storage(manifest: Manifest, source: JsSource, report: Report) -> None:
+    """FQ501 and FQ502 as for Python (linting/storage.py): an entity the manifest does not declare, named
+    through `kvs.entity('x')` (or the legacy `storage.entity('x')`) or an `entityName` of a transaction's
+    operation or a batch item; a transaction check without an entityName."""
+    kvs_names = set(source.imported("@forge/kvs"))
+    storage_names = {local for local, imported in source.imported("@forge/api").items() if imported in ("storage", "default", "*")}
+    if not kvs_names and not storage_names:
+        return
+    declared = ", ".join(manifest.entities) or "none"
+    for receiver, name, what, at in source.entities:
+        if name in manifest.entities or receiver not in kvs_names | storage_names:
+            continue
+        report(
+            "FQ501", source.name, at.line, at.column,
+            f"{what}: the manifest declares no such entity (app.storage.entities: {declared}); every call on it fails "
+            "with INVALID_ENTITY_TYPE",
+        )  # fmt: skip
+    for receiver, at in source.unnamed_checks:
+        if receiver in kvs_names:
+            report(
+                "FQ502", source.name, at.line, at.column,
+                "this transaction check names no entityName: Forge checks conditions on custom entity items only, so the "
+                "whole transaction fails with INVALID_TRANSACTION_REQUEST",
+            )  # fmt: skip
 
 
 @dataclass

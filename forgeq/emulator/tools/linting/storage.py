@@ -12,6 +12,9 @@ from forgeq.emulator.app.manifest import Manifest
 from forgeq.emulator.tools.linting.source import KVS, SourceFile, constant_string
 
 Report = Callable[[str, ast.AST, str], None]
+# Where an entityName may be written: a transaction operation's argument, kvs's batch items (both spellings).
+TRANSACTION_ENTITY_ARGUMENT = {"set": 2, "delete": 1, "check": 1}
+BATCHES = ("batch_set", "batch_get", "batch_delete", "batchSet", "batchGet", "batchDelete")
 
 
 def check_storage(source: SourceFile, manifest: Manifest | None, report: Report) -> None:
@@ -21,15 +24,12 @@ def check_storage(source: SourceFile, manifest: Manifest | None, report: Report)
         method = node.func.attr
         if method == "entity" and manifest is not None and source.qualified(node.func.value) == KVS and node.args:
             name = constant_string(node.args[0])
-            if name is not None and name not in manifest.entities:
-                declared = ", ".join(manifest.entities) or "none"
-                report(
-                    "FQ501",
-                    node,
-                    f"kvs.entity('{name}'): the manifest declares no such entity (app.storage.entities: {declared}); "
-                    "every call on it fails with INVALID_ENTITY_TYPE",
-                )
-        elif method == "check" and _in_transaction(source, node.func.value):
+            if name is not None:
+                _declared(manifest, f"kvs.entity('{name}')", name, node, report)
+        if manifest is not None:
+            for named, at in _entity_names(source, node, method):
+                _declared(manifest, f"entityName '{named}'", named, at, report)
+        if method == "check" and _in_transaction(source, node.func.value):
             checked = _checked(node)
             if checked == "value":
                 report(
@@ -46,6 +46,44 @@ def check_storage(source: SourceFile, manifest: Manifest | None, report: Report)
                     "this transaction check names no entityName: Forge checks conditions on custom entity items only, "
                     "so the whole transaction fails with INVALID_TRANSACTION_REQUEST",
                 )
+
+
+def _declared(manifest: Manifest, what: str, name: str, node: ast.AST, report: Report) -> None:
+    if name not in manifest.entities:
+        declared = ", ".join(manifest.entities) or "none"
+        report(
+            "FQ501",
+            node,
+            f"{what}: the manifest declares no such entity (app.storage.entities: {declared}); "
+            "every call on it fails with INVALID_ENTITY_TYPE",
+        )
+
+
+def _entity_names(source: SourceFile, call: ast.Call, method: str) -> list[tuple[str, ast.AST]]:
+    """The literal entity names a transaction operation (its entity argument or `entity_name=`) or a batch
+    of kvs (its items) names."""
+    assert isinstance(call.func, ast.Attribute)
+    if method in TRANSACTION_ENTITY_ARGUMENT and _in_transaction(source, call.func.value):
+        position = TRANSACTION_ENTITY_ARGUMENT[method]
+        dicts = call.args[position : position + 1]
+    elif method in BATCHES and source.qualified(call.func.value) == KVS and call.args:
+        first = call.args[0]
+        dicts = list(first.elts) if isinstance(first, ast.List | ast.Tuple) else []
+    else:
+        return []
+    found: list[tuple[str, ast.AST]] = []
+    for keyword in call.keywords:
+        if keyword.arg == "entity_name" and (name := constant_string(keyword.value)) is not None:
+            found.append((name, keyword.value))
+    for item in dicts:
+        if not isinstance(item, ast.Dict):
+            continue
+        for key, value in zip(item.keys, item.values, strict=True):
+            if key is not None and constant_string(key) in ("entityName", "entity_name"):
+                name = constant_string(value)
+                if name is not None:
+                    found.append((name, value))
+    return found
 
 
 def _in_transaction(source: SourceFile, node: ast.expr) -> bool:
