@@ -638,6 +638,15 @@ FORGEQ_BENCHES: list[Bench] = [
         compare=(Compare("raw_entity_query"),),
         unavailable=FORGEQ,
     ),
+    Bench(
+        "js_entity_query",
+        bench_entities.js_entity_query,
+        "events/s",
+        ENTITY_N,
+        "the same queries from a JavaScript handler through the real @forge/kvs; unit: queries/s (1e5 items: < 10 ms a query)",
+        compare=(Compare("raw_entity_query"),),
+        unavailable=bench_entities.js_unavailable,
+    ),
     # bench/bench_site.py (product calls through forgeq.api against storage calls), issue #17.
     Bench(
         "kvs_drain",
