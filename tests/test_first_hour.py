@@ -57,6 +57,22 @@ def test_help_is_plain_with_examples_and_the_version_is_one_line():
     assert forgeq("--version").stdout == f"forgeq {__version__}\n"
 
 
+COMMANDS = (
+    "demo", "run", "push", "webtrigger", "invoke", "lint", "init", "doctor", "report", "replay", "reset", "export", "import",
+    "inspect queue", "inspect events", "inspect jobs", "inspect timeline", "inspect dropped", "inspect kvs", "inspect quota",
+    "inspect requests",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_names_its_value_and_no_range_prints_a_sixteen_digit_bound(command: str):
+    shown = forgeq(*command.split(), "--help")
+    assert shown.returncode == 0, shown.stderr
+    options = [line for line in shown.stdout.splitlines() if line.lstrip().startswith("-")]
+    assert options and not [line for line in options if re.search(r"<\w+(\[\w+\])?>", line)], shown.stdout
+    assert "000000000" not in shown.stdout
+
+
 def test_run_and_lint_take_the_manifest_with_m_as_every_command_does(app: Path, tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -28,7 +28,6 @@ from forgeq.cli.selection import (
     StateFilter,
     UntilFilter,
 )
-from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
 
 app = typer.Typer(
@@ -211,7 +210,7 @@ def dropped(
 @app.command("kvs", short_help="The key-value store of an installation (no secrets).")
 def kvs(
     prefix: Annotated[str, typer.Option("--prefix", metavar="PREFIX", help="Only keys starting with this.")] = "",
-    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many keys.", min=1, max=limits.MAX_CLI_COUNT)] = 1000,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many keys.")] = 1000,
     entity: Annotated[str | None, typer.Option("--entity", metavar="NAME", help="A custom entity's items instead of the plain keys, e.g. --entity import-record.")] = None,
     index: Annotated[str | None, typer.Option("--index", metavar="NAME", help="With --entity: in this index's order (by-key, or one the manifest declares).")] = None,
     partition: Annotated[list[str] | None, typer.Option("--partition", metavar="VALUE", help="With --index: a partition value, once per partition attribute, in order.")] = None,
@@ -227,9 +226,11 @@ def kvs(
     import json
 
     from forgeq.cli import render
+    from forgeq.cli.selection import check_page
     from forgeq.emulator.settings import DEFAULT_INSTALLATION
     from forgeq.emulator.tools.entity_listing import entity_counts, list_items
 
+    check_page(limit)
     store = open_store(manifest, db)
     site = installation or DEFAULT_INSTALLATION
     if entity is not None:

@@ -29,8 +29,8 @@ SinceFilter = Annotated[
     ),
 ]
 UntilFilter = Annotated[str | None, typer.Option("--until", metavar="T", help="Up to this time (same forms as --since).")]
-LimitOption = Annotated[int, typer.Option("--limit", metavar="N", help="At most this many.", max=limits.MAX_CLI_COUNT)]
-OffsetOption = Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many.", max=limits.MAX_CLI_COUNT)]
+LimitOption = Annotated[int, typer.Option("--limit", metavar="N", help="At most this many.")]
+OffsetOption = Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many.")]
 
 
 def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -49,11 +49,15 @@ def parse_states(text: str | None, allowed: tuple[str, ...] | None = None) -> tu
     return names
 
 
-def check_page(limit: int, offset: int) -> None:  # the lower bounds: click's message for 0 says less
+def check_page(limit: int, offset: int = 0) -> None:
+    """The bounds of --limit and --offset, checked here rather than by click, whose range would print
+    a 16-digit bound in every help text."""
     from forgeq.emulator.errors import InputError
 
-    if limit < 1 or offset < 0:
-        raise InputError("--limit must be 1 or more and --offset 0 or more")
+    if not 1 <= limit <= limits.MAX_CLI_COUNT:
+        raise InputError(f"--limit must be 1 to {limits.MAX_CLI_COUNT:,}, not {limit}")
+    if not 0 <= offset <= limits.MAX_CLI_COUNT:
+        raise InputError(f"--offset must be 0 to {limits.MAX_CLI_COUNT:,}, not {offset}")
 
 
 def selection(
