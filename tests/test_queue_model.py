@@ -265,4 +265,4 @@ class LongQueueModel(QueueModel):
 LongQueueModel.TestCase.settings = settings(
     max_examples=400, stateful_step_count=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-test_queue_matches_the_model_long = pytest.mark.slow(LongQueueModel.TestCase)
+test_queue_matches_the_model_long = pytest.mark.timeout(1800)(pytest.mark.slow(LongQueueModel.TestCase))  # 400 examples: minutes on a loaded machine
