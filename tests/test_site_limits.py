@@ -118,7 +118,7 @@ def test_a_backoff_that_ignores_retry_after_drops_events_and_the_ledger_says_why
         key = dropped[0].body.get("body", dropped[0].body)["key"]
         assert dropped[0].last_error == (
             "returned InvocationError (FUNCTION_UPSTREAM_RATE_LIMITED); the last refused product call: "
-            f"GET /rest/api/3/issue/{key} answered 429 (stub), Retry-After 60 s"
+            f"GET /rest/api/3/issue/{key} answered 429 (stub), Retry-After 60 s, but the handler asked to retry in 1 s"
         )
         first = impatient.timeline(event=dropped[0].event)[0]
         assert any("asked to retry in 1 s" in note and "Retry-After 60 s" in note for note in first.notes)
@@ -164,3 +164,53 @@ def test_product_limit_specs() -> None:
     ):
         with pytest.raises(InputError, match=says):
             parse_product_limits(bad)
+
+
+SPINNER = """
+from forgeq.api import api, route
+from forgeq.resolver import Resolver
+
+resolver = Resolver()
+
+
+@resolver.define("importer")
+def importer(request):
+    payload = request["payload"]
+    key = payload.get("body", payload)["key"]
+    got = api.as_app().request_jira(route("/rest/api/3/issue/{}", key))
+    while got.status == 429:  # a broken backoff: retry at once, whatever Retry-After says
+        got = api.as_app().request_jira(route("/rest/api/3/issue/{}", key))
+    api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"update": {"labels": [{"add": "imported"}]}})
+
+
+def on_created(event, context):
+    from forgeq.events import Queue
+
+    Queue(key="import").push({"body": {"key": event["issue"]["key"]}})
+
+
+handler = resolver.get_definitions()
+"""
+
+
+def test_a_backoff_that_retries_at_once_times_out_on_the_emulators_clock_and_the_ledger_says_why(tmp_path: Path) -> None:
+    manifest = V1_IMPORT_MANIFEST.replace("handler: index.importer", "handler: index.handler\n      timeoutSeconds: 5")
+    app = write_app(tmp_path / "spinner", manifest, {"src/index.py": SPINNER})
+    # The site's own points quota, spent by the first events: every later request is refused for
+    # the rest of the hour, and the spinning handler keeps asking until Forge would stop it.
+    with ForgeApp(app, product_limits="2026,points=12") as forge_app:
+        forge_app.push_product_event("issue-created", count=8)
+        forge_app.run_until_idle()
+        dropped = forge_app.dropped()
+        assert len(dropped) == 4 and sum(issue["labels"] == ["imported"] for issue in forge_app.site.issues()) == 4
+        attempts = forge_app.timeline(event=dropped[0].event)
+        assert [a.outcome for a in attempts] == ["timeout"] * 4 + ["dropped"]
+        assert all(a.ended_at - a.started_at == 5 for a in attempts)  # stopped at timeoutSeconds of virtual time
+        calls = {len(forge_app.site.requests(event=dropped[0].event)) // 5}
+        assert calls == {49}, "5 s at 100 ms a call, whatever the machine's speed"
+        first = attempts[0].notes
+        assert any("timed out on the emulator's clock" in note for note in first)
+        assert sum("jira-quota-global-based" in note for note in first) == 1, "the refusal is noted once an attempt"
+        assert any("Forge retries it on its own backoff, in 60 s, not the header's" in note for note in first)
+        assert dropped[0].last_error.startswith("Function timed out. Limit of 5 seconds; the last refused product call: GET /rest/api/3/issue/")
+        assert dropped[0].last_error.endswith("so Forge's own backoff (900 s) applied")

@@ -741,7 +741,11 @@ class Emulator:
             result = retry.Result("raised", error=f"forgeq could not take what the handler did: {type(odd).__name__}: {safe_text(str(odd), limits.MAX_QUOTED_CHARS)}")
             decision = retry.decide(delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules)
         notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
-        refused = site_refusal(invocation.requests, decision.retry_after_asked) if invocation.requests else None
+        refused = (
+            site_refusal(invocation.requests, decision.retry_after_asked, decision.retry_after_applied, result.kind not in ("retry-request", "returned"))
+            if invocation.requests
+            else None
+        )
         if refused is not None and refused.note is not None:
             notes.append(refused.note)
         if record.redelivered:

@@ -44,7 +44,7 @@ class Invocation:
 
     __slots__ = (
         "engine", "installation", "event", "root", "started_at", "attempt", "storage_calls", "quota_refusals",
-        "pushes", "extra_seconds", "notes", "requests", "unawaited", "call", "module", "_storage",
+        "pushes", "extra_seconds", "deadline", "overran", "notes", "requests", "unawaited", "call", "module", "_storage",
     )  # fmt: skip
 
     def __init__(
@@ -68,6 +68,8 @@ class Invocation:
         self.quota_refusals = 0
         self.pushes = 0
         self.extra_seconds = 0.0  # virtual time added by product calls and injected storage latency (faults.py)
+        self.deadline: float | None = None  # the virtual time its timeoutSeconds ends (execute() sets it)
+        self.overran = False  # what it spent went past the deadline (spend())
         self.notes: list[str] = []
         self.requests: list[dict[str, Any]] = []  # product calls, as the timeline shows them
         self.unawaited: list[runtime.Completed] = []
@@ -81,6 +83,20 @@ class Invocation:
         if not self.engine.clock.virtual:
             return self.engine.clock.now()
         return self.started_at + settings.invocation_seconds * 0.5 + self.storage_calls * settings.storage_call_seconds + self.extra_seconds
+
+    def spend(self, seconds: float, what: str) -> None:
+        """Charge `seconds` of modelled virtual time (a product call, injected latency). Forge stops a
+        function whose calls outlast its timeoutSeconds, however fast they run here: past the
+        deadline the attempt times out at this call, whatever the wall clock says."""
+        self.extra_seconds += seconds
+        if self.deadline is not None and self.now() > self.deadline:
+            if not self.overran:
+                self.overran = True
+                self.notes.append(
+                    f"timed out on the emulator's clock: {what} took the attempt past its "
+                    f"timeoutSeconds ({self.deadline - self.started_at:g} s) at request {len(self.requests) + 1}"
+                )
+            raise HandlerTimeout()
 
     def push(self, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
         """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own);
@@ -202,6 +218,8 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     token = runtime.bind(invocation)
     guard = None
     armed = timeout_seconds is not None and WATCHDOG.arm(timeout_seconds)
+    if timeout_seconds is not None and invocation.engine.clock.virtual:
+        invocation.deadline = invocation.started_at + timeout_seconds
     if timeout_seconds is not None and not armed and not WATCHDOG.guarding:
         guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
         guard.__enter__()
@@ -238,6 +256,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
             guard.__exit__(None, None, None)
         runtime.unbind(token)
     wall_ms = (wall_time() - started) * 1000
+    timed_out = timed_out or invocation.overran  # a handler that swallowed the virtual timeout still timed out
     refused = None
     if sandbox.tripped:  # a guard acted: os._exit or a signal refused, a fork, forgeq's descriptors spared
         sandbox.exit_if_forked()  # a forked child ends here, before any of forgeq's code runs in it

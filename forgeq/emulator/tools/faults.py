@@ -648,7 +648,7 @@ class Faults:
             rule.fired += 1
             self.counts["slowed_calls"] += 1
             if self.engine.clock.virtual:
-                invocation.extra_seconds += rule.seconds
+                invocation.spend(rule.seconds, "injected storage latency")
             else:
                 self.engine.clock.wait(rule.seconds)
             note = f"faults: storage calls slowed by {rule.seconds:g} s"

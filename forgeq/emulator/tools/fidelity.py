@@ -44,7 +44,7 @@ ITEMS: tuple[Item, ...] = (
     Item("storage", "custom entities: app.storage.entities as Forge validates it, typed items, queries by index (where, filters, sort, cursors), batches with entityName", EXACT, "undocumented cases chosen in docs/fidelity.md", "docs/fidelity.md: Storage (KVS), storage quotas and platform limits"),
     Item("storage", "KVS transactions: sets, deletes and checks, all or nothing, 25 operations, each key once, 4 MB, one write against the quota", EXACT, "beyond Forge, the Python SDK's check(key, {'value': v}) checks a plain key (lint FQ503)", "docs/fidelity.md: Storage (KVS), storage quotas and platform limits"),
     Item("manifest", "Forge's validator for consumer, function, trigger and scheduledTrigger modules", EXACT, source="docs/fidelity.md: The development loop"),
-    Item("functions", "timeoutSeconds (default 55, up to 900) and the 200 KB log limit per invocation", EXACT, "timeouts on the wall clock", "docs/fidelity.md: The core: delivery and retries"),
+    Item("functions", "timeoutSeconds (default 55, up to 900) and the 200 KB log limit per invocation", EXACT, "timeouts on the wall clock, and on the virtual clock for modelled product-call time", "docs/fidelity.md: The core: delivery and retries"),
     # -- approximately -------------------------------------------------------------------------------
     Item("async events", "the platform's backoff after a thrown error or timeout", APPROXIMATE, "undocumented; forgeq: 60 s doubling, capped at 900 s", "docs/fidelity.md: The core: delivery and retries"),
     Item("async events", "parallel, unordered delivery", APPROXIMATE, "one process; events due together run in a seeded shuffled order", "docs/fidelity.md: The core: delivery and retries"),

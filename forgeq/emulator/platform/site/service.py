@@ -76,6 +76,7 @@ class Site:
             limits.parse_product_limits(engine.settings.product_limits), load=window_loader(engine), record=window_recorder(engine)
         )
         self.egress = egress.Egress.of(engine.manifest)
+        self._spent = f"its product calls ({engine.settings.product_call_seconds * 1000:g} ms each, --product-call-ms)"
         self._changes = 0
         self._users: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._projects: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -119,8 +120,8 @@ class Site:
             account = (
                 self.app_account_id if principal == APP else str(target.get("accountId") or payloads.DEMO_USER_ACCOUNT_ID) if principal == USER else None
             )
-        invocation.extra_seconds += self.engine.settings.product_call_seconds
         path, query = split_target(sent)
+        invocation.spend(self.engine.settings.product_call_seconds, self._spent)
         body = request.get("body")
         return Call(
             installation=invocation.installation,
@@ -166,7 +167,8 @@ class Site:
         refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at)
         if refusal is not None:
             call.reason = refusal.reason
-            call.notes.append(f"{call.method} {call.path}: 429 {refusal.reason}: {refusal.message}; Retry-After {refusal.retry_after}")
+            if not any(earlier["reason"] == refusal.reason for earlier in call.invocation.requests):  # once an attempt: a retry loop repeats it
+                call.notes.append(f"{call.method} {call.path}: 429 {refusal.reason}: {refusal.message}; Retry-After {refusal.retry_after}")
             return respond_text(429, {"errorMessages": ["Rate limit exceeded."], "errors": {}}) | {
                 "headers": {"content-type": "application/json", **limits.headers_of(refusal, call.at)}
             }
@@ -299,21 +301,31 @@ class SiteRefusal:
     note: str | None  # when the handler asked to retry sooner than the product said
 
 
-def site_refusal(requests: list[dict[str, Any]], retry_after_asked: float | None) -> SiteRefusal | None:
-    """What an attempt's refused product calls (429) mean for its retry and, if it is dropped, its ledger row."""
+def site_refusal(requests: list[dict[str, Any]], retry_after_asked: float | None, waits: float | None, failed: bool) -> SiteRefusal | None:
+    """What an attempt's refused product calls (429) mean for its retry and, if it is dropped, its
+    ledger row. `retry_after_asked`: the retryAfter the handler returned; `waits`: the seconds Forge
+    waits before the retry (would wait, for a drop); `failed`: it threw or timed out instead."""
     refused = [r for r in requests if r["status"] == 429]
     if not refused:
         return None
     last = refused[-1]
     wait = last.get("retry_after")
-    text = f"the last refused product call: {last['method']} {last['path']} answered 429 ({last.get('reason') or 'no reason'})"
+    call = f"{last['method']} {last['path']}"
+    text = f"the last refused product call: {call} answered 429 ({last.get('reason') or 'no reason'})"
     if wait is not None:
         text += f", Retry-After {wait:g} s"
     note = None
     if wait is not None and retry_after_asked is not None and retry_after_asked < wait:
+        text += f", but the handler asked to retry in {retry_after_asked:g} s"
         note = (
-            f"the handler asked to retry in {retry_after_asked:g} s, but {last['method']} {last['path']} answered Retry-After {wait:g} s: "
+            f"the handler asked to retry in {retry_after_asked:g} s, but {call} answered Retry-After {wait:g} s: "
             "the retry will meet the same limit; pass the header's seconds as retryAfter"
+        )
+    elif wait is not None and failed and waits is not None and waits < wait:
+        text += f"; the attempt failed instead of returning an InvocationError, so Forge's own backoff ({waits:g} s) applied"
+        note = (
+            f"{call} answered 429 with Retry-After {wait:g} s, then the attempt failed (threw or timed out): Forge retries it "
+            f"on its own backoff, in {waits:g} s, not the header's; return an InvocationError with the header's seconds as retryAfter"
         )
     return SiteRefusal(text, note)
 
