@@ -453,8 +453,8 @@ def _limit_lines(limits: list[dict[str, Any]]) -> list[str]:
     lines = []
     for item in limits:
         refused = item.get("refused") or 0
-        what = "pushes" if item["limit"] == "push limit" else "calls"
-        tail = f", {refused} {what} refused" if refused else ""
+        what = "push" if item["limit"] == "push limit" else "call"
+        tail = f", {plural(refused, what)} refused" if refused else ""
         lines.append(
             f"{item['limit']} [{item['installation']}]: {item['metric']} {item['used']}/{item['quota']} "
             f"per {window_text(item['window_seconds'])} at the peak{tail}"

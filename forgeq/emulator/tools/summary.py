@@ -15,6 +15,7 @@ from forgeq.emulator.store import Store, schema
 
 # What a quota_windows metric is, for a person: the push limit is not storage.
 PUSH_METRIC = "pushed_events"
+PRODUCT_METRICS = ("jira_", "confluence_")  # the site's rate limits (platform/site/limits.py)
 
 
 def summarize(
@@ -107,5 +108,12 @@ def _reasons(rows: list[tuple[int, str, int]]) -> list[dict[str, Any]]:
 
 
 def _limits(peaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The fullest window per installation and metric, the push limit apart from the storage quotas."""
-    return [{**peak, "limit": "push limit" if peak["metric"] == PUSH_METRIC else "storage quota"} for peak in peaks]
+    """The fullest window per installation and metric: the push limit, the storage quotas, and the
+    products' rate limits (`jira_points`, `jira_burst ...`, `confluence_...`: platform/site/limits.py)."""
+    return [{**peak, "limit": _limit_kind(peak["metric"])} for peak in peaks]
+
+
+def _limit_kind(metric: str) -> str:
+    if metric == PUSH_METRIC:
+        return "push limit"
+    return "product rate limit" if metric.startswith(PRODUCT_METRICS) else "storage quota"
