@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json as jsonlib
 import math
+import re
 import string
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -47,6 +48,7 @@ _DOUBLE_DOT = ("..", ".%2e", "%2e.", "%2e%2e", ".%2E", "%2E.", "%2E%2e")  # @for
 _DIRECTORY = ("/", "\\")
 _ENDS_PATH = ("?", "#")
 _REFUSED_IN_PATH = (*_DOUBLE_DOT, *_ENDS_PATH, *_DIRECTORY)
+_SUSPECT = re.compile(r"[./\\?#%]")  # a character every one of _REFUSED_IN_PATH holds: most values hold none
 EGRESS_ERROR = "REQUEST_EGRESS_ALLOWLIST_ERR"
 
 
@@ -123,8 +125,8 @@ def route(template: str, *values: Any, **named: Any) -> Route:
     mode = "path"
     result: list[str] = []
     automatic = 0
-    for literal, field, spec, conversion in _parsed(template):
-        if any(end in literal for end in _ENDS_PATH):
+    for literal, field, spec, conversion, ends_path in _parsed(template):
+        if ends_path:
             mode = "query"
         result.append(literal)
         if field is None:
@@ -143,8 +145,9 @@ def route(template: str, *values: Any, **named: Any) -> Route:
 
 
 @lru_cache(maxsize=512)
-def _parsed(template: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
-    return tuple(string.Formatter().parse(template))
+def _parsed(template: str) -> tuple[tuple[str, str | None, str | None, str | None, bool], ...]:
+    """The template's parts, each with whether its literal ends the path (a `?` or `#`)."""
+    return tuple((*part, any(end in part[0] for end in _ENDS_PATH)) for part in string.Formatter().parse(template))
 
 
 def assume_trusted_route(path: str) -> Route:
@@ -158,10 +161,13 @@ def route_from_absolute(url: str) -> Route:
 
 def _escape(value: Any, mode: str) -> str:
     if mode == "path":
-        if isinstance(value, Route):
+        if type(value) is str:
+            text = value
+        elif isinstance(value, Route):
             return value.value
-        text = js_string(value)
-        if any(part in text for part in _REFUSED_IN_PATH):
+        else:
+            text = js_string(value)
+        if _SUSPECT.search(text) is not None and any(part in text for part in _REFUSED_IN_PATH):
             raise ValueError(MANIPULATION)
         return text
     if isinstance(value, Route):
