@@ -107,7 +107,7 @@ class QueueResponse:
     def __init__(self) -> None:
         self._retry = False
 
-    def retry(self) -> None:
+    def retry(self, *_: Any) -> None:
         self._retry = True
 
     def to_json(self) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class InvocationError(Exception):
     def __init__(
         self,
         retry_options: Any = _MISSING,
-        *,
+        *_ignored: Any,  # JavaScript ignores arguments past the first
         retry_after: Any = _MISSING,
         retry_reason: Any = _MISSING,
         retry_data: Any = _MISSING,
@@ -243,11 +243,11 @@ class JobProgress:
         self.id = job_id
 
     @sdk_call
-    def get_stats(self) -> JobStats:
+    def get_stats(self, *_: Any) -> JobStats:
         return _stats(self.queue.key, self.job_id)
 
     @sdk_call
-    def cancel(self) -> None:
+    def cancel(self, *_: Any) -> None:
         _cancel(self.queue.key, self.job_id)
 
     getStats = get_stats  # noqa: N815 - Forge's own name
@@ -261,32 +261,35 @@ def valid_queue_key(key: Any) -> bool:
 
 
 class Queue:
-    """`new Queue({key})`: `Queue(key="q")`, `Queue("q")` or `Queue({"key": "q"})`."""
+    """`new Queue({key})`: `Queue(key="q")` or `Queue({"key": "q"})`. As the package's constructor reads
+    `queueParams.key`: no argument, or None, is its TypeError; any other non-dict has no key."""
 
-    def __init__(self, params: Any = _MISSING, /, *, key: Any = _MISSING) -> None:
+    def __init__(self, params: Any = _MISSING, /, *_: Any, key: Any = _MISSING) -> None:
         if key is _MISSING:
-            key = params.get("key") if isinstance(params, dict) else None if params is _MISSING else params
+            if params is _MISSING or params is None:
+                raise TypeError(f"Cannot read properties of {'undefined' if params is _MISSING else 'null'} (reading 'key')")
+            key = params.get("key") if isinstance(params, dict) else None
         if not valid_queue_key(key):
             raise InvalidQueueNameError(QUEUE_NAME_MESSAGE)
         self.key = key
 
     @sdk_call
-    def push(self, events: Any = None) -> PushResult:
+    def push(self, events: Any = None, *_: Any) -> PushResult:
         batch = validate_push(events)
         try:
             return PushResult(current().push(self.key, batch))
         except PlatformRefusal as refusal:
             raise refused(refusal) from None
 
-    def get_job(self, job_id: Any = None) -> JobProgress:
+    def get_job(self, job_id: Any = None, *_: Any) -> JobProgress:
         return JobProgress(self, job_id)
 
     @sdk_call
-    def get_stats(self, job_id: Any = None) -> JobStats:
+    def get_stats(self, job_id: Any = None, *_: Any) -> JobStats:
         return _stats(self.key, job_id)
 
     @sdk_call
-    def cancel(self, job_id: Any = None) -> None:
+    def cancel(self, job_id: Any = None, *_: Any) -> None:
         _cancel(self.key, job_id)
 
     getJob = get_job  # noqa: N815 - Forge's own name
@@ -349,7 +352,7 @@ class AppEvents:
     (errorType OTHER) with a note on the attempt, to both languages."""
 
     @sdk_call
-    def publish(self, events: Any = None) -> dict[str, Any]:
+    def publish(self, events: Any = None, *_: Any) -> dict[str, Any]:
         batch = list(events) if isinstance(events, list | tuple) else [events]
         keys = []
         for event in batch:

@@ -116,3 +116,30 @@ def shown(value: Any, limit: int = 60) -> str:
     except (TypeError, ValueError):
         text = repr(value)  # a Python value JSON has no text for
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def spread(value: Any) -> dict[str, Any]:
+    """`{...value}`: an object's own fields, a string's or an array's items by index, nothing for null or a number."""
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, str | list | tuple):
+        return {str(index): item for index, item in enumerate(value)}
+    return {}
+
+
+def typeof(value: Any) -> str:
+    """JavaScript's `typeof` for a value JSON can hold: null and arrays are "object"."""
+    name = type_name(value)
+    return "object" if name in ("null", "array") else name
+
+
+def property_error(value: Any, name: str, *, setting: bool) -> TypeError | None:
+    """The TypeError strict-mode JavaScript throws for `value.name = x` (setting) or reading `value.name`,
+    or None where it throws none: on null, and when setting a property of a string, number or boolean."""
+    if value is None:
+        if setting:
+            return TypeError(f"Cannot set properties of null (setting '{name}')")
+        return TypeError(f"Cannot read properties of null (reading '{name}')")
+    if setting and isinstance(value, str | int | float):
+        return TypeError(f"Cannot create property '{name}' on {typeof(value)} '{to_string(value)}'")
+    return None

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from forgeq.jsontext import through_json
-from forgeq.jsvalues import to_string, truthy, type_name
+from forgeq.jsvalues import to_string, truthy, typeof
 
 
 class ResolverError(Exception):
@@ -31,13 +31,34 @@ class ResolverError(Exception):
 ResolverError.__name__ = ResolverError.__qualname__ = "Error"
 
 
+# Object.prototype's properties: `key in this.functions` finds them in every resolver (Node.js 20).
+_INHERITED = frozenset(
+    [
+        "constructor",
+        "__defineGetter__",
+        "__defineSetter__",
+        "hasOwnProperty",
+        "__lookupGetter__",
+        "__lookupSetter__",
+        "isPrototypeOf",
+        "propertyIsEnumerable",
+        "toString",
+        "valueOf",
+        "__proto__",
+        "toLocaleString",
+    ]
+)
+_MISSING: Any = object()
+
+
 class Resolver:
     def __init__(self) -> None:
         self.functions: dict[str, Callable[..., Any]] = {}
 
-    def define(self, key: str, function: Callable[..., Any] | None = None) -> Any:
+    def define(self, key: Any = None, function: Any = _MISSING, *_: Any) -> Any:
         """`resolver.define("key", fn)`, or `@resolver.define("key")` as a decorator."""
-        if function is None:
+        if function is _MISSING:
+
             def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
                 self.define(key, fn)
                 return fn
@@ -45,19 +66,22 @@ class Resolver:
             return decorator
         if not callable(function):
             raise ResolverError(
-                f"Resolver definition '{to_string(key)}' callback must be a 'function'. Received '{_typeof(function)}'."
+                f"Resolver definition '{to_string(key)}' callback must be a 'function'. Received '{typeof(function)}'."
             )
         name = to_string(key)  # a JavaScript object's keys are strings: 1 and "1" are one key
-        if name in self.functions:
+        if name in self.functions or name in _INHERITED:
             raise ResolverError(f"Resolver definition '{name}' already exists.")
         self.functions[name] = function
         return self
 
-    def get_function(self, key: Any) -> Callable[..., Any]:
+    def get_function(self, key: Any = None, *_: Any) -> Callable[..., Any]:
         """The function defined for `key`; ResolverError "Resolver has no definition for 'x'." if none."""
-        function = self.functions.get(to_string(key))
+        name = to_string(key)
+        function = self.functions.get(name)
         if function is None:
-            raise ResolverError(f"Resolver has no definition for '{to_string(key)}'.")
+            if name in _INHERITED:  # JavaScript finds Object.prototype's function, which fails when called
+                return _inherited(name)
+            raise ResolverError(f"Resolver has no definition for '{name}'.")
         return function
 
     def get_definitions(self) -> Callable[..., Any]:
@@ -67,7 +91,12 @@ class Resolver:
             call = event.get("call") or {}
             function = get_function(call.get("functionKey"))
             payload = call.get("payload")
-            return function({"payload": payload if truthy(payload) else {}, "context": _context(event, call, backend_runtime_payload)})
+            return function(
+                {
+                    "payload": payload if truthy(payload) else {},
+                    "context": _context(event, call, backend_runtime_payload),
+                }
+            )
 
         async def definitions(event: dict[str, Any], backend_runtime_payload: Any = None) -> Any:
             result = start(event, backend_runtime_payload)
@@ -107,7 +136,9 @@ def _context(event: dict[str, Any], call: dict[str, Any], backend: Any) -> dict[
     2.x build it, the last five from the backend runtime payload (accountId from its principal); what
     JavaScript would leave undefined is left out."""
     context = dict(event.get("context") or {})
-    if not isinstance(backend, dict):  # called without one (a test calling the handler directly): the context as it is
+    if not isinstance(
+        backend, dict
+    ):  # called without one (a test calling the handler directly): the context as it is
         return {**context, "jobId": call.get("jobId")}
     principal = backend.get("principal")
     added = {
@@ -124,10 +155,11 @@ def _context(event: dict[str, Any], call: dict[str, Any], backend: Any) -> dict[
     return context
 
 
-def _typeof(value: Any) -> str:
-    """JavaScript's `typeof` for a value JSON can hold."""
-    name = type_name(value)
-    return "object" if name in ("null", "array") else name
+def _inherited(name: str) -> Callable[..., Any]:
+    def inherited(request: Any) -> Any:
+        raise TypeError(f"Object.prototype.{name} called as a resolver function")
+
+    return inherited
 
 
 async def _finish(awaitable: Any) -> Any:

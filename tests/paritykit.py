@@ -14,6 +14,8 @@ functions) and what the consumer returns (or throws) on each attempt. Values are
     {"$": "QueueResponse", "retry": true}                new QueueResponse(), then .retry()
     {"$": "where", "cond": "beginsWith", "args": [...]}  WhereConditions.beginsWith(...args)
 
+A queue step with "params" constructs `new Queue(params)` ("$none": `new Queue()`) instead of `new Queue({key})`.
+
 In a query's chain, the argument "$cursor" is the nextCursor of the case's previous query.
 
 `run(language, cases, folder)` copies tests/apps/parity-<language> to `folder`, writes cases.json
@@ -110,6 +112,8 @@ def _queue_keys() -> list[Case]:
     cases = []
     for key in keys:
         cases.append({"group": "queue keys", "steps": [queue(key), push({"body": {"k": 1}})]})
+    for params in ["$none", None, "echo", {"key": "echo"}, ["echo"], 5, {}, {"key": "echo", "other": 1}]:  # new Queue(params)
+        cases.append({"group": "queue keys", "steps": [{"do": "queue", "params": params}, push({"body": {"k": 1}})]})
     for key in ["echo", "bad key", "", "x\n"]:
         cases.append({"group": "queue keys", "steps": [queue(key), {"do": "getStats", "job": "nope"}]})
     return cases
@@ -125,7 +129,7 @@ def _push_shapes() -> list[Case]:
         [{"body": {"s": "\ud800", "pair": "\ud83d\ude00", "low": "\udc00x", "nul": "\u0000", "ls": "\u2028"}}],
         [{"body": {"10": "a", "2": "b", "x": "c", "01": "d"}}],
         [{"body": {"big": 18446744073709551616, "safe": 9007199254740991, "over": 9007199254740993}}],
-        [{"body": {"deep": deep(40)}}], [{"body": deep(200)}],
+        [{"body": {"deep": deep(40)}}], [{"body": deep(200)}], [{"body": {"deep": deep(510)}}], [{"body": deep(511)}],
         [{"body": {}, "concurrency": {"key": "k", "limit": 1}}],
         [{"body": {}, "concurrency": {"key": "", "limit": 1}}],
         [{"body": {}, "concurrency": {"key": "k", "limit": 0}}],
@@ -150,6 +154,8 @@ def _sizes() -> list[Case]:
         cases.append({"group": "sizes", "steps": [queue(), push([{"body": {"p": repeat("é", pad)}}])]})
     for pad in (one // 3, one // 3 + 1):  # three bytes each
         cases.append({"group": "sizes", "steps": [queue(), push([{"body": {"p": repeat("€", pad)}}])]})
+    for pad in (one // 4, one // 4 + 1):  # an emoji: two UTF-16 units, four bytes
+        cases.append({"group": "sizes", "steps": [queue(), push([{"body": {"p": repeat("😀", pad)}}])]})
     for pad in (one // 6, one // 6 + 1):  # a lone surrogate: 6 bytes escaped
         cases.append({"group": "sizes", "steps": [queue(), push([{"body": {"p": repeat("\ud800", pad)}}])]})
     # Numbers Python writes longer than JavaScript: 1.0 (3 bytes, JS 1), 1e-07 (5, JS 4).
@@ -186,7 +192,7 @@ def _delays() -> list[Case]:
 
 
 def _job_progress() -> list[Case]:
-    jobs: list[Any] = ["$last", "", None, 0, 123, 1.0, True, False, "nope", ["x"], {}, "$last"]
+    jobs: list[Any] = ["$last", "", None, 0, 123, 1.0, True, False, "nope", ["x"], {}, "$last", "\ud800"]
     cases = []
     for job in jobs:
         for how in ("getStats", "jobStats", "cancel"):
@@ -215,7 +221,7 @@ def _invocation_errors() -> list[Case]:
     for option in options:
         cases.append({"group": "InvocationError", "steps": [make(invocation_error(option))]})
         cases.append({"group": "InvocationError", "steps": [], "returns": [invocation_error(option), invocation_error(option)]})
-    for odd in ([], [None], ["x"], [5], [[1]]):
+    for odd in ([], [None], ["x"], [5], [[1]], ["x", "y"], [{"retryAfter": 0}, {"retryAfter": 5}]):
         cases.append({"group": "InvocationError", "steps": [make(invocation_error(*odd))], "returns": [invocation_error(*odd)]})
     returns: list[Any] = [
         {"_retry": True}, {"_retry": True, "retryOptions": {"retryAfter": 7}}, {"_retry": "yes"}, {"_retry": 1},
@@ -242,6 +248,7 @@ def _kvs_keys() -> list[Case]:
     cases = []
     for key in keys:
         cases.append({"group": "kvs keys", "steps": [kvs("set", key, 1), kvs("get", key), kvs("delete", key)]})
+    cases.append({"group": "kvs keys", "steps": [kvs("set", "k", 1, None, "extra"), kvs("get", "k", None, "extra"), kvs("delete", "k", "extra"), kvs("get", "k")]})
     # Arguments left out: JavaScript's undefined, which JSON leaves out of the request.
     for method in ("get", "set", "delete", "getSecret", "setSecret", "deleteSecret", "batchSet", "batchGet", "batchDelete"):
         cases.append({"group": "kvs keys", "steps": [kvs(method), kvs(method, "k") if not method.startswith("batch") else kvs(method, [])]})
@@ -302,7 +309,7 @@ def _queries() -> list[Case]:
         where("beginsWith", NAN), where("beginsWith", ["a"]), where("between", "a", "b"), where("equalTo", "a1"),
         where("greaterThan", "a"), where("greaterThanEqualTo", "a"), where("lessThan", "b"), where("lessThanEqualTo", "b"),
         {"condition": "BEGINS_WITH", "values": ["b"]}, {"condition": "BEGINS_WITH", "values": ["a", "b"]}, {"condition": "NOPE", "values": ["a"]},
-        {"condition": "BEGINS_WITH"}, {}, "a", None, 5,
+        {"condition": "BEGINS_WITH"}, {}, "a", None, 5, where("beginsWith", "\ud800"),
     ]  # fmt: skip
     for condition in conditions:
         cases.append({"group": "queries", "steps": [*seed, query(["where", "key", condition], ["getMany"])]})
@@ -319,10 +326,17 @@ def _queries() -> list[Case]:
     for options in ({"metadataFields": ["CREATED_AT"]}, {"metadataFields": ["NOPE"]}, {"metadataFields": "X"}, {}, {"other": 1}):
         cases.append({"group": "queries", "steps": [*seed, query(["limit", 2], ["getMany"], options=options)]})
     cases.append({"group": "queries", "steps": [*seed, kvs("setSecret", "a-secret", 1), query(["getMany"])]})
+    given: list[Any] = [{"limit": 2}, {"cursor": "nope"}, {"where": [{"property": "key", "condition": "BEGINS_WITH", "values": ["b"]}]}, None, "x", 5, [], {"limit": 0}]
+    for options in given:  # the builder writes into the options object it was given, and sends what it holds
+        for chain in ([["getMany"]], [["limit", 3], ["getOne"]], [["where", "key", where("beginsWith", "b")], ["getMany"]]):
+            cases.append({"group": "queries", "steps": [*seed, {"do": "query", "chain": chain, "options": options}]})
     for name in ("beginsWith", "equalTo", "greaterThan", "greaterThanEqualTo", "lessThan", "lessThanEqualTo"):
         cases.append({"group": "where conditions", "steps": [make(where(name, "x")), make(where(name, 1.0)), make(where(name, NAN))]})
     cases.append({"group": "where conditions", "steps": [make(where("between", "x", "y")), make(where("between", 1.0, NAN))]})
     cases.append({"group": "where conditions", "steps": [make(where(name)) for name in ("beginsWith", "between", "equalTo", "lessThan")]})
+    for name in ("contains", "notContains", "notEqualTo", "exists", "notExists", "between"):  # arguments past theirs are ignored
+        cases.append({"group": "where conditions", "steps": [make({"$": "filterCondition", "cond": name, "args": ["x", "y", "z"]})]})
+    cases.append({"group": "where conditions", "steps": [make(filter_of("and", ["a", {"$": "filterCondition", "cond": "exists", "args": []}], ["b", {"$": "filterCondition", "cond": "equalTo", "args": [1]}])), make(filter_of("or")), make(filter_of("and", ["a", "x"], [5, None]))]})
     return cases
 
 
@@ -374,6 +388,7 @@ def _consumers() -> list[Case]:
         bodies.append({"respond": [invocation_error({"retryAfter": 2, "retryData": data}), invocation_error({"retryAfter": 2})]})
     bodies.append({"pad": repeat("p", 200_000), "respond": [invocation_error({"retryAfter": 2, "retryData": repeat("d", 4000)})]})  # ECO-759
     bodies.append({"respond": [{"$": "QueueResponse", "retry": True}, invocation_error({"retryAfter": 3})]})
+    bodies.append({"retryContext": "mine", "payload": 1, "context": 2, "respond": [{"_retry": True}]})
     cases = []
     for body in bodies:
         cases.append({"group": "consumers", "steps": [queue("echo"), push({"body": body})]})
@@ -417,7 +432,7 @@ def _entities() -> list[Case]:
         {"name": "n", "count": 2**31 - 1}, {"name": "n", "count": -(2**31)}, {"name": "n", "count": "1"}, {"name": 1},
         {"name": "n", "score": 1}, {"name": "n", "score": NAN}, {"name": "n", "score": INF}, {"name": "n", "done": 1},
         {"name": "n", "unknown": 1}, {"name": "n", "tags": {"$": "circular"}}, {"name": "n", "tags": [1.0, "\ud800"]},
-        {}, [], "text", None, 5, {"name": None}, {"name": "n", "count": None}, {"name": repeat("n", 1000)},
+        {}, [], "text", None, 5, {"name": None}, {"name": "n", "count": None}, {"name": repeat("n", 1000)}, {"name": "\ud800"},
     ]  # fmt: skip
     cases = []
     for value in values:
@@ -452,13 +467,15 @@ def _entities() -> list[Case]:
     for chain in (
         [["sort", "DESC"], ["getMany"]], [["sort", "ASC"], ["limit", 2], ["getMany"]], [["limit", 0], ["getMany"]], [["limit", 101], ["getMany"]],
         [["limit", 2.0], ["getMany"]], [["limit", NAN], ["getMany"]], [["sort", "SIDEWAYS"], ["getMany"]], [["getOne"]], [["cursor", "nope"], ["getMany"]],
-        [["limit", 2], ["getMany"]],
+        [["limit", 2], ["getMany"]], [["sort", None], ["getMany"]], [["filters", None], ["getMany"]], [["filters", {}], ["getMany"]],
     ):  # fmt: skip
         cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], *chain)]})
     pages = [entity_query(["name"], ["limit", 2], ["cursor", "$cursor"], ["getMany"]) for _ in range(3)]
     cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["limit", 2], ["getMany"]), *pages]})
     cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["getMany"], options={"metadataFields": ["CREATED_AT", "UPDATED_AT"]})]})
-    for index in (["nope"], ["by-key"], [""], [5]):
+    for options in ({"metadataFields": "CREATED_AT"}, {"limit": 1}, {"sort": "DESC"}, "x", [], None):  # spread into the query's options
+        cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["getMany"], options=options)]})
+    for index in (["nope"], ["by-key"], [""], [5], [], ["name", {}, "extra"]):
         cases.append({"group": "entity queries", "steps": [*seeded, entity_query(index, ["getMany"])]})
     cases.append({"group": "entity queries", "steps": [*seeded, entity_query(["name"], ["getMany"], name="undeclared")]})
     batches: list[Any] = [
@@ -487,6 +504,8 @@ def _transactions() -> list[Case]:
         [["set", "t3", {"name": 5}, item]], [["set", "a", 1, None, {"ttl": {"value": 1, "unit": "DAYS"}}]],
         [["set", "a", 1, None, {"keyPolicy": "OVERRIDE"}]], [["delete", "t1", item], ["set", "t1", {"name": "again"}, item]],
         [["set", "a", 1, {"entityName": "undeclared"}]], [["check", "t1", {"entityName": "item", "conditions": filter_of("and")}]],
+        [["set", "a", 1, "item"]], [["set", "a", 1, 0]], [["set", "a", 1, []]], [["delete", "t1", "item"]], [["check", "t1"]], [["check", "t1", None]],
+        [["check", "t1", "item"]], [["set", "a", 1, {"entityName": "item", "conditions": {}}]], [["set", "t1", {"name": "x"}, {"entityName": "item", "conditions": "x"}]],
     ]  # fmt: skip
     cases = []
     for ops in operations:
@@ -519,7 +538,8 @@ def _resolvers() -> list[Case]:
     definitions: list[tuple[list[list[Any]], Any]] = [
         ([["a", "fn"]], None), ([["a", "fn"], ["a", "fn"]], None), ([["b", 5]], None), ([["b", "text"]], None),
         ([["b", {}]], None), ([["b", True]], None), ([["c", "fn"]], "d"), ([[1, "fn"], ["1", "fn"]], None),
-        ([[1.0, "fn"]], "1"), ([["", "fn"]], ""), ([["x", "fn"]], None),
+        ([[1.0, "fn"]], "1"), ([["", "fn"]], ""), ([["x", "fn"]], None), ([["toString", "fn"]], None), ([["__proto__", "fn"]], None),
+        ([["a", "fn"]], "constructor"), ([["a", "fn"]], "hasOwnProperty"), ([["a", None]], None),
     ]  # fmt: skip
     cases = []
     for defines, get in definitions:

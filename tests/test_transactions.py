@@ -127,8 +127,9 @@ def test_forges_limits_and_request_errors(make_engine: Any) -> None:
         assert (error.code, error.status) == ("MAX_SIZE", 413)
         kvs.transact().set("a", 1).set("a", {"owner": "me"}, {"entityName": "lock"}).execute()  # a plain key and an item: two keys
         _many(25)
+        pending = kvs.transact().set("r", {}, {"entityName": "import-record", "conditions": Filter()})  # refused at execute(), as the package does
         with pytest.raises(ForgeKvsError, match="Builder must have at least one condition set"):
-            kvs.transact().set("r", {}, {"entityName": "import-record", "conditions": Filter()})
+            pending.execute()
     assert invocation.storage_calls == 2  # only the two valid transactions reached the quota
     assert kvs is not None
 

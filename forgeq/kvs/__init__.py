@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgeq.jsvalues import truthy
+from forgeq.jsvalues import property_error, spread, truthy
 from forgeq.kvs.conditions import Filter, FilterConditions, Sort, SortOrder, WhereConditions
 from forgeq.kvs.entity import Entity, EntityIndexQuery, EntityQueryBuilder
 from forgeq.kvs.errors import ForgeKvsAPIError, ForgeKvsError
@@ -46,48 +46,57 @@ from forgeq.kvs.results import (
 from forgeq.kvs.transaction import TransactionBuilder
 from forgeq.runtime import SECRET, current, sdk_call
 
+_MISSING: Any = object()  # an argument left out: JavaScript's undefined
+
 
 class KvsQueryBuilder:
-    """`kvs.query()`: like @forge/kvs's builder, it changes itself and returns itself; `where` replaces."""
+    """`kvs.query(options)`: like @forge/kvs's builder, it writes where, cursor and limit into the
+    options object it was given (the caller's own dict, as JavaScript shares it) and returns itself;
+    `where` replaces. Options that already hold `limit`, `cursor` or `where` are sent as they are."""
 
-    def __init__(self, metadata_fields: Any = None) -> None:
-        self._where: list[dict[str, Any]] | None = None
-        self._cursor: Any = None
-        self._limit: Any = None
-        self._metadata_fields = metadata_fields
+    def __init__(self, options: Any = _MISSING) -> None:
+        self._options: Any = {} if options is _MISSING else options
+        self._own: dict[str, Any] = {}  # the properties JavaScript would add to an array given as options
 
-    def where(self, property: str, condition: Any) -> KvsQueryBuilder:  # noqa: A002 - Forge's own name
+    def _set(self, name: str, value: Any) -> KvsQueryBuilder:
+        error = property_error(self._options, name, setting=True)
+        if error is not None:
+            raise error
+        (self._options if isinstance(self._options, dict) else self._own)[name] = value
+        return self
+
+    def _get(self, name: str) -> Any:
+        options = self._options
+        if isinstance(options, dict):
+            return options.get(name)
+        error = property_error(options, name, setting=False)
+        if error is not None:
+            raise error
+        return self._own.get(name)
+
+    def where(self, property: Any = None, condition: Any = None, *_: Any) -> KvsQueryBuilder:  # noqa: A002 - Forge's own name
         """`[{property, ...condition}]`, JavaScript's spread: a string spreads its characters, a number nothing."""
-        spread: dict[Any, Any]
-        if isinstance(condition, dict):
-            spread = dict(condition)
-        elif isinstance(condition, str | list | tuple):
-            spread = {str(index): item for index, item in enumerate(condition)}
-        else:
-            spread = {}
-        self._where = [{"property": property, **spread}]
-        return self
+        return self._set("where", [{"property": property, **spread(condition)}])
 
-    def cursor(self, cursor: Any) -> KvsQueryBuilder:
-        self._cursor = cursor
-        return self
+    def cursor(self, cursor: Any = None, *_: Any) -> KvsQueryBuilder:
+        return self._set("cursor", cursor)
 
-    def limit(self, limit: Any) -> KvsQueryBuilder:
-        self._limit = limit
-        return self
+    def limit(self, limit: Any = None, *_: Any) -> KvsQueryBuilder:
+        return self._set("limit", limit)
 
-    def _query(self, limit: Any) -> dict[str, Any]:
-        fields = self._metadata_fields if truthy(self._metadata_fields) else None  # sent only when truthy
-        return current().storage.query(sent(self._where), sent(self._cursor), sent(limit), sent(fields))
+    def _query(self) -> dict[str, Any]:
+        fields = self._options.get("metadataFields") if isinstance(self._options, dict) else None
+        fields = fields if truthy(fields) else None  # sent only when truthy
+        limit, after, where = self._get("limit"), self._get("cursor"), self._get("where")
+        return current().storage.query(sent(where), sent(after), sent(limit), sent(fields))
 
     @sdk_call
-    def get_many(self) -> ListResult:
-        return ListResult(self._query(self._limit))
+    def get_many(self, *_: Any) -> ListResult:
+        return ListResult(self._query())
 
     @sdk_call
-    def get_one(self) -> dict[str, Any] | None:
-        self._limit = 1  # as the SDK does: getOne() is limit(1).getMany()
-        results = self._query(1)["results"]
+    def get_one(self, *_: Any) -> dict[str, Any] | None:
+        results = self.limit(1)._query()["results"]  # as the package does: getOne() is limit(1).getMany()
         return results[0] if results else None
 
     getMany = get_many  # noqa: N815 - Forge's own name
@@ -98,7 +107,7 @@ class KVS:
     """`kvs` of @forge/kvs: keys, secrets, queries and batches of the current installation."""
 
     @sdk_call
-    def get(self, key: Any = None, options: Any = None, *, metadata_fields: Any = None) -> Any:
+    def get(self, key: Any = None, options: Any = None, *_: Any, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
         return current().storage.get(sent(key), sent(get_options(options, metadata_fields)))
 
@@ -108,7 +117,7 @@ class KVS:
         key: Any = None,
         value: Any = None,
         options: Any = None,
-        *,
+        *_: Any,
         ttl: Any = None,
         key_policy: str | None = None,
         return_value: str | None = None,
@@ -120,21 +129,17 @@ class KVS:
         )
 
     @sdk_call
-    def delete(self, key: Any = None) -> None:
+    def delete(self, key: Any = None, *_: Any) -> None:
         current().storage.delete(sent(key))
 
-    def query(self, options: Any = None, *, metadata_fields: Any = None) -> KvsQueryBuilder:
-        fields = (
-            metadata_fields
-            if metadata_fields is not None
-            else (options or {}).get("metadataFields")
-            if isinstance(options, dict)
-            else None
-        )
-        return KvsQueryBuilder(fields)
+    def query(self, options: Any = _MISSING, *_: Any, metadata_fields: Any = None) -> KvsQueryBuilder:
+        """A query builder over `options` (`{}` when left out; None is JavaScript's null, which the builder cannot write to)."""
+        if metadata_fields is not None:
+            options = {**(options if isinstance(options, dict) else {}), "metadataFields": metadata_fields}
+        return KvsQueryBuilder(options)
 
     @sdk_call
-    def get_secret(self, key: Any = None, options: Any = None, *, metadata_fields: Any = None) -> Any:
+    def get_secret(self, key: Any = None, options: Any = None, *_: Any, metadata_fields: Any = None) -> Any:
         return current().storage.get(sent(key), sent(get_options(options, metadata_fields)), space=SECRET)
 
     @sdk_call
@@ -146,29 +151,29 @@ class KVS:
         )
 
     @sdk_call
-    def delete_secret(self, key: Any = None) -> None:
+    def delete_secret(self, key: Any = None, *_: Any) -> None:
         current().storage.delete(sent(key), space=SECRET)
 
     @sdk_call
-    def batch_set(self, items: Any = None) -> BatchResult:
+    def batch_set(self, items: Any = None, *_: Any) -> BatchResult:
         """Up to 25 `{key, value, entityName?, options?}`; per-key results, best effort."""
         return BatchResult(current().storage.batch_set(sent_items(items)))
 
     @sdk_call
-    def batch_get(self, items: Any = None) -> BatchResult:
+    def batch_get(self, items: Any = None, *_: Any) -> BatchResult:
         """Up to 25 `{key, options?}` (or plain keys); missing keys come back in failed_keys as KEY_NOT_FOUND."""
         return BatchResult(current().storage.batch_get(sent_items(items)))
 
     @sdk_call
-    def batch_delete(self, items: Any = None) -> BatchResult:
+    def batch_delete(self, items: Any = None, *_: Any) -> BatchResult:
         """Up to 25 `{key}` (or plain keys); deleting a missing key succeeds."""
         return BatchResult(current().storage.batch_delete(sent_items(items)))
 
-    def entity(self, name: str) -> Entity:
+    def entity(self, name: Any = None, *_: Any) -> Entity:
         """A custom entity the manifest declares under app.storage.entities: get, set, delete, query."""
         return Entity(name)
 
-    def transact(self) -> TransactionBuilder:
+    def transact(self, *_: Any) -> TransactionBuilder:
         """Sets, deletes and checks over plain keys and entity items, applied all or nothing by `execute()`."""
         return TransactionBuilder()
 

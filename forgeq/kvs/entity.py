@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgeq.kvs.conditions import Filter, Sort
+from forgeq.jsvalues import property_error, spread, to_string, truthy
+from forgeq.kvs.conditions import Filter
 from forgeq.kvs.errors import ForgeKvsError
 from forgeq.kvs.results import ListResult, get_options, sent, set_options
 from forgeq.runtime import current, sdk_call
@@ -30,58 +31,71 @@ def entity_space(name: Any) -> str:
 
 
 class EntityQueryBuilder:
-    """`kvs.entity(name).query().index(...)`: where, filters, sort, cursor, limit, then get_many / get_one."""
+    """`kvs.entity(name).query(options).index(...)`: where, filters, sort, cursor, limit, then get_many /
+    get_one. As the package's builder, it holds the query's options (those given to `query()` spread
+    in) and sends them all, with `metadataFields` as `options` and the filter as `{operator: [...]}`."""
 
-    def __init__(self, request: dict[str, Any]) -> None:
-        self._request = request
+    def __init__(self, options: dict[str, Any]) -> None:
+        self._options = options
 
-    def where(self, condition: dict[str, Any]) -> EntityQueryBuilder:
-        self._request["range"] = condition
+    def where(self, condition: Any = None, *_: Any) -> EntityQueryBuilder:
+        self._options["range"] = condition
         return self
 
-    def filters(self, filter: Filter | dict[str, Any]) -> EntityQueryBuilder:  # noqa: A002 - Forge's own name
-        if isinstance(filter, Filter):
-            self._request["filters"] = filter.as_request() if filter.filters() else None
-        else:
-            self._request["filters"] = filter
+    def filters(self, filter: Any = None, *_: Any) -> EntityQueryBuilder:  # noqa: A002 - Forge's own name
+        if isinstance(filter, dict) and len(filter) == 1 and next(iter(filter)) in ("and", "or"):
+            (operator, items), = filter.items()  # beyond the package: the request's own {"and": [...]}
+            self._options["filters"], self._options["filterOperator"] = items, operator
+            return self
+        if not isinstance(filter, Filter):
+            raise property_error(filter, "filters", setting=False) or TypeError("filter.filters is not a function")
+        self._options["filters"], self._options["filterOperator"] = filter.filters(), filter.operator()
         return self
 
-    def and_filter(self, field: str, condition: dict[str, Any]) -> EntityQueryBuilder:
+    def and_filter(self, field: str, condition: Any) -> EntityQueryBuilder:
         return self._extend("and", field, condition)
 
-    def or_filter(self, field: str, condition: dict[str, Any]) -> EntityQueryBuilder:
+    def or_filter(self, field: str, condition: Any) -> EntityQueryBuilder:
         return self._extend("or", field, condition)
 
-    def _extend(self, operator: str, field: str, condition: dict[str, Any]) -> EntityQueryBuilder:
-        held = self._request.get("filters") or {}
-        if held and operator not in held:
-            raise ForgeKvsError(f"this query's filters are joined with '{next(iter(held))}', not '{operator}'")
-        self._request["filters"] = {operator: [*held.get(operator, []), {"property": field, **condition}]}
+    def _extend(self, operator: str, field: str, condition: Any) -> EntityQueryBuilder:
+        held = self._options.get("filters") or []
+        if held and self._options.get("filterOperator") != operator:
+            raise ForgeKvsError(f"this query's filters are joined with '{self._options.get('filterOperator')}', not '{operator}'")
+        self._options["filters"] = [*held, {"property": field, **spread(condition)}]
+        self._options["filterOperator"] = operator
         return self
 
-    def sort(self, sort: Sort | str) -> EntityQueryBuilder:
-        self._request["sort"] = str(sort.value if isinstance(sort, Sort) else sort)
+    def sort(self, sort: Any = None, *_: Any) -> EntityQueryBuilder:
+        self._options["sort"] = sort
         return self
 
-    def cursor(self, cursor: str) -> EntityQueryBuilder:
-        self._request["cursor"] = cursor
+    def cursor(self, cursor: Any = None, *_: Any) -> EntityQueryBuilder:
+        self._options["cursor"] = cursor
         return self
 
-    def limit(self, limit: int) -> EntityQueryBuilder:
-        self._request["limit"] = limit
+    def limit(self, limit: Any = None, *_: Any) -> EntityQueryBuilder:
+        self._options["limit"] = limit
         return self
 
-    def _sent(self) -> dict[str, Any]:
-        return {name: value for name, value in self._request.items() if value is not None}
+    def _sent(self) -> Any:
+        """The request getMany posts: `{...rest, options?: {metadataFields}, filters?: {op: [...]}}`."""
+        held = self._options
+        rest = {name: value for name, value in held.items() if name not in ("filters", "filterOperator", "metadataFields")}
+        if truthy(held.get("metadataFields")):
+            rest["options"] = {"metadataFields": held["metadataFields"]}
+        filters, operator = held.get("filters"), held.get("filterOperator")
+        if truthy(filters) and truthy(operator) and isinstance(filters, list | tuple) and filters:
+            rest["filters"] = {to_string(operator): filters}
+        return sent({name: value for name, value in rest.items() if value is not None})
 
     @sdk_call
-    def get_many(self) -> ListResult:
-        return ListResult(current().storage.entity_query(sent(self._sent())))
+    def get_many(self, *_: Any) -> ListResult:
+        return ListResult(current().storage.entity_query(self._sent()))
 
     @sdk_call
-    def get_one(self) -> dict[str, Any] | None:
-        self._request["limit"] = 1  # as the package does: getOne() is limit(1).getMany()
-        results = current().storage.entity_query(sent(self._sent()))["results"]
+    def get_one(self, *_: Any) -> dict[str, Any] | None:
+        results = current().storage.entity_query(self.limit(1)._sent())["results"]  # as the package: limit(1).getMany()
         return results[0] if results else None
 
     getMany = get_many  # noqa: N815 - Forge's own names
@@ -91,19 +105,17 @@ class EntityQueryBuilder:
 
 
 class EntityIndexQuery:
-    """`kvs.entity(name).query()`: choose the index (`by-key` is always there)."""
+    """`kvs.entity(name).query(options)`: choose the index (`by-key` is always there)."""
 
-    def __init__(self, entity: str, metadata_fields: Any) -> None:
+    def __init__(self, entity: Any, options: Any) -> None:
         self._entity = entity
-        self._metadata_fields = metadata_fields
+        self._options = options
 
-    def index(self, name: str, options: dict[str, Any] | None = None, *, partition: list[Any] | None = None) -> EntityQueryBuilder:
+    def index(self, name: Any = None, options: Any = None, *_: Any, partition: Any = None) -> EntityQueryBuilder:
         if partition is None and isinstance(options, dict):
             partition = options.get("partition")
-        request: dict[str, Any] = {"entityName": self._entity, "indexName": name, "partition": partition}
-        if self._metadata_fields is not None:
-            request["options"] = {"metadataFields": [str(getattr(f, "value", f)) for f in self._metadata_fields]}
-        return EntityQueryBuilder(request)
+        held = {**spread(self._options), "entityName": self._entity, "indexName": name, "partition": partition, "filters": []}
+        return EntityQueryBuilder(held)
 
 
 class Entity:
@@ -114,17 +126,17 @@ class Entity:
         self._space = entity_space(name)
 
     @sdk_call
-    def get(self, key: str, options: Any = None, *, metadata_fields: Any = None) -> Any:
+    def get(self, key: Any = None, options: Any = None, *_: Any, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
         return current().storage.get(sent(key), sent(get_options(options, metadata_fields)), space=self._space)
 
     @sdk_call
     def set(
         self,
-        key: str,
-        value: dict[str, Any],
+        key: Any = None,
+        value: Any = None,
         options: Any = None,
-        *,
+        *_: Any,
         ttl: Any = None,
         key_policy: str | None = None,
         return_value: str | None = None,
@@ -135,13 +147,16 @@ class Entity:
         )
 
     @sdk_call
-    def delete(self, key: str) -> None:
+    def delete(self, key: Any = None, *_: Any) -> None:
         current().storage.delete(sent(key), space=self._space)
 
-    def query(self, options: Any = None, *, metadata_fields: Any = None) -> EntityIndexQuery:
-        if metadata_fields is None and isinstance(options, dict):
-            metadata_fields = options.get("metadataFields", options.get("metadata_fields"))
-        return EntityIndexQuery(self.name, metadata_fields)
+    def query(self, options: Any = None, *_: Any, metadata_fields: Any = None) -> EntityIndexQuery:
+        if isinstance(options, dict) and "metadata_fields" in options:
+            options = {**options, "metadataFields": options["metadata_fields"]}
+            del options["metadata_fields"]
+        if metadata_fields is not None:
+            options = {**spread(options), "metadataFields": metadata_fields}
+        return EntityIndexQuery(self.name, options)
 
     def __repr__(self) -> str:
         return f"<forgeq.kvs entity {self.name!r}>"

@@ -23,27 +23,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from forgeq.jsvalues import truthy
 from forgeq.kvs.conditions import conditions_request
 from forgeq.kvs.errors import ForgeKvsError
 from forgeq.kvs.results import sent
 from forgeq.runtime import current, sdk_call
 
+_MISSING: Any = object()  # an argument left out: JavaScript's undefined
 
-def _entity(entity: Any, entity_name: str | None, conditions: Any, method: str) -> dict[str, Any]:
-    if entity is not None and not isinstance(entity, dict):
-        raise ForgeKvsError(
-            f"transact().{method}(key, ...): the entity argument is {{'entityName': ..., 'conditions': Filter()...}}, "
-            f"not {type(entity).__name__}"
-        )
-    held = dict(entity or {})
-    name = entity_name if entity_name is not None else held.get("entityName", held.get("entity_name"))
-    if conditions is None:
-        conditions = held.get("conditions")
-    shaped: dict[str, Any] = {}
-    if name is not None:
-        shaped["entityName"] = name
-    if conditions is not None:
-        shaped["conditions"] = conditions_request(conditions)
+
+def _entity(entity: Any, entity_name: Any, conditions: Any) -> dict[str, Any]:
+    """An operation's `entity` as the package holds it: `{entityName, conditions}` of a truthy argument
+    (a string or an array has neither), or none; Python's keywords `entity_name=` and `conditions=`
+    (and an `entity_name` key) win over it."""
+    held = dict(entity) if isinstance(entity, dict) else {}
+    if not truthy(entity) and entity_name is None and conditions is None:
+        return {}
+    return {
+        "entityName": entity_name if entity_name is not None else held.get("entityName", held.get("entity_name")),
+        "conditions": conditions if conditions is not None else held.get("conditions"),
+    }
+
+
+def _request(operation: dict[str, Any]) -> dict[str, Any]:
+    """buildRequestSet / Deletes / Checks: the entity's name and its conditions built, at execute()."""
+    shaped = {name: value for name, value in operation.items() if name != "entity"}
+    entity = operation.get("entity")
+    if entity is not None:
+        for name, value in (("entityName", entity["entityName"]), ("conditions", conditions_request(entity["conditions"]))):
+            if value is not None:
+                shaped[name] = value
     return shaped
 
 
@@ -57,16 +66,19 @@ class TransactionBuilder:
 
     def set(
         self,
-        key: str,
-        value: Any,
-        entity: dict[str, Any] | None = None,
-        options: dict[str, Any] | None = None,
-        *,
+        key: Any = None,
+        value: Any = None,
+        entity: Any = None,
+        options: Any = None,
+        *_: Any,
         entity_name: str | None = None,
         conditions: Any = None,
         ttl: Any = None,
     ) -> TransactionBuilder:
-        operation: dict[str, Any] = {"key": key, "value": value, **_entity(entity, entity_name, conditions, "set")}
+        operation: dict[str, Any] = {"key": key, "value": value}
+        held = _entity(entity, entity_name, conditions)
+        if held:
+            operation["entity"] = held
         if ttl is not None:
             options = {**(options or {}), "ttl": ttl}
         if options is not None:
@@ -75,13 +87,14 @@ class TransactionBuilder:
         return self
 
     def delete(
-        self, key: str, entity: dict[str, Any] | None = None, *, entity_name: str | None = None, conditions: Any = None
+        self, key: Any = None, entity: Any = None, *_: Any, entity_name: str | None = None, conditions: Any = None
     ) -> TransactionBuilder:
-        self._deletes.append({"key": key, **_entity(entity, entity_name, conditions, "delete")})
+        held = _entity(entity, entity_name, conditions)
+        self._deletes.append({"key": key, "entity": held} if held else {"key": key})
         return self
 
     def check(
-        self, key: str, entity: dict[str, Any] | None = None, *, entity_name: str | None = None, conditions: Any = None
+        self, key: Any = None, entity: Any = _MISSING, *_: Any, entity_name: str | None = None, conditions: Any = None
     ) -> TransactionBuilder:
         """Fail the whole transaction unless the entity item exists and meets `conditions`; or, beyond
         Forge, unless plain key `key` holds `entity["value"]` (None: unless it does not exist)."""
@@ -93,16 +106,22 @@ class TransactionBuilder:
                 )
             self._checks.append({"key": key, "value": entity["value"]})
             return self
-        self._checks.append({"key": key, **_entity(entity, entity_name, conditions, "check")})
+        if entity_name is None and conditions is None:
+            if entity is _MISSING:
+                raise TypeError("Cannot destructure property 'entityName' of 'undefined' as it is undefined.")
+            if entity is None:
+                raise TypeError("Cannot destructure property 'entityName' of 'object null' as it is null.")
+        held = _entity(entity if entity not in (None, _MISSING) else {}, entity_name, conditions)
+        self._checks.append({"key": key, "entity": held or {"entityName": None, "conditions": None}})
         return self
 
     def request(self) -> dict[str, Any]:
         """The body @forge/kvs posts to /api/v1/transaction (empty lists left out)."""
         sections = {"set": self._sets, "delete": self._deletes, "check": self._checks}
-        return {name: list(items) for name, items in sections.items() if items}
+        return {name: [item if "entity" not in item else _request(item) for item in items] for name, items in sections.items() if items}
 
     @sdk_call
-    def execute(self) -> None:
+    def execute(self, *_: Any) -> None:
         current().storage.transact(sent(self.request()))  # through JSON.stringify, as the package sends it
 
     def __repr__(self) -> str:

@@ -55,6 +55,7 @@ from forgeq.emulator.platform.storage import (
     item,
 )
 from forgeq.emulator.store.entities import EntityScan, IndexShape
+from forgeq.jsontext import escape_surrogates
 from forgeq.jsvalues import shown, type_name
 
 if TYPE_CHECKING:
@@ -312,7 +313,7 @@ def _after_prefix(prefix: str) -> str | None:
 def _check_index_sizes(entity: Entity, index: str, partition: tuple[str, ...], range_attribute: str, value: dict[str, Any]) -> None:
     held = [value.get(a) for a in partition]
     if partition and all(v is not None for v in held):
-        size = sum(len(json.dumps(v, ensure_ascii=False).encode()) for v in held)
+        size = sum(len(escape_surrogates(json.dumps(v, ensure_ascii=False)).encode()) for v in held)
         if size > limits.ENTITY_PARTITION_VALUE_BYTES:
             raise KvsFailure(
                 "INVALID_ENTITY_VALUE",
@@ -321,7 +322,7 @@ def _check_index_sizes(entity: Entity, index: str, partition: tuple[str, ...], r
             )
     ranged = value.get(range_attribute)
     if ranged is not None:
-        size = len(json.dumps(ranged, ensure_ascii=False).encode())
+        size = len(escape_surrogates(json.dumps(ranged, ensure_ascii=False)).encode())
         if size > limits.ENTITY_RANGE_VALUE_BYTES:
             raise KvsFailure(
                 "INVALID_ENTITY_VALUE",
@@ -331,7 +332,7 @@ def _check_index_sizes(entity: Entity, index: str, partition: tuple[str, ...], r
 
 
 def _encode_cursor(fingerprint: str, value: Any, key: str) -> str:
-    text = json.dumps([fingerprint, value, key], separators=(",", ":"), ensure_ascii=False)
+    text = escape_surrogates(json.dumps([fingerprint, value, key], separators=(",", ":"), ensure_ascii=False))
     return CURSOR_PREFIX + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
 
 

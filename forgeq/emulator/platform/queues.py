@@ -27,7 +27,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
-from forgeq.jsontext import depth, stringify
+from forgeq.jsontext import depth, escape_surrogates, stringify
 from forgeq.jsvalues import type_name
 from forgeq.runtime import PlatformRefusal
 
@@ -49,8 +49,9 @@ def check_queue(queue: Any) -> str:
 def check_job(queue: Any, job_id: Any) -> str:
     """The job id of a stats or cancel request, or the 404 a job that cannot exist gets."""
     check_queue(queue)
-    if not isinstance(job_id, str) or not job_id:
-        raise PlatformRefusal(404, {"message": f"The job {job_id} was not found for the queue {queue}."})
+    # A job id is the UUID the package mints: one holding a lone surrogate (valid JSON) names no job.
+    if not isinstance(job_id, str) or not job_id or escape_surrogates(job_id) != job_id:
+        raise PlatformRefusal(404, {"message": f"The job {escape_surrogates(str(job_id))} was not found for the queue {queue}."})
     return job_id
 
 

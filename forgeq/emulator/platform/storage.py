@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
-from forgeq.jsontext import CircularJsonError, depth, parse, stringify
+from forgeq.jsontext import CircularJsonError, depth, escape_surrogates, parse, stringify
 from forgeq.jsvalues import WHITESPACE, shown, type_name
 from forgeq.runtime import PLAIN, SECRET, Space
 
@@ -344,6 +344,8 @@ class Storage:
         self, installation: str, prefix: str, after: str | None, limit: int, now: float
     ) -> list[tuple[str, KvRow]]:
         """Plain keys in order, from the database once this run's writes are committed."""
+        if escape_surrogates(prefix) != prefix:
+            return []  # a key is ASCII and JavaScript's whitespace (check_key): none begins with a lone surrogate
         self.engine.flush()
         return self.engine.store.kv_scan(installation, PLAIN, prefix, after, limit, now)
 

@@ -147,7 +147,7 @@ def _queue_name(source: SourceFile, call: ast.Call, manifest: Manifest | None, r
             'InvalidQueueNameError: write Queue(key="...")',
         )
     if key_node is None and not call.keywords and not call.args:
-        report("FQ302", call, "Queue() without a key throws InvalidQueueNameError")
+        report("FQ302", call, "Queue() without a key throws a TypeError, as new Queue() does")
         return
     name = _string_value(source, key_node, source.enclosing_function(call))
     if name is None:

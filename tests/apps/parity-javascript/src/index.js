@@ -101,7 +101,8 @@ async function runStep(step, state) {
   if (['push', 'getStats', 'jobStats', 'cancel'].includes(step.do) && state.queue === null) throw new HarnessError('no queue');
   switch (step.do) {
     case 'queue':
-      state.queue = new Queue({ key: make(step.key) });
+      if ('params' in step) state.queue = new Queue(...(step.params === '$none' ? [] : [make(step.params)]));
+      else state.queue = new Queue({ key: make(step.key) });
       return 'constructed';
     case 'push': {
       const result = await state.queue.push(...('events' in step ? [make(step.events)] : []));

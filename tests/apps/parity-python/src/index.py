@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from forgeq.kvs import Filter, FilterConditions, WhereConditions, kvs
 from forgeq.resolver import Resolver
 
 _cases: dict[str, Any] | None = None
+sys.setrecursionlimit(5000)  # clipped() walks a 512-level body, as the JavaScript side does
 
 
 class HarnessError(Exception):
@@ -108,8 +110,9 @@ def plain(value: Any) -> Any:
 def clipped(value: Any) -> Any:
     """Long strings (sizes at a limit) as their length and first characters: a log is cut at 200 KB."""
     if isinstance(value, str):
-        units = len(value.encode("utf-16-le", "surrogatepass")) // 2
-        return f"<{units} units: {value[:20]}>" if units > 200 else value
+        units = value.encode("utf-16-le", "surrogatepass")
+        head = units[:40].decode("utf-16-le", "surrogatepass")  # value.slice(0, 20): UTF-16 units
+        return f"<{len(units) // 2} units: {head}>" if len(units) > 400 else value
     if isinstance(value, list):
         return f"<array of {len(value)}: {stringify(value[:3])}>" if len(value) > 200 else [clipped(item) for item in value]
     if isinstance(value, dict):
@@ -127,6 +130,9 @@ async def run_step(step: dict[str, Any], state: dict[str, Any]) -> Any:
         raise HarnessError("no queue")
     given = [state["job"]["id"] if step["job"] == "$last" else make(step["job"])] if "job" in step else []
     if what == "queue":
+        if "params" in step:  # Queue(params) as JavaScript's new Queue(params), or with nothing given
+            state["queue"] = Queue(*([] if step["params"] == "$none" else [make(step["params"])]))
+            return "constructed"
         state["queue"] = Queue(key=make(step["key"]))
         return "constructed"
     if what == "push":
@@ -199,19 +205,30 @@ async def cases(event: dict[str, Any], context: dict[str, Any]) -> Any:
     return make(answers[retry_count]) if retry_count < len(answers) else None
 
 
+def retry_count(holder: Any) -> Any:
+    """`holder && holder.retryContext ? holder.retryContext.retryCount : 0`: None where JavaScript reads undefined."""
+    context = holder.get("retryContext") if isinstance(holder, dict) else None
+    if not context:
+        return 0
+    return context.get("retryCount") if isinstance(context, dict) else None
+
+
+def answer(answers: list[Any], count: Any) -> Any:
+    """`retryCount < answers.length ? make(answers[retryCount]) : undefined`."""
+    return make(answers[count]) if isinstance(count, int) and 0 <= count < len(answers) else None
+
+
 async def echo(event: dict[str, Any], context: dict[str, Any]) -> Any:
     emit({"received": event, "context": context})
     body = event.get("body")
     answers = body.get("respond") if isinstance(body, dict) and isinstance(body.get("respond"), list) else []
-    retry_count = event["retryContext"]["retryCount"] if event.get("retryContext") else 0
-    return make(answers[retry_count]) if retry_count < len(answers) else None
+    return answer(answers, retry_count(event))
 
 
 async def trigger(payload: dict[str, Any], context: dict[str, Any]) -> Any:
     emit({"triggered": payload, "context": context})
     answers = payload.get("respond") if isinstance(payload, dict) and isinstance(payload.get("respond"), list) else []
-    retry_count = payload["retryContext"]["retryCount"] if isinstance(payload, dict) and payload.get("retryContext") else 0
-    return make(answers[retry_count]) if retry_count < len(answers) else None
+    return answer(answers, retry_count(payload))
 
 
 resolver = Resolver()
@@ -222,8 +239,7 @@ def listener(request: dict[str, Any]) -> Any:
     payload, context = request["payload"], request["context"]
     emit({"payload": payload, "context": context})
     answers = payload.get("respond") if isinstance(payload, dict) and isinstance(payload.get("respond"), list) else []
-    retry_count = payload["retryContext"]["retryCount"] if isinstance(payload, dict) and payload.get("retryContext") else 0
-    return make(answers[retry_count]) if retry_count < len(answers) else None
+    return answer(answers, retry_count(payload))
 
 
 v1 = resolver.get_definitions()
