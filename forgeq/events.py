@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from forgeq.emulator import limits
-from forgeq.jsontext import CircularJsonError, stringify
+from forgeq.jsontext import CircularJsonError, parse, stringify, through_json
 from forgeq.jsvalues import to_number, to_string, truthy
 from forgeq.runtime import PlatformRefusal, current, sdk_call
 
@@ -297,28 +297,30 @@ class Queue:
 
 
 def _stats(queue: Any, job_id: Any) -> JobStats:
-    _check_job_request(queue, job_id)
+    sent = _check_job_request(queue, job_id)
     try:
-        counts = current().job_stats(queue, job_id)
+        counts = current().job_stats(queue, sent)
     except PlatformRefusal as refusal:
         raise refused(refusal, queue=queue, job_id=job_id) from None
     return JobStats(counts["success"], counts["inProgress"], counts["failed"])
 
 
 def _cancel(queue: Any, job_id: Any) -> None:
-    _check_job_request(queue, job_id)
+    sent = _check_job_request(queue, job_id)
     try:
-        current().cancel_job(queue, job_id)
+        current().cancel_job(queue, sent)
     except PlatformRefusal as refusal:
         raise refused(refusal, queue=queue, job_id=job_id) from None
 
 
-def _check_job_request(queue: Any, job_id: Any) -> None:
-    """validators.js `validateGetStatsPayload` / `validateCancelJobRequest`."""
+def _check_job_request(queue: Any, job_id: Any) -> Any:
+    """validators.js `validateGetStatsPayload` / `validateCancelJobRequest`; the job id as the request
+    sends it, through JSON.stringify (a cycle is its TypeError, before any request)."""
     if not truthy(job_id):
         raise JobDoesNotExistError("jobId cannot be empty.")
     if not valid_queue_key(queue):
         raise InvalidQueueNameError(QUEUE_NAME_MESSAGE)
+    return job_id if type(job_id) is str else through_json(job_id)
 
 
 def refused(refusal: PlatformRefusal, *, queue: Any = None, job_id: Any = None) -> EventsError:
@@ -396,18 +398,35 @@ def validate_push(events: Any) -> list[dict[str, Any]]:
         raise NoEventsToPushError("No events pushed.")
     if len(batch) > limits.MAX_EVENTS_PER_PUSH:
         raise TooManyEventsError(f"This push contains more than the {limits.MAX_EVENTS_PER_PUSH} events allowed.")
-    for event in batch:
-        if not isinstance(event, dict):
+    plain = True
+    for given in batch:
+        event = _object(given)
+        if event is None:
             raise InvalidPayloadError("Event must be an object.")
-        if not isinstance(event.get("body"), dict):
+        body = event.get("body")
+        if _object(body) is None:
             raise InvalidPayloadError("Event body must be an object.")
+        plain = plain and event is given and isinstance(body, dict)
         delay = event.get("delayInSeconds")
         seconds = to_number(delay)  # `d && d > 900 || d && d < 0`: NaN passes, and so does "10"
         if truthy(delay) and (seconds > limits.MAX_DELAY_SECONDS or seconds < 0):
             raise InvalidPushSettingsError(f"The delayInSeconds setting must be between 0 and {limits.MAX_DELAY_SECONDS}.")
-    if len(to_json(batch).encode("utf-8")) / 1024 > limits.MAX_PUSH_BYTES / 1024:
+    text = to_json(batch)
+    if len(text.encode("utf-8")) / 1024 > limits.MAX_PUSH_BYTES / 1024:
         raise PayloadTooBigError(f"The maximum payload size is {limits.MAX_PUSH_BYTES // 1024}KB.")
-    return batch
+    return batch if plain else parse(text)  # an object with toJSON is sent as its JSON, as the package sends it
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    """`typeof value === 'object'`, not an array nor null: a dict, or what an object with toJSON stands
+    for (an InvocationError is the plain object its constructor returns); None for anything else."""
+    if isinstance(value, dict):
+        return value
+    method = getattr(value, "toJSON", None)
+    if callable(method) and not isinstance(value, list | tuple | str | int | float):
+        shown = method()
+        return shown if isinstance(shown, dict) else {}
+    return None
 
 
 def to_json(value: Any) -> str:

@@ -87,8 +87,8 @@ def to_string(value: Any, _seen: frozenset[int] = frozenset()) -> str:
             return ""  # Array.prototype.join leaves out an array already being joined
         inner = _seen | {id(value)}
         return ",".join("" if item is None else to_string(item, inner) for item in value)
-    if isinstance(value, dict):
-        return "[object Object]"
+    if isinstance(value, dict) or callable(getattr(value, "toJSON", None)):
+        return "[object Object]"  # an object with toJSON stands for a JavaScript object (an InvocationError, a Filter)
     return str(value)
 
 

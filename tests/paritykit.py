@@ -137,6 +137,7 @@ def _push_shapes() -> list[Case]:
         [{"body": {}, "concurrency": "k"}], [{"body": {}, "concurrency": None}],
         [{"body": {"c": {"$": "circular"}}}], [{"body": {"c": {"$": "circularArray"}}}],
         {"body": {"$": "circular"}}, [{"body": {"ie": invocation_error({"retryAfter": 0})}}],
+        invocation_error({"retryAfter": 2}), [{"body": invocation_error({"retryAfter": 2})}], [{"body": {"$": "QueueResponse", "retry": True}, "delayInSeconds": "x"}],
         events(50, {"i": 1}), events(51, {"i": 1}), events(49, {"i": 1}), events(1, {"i": 1}),
         events(2, {}, delayInSeconds=5), events(3, {"x": "y"}, concurrency={"key": "k", "limit": 2}),
     ]  # fmt: skip
@@ -192,7 +193,7 @@ def _delays() -> list[Case]:
 
 
 def _job_progress() -> list[Case]:
-    jobs: list[Any] = ["$last", "", None, 0, 123, 1.0, True, False, "nope", ["x"], {}, "$last", "\ud800"]
+    jobs: list[Any] = ["$last", "", None, 0, 123, 1.0, True, False, "nope", ["x"], {}, "$last", "\ud800", {"$": "QueueResponse"}, {"$": "circular"}]
     cases = []
     for job in jobs:
         for how in ("getStats", "jobStats", "cancel"):
@@ -504,7 +505,7 @@ def _transactions() -> list[Case]:
         [["set", "t3", {"name": 5}, item]], [["set", "a", 1, None, {"ttl": {"value": 1, "unit": "DAYS"}}]],
         [["set", "a", 1, None, {"keyPolicy": "OVERRIDE"}]], [["delete", "t1", item], ["set", "t1", {"name": "again"}, item]],
         [["set", "a", 1, {"entityName": "undeclared"}]], [["check", "t1", {"entityName": "item", "conditions": filter_of("and")}]],
-        [["set", "a", 1, "item"]], [["set", "a", 1, 0]], [["set", "a", 1, []]], [["delete", "t1", "item"]], [["check", "t1"]], [["check", "t1", None]],
+        [["set", "a"]], [["set", "a", 1, "item"]], [["set", "a", 1, 0]], [["set", "a", 1, []]], [["delete", "t1", "item"]], [["check", "t1"]], [["check", "t1", None]],
         [["check", "t1", "item"]], [["set", "a", 1, {"entityName": "item", "conditions": {}}]], [["set", "t1", {"name": "x"}, {"entityName": "item", "conditions": "x"}]],
     ]  # fmt: skip
     cases = []

@@ -67,7 +67,7 @@ class TransactionBuilder:
     def set(
         self,
         key: Any = None,
-        value: Any = None,
+        value: Any = _MISSING,
         entity: Any = None,
         options: Any = None,
         *_: Any,
@@ -75,7 +75,7 @@ class TransactionBuilder:
         conditions: Any = None,
         ttl: Any = None,
     ) -> TransactionBuilder:
-        operation: dict[str, Any] = {"key": key, "value": value}
+        operation: dict[str, Any] = {"key": key} if value is _MISSING else {"key": key, "value": value}  # undefined is left out
         held = _entity(entity, entity_name, conditions)
         if held:
             operation["entity"] = held
