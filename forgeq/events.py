@@ -400,13 +400,15 @@ def validate_push(events: Any) -> list[dict[str, Any]]:
         raise TooManyEventsError(f"This push contains more than the {limits.MAX_EVENTS_PER_PUSH} events allowed.")
     plain = True
     for given in batch:
-        event = _object(given)
+        event = given if type(given) is dict else _object(given)
         if event is None:
             raise InvalidPayloadError("Event must be an object.")
         body = event.get("body")
-        if _object(body) is None:
-            raise InvalidPayloadError("Event body must be an object.")
-        plain = plain and event is given and isinstance(body, dict)
+        if type(body) is not dict:
+            if _object(body) is None:
+                raise InvalidPayloadError("Event body must be an object.")
+            plain = False
+        plain = plain and event is given
         delay = event.get("delayInSeconds")
         seconds = to_number(delay)  # `d && d > 900 || d && d < 0`: NaN passes, and so does "10"
         if truthy(delay) and (seconds > limits.MAX_DELAY_SECONDS or seconds < 0):
