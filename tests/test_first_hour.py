@@ -73,6 +73,67 @@ def test_every_option_names_its_value_and_no_range_prints_a_sixteen_digit_bound(
     assert "000000000" not in shown.stdout
 
 
+def test_every_help_names_its_values_in_capitals_and_lists_whole_lines(monkeypatch, capsys):
+    """Every command's help as main() prints it, the commands found in the typer app itself (a new
+    command is checked too): no `<str>` or `<list[str]>` for a value, no listing line cut with `...`,
+    and `forgeq --help` (a listing built without the commands' parameters) lists them all."""
+    import typer
+
+    from forgeq import cli
+
+    full = typer.main.get_command(cli.build_app())
+    assert sorted(full.commands) == sorted(cli.SHORT_HELP)
+    paths: list[list[str]] = []
+
+    def walk(command, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(full, [])
+    for path in paths:
+        monkeypatch.setattr(sys, "argv", ["forgeq", *path, "--help"])
+        with pytest.raises(SystemExit) as done:
+            cli.main()
+        text = capsys.readouterr().out
+        assert done.value.code == 0 and "Usage: forgeq" in text, path
+        assert not re.search(r"<[a-z][a-z_\[\]]*>", text), (path, text)
+        listing = text.split("Commands:\n")[1].split("\n\n")[0] if "Commands:\n" in text else ""
+        assert not re.search(r"\.\.\.$", listing, re.MULTILINE), (path, listing)
+    monkeypatch.setattr(sys, "argv", ["forgeq", "--help"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    top = capsys.readouterr().out
+    assert all(re.search(rf"^  {name} +{re.escape(line[:20])}", top, re.MULTILINE) for name, line in cli.SHORT_HELP.items()), top
+
+
+def test_hints_say_uv_run_forgeq_when_only_uv_run_put_forgeq_on_the_path(tmp_path: Path, monkeypatch):
+    """`uv run forgeq demo` in a clone: uv run puts the clone's .venv/bin first on PATH, where the
+    user's shell has no forgeq; the demo's and init's hints must not send them to `forgeq ...`."""
+    from forgeq.cli.common import command_prefix
+
+    def executable(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "forgeq").write_text("#!/bin/sh\n")
+        (folder / "forgeq").chmod(0o755)
+
+    venv, user_bin = tmp_path / "clone" / ".venv", tmp_path / "bin"
+    executable(venv / "bin")
+    user_bin.mkdir()
+    monkeypatch.setenv("PATH", os.pathsep.join([str(venv / "bin"), str(user_bin), "/usr/bin", "/bin"]))
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv))
+    monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
+    assert command_prefix() == "uv run forgeq"
+    executable(user_bin)  # installed with `uv tool install .`
+    assert command_prefix() == "forgeq"
+    (user_bin / "forgeq").unlink()
+    monkeypatch.delenv("UV_RUN_RECURSION_DEPTH")  # the environment activated in the shell: forgeq is the user's
+    assert command_prefix() == "forgeq"
+    monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
+    done = forgeq("init", tmp_path / "my-app", env={"PATH": os.environ["PATH"], "VIRTUAL_ENV": str(venv), "UV_RUN_RECURSION_DEPTH": "1"})
+    assert "  uv run forgeq push issue-created --count 1000" in done.stdout, done.stdout
+
+
 def test_run_and_lint_take_the_manifest_with_m_as_every_command_does(app: Path, tmp_path: Path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -125,6 +186,20 @@ def test_the_summary_tells_this_run_from_the_state(app: Path):
     assert text.index("this run:") < text.index("state:") and "\n  dropped 0, lost 0\n" in text
 
 
+def test_a_run_that_did_nothing_shows_no_quota_use_of_earlier_runs(app: Path):
+    assert forgeq("push", "--queue", "work", "--body", '{"n": 1}', "--count", "3", cwd=app).returncode == 0
+    first = forgeq_json("run", "--until-idle", cwd=app)
+    assert {(item["metric"], item["used"]) for item in first["run"]["limits"]} >= {("write_units", 3)}
+    # the next run starts inside the windows the first one filled: their use is the state's, not its own
+    again = forgeq_json("run", "--until-idle", cwd=app)
+    assert again["run"]["attempts"] == 0 and again["run"]["limits"] == [], again["run"]["limits"]
+    assert {item["metric"] for item in again["state"]["limits"]} >= {"write_units"}
+    assert forgeq("push", "--queue", "work", "--body", '{"n": 2}', cwd=app).returncode == 0
+    third = forgeq_json("run", "--until-idle", cwd=app)
+    writes = next(item for item in third["run"]["limits"] if item["metric"] == "write_units")
+    assert writes["used"] == 4 and writes["refused"] == 0  # the window it shares with the first run, as the quota counts it
+
+
 def test_a_pipe_gets_an_idle_line_and_ctrl_c_exits_130_after_the_summary(app: Path):
     run = subprocess.Popen(
         [sys.executable, "-m", "forgeq", "run"], cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -163,9 +238,31 @@ def test_a_terminal_gets_a_live_status_instead_of_a_line_per_attempt(app: Path):
     assert run.wait(timeout=30) == 0
     text = output.decode()
     assert " try " not in text  # no line per attempt on a terminal
+    clocks = re.findall(r"(\S+) virtual  ", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text))
+    assert clocks and all(clock.startswith("+") for clock in clocks), clocks  # the state's virtual clock from the first frame
     final = re.search(r"virtual  [\d.]+s wall  300 attempts \(\d+/s\)\r?\n  done 300  waiting 0  dropped 0  lost 0", text)
     assert final is not None, text[-2000:]
     assert "this run: 300 attempts" in text
+
+
+def test_the_status_estimates_from_the_recent_rate_and_fits_80_columns():
+    import io
+
+    wall = [100.0]
+    waiting = [9000]
+    status = render.StatusPrinter(io.StringIO(), lambda: waiting[0], live=False)
+    status.wall, status.started, status.now = (lambda: wall[0]), 100.0, 1_700_000_000.0
+    # a burst: 1000 events in the first second, then 10 per second (retries trickling)
+    for second, finished in ((1, 1000), (2, 1010), (3, 1020), (4, 1030), (5, 1040), (6, 1050), (7, 1060)):
+        wall[0] = 100.0 + second
+        waiting[0] = 10_000 - finished
+        status.progress({"succeeded": finished}, 1_700_000_000.0 + second)
+        status.draw()
+    eta = status.eta()
+    assert eta is not None and 800 < eta < 1000, eta  # 8940 left at 10/s, not at the run's average of 151/s
+    assert "ETA ~14m" in status.line()
+    status.went_idle(1_700_000_000.0)
+    assert all(len(line) <= 80 for line in status.line().splitlines()), status.line()
 
 
 def test_listings_say_what_they_left_out_and_a_product_event_names_its_triggers(tmp_path: Path):
@@ -181,6 +278,9 @@ def test_listings_say_what_they_left_out_and_a_product_event_names_its_triggers(
     assert "showing 1-2 of 6 events; --limit N and --offset N page through them" in listed
     timeline = forgeq("inspect", "timeline", "1", cwd=app).stdout
     assert timeline.startswith("product event #1 ") and "job None" not in timeline
+    job = forgeq_json("push", "--queue", "work", "--body", "{}", "--count", "3", cwd=app)["job_id"]
+    paged = forgeq("inspect", "timeline", "--job", job, "--limit", "1", "--offset", "1", cwd=app).stdout
+    assert paged.count("\nevent #") == 1 and "showing 2-2 of 3 events" in paged, paged
     assert re.search(r"delivered to: #\d+ t \(succeeded\)", timeline), timeline
 
 

@@ -19,22 +19,35 @@ if TYPE_CHECKING:
     import typer
 
 
+# Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
+SHORT_HELP = {
+    "demo": "A bulk import against the bundled demo app, run until idle.",
+    "run": "Deliver the queued events: consumers, triggers, retries, quotas.",
+    "push": "Fire product events at the app's triggers, or push to a queue.",
+    "webtrigger": "Call a web trigger with the request Forge builds; print its response.",
+    "invoke": "Call a UI resolver as @forge/bridge's invoke(key, payload) does.",
+    "lint": "Check the manifest and the retry logic before anything runs.",
+    "init": "Create a new app: trigger, queue, consumer with backoff, tests.",
+    "doctor": "What this forgeq emulates exactly, approximately, not at all.",
+    "report": "The state's pictures in one offline HTML file.",
+    "inspect": "Queues, events, jobs, timelines, the ledger, the store, quotas.",
+    "replay": "Deliver dropped or lost events again, as new events.",
+    "reset": "Empty the state file (asks first).",
+    "export": "Write the whole state as JSON (secrets left out).",
+    "import": "Load an export into an empty state.",
+}
+
+
 @functools.cache
-def build_app() -> typer.Typer:
+def build_app(listing: bool = False) -> typer.Typer:
     """The typer app. Built when a command needs it, not on import: the launcher calls `run` and
-    `push` without it (forgeq/launcher.py), and building it imports typer and every command."""
+    `push` without it (forgeq/launcher.py), and building it imports typer and every command.
+
+    `listing`: the app `forgeq --help` prints, each command a name and its line. typer builds every
+    parameter of every command (annotations evaluated, a click object each) before it prints
+    anything, two thirds of the time `forgeq --help` took beyond `import typer`; a listing needs none."""
     import typer
 
-    from forgeq.cli import commands
-    from forgeq.cli import demo as demo_commands
-    from forgeq.cli import doctor as doctor_commands
-    from forgeq.cli import init as init_commands
-    from forgeq.cli import inspect as inspect_commands
-    from forgeq.cli import lint as lint_commands
-    from forgeq.cli import pushers as pusher_commands
-    from forgeq.cli import replay as replay_commands
-    from forgeq.cli import report as report_commands
-    from forgeq.cli import state as state_commands
     from forgeq.cli.common import CONTEXT, examples
 
     app = typer.Typer(
@@ -71,22 +84,59 @@ def build_app() -> typer.Typer:
         if verbose:
             os.environ["FORGEQ_VERBOSE"] = "1"
 
-    # Each command with the one line `forgeq --help` lists (click would cut the docstring at 45 columns).
-    app.command("demo", short_help="A bulk import against the bundled demo app, run until idle.", epilog=demo_commands.EXAMPLES)(demo_commands.demo)
-    app.command("run", short_help="Deliver the queued events: consumers, triggers, retries, quotas.", epilog=commands.RUN_EXAMPLES)(commands.run)
-    app.command("push", short_help="Fire product events at the app's triggers, or push to a queue.", epilog=commands.PUSH_EXAMPLES)(commands.push)
-    app.command("webtrigger", short_help="Call a web trigger with the request Forge builds; print its response.")(pusher_commands.webtrigger)
-    app.command("invoke", short_help="Call a UI resolver as @forge/bridge's invoke(key, payload) does.")(pusher_commands.invoke)
-    app.command("lint", short_help="Check the manifest and the retry logic before anything runs.", epilog=lint_commands.EXAMPLES)(lint_commands.lint)
-    app.command("init", short_help="Create a new app: trigger, queue, consumer with backoff, tests.", epilog=init_commands.EXAMPLES)(init_commands.init)
-    app.command("doctor", short_help="What this forgeq emulates exactly, approximately, not at all.")(doctor_commands.doctor)
-    app.command("report", short_help="The state's pictures in one offline HTML file.", epilog=report_commands.EXAMPLES)(report_commands.report)
-    app.add_typer(inspect_commands.app, name="inspect", short_help="Queues, events, jobs, timelines, the ledger, the store, quotas.")
-    app.command("replay", short_help="Deliver dropped or lost events again, as new events.")(replay_commands.replay)
-    app.command("reset", short_help="Empty the state file (asks first).")(state_commands.reset)
-    app.command("export", short_help="Write the whole state as JSON (secrets left out).")(state_commands.export)
-    app.command("import", short_help="Load an export into an empty state.")(state_commands.import_)
+    if listing:
+        for name, line in SHORT_HELP.items():
+            app.command(name, short_help=line)(_listed)
+        return app
+
+    from forgeq.cli import commands
+    from forgeq.cli import demo as demo_commands
+    from forgeq.cli import doctor as doctor_commands
+    from forgeq.cli import init as init_commands
+    from forgeq.cli import inspect as inspect_commands
+    from forgeq.cli import lint as lint_commands
+    from forgeq.cli import pushers as pusher_commands
+    from forgeq.cli import replay as replay_commands
+    from forgeq.cli import report as report_commands
+    from forgeq.cli import state as state_commands
+
+    def command(name: str, function: Any, epilog: str | None = None) -> None:
+        app.command(name, short_help=SHORT_HELP[name], epilog=epilog)(function)
+
+    command("demo", demo_commands.demo, demo_commands.EXAMPLES)
+    command("run", commands.run, commands.RUN_EXAMPLES)
+    command("push", commands.push, commands.PUSH_EXAMPLES)
+    command("webtrigger", pusher_commands.webtrigger)
+    command("invoke", pusher_commands.invoke)
+    command("lint", lint_commands.lint, lint_commands.EXAMPLES)
+    command("init", init_commands.init, init_commands.EXAMPLES)
+    command("doctor", doctor_commands.doctor)
+    command("report", report_commands.report, report_commands.EXAMPLES)
+    app.add_typer(inspect_commands.app, name="inspect", short_help=SHORT_HELP["inspect"])
+    command("replay", replay_commands.replay)
+    command("reset", state_commands.reset)
+    command("export", state_commands.export)
+    command("import", state_commands.import_)
     return app
+
+
+def plain_metavars(command: Any) -> None:
+    """Every value in the help named in capitals (`-H, --header NAME:VALUE`, `EVENT`), never by its
+    Python type: typer shows `<str>` or `<list[str]>` for an option without a metavar, and the
+    type after every argument. A command that names its values (metavar=...) keeps its names."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) or getattr(param, "count", False) or param.name is None:
+            continue
+        if param.metavar is None:
+            param.metavar = param.name.upper()
+        if param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # typer writes it after the argument's name
+    for sub in getattr(command, "commands", {}).values():
+        plain_metavars(sub)
+
+
+def _listed() -> None:
+    """A command as `forgeq --help` lists it; never called (the listing app runs no command)."""
 
 
 def __getattr__(name: str) -> Any:
@@ -107,9 +157,12 @@ def main() -> None:
     if any(arg in ("-v", "--verbose") for arg in args[1:]) and "--" not in args:
         # `forgeq run -v` as well as `forgeq -v run`: the option is the group's, lifted to the front.
         args = ["--verbose", *(arg for arg in args if arg not in ("-v", "--verbose"))]
+    # `forgeq` and `forgeq --help` list the commands: no command's parameters, no defaults file.
+    listing = args in ([], ["--help"], ["-h"]) and not os.environ.get("_FORGEQ_COMPLETE")
     try:
-        command = typer.main.get_command(build_app())
-        defaults = _app_defaults(command)
+        command = typer.main.get_command(build_app(listing))
+        plain_metavars(command)
+        defaults = None if listing else _app_defaults(command)
         # Without standalone mode, click returns the code of a `raise typer.Exit(code=...)` instead of raising it.
         code = command.main(args, prog_name="forgeq", standalone_mode=False, default_map=defaults)
     except ForgeqError as error:

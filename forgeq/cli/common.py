@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -47,3 +49,17 @@ def examples(*lines: str, docs: str | None = None) -> str:
     if docs:
         text += f"\n\nMore: {docs}"
     return text
+
+
+def command_prefix() -> str:
+    """How the user calls forgeq from their shell in another folder: `forgeq` when it is on their
+    PATH, else through uv (the demo's and a new app's pyproject.toml bring this forgeq).
+    `uv run forgeq ...` puts its environment's bin folder first on PATH: that one is not the user's."""
+    path = os.environ.get("PATH", "")
+    if os.environ.get("UV_RUN_RECURSION_DEPTH") and os.environ.get("VIRTUAL_ENV"):
+        entries = path.split(os.pathsep)
+        ours = os.path.join(os.environ["VIRTUAL_ENV"], "bin")
+        if ours in entries:
+            entries.remove(ours)  # the first one, uv run's; an activated environment's stays
+        path = os.pathsep.join(entries)
+    return "forgeq" if shutil.which("forgeq", path=path) else "uv run forgeq"

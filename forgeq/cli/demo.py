@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from forgeq.cli.common import DEFAULT_SEED, SeedOption, examples
+from forgeq.cli.common import DEFAULT_SEED, SeedOption, command_prefix, examples
 
 EXAMPLES = examples(
     "forgeq demo                      # 1000 issues; a live status on a terminal",
@@ -76,9 +76,3 @@ def demo(
     run(manifest=manifest, until_idle=True, seed=seed, timeline=timeline)
     render.info(f"look closer: cd {target}, then: {command_prefix()} inspect dropped; {command_prefix()} inspect quota; {command_prefix()} report")
 
-
-def command_prefix() -> str:
-    """How to call forgeq from another folder: `forgeq` when it is on PATH, else through uv."""
-    if shutil.which("forgeq"):
-        return "forgeq"
-    return "uv run forgeq"  # the demo folder's pyproject.toml brings this forgeq

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forgeq.cli.common import examples
+from forgeq.cli.common import command_prefix, examples
 
 EXAMPLES = examples(
     "forgeq init my-app && cd my-app && uv run pytest",
@@ -40,9 +40,12 @@ def init(
     written = create_app(folder, force=force, name=name)
     here = folder.resolve() == Path.cwd().resolve()
     steps = [] if here else [f"cd {folder}"]
-    steps += [
-        "uv run pytest                            # the app's tests, on virtual time (pyproject.toml brings forgeq and pytest)",
-        "forgeq push issue-created --count 1000   # a bulk import",
-        "forgeq run --until-idle                  # deliver it, with a live status",
+    forgeq = command_prefix()
+    commands = [
+        ("uv run pytest", "the app's tests, on virtual time (pyproject.toml brings forgeq and pytest)"),
+        (f"{forgeq} push issue-created --count 1000", "a bulk import"),
+        (f"{forgeq} run --until-idle", "deliver it, with a live status"),
     ]
+    width = max(len(command) for command, _ in commands) + 3
+    steps += [f"{command:<{width}}# {what}" for command, what in commands]
     render.initialized(str(folder), written, steps)

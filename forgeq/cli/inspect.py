@@ -45,8 +45,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings=CONTEXT,
 )
-app.command("requests")(site_commands.requests)
-app.add_typer(site_commands.app, name="site")
+app.command("requests", short_help="Every product call handlers made, with its status and Retry-After.")(site_commands.requests)
+app.add_typer(site_commands.app, name="site", short_help="The fake product site after a run: issues, pages, their history.")
 
 
 @app.command("queue", short_help="Per queue: events by state, at the state's clock.")
@@ -93,13 +93,15 @@ def timeline(
     job: Annotated[str | None, typer.Option("--job", metavar="JOB_ID", help="Every event of this job instead of one event.")] = None,
     since: SinceFilter = None,
     until: UntilFilter = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="With --job: at most this many events.")] = 100,
+    offset: Annotated[int, typer.Option("--offset", metavar="N", help="With --job: skip this many events.")] = 0,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Every attempt of one event (or of every event of a job), with the retryContext it carried."""
+    """Every attempt of one event (or of every event of a job, a page at a time), with the retryContext it carried."""
     from forgeq.cli import render
-    from forgeq.cli.selection import selection
+    from forgeq.cli.selection import check_page, selection
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.ids import parse_event_ref
 
@@ -111,19 +113,23 @@ def timeline(
         jobs = store.find_jobs(selection(store, job=job), 1)
         if not jobs:
             raise InputError(f"no job '{job}' in {store.path}", "list them with `forgeq inspect jobs`")
+        check_page(limit, offset)
+        records = store.find_events(selection(store, job=job), limit, offset)  # a bulk import's job has 1e5 events
         attempts: dict[int, list[dict[str, Any]]] = {}
-        for row in store.attempts_of_job(job, window.since, window.until):
-            seq = row.pop("seq")
-            attempts.setdefault(seq, []).append(attempt_json(row, store.site_requests(event=seq, attempt=row["attempt"])))
-        records = store.find_events(selection(store, job=job), -1)
+        if records:
+            for row in store.attempts_of_job(job, window.since, window.until, events=(records[0].id, records[-1].id)):
+                seq = row.pop("seq")
+                attempts.setdefault(seq, []).append(attempt_json(row, store.site_requests(event=seq, attempt=row["attempt"])))
         data: dict[str, Any] = {
             "job": job_json(jobs[0]),
             "timelines": [{"event": event_json(r), "attempts": attempts.get(r.id, [])} for r in records],
+            "total": store.count_events(selection(store, job=job)),
         }
         if json_output:
             render.json_out(data)
         else:
             render.job_timeline(data)
+            render.footer(len(records), data["total"], offset, "event")
         return
     assert event is not None
     record = store.event(parse_event_ref(event))

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from collections import deque
 from typing import Any, TextIO
 
 from forgeq.emulator import limits
@@ -184,6 +185,7 @@ class StatusPrinter:
 
     MAX_NOTABLE = 20
     REDRAW_SECONDS = 0.2
+    ETA_WINDOW = 5.0
     # The loop sends it no report of an attempt that simply succeeded, the commonest: the status
     # counts attempts from `progress`, told after each commit (forgeq/emulator/loop/timeline.py).
     wants_successes = False
@@ -204,6 +206,7 @@ class StatusPrinter:
         self.last_draw = 0.0
         self.pending: int | None = None
         self.idle = False
+        self.recent: deque[tuple[float, int]] = deque()  # (wall, events finished) at each draw: the ETA's rate
         if stream.isatty() if live is None else live:
             from rich.live import Live
 
@@ -258,6 +261,9 @@ class StatusPrinter:
     def draw(self) -> None:
         self.last_draw = self.wall()
         self.pending = self.waiting()
+        self.recent.append((self.last_draw, self.finished))
+        while len(self.recent) > 2 and self.last_draw - self.recent[1][0] >= self.ETA_WINDOW:
+            self.recent.popleft()
         if self.live_display is not None:
             from rich.text import Text
 
@@ -271,13 +277,25 @@ class StatusPrinter:
         attempts = sum(self.counts.values())
         first = [f"{clock_text(self.now)} virtual", f"{wall:.2f}s wall", plural(attempts, "attempt") + (f" ({attempts / wall:.0f}/s)" if wall > 0 else "")]
         if self.idle:
-            first.append("idle: waiting for events; Ctrl-C stops")
-        elif self.pending and self.finished and wall > 1:
-            first.append(f"ETA ~{duration_text(round(self.pending * wall / self.finished))}")
+            first.append("idle; Ctrl-C stops")
+        elif self.pending and wall > 1 and (eta := self.eta()) is not None:
+            first.append(f"ETA {'<1s' if eta < 1 else '~' + duration_text(round(eta))}")
         second = [f"done {self.finished}"] + ([f"waiting {self.pending}"] if self.pending is not None else [])
         second += [f"dropped {self.counts.get('dropped', 0)}", f"lost {self.counts.get('lost', 0)}"]
         outcomes = ", ".join(f"{name} {self.counts[name]}" for name in _OUTCOME_ORDER if self.counts.get(name) and name not in ("dropped", "lost"))
         return "  ".join(first) + "\n  " + "  ".join(second) + (f"  ({outcomes})" if outcomes else "")
+
+    def eta(self) -> float | None:
+        """Wall seconds left at the rate events finished over the last ETA_WINDOW seconds: a bulk
+        import finishes its first-try successes in a burst, then its retries trickle, so the run's
+        average rate would promise the end long before it comes."""
+        if not self.recent or not self.pending:
+            return None
+        since, finished_then = self.recent[0]
+        span, done = self.wall() - since, self.finished - finished_then
+        if span < 1:
+            span, done = self.wall() - self.started, self.finished
+        return self.pending * span / done if done > 0 else None
 
     def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
         if now is not None:

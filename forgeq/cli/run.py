@@ -139,9 +139,11 @@ def run(
     store.set_meta("clock", clock)
     summary_start = store.summary_mark()
     started = render.wall()
+    virtual_start = emulator.clock.now()
+    quota_found = store.open_quota_windows(virtual_start)
     if isinstance(printer, render.StatusPrinter):
         printer.started = started  # the status and the summary give the same wall time
-    virtual_start = emulator.clock.now()
+        printer.now = virtual_start  # the state's clock from the first frame, where the last run left it
 
     stopped_by: list[int] = []
 
@@ -170,7 +172,7 @@ def run(
         printer.close(emulator.clock.now(), elapsed)
     from forgeq.emulator.tools.summary import summarize
 
-    summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), elapsed, run=(emulator.outcomes, emulator.errors))
+    summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), elapsed, run=(emulator.outcomes, emulator.errors), quota_found=quota_found)
     stopped = None
     if stopped_by:
         stopped = "stopped by Ctrl-C" if stopped_by[0] == signal.SIGINT else "stopped by SIGTERM"

@@ -74,9 +74,9 @@ def _app_account(manifest: Path) -> str | None:
         return None  # the state can be read without a valid manifest: the app's account shows by id
 
 
-@app.command("issue")
+@app.command("issue", short_help="One issue as Jira would answer it, with its comments and history.")
 def issue(
-    key: Annotated[str, typer.Argument(help="The issue's key (DEMO-17) or id (10017).")],
+    key: Annotated[str, typer.Argument(metavar="ISSUE", help="The issue's key (DEMO-17) or id (10017).")],
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     installation: InstallationOption = None,
@@ -104,7 +104,7 @@ def issue(
 
 @app.command("page")
 def page(
-    page_id: Annotated[str, typer.Argument(help="The page's id (40017).")],
+    page_id: Annotated[str, typer.Argument(metavar="PAGE_ID", help="The page's id (40017).")],
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
     installation: InstallationOption = None,

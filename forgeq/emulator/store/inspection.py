@@ -214,11 +214,15 @@ class InspectQueries:
     # -- attempts -----------------------------------------------------------------------------------
 
     def attempts_of_job(
-        self, job_id: str, since: float | None = None, until: float | None = None
+        self, job_id: str, since: float | None = None, until: float | None = None, events: tuple[int, int] | None = None
     ) -> list[dict[str, Any]]:
-        """Every attempt of the job's events, by event then attempt (one statement, via events_by_job)."""
+        """Every attempt of the job's events (`events`: those numbered from .. to), by event then
+        attempt (one statement, via events_by_job)."""
         clauses = ["e.job_id = ?"]
         args: list[Any] = [job_id]
+        if events is not None:
+            clauses.append("e.id BETWEEN ? AND ?")
+            args.extend(events)
         if since is not None:
             clauses.append("a.started_at >= ?")
             args.append(since)

@@ -43,18 +43,58 @@ class QuotaStore:
         )
         return [dict(zip(_WINDOW_COLUMNS, row, strict=True)) for row in cursor]
 
-    def quota_peaks(self, since: float | None = None) -> list[dict[str, Any]]:
-        """Per installation and metric: the fullest window, and the calls refused in all windows
-        (with `since`: the windows still open at that time or later, as a run's summary counts them)."""
-        where = " WHERE window_start + window_seconds > ?" if since is not None else ""
-        args: list[Any] = [since] if since is not None else []
+    def open_quota_windows(self, at: float) -> dict[tuple[str, str, float], tuple[int, int]]:
+        """The windows open at `at` (one per installation and metric), with their units used and
+        calls refused: what a run that starts at `at` finds there before its first call."""
         cursor = self.conn.execute(
-            "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
-            f"FROM quota_windows{where} GROUP BY installation, metric ORDER BY installation, metric",
-            args,
+            "SELECT installation, metric, window_start, used, refused FROM quota_windows "
+            "WHERE window_start <= ? AND window_start + window_seconds > ?",
+            (at, at),
         )
+        return {(row[0], row[1], row[2]): (row[3], row[4]) for row in cursor}
+
+    def quota_peaks(
+        self, since: float | None = None, found: dict[tuple[str, str, float], tuple[int, int]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Per installation and metric: the fullest window, and the calls refused in all windows
+        (with `since`: the windows still open at that time or later, as a run's summary counts them;
+        with `found`, what open_quota_windows(since) said when the run started: a window the run
+        did not touch is left out, and its earlier refusals are not the run's)."""
         names = ("installation", "metric", "used", "quota", "refused", "windows", "window_seconds")
-        return [dict(zip(names, row, strict=True)) for row in cursor]
+        if since is None or found is None:
+            where = " WHERE window_start + window_seconds > ?" if since is not None else ""
+            cursor = self.conn.execute(
+                "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
+                f"FROM quota_windows{where} GROUP BY installation, metric ORDER BY installation, metric",
+                [since] if since is not None else [],
+            )
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+        peaks: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in self.conn.execute(
+            "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
+            "FROM quota_windows WHERE window_start > ? GROUP BY installation, metric",
+            (since,),
+        ):
+            peaks[(row[0], row[1])] = dict(zip(names, row, strict=True))
+        for installation, metric, start, used, refused, quota, seconds in self.conn.execute(
+            "SELECT installation, metric, window_start, used, refused, quota, window_seconds FROM quota_windows "
+            "WHERE window_start <= ? AND window_start + window_seconds > ?",
+            (since, since),
+        ):
+            used_before, refused_before = found.get((installation, metric, start), (0, 0))
+            if (used, refused) == (used_before, refused_before):
+                continue
+            peak = peaks.setdefault(
+                (installation, metric),
+                {"installation": installation, "metric": metric, "used": 0, "quota": quota, "refused": 0, "windows": 0, "window_seconds": seconds},
+            )
+            peak["used"] = max(peak["used"], used)
+            if quota is not None:  # as SQL's max(quota), which passes over NULL
+                peak["quota"] = quota if peak["quota"] is None else max(peak["quota"], quota)
+            peak["refused"] += refused - refused_before
+            peak["windows"] += 1
+            peak["window_seconds"] = max(peak["window_seconds"], seconds)
+        return [peaks[key] for key in sorted(peaks)]
 
     def tree_pushes(self, root_id: int) -> int:
         """Push requests made so far by handlers in the invocation tree started by event `root_id`

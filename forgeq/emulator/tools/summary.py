@@ -26,21 +26,30 @@ def summarize(
     wall_seconds: float,
     *,
     run: tuple[Mapping[str, int], Mapping[str | None, int]] | None = None,
+    quota_found: dict[tuple[str, str, float], tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """`run`: the loop's own counts of this run's attempts, by outcome and by error (Emulator.outcomes,
-    Emulator.errors), which spare reading them back from the run's attempt rows."""
+    Emulator.errors), which spare reading them back from the run's attempt rows. `quota_found`: the
+    quota windows open when the run started (Store.open_quota_windows), whose earlier use is not the run's."""
     raw = store.summary_counts(since_attempt, virtual_start, this_run=run is None)
     if run is not None:
         outcomes, errors = run
         raw["outcomes"] = {outcome: count for outcome, count in outcomes.items() if count}
         raw["errors"] = sorted(errors.items(), key=lambda item: (-item[1], str(item[0])))[:5]
     return {
-        "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds),
+        "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds, quota_found),
         "state": _state_block(store, raw),
     }
 
 
-def _run_block(store: Store, raw: dict[str, Any], virtual_start: float, virtual_end: float, wall_seconds: float) -> dict[str, Any]:
+def _run_block(
+    store: Store,
+    raw: dict[str, Any],
+    virtual_start: float,
+    virtual_end: float,
+    wall_seconds: float,
+    quota_found: dict[tuple[str, str, float], tuple[int, int]] | None,
+) -> dict[str, Any]:
     finished = {"queue": 0, "trigger": 0, "product": 0}
     for kind, outcome, count in raw["finished"]:
         if outcome == "succeeded" and kind not in schema.CALL_KINDS:
@@ -55,7 +64,7 @@ def _run_block(store: Store, raw: dict[str, Any], virtual_start: float, virtual_
         "outcomes": raw["outcomes"],
         "attempts_histogram": {str(attempts): count for attempts, count in raw["histogram"]},
         "top_errors": [{"error": error, "count": count} for error, count in raw["errors"]],
-        "limits": _limits(store.quota_peaks(since=virtual_start)),
+        "limits": _limits(store.quota_peaks(since=virtual_start, found=quota_found)),
         "virtual_seconds": round(virtual_end - virtual_start, 3),
         "wall_seconds": round(wall_seconds, 3),
         "attempts_per_second": round(attempts / wall_seconds, 1) if wall_seconds > 0 else None,
