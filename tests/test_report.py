@@ -412,6 +412,39 @@ def test_report_before_any_run_shows_empty_states(make_app: Any, tmp_path: Path)
     assert 'data-stat="drain"' not in page  # nothing drained yet
 
 
+TRIGGER_MANIFEST = """
+app:
+  id: ari:cloud:ecosystem::app/test
+modules:
+  trigger:
+    - key: on-created
+      function: created
+      events: [avi:jira:created:issue]
+  function:
+    - key: created
+      handler: index.created
+"""
+TRIGGER_HANDLER = """
+from forgeq.events import InvocationError
+
+
+def created(event, context):
+    if event["issue"]["key"].endswith(("1", "2")) and not event.get("retryContext"):
+        return InvocationError(retry_after=60)  # the trigger's first try of DEMO-1 and DEMO-2 asks for a retry
+    return None
+"""
+
+
+def test_report_cards_count_the_triggers_retries_as_the_timeline_does(make_app: Any) -> None:
+    manifest = make_app(TRIGGER_MANIFEST, {"src/index.py": TRIGGER_HANDLER})
+    assert forgeq("push", "issue-created", "--count", "3", "--manifest", manifest).returncode == 0
+    assert forgeq("run", "--until-idle", "--manifest", manifest).returncode == 0
+    page = forgeq("report", "--manifest", manifest, "--out", "-").stdout
+    tiles = dict(re.findall(r'data-stat="([a-z_]+)"><b>([^<]+)</b>', page))
+    assert tiles["trigger_invocations"] == "3" and tiles["trigger_retried"] == "2" and tiles["trigger_lost"] == "0"
+    assert tiles["pushed"] == "0" and "trigger_waiting" not in tiles
+
+
 def test_report_errors_are_one_line(tmp_path: Path) -> None:
     done = forgeq("report", "--db", tmp_path / "missing.db", cwd=tmp_path)
     assert done.returncode == 2

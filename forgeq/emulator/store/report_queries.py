@@ -202,6 +202,8 @@ class ReportQueries:
                 "cancelled",
                 "blocked",
                 "trigger_invocations",
+                "trigger_retried",
+                "trigger_waiting",
                 "trigger_lost",
             ),
             0,
@@ -221,7 +223,9 @@ class ReportQueries:
                 totals[name] += count
             else:
                 totals["trigger_invocations"] += count
+                totals["trigger_retried"] += count if retried else 0
                 totals["trigger_lost"] += count if state == schema.DROPPED else 0
+                totals["trigger_waiting"] += count if state not in (schema.SUCCEEDED, schema.DROPPED) else 0
         row = self.conn.execute(
             "SELECT count(*), coalesce(sum(quota_refusals), 0), coalesce(sum(storage_calls), 0) FROM attempts"
         ).fetchone()

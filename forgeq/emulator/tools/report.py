@@ -161,7 +161,7 @@ def _header(data: ReportData, title: str, source: str) -> str:
     started = dt.datetime.fromtimestamp(data.start, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     drain = data.drain_seconds
     stats = [
-        ("pushed", "events pushed", totals["pushed"], False),
+        ("pushed", "queue events pushed", totals["pushed"], False),
         ("succeeded", "succeeded", totals["succeeded"], False),
         ("retried", "retried", totals["retried"], False),
         ("dropped", "dropped", totals["dropped"], totals["dropped"] > 0),
@@ -171,8 +171,12 @@ def _header(data: ReportData, title: str, source: str) -> str:
         if totals[key]:
             stats.append((key, label, totals[key], key == "blocked"))
     if totals["trigger_invocations"]:
+        # The timeline's retries and the histogram's second attempts include the triggers': so do the cards.
         stats.append(("trigger_invocations", "trigger invocations", totals["trigger_invocations"], False))
+        stats.append(("trigger_retried", "triggers retried", totals["trigger_retried"], False))
         stats.append(("trigger_lost", "lost by triggers", totals["trigger_lost"], totals["trigger_lost"] > 0))
+        if totals["trigger_waiting"]:
+            stats.append(("trigger_waiting", "triggers still waiting", totals["trigger_waiting"], False))
     # The same counts as the quota chart below: storage calls refused (429) and pushes over the push limit.
     stats.append(("storage_refused", "storage calls refused", totals["storage_refused"], totals["storage_refused"] > 0))
     stats.append(("pushes_refused", "pushes refused", totals["pushes_refused"], totals["pushes_refused"] > 0))
