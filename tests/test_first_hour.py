@@ -258,6 +258,7 @@ def test_the_status_estimates_from_the_recent_rate_and_fits_80_columns():
         waiting[0] = 10_000 - finished
         status.progress({"succeeded": finished}, 1_700_000_000.0 + second)
         status.draw()
+        assert (status.eta() is None) == (second < 6)  # no estimate before 5 s of history (the first draw at 1 s)
     eta = status.eta()
     assert eta is not None and 800 < eta < 1000, eta  # 8940 left at 10/s, not at the run's average of 151/s
     assert "ETA ~14m" in status.line()

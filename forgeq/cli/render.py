@@ -278,7 +278,7 @@ class StatusPrinter:
         first = [f"{clock_text(self.now)} virtual", f"{wall:.2f}s wall", plural(attempts, "attempt") + (f" ({attempts / wall:.0f}/s)" if wall > 0 else "")]
         if self.idle:
             first.append("idle; Ctrl-C stops")
-        elif self.pending and wall > 1 and (eta := self.eta()) is not None:
+        elif (eta := self.eta()) is not None:
             first.append(f"ETA {'<1s' if eta < 1 else '~' + duration_text(round(eta))}")
         second = [f"done {self.finished}"] + ([f"waiting {self.pending}"] if self.pending is not None else [])
         second += [f"dropped {self.counts.get('dropped', 0)}", f"lost {self.counts.get('lost', 0)}"]
@@ -286,16 +286,14 @@ class StatusPrinter:
         return "  ".join(first) + "\n  " + "  ".join(second) + (f"  ({outcomes})" if outcomes else "")
 
     def eta(self) -> float | None:
-        """Wall seconds left at the rate events finished over the last ETA_WINDOW seconds: a bulk
-        import finishes its first-try successes in a burst, then its retries trickle, so the run's
-        average rate would promise the end long before it comes."""
+        """Wall seconds left at the rate events finished over the last ETA_WINDOW seconds, none before
+        that: a bulk import finishes its first-try successes in a burst, then its retries trickle,
+        so the rate since the start would promise the end long before it comes."""
         if not self.recent or not self.pending:
             return None
         since, finished_then = self.recent[0]
         span, done = self.wall() - since, self.finished - finished_then
-        if span < 1:
-            span, done = self.wall() - self.started, self.finished
-        return self.pending * span / done if done > 0 else None
+        return self.pending * span / done if span >= self.ETA_WINDOW and done > 0 else None
 
     def close(self, now: float | None = None, wall_seconds: float | None = None) -> None:
         if now is not None:
@@ -458,7 +456,7 @@ def summary(data: dict[str, Any], stopped: str | None = None) -> None:
     if any(calls.values()):
         out.write(f"  calls answered: {plural(calls['webtrigger'], 'web trigger call')}, {plural(calls['resolver'], 'UI resolver call')}\n")
     if blocked:
-        out.write(_styled(f"  blocked: {plural(blocked, 'event')} wait for a handler that cannot be loaded", "33", out) + "\n")
+        out.write(_styled(f"  blocked: {plural(blocked, 'event')} {'waits' if blocked == 1 else 'wait'} for a handler that cannot be loaded", "33", out) + "\n")
     if not waiting and not blocked and not stopped:
         out.write("  nothing left to deliver\n")
 

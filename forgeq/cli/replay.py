@@ -98,7 +98,9 @@ def replay(
         if held == 0:
             why = "the ledger is empty: no event was dropped or lost"
         elif waiting == 0:
-            why = f"all {plural(held, 'dropped or lost event')} were replayed already"
+            why = "the one dropped or lost event was replayed already" if held == 1 else f"all {plural(held, 'dropped or lost event')} were replayed already"
+        elif waiting == 1:
+            why = "the one dropped or lost event not replayed yet does not match these options"
         else:
             why = f"none of the {plural(waiting, 'dropped or lost event')} not replayed yet matches these options"
         raise ForgeqError(f"nothing to replay: {why}", "see the ledger with `forgeq inspect dropped`")
