@@ -445,6 +445,19 @@ def test_report_cards_count_the_triggers_retries_as_the_timeline_does(make_app: 
     assert tiles["pushed"] == "0" and "trigger_waiting" not in tiles
 
 
+def test_the_last_histogram_column_keeps_its_count_inside_the_picture() -> None:
+    from types import SimpleNamespace
+
+    from forgeq.emulator.tools import report
+
+    # 570 events done at once, 30 dropped after 30+ attempts: the last column sits at the right edge
+    svg = report._histogram(SimpleNamespace(histogram=[(1, 570, 0), (30, 0, 30)], histogram_capped=True))  # type: ignore[arg-type]
+    width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    label = re.search(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="(\w+)">30<tspan class="bad"> \(30 dropped\)', svg)
+    assert label is not None, svg
+    assert label.group(2) == "end" and float(label.group(1)) <= width - 8
+
+
 def test_report_errors_are_one_line(tmp_path: Path) -> None:
     done = forgeq("report", "--db", tmp_path / "missing.db", cwd=tmp_path)
     assert done.returncode == 2

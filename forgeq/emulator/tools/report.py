@@ -518,8 +518,10 @@ def _histogram(data: ReportData) -> str:
                     f"attempt{'s' if attempts > 1 else ''}</title></rect>"
                 )
         of_which = f'<tspan class="bad"> ({dropped:,} dropped)</tspan>' if dropped else ""
+        # The last column's count ends at its bar's right edge: centred, "30 (30 dropped)" ran off the picture.
+        anchor, at = ("end", x + w) if attempts == columns and of_which else ("middle", x + w / 2)
         body.append(
-            f'<text x="{x + w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{succeeded + dropped:,}{of_which}</text>'
+            f'<text x="{at:.1f}" y="{y - 4:.1f}" text-anchor="{anchor}">{succeeded + dropped:,}{of_which}</text>'
         )
         body.append(
             f'<text x="{x + w / 2:.1f}" y="{baseline + 15}" text-anchor="middle" class="muted">{label}</text>'
