@@ -157,8 +157,8 @@ def main() -> None:
     if any(arg in ("-v", "--verbose") for arg in args[1:]) and "--" not in args:
         # `forgeq run -v` as well as `forgeq -v run`: the option is the group's, lifted to the front.
         args = ["--verbose", *(arg for arg in args if arg not in ("-v", "--verbose"))]
-    # `forgeq` and `forgeq --help` list the commands: no command's parameters, no defaults file.
-    listing = args in ([], ["--help"], ["-h"]) and not os.environ.get("_FORGEQ_COMPLETE")
+    # `forgeq`, `forgeq --help` and `--version` need the list of commands alone: no command's parameters, no defaults file.
+    listing = args in ([], ["--help"], ["-h"], ["--version"]) and not os.environ.get("_FORGEQ_COMPLETE")
     try:
         command = typer.main.get_command(build_app(listing))
         plain_metavars(command)
