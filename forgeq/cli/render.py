@@ -650,18 +650,21 @@ class _PushProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=_console(), transient=True
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=_console(), transient=True
             )
+        self.done = 0
 
     def __enter__(self) -> _PushProgress:
         if self.bar is not None:
             self.bar.start()
-            self.task = self.bar.add_task("push", total=self.total)
+            self.task = self.bar.add_task("pushing", total=self.total)
         return self
 
     def __call__(self, done: int) -> None:
         if self.bar is not None:
-            self.bar.advance(self.task, done)
+            self.done += done
+            # The last row read, the transaction still has to commit (a second or two for 1e5 events).
+            self.bar.update(self.task, advance=done, description="committing" if self.done >= self.total else "pushing")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
