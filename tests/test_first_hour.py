@@ -266,6 +266,20 @@ def test_the_status_estimates_from_the_recent_rate_and_fits_80_columns():
     assert all(len(line) <= 80 for line in status.line().splitlines()), status.line()
 
 
+def test_a_large_push_says_committing_once_its_rows_are_read(monkeypatch):
+    import io
+
+    terminal = io.StringIO()
+    terminal.isatty = lambda: True  # type: ignore[method-assign]
+    monkeypatch.setattr(sys, "stdout", terminal)
+    with render.push_progress(12_000) as progress:
+        descriptions = []
+        for _ in range(3):
+            progress(5000 if len(descriptions) < 2 else 2000)
+            descriptions.append(progress.bar.tasks[0].description)
+    assert descriptions == ["pushing", "pushing", "committing"]
+
+
 def test_listings_say_what_they_left_out_and_a_product_event_names_its_triggers(tmp_path: Path):
     manifest = write_app(
         tmp_path / "app",
