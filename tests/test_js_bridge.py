@@ -272,8 +272,10 @@ export async function work() {
 
 
 def test_megabytes_both_ways_at_once_do_not_stall_the_pipes(tmp_path):
-    # 3.75 MB in one request, then 25 answers of 150 KB while 25 requests of 150 KB are queued.
-    with ForgeApp(js_app(tmp_path, BIG), storage_limits="none") as app:
+    # 3.75 MB in one request, then 25 answers of 150 KB while 25 requests of 150 KB are queued; a stall
+    # shows as a hang, so the attempt gets 60 s (the file's 2 s is for its hang test, tight on a loaded machine).
+    manifest = MANIFEST.replace("timeoutSeconds: 2", "timeoutSeconds: 60")
+    with ForgeApp(js_app(tmp_path, BIG, manifest=manifest), storage_limits="none") as app:
         app.push("work", {"body": {}})
         app.run_until_idle()
         (attempt,) = app.timeline()
