@@ -391,7 +391,9 @@ def test_push_mistakes(tmp_path):
     work = Queue(key="work")
     typo = Queue(key="wrok")  # expect: FQ301
     bad = Queue(key="work queue")  # expect: FQ302
-    js_style = Queue({"key": "work"})  # expect: FQ302
+    js_style = Queue({"key": "work"})
+    bare = Queue("work")  # expect: FQ302
+    js_typo = Queue({"key": "wrok"})  # expect: FQ301
 
 
     def on_created(event, context):

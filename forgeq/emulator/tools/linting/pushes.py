@@ -107,7 +107,8 @@ def _queue_constructions(source: SourceFile) -> Iterator[ast.Call]:
 
 
 def _key_node(call: ast.Call) -> tuple[ast.expr | None, bool]:
-    """(the key expression, whether it came as a JS-style options dict)."""
+    """(the key expression, whether the first argument is a bare value where the options object goes:
+    `Queue("q")`, which has no key, as `new Queue("q")` has none)."""
     for keyword in call.keywords:
         if keyword.arg == "key":
             return keyword.value, False
@@ -116,8 +117,10 @@ def _key_node(call: ast.Call) -> tuple[ast.expr | None, bool]:
         if isinstance(first, ast.Dict):
             for key, value in zip(first.keys, first.values, strict=True):
                 if constant_string(key) == "key":
-                    return value, True
-            return None, True
+                    return value, False
+            return None, False
+        if constant_string(first) is not None:
+            return first, True
         return first, False
     return None, False
 
@@ -138,14 +141,16 @@ def _string_value(source: SourceFile, node: ast.expr | None, scope: FunctionNode
 
 
 def _queue_name(source: SourceFile, call: ast.Call, manifest: Manifest | None, report: Report) -> None:
-    key_node, as_dict = _key_node(call)
-    if as_dict:
+    key_node, bare = _key_node(call)
+    if bare:
+        name = constant_string(key_node) if key_node is not None else None
         report(
             "FQ302",
             call,
-            "Queue({'key': ...}) is the JavaScript form; forgeq.events.Queue takes `key=` and refuses a dict with "
-            'InvalidQueueNameError: write Queue(key="...")',
+            f'Queue("{name}") has no key, as new Queue("{name}") has none in JavaScript: it throws InvalidQueueNameError; '
+            f'write Queue(key="{name}") or Queue({{"key": "{name}"}})',
         )
+        return
     if key_node is None and not call.keywords and not call.args:
         report("FQ302", call, "Queue() without a key throws a TypeError, as new Queue() does")
         return
