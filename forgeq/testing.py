@@ -503,11 +503,14 @@ class ForgeApp:
         """Call a UI resolver's definition `key` as `invoke(key, payload)` of @forge/bridge does from the
         UI module (`forgeq invoke`); return what it returns, or raise InvokeError as the bridge rejects.
 
-        `function` or `module` pick the resolver when the UI modules use several; `extension` is laid
+        When the UI modules use several resolver functions, the one whose handler defines `key` is
+        called; `function` or `module` pick it when more than one (or none) does. `extension` is laid
         over `context.extension` (the issue, project, ... the UI was opened on).
         """
         from forgeq.emulator.loop.calls import call_resolver
+        from forgeq.emulator.tools.resolver_keys import resolver_function
 
+        function = resolver_function(self.manifest, key, function, module)
         result = call_resolver(
             self.emulator, key, payload, function=function, module=module, installation=installation,
             account_id=account_id, extension=extension,

@@ -331,13 +331,118 @@ def test_a_ui_resolver_has_25_seconds(app, monkeypatch):
 
 
 def test_choosing_the_resolver_function(app):
-    with pytest.raises(InputError, match="the UI modules' resolvers are 2 functions: ui, broken-ui"):
+    # broken.py holds no resolver lint can read: it may define getStatus too, so forgeq asks
+    with pytest.raises(InputError) as ambiguous:
         app.invoke("getStatus")
+    assert ambiguous.value.message == (
+        "the UI modules' resolvers are 2 functions: ui, broken-ui; ui defines 'getStatus', and broken-ui may too "
+        "(not every key its resolver defines can be read)"
+    )
+    assert ambiguous.value.hint == "say which function (or module) to call"
     with pytest.raises(InputError, match="function 'nope': no UI module's resolver is that function"):
         app.invoke("getStatus", function="nope")
     with pytest.raises(InputError, match="module 'nope': no UI module with that key"):
         app.invoke("getStatus", module="nope")
     assert app.invoke("getStatus", function="ui")["context"]["moduleKey"] == "status-panel"  # its first module
+
+
+TWO_RESOLVERS = """
+app:
+  id: ari:cloud:ecosystem::app/two-resolvers
+  runtime:
+    name: nodejs20.x
+modules:
+  jira:issuePanel:
+    - key: issue-panel
+      resource: main
+      resolver:
+        function: panel
+      title: Issue
+  jira:adminPage:
+    - key: admin-page
+      resource: main
+      resolver:
+        function: admin
+      title: Settings
+  function:
+    - key: panel
+      handler: panel.handler
+    - key: admin
+      handler: admin.handler
+resources:
+  - key: main
+    path: static/build
+"""
+
+TWO_RESOLVER_FILES = {
+    "src/panel.py": """
+        from forgeq.resolver import Resolver
+
+        resolver = Resolver()
+
+
+        @resolver.define("getIssue")
+        def get_issue(request):
+            return {"module": request["context"]["moduleKey"]}
+
+
+        @resolver.define("ping")
+        def ping(request):
+            return "panel"
+
+
+        handler = resolver.get_definitions()
+    """,
+    "src/admin.py": """
+        from forgeq.kvs import kvs
+        from forgeq.resolver import Resolver
+
+        settings = Resolver()
+
+
+        def get_settings(request):
+            return {"module": request["context"]["moduleKey"], "settings": kvs.get("settings")}
+
+
+        settings.define("getSettings", get_settings)
+        settings.define("ping", lambda request: "admin")
+        handler = settings.get_definitions()
+    """,
+}
+
+
+def test_invoke_calls_the_one_resolver_function_that_defines_the_key(tmp_path: Path):
+    """An issue panel and an admin page with their own resolvers: `invoke(key)` needs no hint, as on Forge."""
+    manifest = write_app(tmp_path / "app", TWO_RESOLVERS, TWO_RESOLVER_FILES)
+    with ForgeApp(manifest, store=manifest.parent / ".forgeq" / "state.db") as app:
+        app.kvs.set("settings", {"theme": "dark"})
+        assert app.invoke("getSettings") == {"module": "admin-page", "settings": {"theme": "dark"}}
+        assert app.invoke("getIssue") == {"module": "issue-panel"}
+        with pytest.raises(InputError) as both:
+            app.invoke("ping")
+        assert both.value.message == "the UI modules' resolvers are 2 functions: panel, admin; panel and admin each define 'ping'"
+        with pytest.raises(InputError, match=r"; none of them defines 'nope' \(say which function \(or module\) to call\)$"):
+            app.invoke("nope")
+        assert app.invoke("ping", module="admin-page") == "admin" and app.invoke("ping", function="panel") == "panel"
+    called = forgeq("invoke", "getSettings", "--json", cwd=manifest.parent)  # over the state the test left
+    assert called.returncode == 0, called.stderr
+    data = json.loads(called.stdout)
+    assert (data["function"], data["value"]) == ("admin", {"module": "admin-page", "settings": {"theme": "dark"}})
+
+
+def test_a_key_read_incompletely_leaves_the_choice_to_the_caller(tmp_path: Path):
+    from forgeq.emulator.app.manifest import load_manifest
+    from forgeq.emulator.tools.resolver_keys import definitions, resolver_function
+
+    files = dict(TWO_RESOLVER_FILES)
+    files["src/admin.py"] = files["src/admin.py"].replace('settings.define("ping"', 'settings.define("p" + "ing"')
+    manifest = load_manifest(write_app(tmp_path / "app", TWO_RESOLVERS, files))
+    assert definitions(manifest, ["panel", "admin"])["admin"].complete is False
+    assert resolver_function(manifest, "getSettings", None, None) == "admin"  # read, and panel's reading is whole
+    with pytest.raises(InputError, match="; panel defines 'ping', and admin may too"):
+        resolver_function(manifest, "ping", None, None)
+    assert resolver_function(manifest, "ping", "panel", None) == "panel"
+    assert resolver_function(manifest, "ping", None, "admin-page") is None  # the module decides
 
 
 # -- modules forgeq does not run ---------------------------------------------------------------------------
@@ -436,7 +541,7 @@ def test_cli_bad_input_is_one_line(app_manifest: Path, monkeypatch, capsys):
         (["webtrigger", "import-hook", "-H", "novalue"], "--header 'novalue': not NAME:VALUE"),
         (["webtrigger", "import-hook", "--method", "FETCH"], "--method FETCH: not an HTTP method"),
         (["invoke", "getStatus", "--payload", "{oops"], "--payload: invalid JSON"),
-        (["invoke", "getStatus"], "the UI modules' resolvers are 2 functions: ui, broken-ui"),
+        (["invoke", "getStatus"], "the UI modules' resolvers are 2 functions: ui, broken-ui; ui defines 'getStatus', and broken-ui may too"),
         (["invoke", "getStatus", "-f", "ui", "--extension", "[1]"], "--extension must be a JSON object"),
     ):
         monkeypatch.setattr(sys, "argv", ["forgeq", *args])

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
+from conftest import forgeq
 from nodejs import js_fixture, requires_node, write_js_app
 
+from forgeq.emulator.errors import InputError
 from forgeq.testing import ForgeApp, InvokeError
 
 __all__ = ["js_fixture"]
@@ -140,3 +143,79 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
             ("webtrigger", "import-hook", "answered"),
             ("resolver", "getStatus", "answered"),
         ]
+
+
+TWO_RESOLVERS = """
+app:
+  id: ari:cloud:ecosystem::app/js-two-resolvers
+  runtime:
+    name: nodejs20.x
+modules:
+  jira:issuePanel:
+    - key: issue-panel
+      resource: main
+      resolver:
+        function: panel
+      title: Issue
+  jira:adminPage:
+    - key: admin-page
+      resource: main
+      resolver:
+        function: admin
+      title: Settings
+  function:
+    - key: panel
+      handler: panel.handler
+    - key: admin
+      handler: admin.handler
+resources:
+  - key: main
+    path: static/build
+"""
+
+TWO_RESOLVER_FILES = {
+    "src/panel.js": """
+        import Resolver from '@forge/resolver';
+
+        const resolver = new Resolver();
+        resolver.define('getIssue', ({ context }) => ({ module: context.moduleKey }));
+        resolver.define('ping', () => 'panel');
+        export const handler = resolver.getDefinitions();
+    """,
+    # the admin page's definitions live in a module it imports, re-exported through an index
+    "src/admin.ts": """
+        import Resolver from '@forge/resolver';
+        import { defineSettings } from './settings';
+
+        const resolver = new Resolver();
+        defineSettings(resolver);
+        export const handler = resolver.getDefinitions();
+    """,
+    "src/settings/index.ts": """
+        export { defineSettings } from './define';
+    """,
+    "src/settings/define.ts": """
+        import { kvs } from '@forge/kvs';
+
+        export function defineSettings(resolver: any): void {
+          resolver.define('getSettings', async ({ context }: any) => ({ module: context.moduleKey, settings: await kvs.get('settings') }));
+          resolver.define('ping', () => 'admin');
+        }
+    """,
+}
+
+
+def test_invoke_calls_the_javascript_resolver_function_that_defines_the_key(tmp_path: Path):
+    manifest = write_js_app(tmp_path / "app", TWO_RESOLVERS, TWO_RESOLVER_FILES)
+    with ForgeApp(manifest, store=manifest.parent / ".forgeq" / "state.db") as app:
+        app.kvs.set("settings", {"theme": "dark"})
+        assert app.invoke("getSettings") == {"module": "admin-page", "settings": {"theme": "dark"}}
+        assert app.invoke("getIssue") == {"module": "issue-panel"}
+        with pytest.raises(InputError) as both:
+            app.invoke("ping")
+        assert both.value.message == "the UI modules' resolvers are 2 functions: panel, admin; panel and admin each define 'ping'"
+        assert app.invoke("ping", module="admin-page") == "admin"
+    called = forgeq("invoke", "getSettings", "--json", cwd=manifest.parent)  # over the state the test left
+    assert called.returncode == 0, called.stderr
+    data = json.loads(called.stdout)
+    assert (data["function"], data["value"]) == ("admin", {"module": "admin-page", "settings": {"theme": "dark"}})

@@ -68,7 +68,7 @@ def webtrigger(
 def invoke(
     key: Annotated[str, typer.Argument(metavar="KEY", help="The resolver definition's key, as the UI passes it to invoke().")],
     payload: Annotated[str | None, typer.Option("--payload", "-p", metavar="JSON", help="The payload invoke() sends: JSON, or @file.json.")] = None,
-    function: Annotated[str | None, typer.Option("--function", "-f", metavar="FUNCTION", help="The resolver function, when the UI modules use several.")] = None,
+    function: Annotated[str | None, typer.Option("--function", "-f", metavar="FUNCTION", help="The resolver function to call. Without it (or --module), forgeq calls the UI modules' resolver function whose handler defines KEY; name it when several (or none) do.")] = None,
     module: Annotated[str | None, typer.Option("--module", metavar="MODULE", help="The UI module the call comes from (its key); sets context.moduleKey and extension.type.")] = None,
     extension: Annotated[str | None, typer.Option("--extension", metavar="JSON", help="JSON laid over context.extension, e.g. '{\"issue\": {\"key\": \"APP-7\"}}'.")] = None,
     account_id: Annotated[str | None, typer.Option("--account-id", metavar="ID", help="The user's accountId in the context.")] = None,
@@ -87,6 +87,7 @@ def invoke(
     from forgeq.cli.push import read_body
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.loop.calls import call_resolver
+    from forgeq.emulator.tools.resolver_keys import resolver_function
 
     value = read_body(payload, "--payload") if payload is not None else None
     overrides = read_body(extension, "--extension") if extension is not None else None
@@ -94,6 +95,7 @@ def invoke(
         raise InputError("--extension must be a JSON object, laid over context.extension")
     engine = _engine(manifest, db, seed, storage_limits, no_timeouts)
     try:
+        function = resolver_function(engine.manifest, key, function, module)
         result = call_resolver(
             engine, key, value, function=function, module=module, installation=installation, account_id=account_id, extension=overrides
         )

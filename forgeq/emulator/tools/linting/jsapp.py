@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,14 +51,17 @@ def uses_javascript(manifest: Manifest) -> bool:
     )
 
 
-def read_app(manifest: Manifest, display: Callable[[Path], str], report: Report) -> JsApp:
-    """Read the JS handler modules of `manifest` and the app modules they import."""
+def read_app(
+    manifest: Manifest, display: Callable[[Path], str], report: Report, functions: Iterable[str] | None = None
+) -> JsApp:
+    """Read the JS handler modules of `manifest` (of `functions` only, when given) and the app modules they import."""
     app_dir = manifest.app_dir
     sources: dict[Path, JsSource] = {}
     handlers: dict[str, JsSource] = {}
     pending: list[Path] = []
     by_function: dict[str, Path] = {}
-    for key, function in manifest.functions.items():
+    wanted = manifest.functions if functions is None else {key: manifest.functions[key] for key in functions}
+    for key, function in wanted.items():
         found, _ = resolve_handler_file(app_dir, function.module_path)
         if found is not None and found.suffix in JS_SUFFIXES and is_inside(found, app_dir):
             by_function[key] = found.resolve()
@@ -142,7 +145,7 @@ def _check_handlers(manifest: Manifest, app: JsApp, manifest_name: str, report: 
         handler = app.handlers.get(consumer.function)
         if consumer.method is None or handler is None:
             continue
-        defines, complete = _defines(app, handler)
+        defines, complete = defined_keys(app, handler)
         if consumer.method not in defines and complete:
             known = ", ".join(sorted(defines)) or "none"
             report(
@@ -152,7 +155,7 @@ def _check_handlers(manifest: Manifest, app: JsApp, manifest_name: str, report: 
             )  # fmt: skip
 
 
-def _defines(app: JsApp, source: JsSource) -> tuple[set[str], bool]:
+def defined_keys(app: JsApp, source: JsSource) -> tuple[set[str], bool]:
     """The resolver keys defined in `source` and the app modules it imports; False if one cannot be read."""
     seen: set[Path] = set()
     keys: set[str] = set()
