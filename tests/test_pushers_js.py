@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import forgeq
 from nodejs import js_fixture, requires_node, write_js_app
+from test_pushers import TWO_RESOLVERS  # an issue panel (function panel) and an admin page (function admin)
 
 from forgeq.emulator.errors import InputError
 from forgeq.testing import ForgeApp, InvokeError
@@ -144,34 +145,6 @@ def test_a_javascript_web_trigger_and_ui_resolver_push_and_their_events_run(tmp_
             ("resolver", "getStatus", "answered"),
         ]
 
-
-TWO_RESOLVERS = """
-app:
-  id: ari:cloud:ecosystem::app/js-two-resolvers
-  runtime:
-    name: nodejs20.x
-modules:
-  jira:issuePanel:
-    - key: issue-panel
-      resource: main
-      resolver:
-        function: panel
-      title: Issue
-  jira:adminPage:
-    - key: admin-page
-      resource: main
-      resolver:
-        function: admin
-      title: Settings
-  function:
-    - key: panel
-      handler: panel.handler
-    - key: admin
-      handler: admin.handler
-resources:
-  - key: main
-    path: static/build
-"""
 
 TWO_RESOLVER_FILES = {
     "src/panel.js": """
