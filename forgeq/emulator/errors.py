@@ -56,11 +56,11 @@ class Problem:
 class ManifestError(InputError):
     """The manifest is invalid; `problems` lists every problem found, in file order."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], hint: str = "fix the manifest, then run again") -> None:
         self.problems = sorted(problems, key=lambda p: (p.line or 0, p.path))
         first = self.problems[0]
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-        super().__init__(f"{first}{more}", "fix the manifest, then run again")
+        super().__init__(f"{first}{more}", hint)
 
     def lines(self) -> list[str]:
         """Every problem on its own line, the hint on the last."""

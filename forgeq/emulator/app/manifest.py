@@ -175,7 +175,11 @@ def load_manifest(path: str | Path) -> Manifest:
     try:
         raw = manifest_path.read_bytes()
     except FileNotFoundError:
-        raise ManifestError([Problem(file, None, "", "no such file; pass the path of your app's manifest.yml")]) from None
+        folder = manifest_path.resolve().parent
+        raise ManifestError(
+            [Problem(file, None, "", f"no such file in {folder}: not a Forge app's folder")],
+            "run it in the app's folder, or pass the path of the app's manifest.yml with -m PATH",
+        ) from None
     except IsADirectoryError:
         raise ManifestError([Problem(file, None, "", "is a folder; pass the manifest.yml inside it")]) from None
     except OSError as error:
