@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -70,7 +71,7 @@ def handler(event, context):
 }
 
 
-def _drain(kind: str, n: int, db_path: Path) -> float:
+def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.products import seeds
@@ -101,9 +102,13 @@ def _drain(kind: str, n: int, db_path: Path) -> float:
             engine.flush()
     for start in range(0, n, 50):
         engine.push("work", [{"body": {"key": f"DEMO-{i + 1}"}} for i in range(start, min(start + 50, n))])
+    if profiler is not None:
+        profiler.enable()
     started = time.perf_counter()
     engine.run(until_idle=True)
     elapsed = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
     assert engine.attempts_run == n, (kind, engine.attempts_run)
     store.close()
     return n / elapsed

@@ -19,7 +19,7 @@ import pytest
 from nodejs import NODE, requires_node
 
 from forgeq import jsvalues
-from forgeq.jsontext import CircularJsonError, depth, number_text, stringify, through_json
+from forgeq.jsontext import CircularJsonError, compact, depth, number_text, stringify, through_json
 
 pytestmark = requires_node
 
@@ -234,3 +234,16 @@ def test_an_invocation_error_and_a_str_enum_are_written_as_the_careful_encoder_w
         assert stringify(value) == _careful(value, _ASK)
         assert stringify(value, default=str) == _careful(value, _ASK)
     assert '"retryAfter":1e+21' in stringify(values[1])
+
+
+def test_compact_after_a_refused_value_writes_the_next_one_whole() -> None:
+    # compact reuses its thread's encoder: a value it refused must not leave the next one refused.
+    looped: list[Any] = []
+    looped.append(looped)
+    shared = {"a": [1, 2]}
+    with pytest.raises(ValueError, match="Circular reference"):
+        compact({"x": shared, "loop": looped})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        compact({"x": shared, "set": {1}})
+    assert compact({"x": shared, "y": shared}) == '{"x":{"a":[1,2]},"y":{"a":[1,2]}}'
+    assert compact([float("nan"), "é"]) == '[NaN,"é"]'

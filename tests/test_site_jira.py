@@ -82,6 +82,23 @@ def test_get_issue_answers_the_seeded_issue_in_jiras_shape(app: ForgeApp) -> Non
     assert (missing_status, missing) == (404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})
 
 
+def test_a_handler_that_changes_the_issue_it_read_changes_no_other_answer(app: ForgeApp) -> None:
+    # The site keeps the users, statuses and projects it shapes; a Python handler gets the JSON
+    # value itself, so each answer must hold its own copies of them.
+    with invocation(app):
+        first = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1")).json()
+        pristine = json.loads(json.dumps(first))
+        fields = first["fields"]
+        for name in ("status", "issuetype", "priority", "project", "reporter", "creator", "watches"):
+            fields[name]["self"] = "changed"
+        fields["status"]["statusCategory"]["name"] = "changed"
+        fields["reporter"]["avatarUrls"]["48x48"] = "changed"
+        again = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1")).json()
+        some = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1?fields=summary,reporter,status,comment")).json()
+    assert again == pristine
+    assert some["fields"] == {name: pristine["fields"][name] for name in ("summary", "reporter", "status", "comment")}
+
+
 def test_edit_changes_the_issue_and_its_history(app: ForgeApp) -> None:
     with invocation(app):
         edited, _ = jira("PUT", route("/rest/api/3/issue/{}", "DEMO-1"), {"fields": {"summary": "Renamed"}, "update": {"labels": [{"add": "imported"}, {"add": "x"}, {"remove": "x"}]}})

@@ -222,7 +222,7 @@ class Headers:
     """Response headers, read case-insensitively as fetch's Headers are."""
 
     def __init__(self, headers: Mapping[str, Any] | None) -> None:
-        self._headers = {str(name).lower(): str(value) for name, value in (headers or {}).items()}
+        self._headers = {str(name).lower(): str(value) for name, value in headers.items()} if headers else {}
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self._headers.get(name.lower(), default)
@@ -292,7 +292,7 @@ def _send(
     headers = {str(k): str(v) for k, v in headers_given.items()} if headers_given else {}
     if json is not None:
         body = json
-    if body is not None and not isinstance(body, str | bytes):
+    if body is not None and not isinstance(body, (str, bytes)):  # a tuple: no union object made per call
         body = compact(body)
         headers.setdefault("Content-Type", "application/json")
     if isinstance(body, bytes):
@@ -300,8 +300,9 @@ def _send(
     call = {"target": target, "path": path, "method": str(method or "GET").upper(), "body": body, "headers": headers, "accepts": "value"}
     answer = current().platform_request(call)
     response = Response(int(answer["status"]), str(answer.get("statusText") or ""), answer.get("headers"), answer.get("body"), path)
-    if answer.get("value") is not None:
-        response._value = answer["value"]  # the JSON value itself: nothing to parse
+    value = answer.get("value")
+    if value is not None:
+        response._value = value  # the JSON value itself: nothing to parse
     return response
 
 

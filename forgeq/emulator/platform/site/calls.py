@@ -38,7 +38,7 @@ class Call:
     query: dict[str, list[str]]
     body_text: str | None
     at: float  # the emulator's time of the call
-    source: str  # "event #5 try 2": where history says a change came from
+    invocation: Any  # the Invocation making the call (the loop's; typed loosely: platform never imports the loop)
     params: dict[str, str] = field(default_factory=dict)  # the route's path parameters
     template: str | None = None  # the route's path template, once routed
     objects: int = 0  # core objects returned (issues, comments, projects, pages): rate-limit points
@@ -47,7 +47,11 @@ class Call:
     commented: bool = False  # the call added a comment (the issue is flagged as commented)
     reason: str | None = None  # why it was not the site that answered: stub, egress, not served, a RateLimit-Reason
     notes: list[str] = field(default_factory=list)
-    invocation: Any = None  # the Invocation making the call (the loop's; typed loosely: platform never imports the loop)
+
+    @property
+    def source(self) -> str:
+        """Where history says a change came from: "event #5 try 2"."""
+        return f"event #{self.invocation.event} try {self.invocation.attempt}"
 
     @property
     def version(self) -> str:
@@ -67,7 +71,7 @@ class Call:
         if self.body_text is None or self.body_text == "":
             return None
         try:
-            return json.loads(self.body_text, parse_constant=_not_json)
+            return _STRICT.decode(self.body_text)
         except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
             raise BadBody(self.body_text) from None
 
@@ -96,6 +100,9 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")  # JSON.parse refuses NaN and Infinity; Python's json takes them
 
 
+_STRICT = json.JSONDecoder(parse_constant=_not_json)  # made once: json.loads makes one per call given parse_constant
+
+
 class BadBody(Exception):
     def __init__(self, text: str) -> None:
         super().__init__(text[:80])
@@ -105,6 +112,11 @@ def split_target(target: str) -> tuple[str, dict[str, list[str]]]:
     """(decoded path, query) of a path or URL as sent."""
     if "?" not in target and "%" not in target and "#" not in target and "://" not in target:
         return target, {}  # most product paths: nothing to split or decode
+    if target[:1] == "/" and target[:2] != "//" and "#" not in target and target.isprintable():
+        path, _, query = target.partition("?")  # what urlsplit answers for such a path, without its layers
+        if "%" in path:
+            path = "/".join(unquote(segment) for segment in path.split("/"))
+        return path, parse_qs(query, keep_blank_values=True) if query else {}
     parts = urlsplit(target)
     path = "/".join(unquote(segment) for segment in parts.path.split("/"))
     return path, parse_qs(parts.query, keep_blank_values=True)
@@ -119,6 +131,7 @@ class Route:
     template: str
     handler: Handler
     pattern: re.Pattern[str]
+    dashed: bool  # a parameter's name holds a `-`, spelt `_` in the pattern's group
 
 
 _PARAMETER = re.compile(r"\{([A-Za-z][A-Za-z0-9-]*)\}")
@@ -133,7 +146,8 @@ def route(method: str, template: str, handler: Handler) -> Route:
         parts.append(r"(?P<version>2|3|latest)" if name == "version" else f"(?P<{name.replace('-', '_')}>[^/]+)")
         position = match.end()
     parts.append(re.escape(template[position:]))
-    return Route(method, template, handler, re.compile("^" + "".join(parts) + "/?$"))
+    pattern = re.compile("^" + "".join(parts) + "/?$")
+    return Route(method, template, handler, pattern, any("_" in name for name in pattern.groupindex))
 
 
 def by_method(routes: Iterable[Route]) -> dict[str, list[Route]]:
@@ -149,7 +163,8 @@ def find(routes: Iterable[Route], call: Call) -> Route | None:
     for candidate in routes:
         match = candidate.pattern.match(call.path)
         if match is not None:
-            call.params = {name.replace("_", "-"): value for name, value in match.groupdict().items()}
+            params = match.groupdict()
+            call.params = {name.replace("_", "-"): value for name, value in params.items()} if candidate.dashed else params
             call.template = candidate.template
             return candidate
     return None

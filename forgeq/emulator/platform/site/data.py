@@ -9,11 +9,11 @@ the store: its event runs again.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.products.seeds import dumps
 from forgeq.emulator.store.batch import SiteKey, SiteRow, WriteBatch
+from forgeq.jsontext import parse
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -42,7 +42,7 @@ class SiteData:
                 row = self._read[slot] = self.engine.store.site_get(installation, kind, key)
         if row is None:
             return None
-        doc: dict[str, Any] = json.loads(row.doc)
+        doc: dict[str, Any] = parse(row.doc)  # text forgeq wrote (compact): json's scanner alone reads it
         return doc
 
     def pending(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:
@@ -50,7 +50,7 @@ class SiteData:
         row = self.engine.batch.site_writes.get((installation, kind, key))
         if row is None:
             return None
-        doc: dict[str, Any] = json.loads(row.doc)
+        doc: dict[str, Any] = parse(row.doc)
         return doc
 
     def key_of(self, installation: str, kind: str, ref: str) -> str | None:
@@ -72,7 +72,7 @@ class SiteData:
                     found.pop(key, None)
                 else:
                     found[key] = pending
-        return [(key, json.loads(found[key].doc)) for key in sorted(found)]
+        return [(key, parse(found[key].doc)) for key in sorted(found)]
 
     def put(self, installation: str, kind: str, key: str, doc: dict[str, Any], at: float, ref: str | None = None) -> None:
         self.engine.batch.site_writes[(installation, kind, key)] = SiteRow(ref, dumps(doc), at)

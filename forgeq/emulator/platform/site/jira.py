@@ -12,6 +12,7 @@ cyclic-invocation limit. docs/product-site.md lists every endpoint and what is n
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.app.replies import Answer
@@ -44,6 +45,7 @@ EDITABLE = {
     "fixVersions", "versions", "environment", "issuetype", "parent",
 }  # fmt: skip
 LIST_FIELDS = {"labels", "components", "fixVersions", "versions"}
+ALL = ["*all"]  # the fields a GET issue answers when it names none (never changed)
 
 
 
@@ -103,11 +105,12 @@ class Jira(JiraComments, JiraSearch):
     def _users(self, installation: str, ids: set[str]) -> dict[str, dict[str, Any] | None]:
         return {account_id: self.site.user(installation, account_id) for account_id in ids}
 
-    def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: list[str]) -> dict[str, Any]:
+    def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: Sequence[str]) -> dict[str, Any]:
         comments = self._comments(call.installation, key) if doc.get(COMMENTED) and self._wants_comments(wanted) else []
-        users = self._users(call.installation, shapes.account_ids(doc, comments))
+        users = _SiteUsers(self.site, call.installation)
         project = self.site.project(call.installation, ((doc.get("fields") or {}).get("project") or {}).get("key"))
-        fields = shapes.issue_fields(call.installation, doc, users, comments, call.version, project)
+        only = None if any(name[:1] in "*-" for name in wanted) else frozenset(wanted)
+        fields = shapes.issue_fields(call.installation, doc, users, comments, call.version, project, only)
         shaped: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": doc.get("id"),
@@ -120,7 +123,7 @@ class Jira(JiraComments, JiraSearch):
             shaped["changelog"] = {"startAt": 0, "maxResults": len(values), "total": len(values), "histories": values}
         if "transitions" in expand:
             shaped["transitions"] = self._transitions(call, doc)
-        properties = call.listed("properties")
+        properties = call.listed("properties") if call.query else None
         if properties:
             shaped["properties"] = {
                 name: found["value"]
@@ -138,7 +141,9 @@ class Jira(JiraComments, JiraSearch):
 
     def get_issue(self, call: Call) -> Answer:
         key, doc = self._issue(call)
-        return reply(200, self.issue_representation(call, key, doc, call.listed("fields") or ["*all"], call.listed("expand")))
+        if not call.query:
+            return reply(200, self.issue_representation(call, key, doc, ALL, ()))
+        return reply(200, self.issue_representation(call, key, doc, call.listed("fields") or ALL, call.listed("expand")))
 
     def create_issue(self, call: Call) -> Answer:
         body = body_object(call)
@@ -451,6 +456,20 @@ class Jira(JiraComments, JiraSearch):
         return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+class _SiteUsers:
+    """The site's users of one installation, read as a representation names them (Site.user keeps
+    each once read)."""
+
+    __slots__ = ("site", "installation")
+
+    def __init__(self, site: Site, installation: str) -> None:
+        self.site = site
+        self.installation = installation
+
+    def get(self, account_id: str, /) -> dict[str, Any] | None:
+        return self.site.user(self.installation, account_id)
 
 
 def _issue_type_id(given: Any) -> str | None:

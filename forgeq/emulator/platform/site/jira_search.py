@@ -6,6 +6,7 @@ A mixin of `Jira` (jira.py), which provides the issue representation search answ
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.app.replies import Answer
@@ -38,7 +39,7 @@ class JiraSearch:
     site: Site
     data: SiteData
 
-    def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: list[str]) -> dict[str, Any]:  # provided by Jira
+    def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: Sequence[str]) -> dict[str, Any]:  # provided by Jira
         raise NotImplementedError
 
     # -- search -------------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ class Site:
     def answer(self, invocation: Invocation, request: dict[str, Any]) -> Answer:
         """Serve one request; the body comes as text, or as `value` (a fresh JSON value) to a caller
         that sends `accepts: "value"` (the Python port)."""
-        if not _utf8(request.get("path")) or not _utf8((request.get("target") or {}).get("accountId")):
+        target = request.get("target")
+        if not _utf8(request.get("path")) or (isinstance(target, dict) and not _utf8(target.get("accountId"))):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
             return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
         call = self._call(invocation, request)
@@ -109,33 +110,35 @@ class Site:
     def _call(self, invocation: Invocation, request: dict[str, Any]) -> Call:
         given = request.get("target")
         target: dict[str, Any] = given if isinstance(given, dict) else {}
-        kind = target.get("type")
         sent = str(request.get("path") or "")
-        if kind == FETCH:
+        if target.get("type") == FETCH:
             product, principal, account = FETCH, APP, None
         else:
-            product = PRODUCTS.get(str(target.get("remote")), str(target.get("remote")))
+            remote = str(target.get("remote"))
+            product = PRODUCTS.get(remote, remote)
             provider = target.get("provider")
-            principal = APP if provider == APP else USER if provider == USER else NOBODY
-            account = (
-                self.app_account_id if principal == APP else str(target.get("accountId") or payloads.DEMO_USER_ACCOUNT_ID) if principal == USER else None
-            )
+            if provider == APP:
+                principal, account = APP, self.app_account_id
+            elif provider == USER:
+                principal, account = USER, str(target.get("accountId") or payloads.DEMO_USER_ACCOUNT_ID)
+            else:
+                principal, account = NOBODY, None
         path, query = split_target(sent)
         invocation.spend(self.engine.settings.product_call_seconds, self._spent)
         body = request.get("body")
+        method = request.get("method")
         return Call(
-            installation=invocation.installation,
-            product=product,
-            principal=principal,
-            account_id=account,
-            method=str(request.get("method") or "GET").upper(),
-            target=sent,
-            path=path,
-            query=query,
-            body_text=body if isinstance(body, str) else None if body is None else json.dumps(body),
-            at=invocation.now(),
-            source=f"event #{invocation.event} try {invocation.attempt}",
-            invocation=invocation,
+            invocation.installation,
+            product,
+            principal,
+            account,
+            method.upper() if isinstance(method, str) and method else str(method or "GET").upper(),
+            sent,
+            path,
+            query,
+            body if isinstance(body, str) else None if body is None else json.dumps(body),
+            invocation.now(),
+            invocation,
         )
 
     def _serve(self, call: Call) -> Answer:
@@ -163,8 +166,9 @@ class Site:
             if any(other.pattern.match(call.path) for method, listed in routes.items() if method != call.method for other in listed):
                 return respond_text(405, {"errorMessages": [f"Method {call.method} is not allowed for {call.path}"], "errors": {}})
             return self._not_served(call, f"forgeq's fake {call.product.capitalize()} does not serve {call.method} {call.path}")
-        issue = self._issue_of(call) if self.limits.limits.issue_writes else None
-        refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at)
+        chosen = self.limits.limits
+        issue = self._issue_of(call) if chosen.issue_writes else None
+        refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at) if chosen.active else None
         if refusal is not None:
             call.reason = refusal.reason
             if not any(earlier["reason"] == refusal.reason for earlier in call.invocation.requests):  # once an attempt: a retry loop repeats it
@@ -178,7 +182,7 @@ class Site:
             answer = refused.answer
         except BadBody:
             answer = respond_text(400, {"errorMessages": ["Unexpected character in the request body: it is not JSON."], "errors": {}})
-        headers = self.limits.charge(call.installation, call.product, self.points(call, answer), call.at)
+        headers = self.limits.charge(call.installation, call.product, self.points(call, answer), call.at) if chosen.points_per_hour else None
         if headers:
             answer["headers"] = {**answer["headers"], **headers}
         return answer
@@ -211,7 +215,8 @@ class Site:
         return respond_text(501, {"code": "NOT_EMULATED", "message": f"{why}; stub it (docs/product-site.md)"})
 
     def _log(self, invocation: Invocation, call: Call, answer: Answer) -> None:
-        retry_after = _seconds(answer.get("headers", {}).get("Retry-After") or answer.get("headers", {}).get("retry-after"))
+        headers = answer.get("headers") or {}
+        retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after")) if headers else None
         principal = call.principal if call.principal != USER else f"user:{call.account_id}"
         points = self.points(call, answer) if self.limits.limits.points_per_hour and call.reason not in ("stub", "egress") else None
         self.engine.batch.site_requests.append(
@@ -223,7 +228,8 @@ class Site:
         invocation.requests.append(
             {"at": call.at, "product": call.product, "method": call.method, "path": call.target, "status": answer["status"], "retry_after": retry_after, "reason": call.reason}
         )
-        invocation.notes.extend(call.notes)
+        if call.notes:
+            invocation.notes.extend(call.notes)
 
     # -- what handlers' writes do -------------------------------------------------------------------
 

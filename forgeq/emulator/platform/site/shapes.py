@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from forgeq.emulator.products.seeds import user_doc
 
@@ -36,6 +36,11 @@ RESOLUTION_DONE = {"id": "10000", "name": "Done", "description": "Work has been 
 USER_FIELDS = ("assignee", "reporter", "creator")
 _WIDENED = ("issuetype", "status", "priority", "project")
 NAVIGABLE_EXCLUDED = ("comment", "worklog")
+# How a stored field is shaped on the way out (issue_fields); the others are answered as stored.
+_PERSON, _RICH, _WIDEN = "person", "rich", "widen"
+_SHAPING = {
+    **{name: _PERSON for name in USER_FIELDS}, "description": _RICH, "environment": _RICH, **{name: _WIDEN for name in _WIDENED},
+}  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -107,55 +112,107 @@ def rich_text(value: Any, version: str) -> Any:
 # -- users ------------------------------------------------------------------------------------------
 
 
+class Users(Protocol):
+    """The stored users a representation names, by account id (a dict, or the site's own lookup)."""
+
+    def get(self, account_id: str, /) -> dict[str, Any] | None: ...
+
+
+
 def user(installation: str, stored: dict[str, Any] | None, account_id: str, version: str = "3") -> dict[str, Any]:
     """Jira's user representation of a stored user (or a stand-in for an unknown account id)."""
     doc = stored or user_doc(account_id)
-    avatar = f"https://avatar-management.services.atlassian.net/default/{account_id[:2]}"
-    return {
-        "self": f"{base_url(installation)}/rest/api/{version}/user?accountId={account_id}",
-        "accountId": account_id,
-        "avatarUrls": {size: f"{avatar}/{size.split('x')[0]}" for size in ("48x48", "24x24", "16x16", "32x32")},
-        "displayName": doc.get("displayName", account_id),
-        "active": True,
-        "timeZone": "Etc/UTC",
-        "accountType": doc.get("accountType", "atlassian"),
-    }
+    slot = (installation, account_id, version, doc.get("displayName", account_id), doc.get("accountType", "atlassian"))
+    shaped = _USERS.get(slot)
+    if shaped is None:
+        avatar = f"https://avatar-management.services.atlassian.net/default/{account_id[:2]}"
+        shaped = _remember(_USERS, slot, {
+            "self": f"{base_url(installation)}/rest/api/{version}/user?accountId={account_id}",
+            "accountId": account_id,
+            "avatarUrls": {size: f"{avatar}/{size.split('x')[0]}" for size in ("48x48", "24x24", "16x16", "32x32")},
+            "displayName": slot[3],
+            "active": True,
+            "timeZone": "Etc/UTC",
+            "accountType": slot[4],
+        })  # fmt: skip
+    return {**shaped, "avatarUrls": {**shaped["avatarUrls"]}}
+
+
+# Shapes made from a few ids and names, kept once made (the answers get copies: a Python handler
+# gets the JSON value itself and may change it). A representation of an issue is most of the
+# cost of GET issue: these are half of it made afresh.
+_USERS: dict[tuple[str, ...], dict[str, Any]] = {}
+_STATUSES: dict[tuple[str, ...], dict[str, Any]] = {}
+_FLAT: dict[tuple[str, ...], dict[str, Any]] = {}  # priorities and issue types: no nested objects
+
+
+def _remember(cache: dict[tuple[str, ...], dict[str, Any]], slot: tuple[str, ...], shaped: dict[str, Any]) -> dict[str, Any]:
+    if len(cache) >= 4096:
+        cache.clear()
+    cache[slot] = shaped
+    return shaped
+
+
+def fresh(value: Any) -> Any:
+    """A copy of a JSON value's objects and arrays (its strings and numbers are immutable)."""
+    if type(value) is dict:
+        return {key: fresh(item) if type(item) in (dict, list) else item for key, item in value.items()}
+    if type(value) is list:
+        return [fresh(item) if type(item) in (dict, list) else item for item in value]
+    return value
 
 
 # -- issues -----------------------------------------------------------------------------------------
 
 
-def status(status_id: str, installation: str) -> dict[str, Any]:
-    name, category = STATUSES.get(status_id, (status_id, "new"))
-    base = base_url(installation)
-    return {
-        "self": f"{base}/rest/api/3/status/{status_id}",
-        "description": "",
-        "iconUrl": f"{base}/",
-        "name": name,
-        "id": status_id,
-        "statusCategory": {"self": f"{base}/rest/api/3/statuscategory/{CATEGORIES[category]['id']}", **CATEGORIES[category]},
-    }
+def status(status_id: str, installation: str, name: str | None = None, category: str | None = None) -> dict[str, Any]:
+    """A status's representation; `name` and `category` as the issue keeps them, where they differ
+    from the workflow's."""
+    slot = (status_id, installation, name or "", category or "")
+    shaped = _STATUSES.get(slot)
+    if shaped is None:
+        default_name, default_category = STATUSES.get(status_id, (status_id, "new"))
+        chosen = category if category in CATEGORIES else default_category
+        base = base_url(installation)
+        shaped = _remember(_STATUSES, slot, {
+            "self": f"{base}/rest/api/3/status/{status_id}",
+            "description": "",
+            "iconUrl": f"{base}/",
+            "name": name or default_name,
+            "id": status_id,
+            "statusCategory": {"self": f"{base}/rest/api/3/statuscategory/{CATEGORIES[chosen]['id']}", **CATEGORIES[chosen]},
+        })  # fmt: skip
+    return {**shaped, "statusCategory": {**shaped["statusCategory"]}}
 
 
-def priority(priority_id: str, installation: str) -> dict[str, Any]:
-    base = base_url(installation)
-    name = PRIORITIES.get(priority_id, priority_id)
-    return {"self": f"{base}/rest/api/3/priority/{priority_id}", "iconUrl": f"{base}/images/icons/priorities/{name.lower()}.svg", "name": name, "id": priority_id}
+def priority(priority_id: str, installation: str, name: str | None = None) -> dict[str, Any]:
+    slot = ("priority", priority_id, installation, name or "")
+    shaped = _FLAT.get(slot)
+    if shaped is None:
+        base = base_url(installation)
+        known = PRIORITIES.get(priority_id, priority_id)
+        shaped = _remember(_FLAT, slot, {
+            "self": f"{base}/rest/api/3/priority/{priority_id}", "iconUrl": f"{base}/images/icons/priorities/{known.lower()}.svg", "name": name or known, "id": priority_id,
+        })  # fmt: skip
+    return {**shaped}
 
 
 def issue_type(type_id: str, installation: str, name: str | None = None) -> dict[str, Any]:
-    name = name or ISSUE_TYPES.get(type_id, type_id)
-    base = base_url(installation)
-    return {
-        "self": f"{base}/rest/api/3/issuetype/{type_id}",
-        "id": type_id,
-        "description": "",
-        "iconUrl": f"{base}/rest/api/2/universal_avatar/view/type/issuetype/avatar/{type_id}?size=medium",
-        "name": name,
-        "subtask": name == "Sub-task",
-        "hierarchyLevel": 1 if name == "Epic" else -1 if name == "Sub-task" else 0,
-    }
+    slot = ("issuetype", type_id, installation, name or "")
+    shaped = _FLAT.get(slot)
+    if shaped is None:
+        name = name or ISSUE_TYPES.get(type_id, type_id)
+        base = base_url(installation)
+        shaped = _remember(_FLAT, slot, {
+            "self": f"{base}/rest/api/3/issuetype/{type_id}",
+            "id": type_id,
+            "description": "",
+            "iconUrl": f"{base}/rest/api/2/universal_avatar/view/type/issuetype/avatar/{type_id}?size=medium",
+            "name": name,
+            "subtask": name == "Sub-task",
+            "hierarchyLevel": 1 if name == "Epic" else -1 if name == "Sub-task" else 0,
+        })  # fmt: skip
+    return {**shaped}
 
 
 def widen(name: str, value: Any, installation: str, project: dict[str, Any] | None = None) -> Any:
@@ -165,20 +222,11 @@ def widen(name: str, value: Any, installation: str, project: dict[str, Any] | No
     if name == "issuetype":
         return issue_type(str(value["id"]), installation, value.get("name"))
     if name == "status":
-        shaped = status(str(value["id"]), installation)
-        if value.get("name"):
-            shaped["name"] = value["name"]
-        category = value.get("category")
-        if category in CATEGORIES and category != shaped["statusCategory"]["key"]:
-            shaped["statusCategory"] = {"self": f"{base_url(installation)}/rest/api/3/statuscategory/{CATEGORIES[category]['id']}", **CATEGORIES[category]}
-        return shaped
+        return status(str(value["id"]), installation, value.get("name"), value.get("category"))
     if name == "priority":
-        shaped = priority(str(value["id"]), installation)
-        if value.get("name"):
-            shaped["name"] = value["name"]
-        return shaped
+        return priority(str(value["id"]), installation, value.get("name"))
     if name == "project":
-        return project if project is not None and set(value) <= {"key", "id"} else value
+        return fresh(project) if project is not None and set(value) <= {"key", "id"} else value
     return value
 
 
@@ -192,13 +240,16 @@ def slim(name: str, value: Any) -> Any:
 def issue_fields(
     installation: str,
     doc: dict[str, Any],
-    users: dict[str, dict[str, Any] | None],
+    users: Users,
     comments: list[dict[str, Any]],
     version: str,
     project: dict[str, Any] | None = None,
+    only: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Every field of the issue, as GET issue with fields=*all answers (`project`: the project's
-    representation, for a project kept by its key)."""
+    representation, for a project kept by its key). With `only`, the fields not named in it are
+    left as they are stored (select_fields drops them): a request for a few fields does not pay
+    for the users and statuses of the others."""
     stored = doc.get("fields") or {}
     base = base_url(installation)
     created = stored.get("created")
@@ -242,16 +293,17 @@ def issue_fields(
         "votes": {"self": f"{base}/rest/api/{version}/issue/{doc.get('key')}/votes", "votes": 0, "hasVoted": False},
     }
     for name, value in stored.items():
-        if name in USER_FIELDS:
-            fields[name] = user(installation, users.get(value["accountId"]), value["accountId"], version) if _has_account(value) else None
-        elif name in ("description", "environment"):
-            fields[name] = rich_text(value, version)
-        elif name in _WIDENED:
-            fields[name] = widen(name, value, installation, project)
-        else:
+        shaping = _SHAPING.get(name)
+        if shaping is None or (only is not None and name not in only):
             fields[name] = value
+        elif shaping is _PERSON:
+            fields[name] = user(installation, users.get(value["accountId"]), value["accountId"], version) if _has_account(value) else None
+        elif shaping is _RICH:
+            fields[name] = rich_text(value, version)
+        else:
+            fields[name] = widen(name, value, installation, project)
     fields["comment"] = {
-        "comments": [comment(installation, doc, c, users, version) for c in comments],
+        "comments": [comment(installation, doc, c, users, version) for c in comments] if only is None or "comment" in only else [],
         "self": f"{base}/rest/api/{version}/issue/{doc.get('id')}/comment",
         "maxResults": len(comments),
         "total": len(comments),
@@ -279,7 +331,7 @@ def select_fields(fields: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
     return {k: v for k, v in chosen.items() if k not in excluded}
 
 
-def comment(installation: str, issue: dict[str, Any], stored: dict[str, Any], users: dict[str, dict[str, Any] | None], version: str) -> dict[str, Any]:
+def comment(installation: str, issue: dict[str, Any], stored: dict[str, Any], users: Users, version: str) -> dict[str, Any]:
     shaped = dict(stored)
     shaped["self"] = f"{base_url(installation)}/rest/api/{version}/issue/{issue.get('id')}/comment/{stored.get('id')}"
     for name in ("author", "updateAuthor"):
