@@ -55,6 +55,16 @@ def handler(event, context):
     labels = issue["fields"]["labels"] + ["imported"]
     api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"labels": labels}})
 """,
+    "site_fields": """
+from forgeq.api import api, route
+
+
+def handler(event, context):
+    key = event["body"]["key"]
+    issue = api.as_app().request_jira(route("/rest/api/3/issue/{}?fields=labels", key)).json()
+    labels = issue["fields"]["labels"] + ["imported"]
+    api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"labels": labels}})
+""",
     "kvs": """
 from forgeq.kvs import kvs
 
@@ -71,7 +81,11 @@ def handler(event, context):
 }
 
 
+CPU_PER_EVENT: dict[str, float] = {}  # the last drain's CPU seconds per event, by kind (the machine is shared: CPU time is steadier than wall)
+
+
 def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
+    """n / the drain's wall seconds; `profiler` (cProfile's Profile) is enabled around the drain alone."""
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.products import seeds
@@ -86,7 +100,7 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
     (app / "src" / "index.py").write_text(HANDLERS[kind])
     store = Store(db_path)
     engine = Emulator(load_manifest(app / "manifest.yml"), store, Settings(product_limits="none", storage_limits="none"))
-    if kind == "site":
+    if kind.startswith("site"):
         # The issues a `forgeq push issue-created --count n` would seed, without its product events
         # (they would add a fan-out per event to the drain).
         seed_db = db_path.parent / "seed.db"
@@ -104,9 +118,10 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
         engine.push("work", [{"body": {"key": f"DEMO-{i + 1}"}} for i in range(start, min(start + 50, n))])
     if profiler is not None:
         profiler.enable()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     engine.run(until_idle=True)
     elapsed = time.perf_counter() - started
+    CPU_PER_EVENT[kind] = (time.process_time() - cpu) / n
     if profiler is not None:
         profiler.disable()
     assert engine.attempts_run == n, (kind, engine.attempts_run)
@@ -127,6 +142,10 @@ def site_drain(n: int, db_path: Path) -> float:
     return _drain("site", n, db_path)
 
 
+def site_fields_drain(n: int, db_path: Path) -> float:
+    return _drain("site_fields", n, db_path)
+
+
 def kvs_drain(n: int, db_path: Path) -> float:
     return _drain("kvs", n, db_path)
 
@@ -135,30 +154,60 @@ def empty_drain(n: int, db_path: Path) -> float:
     return _drain("empty", n, db_path)
 
 
-BENCHES: dict[str, Callable[[int, Path], float]] = {"empty_drain": empty_drain, "kvs_drain": kvs_drain, "site_drain": site_drain}
+BENCHES: dict[str, Callable[[int, Path], float]] = {
+    "empty_drain": empty_drain,
+    "kvs_drain": kvs_drain,
+    "site_drain": site_drain,
+    "site_fields_drain": site_fields_drain,
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--profile", choices=[name.removesuffix("_drain") for name in BENCHES], help="cProfile one drain of this kind instead")
+    parser.add_argument("--top", type=int, default=30, help="with --profile: how many functions, by their own time")
     args = parser.parse_args()
+    if args.profile:
+        return _profile(args.profile, args.n, args.top)
     rates: dict[str, list[float]] = {name: [] for name in BENCHES}
+    cpus: dict[str, list[float]] = {name: [] for name in BENCHES}
     for _ in range(args.reps):
         for name, measure in BENCHES.items():
             with fresh_db_dir() as folder:
                 rates[name].append(measure(args.n, Path(folder) / "state.db"))
+            cpus[name].append(CPU_PER_EVENT[name.removesuffix("_drain")])
     rows = []
     for name in BENCHES:
         stats = summarize(rates[name])
-        rows.append([name, f"{args.n:,}", fmt_stats(stats, "events/s")])
-    print_table(["bench", "n", "median [min..max]"], rows)
-    ratios = sorted(s / k for s, k in zip(rates["site_drain"], rates["kvs_drain"], strict=True))
-    print(f"\nsite_drain / kvs_drain per rep: {', '.join(f'{r:.3f}x' for r in ratios)} (target >= 0.5x: product calls cost at most twice what storage calls cost per attempt)")
+        cpu = sorted(cpus[name])
+        rows.append([name, f"{args.n:,}", fmt_stats(stats, "events/s"), f"{cpu[len(cpu) // 2] * 1e6:.1f} us [{cpu[0] * 1e6:.1f}..{cpu[-1] * 1e6:.1f}]"])
+    print_table(["bench", "n", "median [min..max]", "CPU per event"], rows)
+    print()
+    for name in ("site_drain", "site_fields_drain"):
+        ratios = sorted(s / k for s, k in zip(rates[name], rates["kvs_drain"], strict=True))
+        print(f"{name} / kvs_drain per rep: {', '.join(f'{r:.3f}x' for r in ratios)} (target >= 0.5x: product calls cost at most twice what storage calls cost per attempt)")
+    cpu = sorted(s / k for s, k in zip(cpus["kvs_drain"], cpus["site_drain"], strict=True))
+    print(f"site_drain by CPU time (kvs_drain's CPU per event / site_drain's) per rep: {', '.join(f'{r:.3f}x' for r in cpu)}")
     calls = []
     for empty, kvs, site in zip(rates["empty_drain"], rates["kvs_drain"], rates["site_drain"], strict=True):
         calls.append((1 / site - 1 / empty) / max(1 / kvs - 1 / empty, 1e-9))
     print(f"the calls alone (time per event minus empty_drain's), product / storage per rep: {', '.join(f'{c:.2f}x' for c in sorted(calls))}")
+    return 0
+
+
+def _profile(kind: str, n: int, top: int) -> int:
+    import cProfile
+    import pstats
+
+    import forgeq.emulator.loop.engine  # noqa: F401 - imported before the profile starts
+
+    profiler = cProfile.Profile()
+    with fresh_db_dir() as folder:
+        rate = _drain(kind, n, Path(folder) / "state.db", profiler)
+    print(f"{kind}: n={n:,}, {rate:,.0f} events/s under cProfile, {CPU_PER_EVENT[kind] * 1e6:.1f} us CPU per event")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
     return 0
 
 

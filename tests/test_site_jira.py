@@ -120,6 +120,18 @@ def test_edit_changes_the_issue_and_its_history(app: ForgeApp) -> None:
     assert app.site.issue("DEMO-1")["fields"]["labels"] == ["imported"]  # committed with the batch
 
 
+def test_an_edited_issue_is_still_found_by_its_id_once_committed(app: ForgeApp) -> None:
+    # The commit rewrites an edited issue's row without its id (store/site.py's kept_ref).
+    with invocation(app):
+        jira("GET", route("/rest/api/3/issue/DEMO-1"))
+        jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": {"summary": "Once"}})
+        jira("PUT", route("/rest/api/3/issue/10001"), {"fields": {"summary": "Twice"}})
+    with invocation(app):
+        status, issue = jira("GET", route("/rest/api/3/issue/10001?fields=summary"))
+    assert (status, issue["key"], issue["fields"]) == (200, "DEMO-1", {"summary": "Twice"})
+    assert app.emulator.store.site_key_of(app.installation, "issue", "10001") == "DEMO-1"
+
+
 def test_create_transition_comment_property_and_delete(app: ForgeApp) -> None:
     with invocation(app):
         created_status, created = jira("POST", route("/rest/api/3/issue"), {"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Bug"}, "summary": "From the app"}})

@@ -19,6 +19,10 @@ from forgeq.emulator.store.batch import RequestRow, SiteChange, SiteKey, SiteRow
 REQUEST_COLUMNS = (
     "installation", "event", "attempt", "at", "product", "principal", "method", "path", "status", "retry_after", "reason", "points",
 )  # fmt: skip
+_UPSERT = (
+    "INSERT INTO site_objects(installation, kind, key, ref, doc, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(installation, kind, key) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
+)
 _HISTORY_COLUMNS = ("installation", "kind", "key", "at", "actor", "source", "change")
 
 
@@ -31,13 +35,14 @@ def write_site(
     """Apply site writes (None deletes), history rows and request rows inside a transaction."""
     if writes:
         deletes = [slot for slot, row in writes.items() if row is None]
-        upserts = [(*slot, row.ref, row.doc, row.updated_at) for slot, row in writes.items() if row is not None]
-        conn.executemany("DELETE FROM site_objects WHERE installation = ? AND kind = ? AND key = ?", deletes)
-        conn.executemany(
-            "INSERT INTO site_objects(installation, kind, key, ref, doc, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(installation, kind, key) DO UPDATE SET ref = excluded.ref, doc = excluded.doc, updated_at = excluded.updated_at",
-            upserts,
-        )
+        upserts = [(*slot, row.ref, row.doc, row.updated_at) for slot, row in writes.items() if row is not None and not row.kept_ref]
+        kept = [(*slot, row.ref, row.doc, row.updated_at) for slot, row in writes.items() if row is not None and row.kept_ref]
+        if deletes:
+            conn.executemany("DELETE FROM site_objects WHERE installation = ? AND kind = ? AND key = ?", deletes)
+        if upserts:
+            conn.executemany(_UPSERT + ", ref = excluded.ref", upserts)
+        if kept:
+            conn.executemany(_UPSERT, kept)  # SQLite maintains an index whenever SET names its column
     conn.executemany(
         f"INSERT INTO site_history({', '.join(_HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(_HISTORY_COLUMNS))})",
         history,

@@ -75,7 +75,16 @@ class SiteData:
         return [(key, parse(found[key].doc)) for key in sorted(found)]
 
     def put(self, installation: str, kind: str, key: str, doc: dict[str, Any], at: float, ref: str | None = None) -> None:
-        self.engine.batch.site_writes[(installation, kind, key)] = SiteRow(ref, dumps(doc), at)
+        slot = (installation, kind, key)
+        batch = self.engine.batch
+        writes = batch.site_writes
+        if slot in writes:
+            before = writes[slot]
+            kept = before is not None and before.kept_ref and before.ref == ref
+        else:
+            read = self._read.get(slot) if self._read_batch is batch else None  # the stored row, read in this batch
+            kept = read is not None and read.ref == ref
+        writes[slot] = SiteRow(ref, dumps(doc), at, kept)
 
     def delete(self, installation: str, kind: str, key: str) -> None:
         self.engine.batch.site_writes[(installation, kind, key)] = None

@@ -95,8 +95,8 @@ class Site:
     def answer(self, invocation: Invocation, request: dict[str, Any]) -> Answer:
         """Serve one request; the body comes as text, or as `value` (a fresh JSON value) to a caller
         that sends `accepts: "value"` (the Python port)."""
-        target = request.get("target")
-        if not _utf8(request.get("path")) or (isinstance(target, dict) and not _utf8(target.get("accountId"))):
+        target, path = request.get("target"), request.get("path")
+        if not (type(path) is str and path.isascii() or _utf8(path)) or (isinstance(target, dict) and not _utf8(target.get("accountId"))):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
             return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
         call = self._call(invocation, request)
@@ -118,7 +118,7 @@ class Site:
             product = PRODUCTS.get(remote, remote)
             provider = target.get("provider")
             if provider == APP:
-                principal, account = APP, self.app_account_id
+                principal, account = APP, self.engine.app_account_id
             elif provider == USER:
                 principal, account = USER, str(target.get("accountId") or payloads.DEMO_USER_ACCOUNT_ID)
             else:
@@ -216,7 +216,8 @@ class Site:
 
     def _log(self, invocation: Invocation, call: Call, answer: Answer) -> None:
         headers = answer.get("headers") or {}
-        retry_after = _seconds(headers.get("Retry-After") or headers.get("retry-after")) if headers else None
+        wait = headers.get("Retry-After") or headers.get("retry-after") if headers else None
+        retry_after = _seconds(wait) if wait is not None else None
         principal = call.principal if call.principal != USER else f"user:{call.account_id}"
         points = self.points(call, answer) if self.limits.limits.points_per_hour and call.reason not in ("stub", "egress") else None
         self.engine.batch.site_requests.append(
