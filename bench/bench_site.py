@@ -8,14 +8,18 @@ Each measurement drains n queue events through a v2 consumer with the engine in 
 (`Emulator.run`, virtual clock, a fresh state file), limits off (`product_limits=none`,
 `storage_limits=none`) so every event takes one attempt:
 
-- `site_drain`: GET /rest/api/3/issue/DEMO-i (read as JSON), then PUT it with a label added. The
-  n issues are seeded on the site beforehand, as `forgeq push issue-created` seeds them.
+- `site_drain`: GET /rest/api/3/issue/DEMO-i (the whole issue: no `fields`; read as JSON), then PUT
+  it with a label added. The n issues are seeded on the site beforehand, as `forgeq push
+  issue-created` seeds them.
+- `site_fields_drain`: the same with GET /rest/api/3/issue/DEMO-i?fields=labels.
 - `kvs_drain`: `kvs.get("issue-DEMO-i")`, then `kvs.set` of it with a label added (seeded too).
 - `empty_drain`: the consumer does nothing: the loop's own cost per attempt.
 
 Rates are events/s. The target (issue #17): product calls cost no more than twice what storage
 calls cost per attempt, so `site_drain` runs at 0.5x `kvs_drain` or better. `bench_site.py` also
-prints the calls' own cost (a drain's time per event minus `empty_drain`'s), product over storage.
+prints each drain's CPU time per event (steadier than wall time on a shared machine) and the calls'
+own cost (a drain's time per event minus `empty_drain`'s), product over storage.
+`--profile site` runs one drain under cProfile instead and prints its functions by their own time.
 """
 
 from __future__ import annotations
