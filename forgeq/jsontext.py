@@ -118,7 +118,7 @@ def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str
         return _careful(value, ask)
     if not _same_text(value):
         return _careful(value, ask)
-    return escape_surrogates(text)  # JSON.stringify escapes a lone surrogate
+    return text if text.isascii() else escape_surrogates(text)  # JSON.stringify escapes a lone surrogate
 
 
 def _same_text(value: Any) -> bool:

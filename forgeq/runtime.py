@@ -155,6 +155,7 @@ class PlatformRefusal(Exception):
 
 
 _current: ContextVar[Platform | None] = ContextVar("forgeq_invocation", default=None)
+BOUND = _current  # what bind() sets: the engine's per-attempt code sets and resets it without the call
 
 
 class ForgeRuntimeError(RuntimeError):

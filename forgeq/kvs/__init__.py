@@ -124,6 +124,8 @@ class KVS:
         return_metadata_fields: Any = None,
     ) -> Any:
         """Write a value; None, or `{key, value, ...}` with return_value PREVIOUS / LATEST (keyPolicy OVERRIDE)."""
+        if options is None and ttl is None and key_policy is None and return_value is None and return_metadata_fields is None:
+            return current().storage.set(key if type(key) is str else sent(key), value, None)  # the commonest call
         return current().storage.set(
             sent(key), value, sent(set_options(options, ttl, key_policy, return_value, return_metadata_fields))
         )

@@ -39,6 +39,7 @@ class KeyWaits:
         self.seed = seed
         self.retention_seconds = retention_seconds
         self._waits: dict[int, _Wait] = {}
+        self.waiting = self._waits  # truthy while some event waits for a key: the loop asks started() only then
 
     def defer(self, event: int, key: str, limit: int, at: float, enqueued_at: float) -> Deferral:
         """The event found `key` full at `at`: when it tries again, or why it is dropped."""

@@ -481,19 +481,20 @@ class Emulator:
             return
         attempt = record.attempts + 1
         invocation = Invocation(self, record.installation, record.id, record.root_id, start, attempt)
-        if (waited := self.key_waits.started(record.id, start)) is not None:
+        if self.key_waits.waiting and (waited := self.key_waits.started(record.id, start)) is not None:
             invocation.notes.append(waited)
         try:
             args = self._arguments(record, plan.delivery, plan.method)
         except (ValueError, RecursionError) as error:  # a stored body nested deeper than forgeq can decode
             self._undeliverable(record, start, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
             return
-        seeding.seed_next(self.settings.seed, record.id, attempt)  # Invocation.seed()'s string
+        seeding.NOTED.attempt = (self.settings.seed, record.id, attempt)  # seeding.seed_next, inlined: Invocation.seed()'s string
         call = plan.call
-        for hook in self.before_attempt:
-            wrapper = hook(record, invocation)
-            if wrapper is not None:
-                call = functools.partial(wrapper, call)
+        if self.before_attempt:
+            for hook in self.before_attempt:
+                wrapper = hook(record, invocation)
+                if wrapper is not None:
+                    call = functools.partial(wrapper, call)
         store = self.store
         store.flight.start(record.id)  # from here a crash interrupts this attempt (store/flight.py)
         execution = execute(call, args, invocation, plan.timeout)

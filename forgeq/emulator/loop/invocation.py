@@ -208,6 +208,7 @@ def _event_loop() -> Any:
 
 
 _loop_fds: set[int] = set()
+_BOUND = runtime.BOUND
 
 
 def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_seconds: float | None) -> Execution:
@@ -215,15 +216,17 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     capture = _Capture()
     if sandbox.tripped:  # what a guard saw outside any attempt (a handler's thread) is no attempt's
         sandbox.settle()
-    token = runtime.bind(invocation)
+    token = _BOUND.set(invocation)  # runtime.bind, inlined (once per attempt)
     guard = None
-    armed = timeout_seconds is not None and WATCHDOG.arm(timeout_seconds)
-    if timeout_seconds is not None and invocation.engine.clock.virtual:
-        invocation.deadline = invocation.started_at + timeout_seconds
-    if timeout_seconds is not None and not armed and not WATCHDOG.guarding:
-        guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
-        guard.__enter__()
+    armed = False
+    if timeout_seconds is not None:
         armed = WATCHDOG.arm(timeout_seconds)
+        if invocation.engine.clock.virtual:
+            invocation.deadline = invocation.started_at + timeout_seconds
+        if not armed and not WATCHDOG.guarding:
+            guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
+            guard.__enter__()
+            armed = WATCHDOG.arm(timeout_seconds)
     fired = 0
     timed_out = False
     started = wall_time()
@@ -254,7 +257,7 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
                 fired = WATCHDOG.disarm() or 1
         if guard is not None:
             guard.__exit__(None, None, None)
-        runtime.unbind(token)
+        _BOUND.reset(token)
     wall_ms = (wall_time() - started) * 1000
     timed_out = timed_out or invocation.overran  # a handler that swallowed the virtual timeout still timed out
     refused = None
@@ -263,7 +266,9 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
         refused, noted = sandbox.settle()
         invocation.notes.extend(noted)
     elif not (timed_out or fired or error is not None or invocation.unawaited) and (value is None or type(value) in _PLAIN):
-        return Execution(RETURNED, value, _logs(capture), wall_ms)
+        logs = capture.getvalue()  # _logs, inlined for the commonest attempt
+        io.StringIO.close(capture)
+        return Execution(RETURNED, value, escape_surrogates(logs) if logs else logs, wall_ms)
     try:
         result = _classify(value, error, timed_out or fired > 0, timeout_seconds, invocation)
     except Exception as odd:  # noqa: BLE001 - an exception whose __str__ raises, a result whose __eq__ does

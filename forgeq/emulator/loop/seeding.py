@@ -27,20 +27,20 @@ class _Noted:
     attempt: tuple[object, object, object] | None = None  # (seed, event, attempt) to seed with at the next draw
 
 
-_noted = _Noted()
+NOTED = _Noted()  # the engine sets NOTED.attempt itself on its hot path (seed_next, inlined)
 
 
 def seed_next(seed: object, event: object, attempt: object) -> None:
     """From now on `random` reads as if seeded with "seed:event:attempt" (applied at the first draw)."""
-    _noted.attempt = (seed, event, attempt)
+    NOTED.attempt = (seed, event, attempt)
 
 
 def _drawing(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def draw(*args: Any, **kwargs: Any) -> Any:
-        noted = _noted.attempt
+        noted = NOTED.attempt
         if noted is not None:
-            _noted.attempt = None
+            NOTED.attempt = None
             _INSTANCE.seed(f"{noted[0]}:{noted[1]}:{noted[2]}")
         return function(*args, **kwargs)
 
@@ -50,7 +50,7 @@ def _drawing(function: Callable[..., Any]) -> Callable[..., Any]:
 def _resetting(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def reset(*args: Any, **kwargs: Any) -> Any:
-        _noted.attempt = None
+        NOTED.attempt = None
         return function(*args, **kwargs)
 
     return reset

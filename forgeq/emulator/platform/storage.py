@@ -424,7 +424,7 @@ class StorageSession:
                 invocation.quota_refusals += 1
                 raise kvs_error(refusal_code, injected, 429, PATHS[path])
         at = invocation.now()
-        refusal = self.engine.quota.charge(self.installation, operation, units(size_bytes), at, items)
+        refusal = self.engine.quota.charge(self.installation, operation, -(-size_bytes // UNIT_BYTES) or 1, at, items)  # units(), inlined
         if refusal is not None:
             invocation.quota_refusals += 1
             raise kvs_error(refusal_code, refusal, 429, PATHS[path])
@@ -473,7 +473,7 @@ class StorageSession:
         return self._call(path, work)
 
     def set(self, key: Any, value: Any, options: Any = None, space: Space = PLAIN) -> Any:
-        path = _path("set", space)
+        path = "set" if space == PLAIN else _path("set", space)
 
         encoded = encode(value)  # a cycle throws in the app, before any request
         if options is None and type(space) is not str:  # the commonest call: the checks below that apply
@@ -485,6 +485,10 @@ class StorageSession:
             at = self.charge("secret" if space == SECRET else "write", quotas.WRITE, size, path)
             self.engine.storage.write(self.installation, space, key, text, at)
             return None
+        return self._set(key, value, encoded, options, space, path)
+
+    def _set(self, key: Any, value: Any, encoded: str | KvsFailure, options: Any, space: Space, path: str) -> Any:
+        """set() with options or in an entity: its own method, so that set()'s plain calls make no closure cells."""
 
         def work() -> Any:
             self._key(key, space)
