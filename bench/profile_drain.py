@@ -5,7 +5,9 @@
     .venv/bin/python bench/profile_drain.py --workload simple --n 20000   # bench/simple.py's app
 
 Prints pyinstrument's call tree (or, with --flat, the functions with the most time of their
-own), after the drain's figures. pyinstrument is a dev dependency (`uv sync`).
+own), after the drain's figures. pyinstrument is a dev dependency (`uv sync`). With --cprofile,
+cProfile's functions by their own time instead, and the Python-level calls per event (cProfile
+counts every call; its timings inflate Python against SQLite's C, the call count does not move).
 """
 
 from __future__ import annotations
@@ -35,15 +37,30 @@ def main(argv: list[str] | None = None) -> int:
         default="seed-guide",
         help="seed-guide: the forgeq_drain rows' app (quota, retries); simple: one kvs.set per event, no quota",
     )
+    parser.add_argument("--cprofile", action="store_true", help="cProfile by own time, and calls per event")
     options = parser.parse_args(argv)
     from pyinstrument import Profiler
 
     import forgeq.emulator.loop.engine  # noqa: F401 - imported before the profile starts, as the harness does
 
+    drain = simple.drain_in_process if options.workload == "simple" else drain_in_process
+    if options.cprofile:
+        import cProfile
+        import pstats
+
+        with tempfile.TemporaryDirectory(prefix="forgeq-profile-") as scratch:
+            profile = cProfile.Profile()
+            profile.enable()
+            drain(options.n, Path(scratch) / "state.db")
+            profile.disable()
+        stats = pstats.Stats(profile)
+        print(f"n={options.n}: {stats.total_calls / options.n:.1f} Python-level calls per event (push and drain)")  # type: ignore[attr-defined]
+        stats.sort_stats("tottime").print_stats(options.top)
+        return 0
+
     with tempfile.TemporaryDirectory(prefix="forgeq-profile-") as scratch:
         profiler = Profiler(interval=0.0005)
         profiler.start()
-        drain = simple.drain_in_process if options.workload == "simple" else drain_in_process
         figures = drain(options.n, Path(scratch) / "state.db")
         profiler.stop()
     print(
