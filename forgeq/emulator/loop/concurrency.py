@@ -38,12 +38,11 @@ class KeyWaits:
     def __init__(self, seed: int, retention_seconds: float) -> None:
         self.seed = seed
         self.retention_seconds = retention_seconds
-        self._waits: dict[int, _Wait] = {}
-        self.waiting = self._waits  # truthy while some event waits for a key: the loop asks started() only then
+        self.waiting: dict[int, _Wait] = {}  # by event; the loop asks started() only while it holds some
 
     def defer(self, event: int, key: str, limit: int, at: float, enqueued_at: float) -> Deferral:
         """The event found `key` full at `at`: when it tries again, or why it is dropped."""
-        wait = self._waits.setdefault(event, _Wait(0, at))
+        wait = self.waiting.setdefault(event, _Wait(0, at))
         wait.count += 1
         backoff = min(
             limits.CONCURRENCY_WAIT_FIRST_SECONDS * 2 ** min(wait.count - 1, 30),
@@ -52,7 +51,7 @@ class KeyWaits:
         next_at = at + backoff * random.Random(f"{self.seed}:{event}:wait:{wait.count}").uniform(0.5, 1.0)
         if next_at <= enqueued_at + self.retention_seconds:
             return Deferral(next_at, None)
-        del self._waits[event]
+        del self.waiting[event]
         hours = self.retention_seconds / 3600
         return Deferral(
             next_at,
@@ -63,7 +62,7 @@ class KeyWaits:
 
     def started(self, event: int, at: float) -> str | None:
         """The event got its slots: a timeline note when it had to wait for them."""
-        wait = self._waits.pop(event, None)
+        wait = self.waiting.pop(event, None)
         if wait is None:
             return None
         return f"waited {wait.count} time(s), {at - wait.since:.3f} s in all, for its concurrency key (Forge's internal backoff; no retry used)"

@@ -424,7 +424,7 @@ class StorageSession:
                 invocation.quota_refusals += 1
                 raise kvs_error(refusal_code, injected, 429, PATHS[path])
         at = invocation.now()
-        refusal = self.engine.quota.charge(self.installation, operation, -(-size_bytes // UNIT_BYTES) or 1, at, items)  # units(), inlined
+        refusal = self.engine.quota.charge(self.installation, operation, units(size_bytes), at, items)
         if refusal is not None:
             invocation.quota_refusals += 1
             raise kvs_error(refusal_code, refusal, 429, PATHS[path])
