@@ -174,6 +174,11 @@ CASES: list[Case] = [
     Case("P6-invalid-json", ["push", "--queue", "work", "--body", '{"a": ', "-m", "{m}", "--db", "{db}"], 2, ("--body", "invalid JSON at line 1 column 7")),
     Case("P6-nan-is-not-json", ["push", "--queue", "work", "--body", '{"a": NaN}', "-m", "{m}", "--db", "{db}"], 2, ("--body", "NaN is not JSON")),
     Case("P6-missing-body-file", ["push", "--queue", "work", "--body", "@missing.json", "-m", "{m}", "--db", "{db}"], 2, ("missing.json", "no such file")),
+    # a file whose size says nothing (a device, a pipe, /proc): read up to the limit, never whole
+    Case("F-endless-body", ["push", "--queue", "work", "--body", "@/dev/zero", "-m", "{m}", "--db", "{db}"], 2, ("/dev/zero", "MiB")),
+    Case("F-endless-manifest", ["run", "/dev/zero", "--until-idle", "--db", "{db}"], 2, ("/dev/zero", "larger than forgeq reads")),
+    Case("F-endless-faults", ["run", "{m}", "--until-idle", "--faults", "/dev/zero", "--db", "{db}"], 2, ("/dev/zero", "larger than forgeq reads")),
+    Case("F-endless-quota", ["run", "{m}", "--until-idle", "--storage-limits", "/dev/zero", "--db", "{db}"], 2, ("--storage-limits /dev/zero", "larger than forgeq reads")),
     Case("P6-body-file-not-utf8", ["push", "--queue", "work", "--body", "@{app}/bin.json", "-m", "{m}", "--db", "{db}"], 2, ("bin.json", "cannot read"), files={"bin.json": b"\xff\xfe{}"}),
     Case("P6-body-file-bad-json", ["push", "--queue", "work", "--body", "@{app}/b.json", "-m", "{m}", "--db", "{db}"], 2, ("b.json", "invalid JSON at line 2 column 1"), files={"b.json": '{"a":\n}'}),
     Case("P6-count-zero", ["push", "--queue", "work", "--count", "0", "-m", "{m}", "--db", "{db}"], 2, ("--count", "not 0")),

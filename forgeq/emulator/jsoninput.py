@@ -9,6 +9,7 @@ what JavaScript (Forge's runtime) makes of it, checked on the text before the pa
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -67,12 +68,16 @@ def read_file(path: Path, source: str, **checks: Any) -> Any:
 
 
 def read_text(path: Path, source: str, max_bytes: int) -> str:
-    """A UTF-8 file's text, refused past `max_bytes` before a byte is read; each failure one line."""
+    """A UTF-8 file's text, refused past `max_bytes`: by its size before a byte is read, and by what
+    it gives for a file whose size says nothing (/dev/zero, a pipe, /proc); each failure one line."""
     try:
         size = os.stat(path).st_size
         if size > max_bytes:
             raise JsonInputError(f"{source}: {size} bytes, over forgeq's {max_bytes // (1024 * 1024)} MiB limit for JSON input")
-        return path.read_text(encoding="utf-8")
+        data = bounded_bytes(path, max_bytes)
+        if len(data) > max_bytes:
+            raise JsonInputError(f"{source}: more than {max_bytes // (1024 * 1024)} MiB, over forgeq's limit for JSON input")
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise JsonInputError(f"{source}: no such file {path}") from None
     except IsADirectoryError:
@@ -81,6 +86,29 @@ def read_text(path: Path, source: str, max_bytes: int) -> str:
         raise JsonInputError(f"{source}: cannot read {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except OSError as error:
         raise JsonInputError(f"{source}: cannot read {path}: {error.strerror}") from None
+
+
+class TooLarge(OSError):
+    """A file past what forgeq reads; its text is the reason alone (no `[Errno 27]`)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def bounded_bytes(path: Path | str, max_bytes: int) -> bytes:
+    """At most `max_bytes + 1` bytes of the file at `path`: a caller that gets more than `max_bytes`
+    refuses the file. What bounds a file whose size says nothing (/dev/zero, a pipe, /proc)."""
+    with open(path, "rb") as file:
+        return file.read(max_bytes + 1)
+
+
+def bounded_text(path: Path | str, max_bytes: int) -> str:
+    """The UTF-8 text of a file a person names, refused past `max_bytes` with OSError(EFBIG), which
+    the callers' `except OSError` already word as one line; UnicodeDecodeError as `read_text` gives it."""
+    data = bounded_bytes(path, max_bytes)
+    if len(data) > max_bytes:
+        raise TooLarge(errno.EFBIG, f"larger than forgeq reads ({max_bytes // (1024 * 1024)} MiB)")
+    return data.decode("utf-8")
 
 
 def _outside_strings(text: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
+from forgeq.emulator.jsoninput import bounded_text
 
 # What a storage call is, for the quota.
 READ = "read"
@@ -241,7 +242,7 @@ def limits_from_yaml(path: Path) -> tuple[str, tuple[Limit, ...]]:
 
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(bounded_text(path, limits.MAX_YAML_INPUT_BYTES))
     except FileNotFoundError:
         raise InputError(f"--storage-limits {where}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:

@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
+from forgeq.emulator.jsoninput import bounded_text
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.emulator.store.batch import KvRow
 from forgeq.emulator.wording import plural
@@ -851,12 +853,11 @@ _RULE_KEYS: dict[str, set[str]] = {
 
 def load_scenario(path: str) -> Scenario:
     """Read a fault scenario; every problem is reported with its file and line (FaultError, exit 2)."""
-    from pathlib import Path
 
     from forgeq.emulator.app.yamlload import YamlProblem, load_with_lines
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = bounded_text(path, limits.MAX_YAML_INPUT_BYTES)
     except FileNotFoundError:
         raise FaultError(f"{path}: no such fault scenario file") from None
     except (OSError, UnicodeDecodeError) as error:

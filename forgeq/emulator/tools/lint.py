@@ -18,6 +18,7 @@ from pathlib import Path
 
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, load_manifest, resolve_handler_file
 from forgeq.emulator.errors import InputError, ManifestError, Problem
+from forgeq.emulator.jsoninput import bounded_bytes
 from forgeq.emulator.tools.linting import jsapp
 from forgeq.emulator.tools.linting.jsapp import uses_javascript
 from forgeq.emulator.tools.linting.names import check_names
@@ -231,7 +232,7 @@ class _Linter:
         name = self.display(path)
         self.report.files.append(name)
         try:
-            raw = path.read_bytes()
+            raw = bounded_bytes(path, MAX_SOURCE_BYTES)
         except OSError as error:
             self.add("FQ003", name, None, None, f"cannot be read: {error.strerror}")
             return None
@@ -310,6 +311,6 @@ def _covers(codes: str | None, code: str) -> bool:
 
 def _read_lines(path: Path) -> list[str]:
     try:
-        return path.read_text("utf-8", errors="replace").splitlines()
+        return bounded_bytes(path, MAX_SOURCE_BYTES).decode("utf-8", errors="replace").splitlines()
     except OSError:
         return []

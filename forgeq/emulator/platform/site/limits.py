@@ -40,6 +40,7 @@ from typing import Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
+from forgeq.emulator.jsoninput import bounded_text
 from forgeq.emulator.platform.quota import Loader, Recorder, window_start
 
 ERAS = ("2026", "2025", "none")
@@ -278,7 +279,7 @@ def _from_yaml(path: Path) -> ProductLimits:
 
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(bounded_text(path, limits.MAX_YAML_INPUT_BYTES))
     except FileNotFoundError:
         raise InputError(f"--product-limits {where}: no such file") from None
     except (OSError, UnicodeDecodeError) as problem:

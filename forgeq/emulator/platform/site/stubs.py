@@ -37,8 +37,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.errors import InputError, ManifestError, Problem
+from forgeq.emulator.jsoninput import bounded_text
 from forgeq.emulator.platform.site.calls import REASONS
 
 STUBS_FILE = "stubs.yml"
@@ -211,7 +213,7 @@ def load_stubs(path: Path) -> list[Stub]:
         return []
     file = str(path)
     try:
-        data, lines, problems = load_with_lines(path.read_text(encoding="utf-8"), file)
+        data, lines, problems = load_with_lines(bounded_text(path, limits.MAX_YAML_INPUT_BYTES), file)
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"{file}: cannot read it: {error}") from None
     except YamlProblem as error:

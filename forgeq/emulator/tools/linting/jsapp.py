@@ -17,6 +17,7 @@ from pathlib import Path
 
 from forgeq.emulator.app import packages as npm
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, resolve_handler_file
+from forgeq.emulator.jsoninput import bounded_bytes
 from forgeq.emulator.tools.linting.javascript import (
     LEGACY_STORAGE_NAMES,
     At,
@@ -87,7 +88,7 @@ def read_app(
 
 def _read(path: Path, name: str, report: Report) -> JsSource | None:
     try:
-        raw = path.read_bytes()
+        raw = bounded_bytes(path, MAX_SOURCE_BYTES)
     except OSError as error:
         report("FQ003", name, None, None, f"cannot be read: {error.strerror}")
         return None
