@@ -62,32 +62,6 @@ def parse(text: str, source: str, *, max_bytes: int = limits.MAX_JSON_INPUT_BYTE
         raise JsonInputError(f"{source}: cannot read this JSON ({type(error).__name__})") from None
 
 
-def read_file(path: Path, source: str, **checks: Any) -> Any:
-    """parse() of a UTF-8 file, its size checked before it is read."""
-    return parse(read_text(path, source, checks.get("max_bytes", limits.MAX_JSON_INPUT_BYTES)), source, **checks)
-
-
-def read_text(path: Path, source: str, max_bytes: int) -> str:
-    """A UTF-8 file's text, refused past `max_bytes`: by its size before a byte is read, and by what
-    it gives for a file whose size says nothing (/dev/zero, a pipe, /proc); each failure one line."""
-    try:
-        size = os.stat(path).st_size
-        if size > max_bytes:
-            raise JsonInputError(f"{source}: {size} bytes, over forgeq's {max_bytes // (1024 * 1024)} MiB limit for JSON input")
-        data = bounded_bytes(path, max_bytes)
-        if len(data) > max_bytes:
-            raise JsonInputError(f"{source}: more than {max_bytes // (1024 * 1024)} MiB, over forgeq's limit for JSON input")
-        return data.decode("utf-8")
-    except FileNotFoundError:
-        raise JsonInputError(f"{source}: no such file {path}") from None
-    except IsADirectoryError:
-        raise JsonInputError(f"{source}: {path} is a folder") from None
-    except UnicodeDecodeError as error:
-        raise JsonInputError(f"{source}: cannot read {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except OSError as error:
-        raise JsonInputError(f"{source}: cannot read {path}: {error.strerror}") from None
-
-
 class TooLarge(OSError):
     """A file past what forgeq reads; its text is the reason alone (no `[Errno 27]`)."""
 
@@ -102,13 +76,43 @@ def bounded_bytes(path: Path | str, max_bytes: int) -> bytes:
         return file.read(max_bytes + 1)
 
 
-def bounded_text(path: Path | str, max_bytes: int) -> str:
-    """The UTF-8 text of a file a person names, refused past `max_bytes` with OSError(EFBIG), which
-    the callers' `except OSError` already word as one line; UnicodeDecodeError as `read_text` gives it."""
+def limited_bytes(path: Path | str, max_bytes: int) -> bytes:
+    """The bytes of a file a person names, refused past `max_bytes` with TooLarge (an OSError, which
+    the callers' `except OSError` already word as one line)."""
     data = bounded_bytes(path, max_bytes)
     if len(data) > max_bytes:
         raise TooLarge(errno.EFBIG, f"larger than forgeq reads ({max_bytes // (1024 * 1024)} MiB)")
-    return data.decode("utf-8")
+    return data
+
+
+def bounded_text(path: Path | str, max_bytes: int) -> str:
+    """limited_bytes() as UTF-8 text; UnicodeDecodeError as `Path.read_text` gives it."""
+    return limited_bytes(path, max_bytes).decode("utf-8")
+
+
+def read_file(path: Path, source: str, **checks: Any) -> Any:
+    """parse() of a UTF-8 file, its size checked before it is read."""
+    return parse(read_text(path, source, checks.get("max_bytes", limits.MAX_JSON_INPUT_BYTES)), source, **checks)
+
+
+def read_text(path: Path, source: str, max_bytes: int) -> str:
+    """A UTF-8 file's text, refused past `max_bytes`: by its size before a byte is read, and by what
+    it gives for a file whose size says nothing (/dev/zero, a pipe, /proc); each failure one line."""
+    try:
+        size = os.stat(path).st_size
+        if size > max_bytes:
+            raise JsonInputError(f"{source}: {size} bytes, over forgeq's {max_bytes // (1024 * 1024)} MiB limit for JSON input")
+        return bounded_text(path, max_bytes)
+    except TooLarge:
+        raise JsonInputError(f"{source}: more than {max_bytes // (1024 * 1024)} MiB, over forgeq's limit for JSON input") from None
+    except FileNotFoundError:
+        raise JsonInputError(f"{source}: no such file {path}") from None
+    except IsADirectoryError:
+        raise JsonInputError(f"{source}: {path} is a folder") from None
+    except UnicodeDecodeError as error:
+        raise JsonInputError(f"{source}: cannot read {path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except OSError as error:
+        raise JsonInputError(f"{source}: cannot read {path}: {error.strerror}") from None
 
 
 def _outside_strings(text: str) -> str:

@@ -15,7 +15,7 @@ from forgeq.emulator import limits
 from forgeq.emulator.app.entities import Entity, parse_entities
 from forgeq.emulator.app.yamlload import YamlProblem, load_with_lines
 from forgeq.emulator.errors import ManifestError, Problem
-from forgeq.emulator.jsoninput import TooLarge, bounded_bytes
+from forgeq.emulator.jsoninput import limited_bytes
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 REFERENCE_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -174,9 +174,7 @@ def load_manifest(path: str | Path) -> Manifest:
     manifest_path = Path(path)
     file = str(path)
     try:
-        raw = bounded_bytes(manifest_path, limits.MAX_YAML_INPUT_BYTES)
-        if len(raw) > limits.MAX_YAML_INPUT_BYTES:
-            raise TooLarge(0, f"larger than forgeq reads ({limits.MAX_YAML_INPUT_BYTES // (1024 * 1024)} MiB): not a manifest")
+        raw = limited_bytes(manifest_path, limits.MAX_YAML_INPUT_BYTES)
     except FileNotFoundError:
         folder = manifest_path.resolve().parent
         raise ManifestError(
