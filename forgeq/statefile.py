@@ -72,10 +72,8 @@ def open_store(manifest: Path, db: Path | None, *, must_exist: bool = True) -> S
 
 def virtual_now(store: Store) -> float:
     """The state's clock: where the last virtual run left it (the epoch before any run)."""
-    import time
-
-    from forgeq.emulator.loop.clock import resumed_virtual_time
+    from forgeq.emulator.loop.clock import RealClock, resumed_virtual_time
 
     if store.get_meta("clock") == "real":
-        return time.time()
+        return RealClock().now()
     return resumed_virtual_time(store.get_meta("virtual_now"))

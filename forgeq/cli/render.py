@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from collections import deque
 from typing import Any, TextIO
 
 from forgeq.emulator import limits
+from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.timeline import AttemptReport, Notice
 from forgeq.emulator.safetext import bounded_middle
 from forgeq.emulator.store.schema import CALL_KINDS
@@ -34,8 +34,7 @@ _COLOURS = {
 }
 
 
-def wall() -> float:
-    return time.perf_counter()
+wall = wall_time  # the wall clock of run's figures: the loop's own (loop/clock.py)
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -191,8 +190,6 @@ class StatusPrinter:
     wants_successes = False
 
     def __init__(self, stream: TextIO, waiting: Any, show_logs: bool = False, live: bool | None = None) -> None:
-        from forgeq.emulator.loop.clock import wall_time
-
         self.stream = stream
         self.wall = wall_time
         self.waiting = waiting  # () -> events not finished, read from the state file
