@@ -19,6 +19,7 @@ from conftest import V2_MANIFEST, write_app
 from forgeq import runtime
 from forgeq.api import api, assume_trusted_route, route
 from forgeq.emulator.loop.invocation import Invocation
+from forgeq.emulator.products import payloads
 from forgeq.testing import ForgeApp
 
 TRIGGER_MANIFEST = """
@@ -97,6 +98,32 @@ def test_a_handler_that_changes_the_issue_it_read_changes_no_other_answer(app: F
         some = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1?fields=summary,reporter,status,comment")).json()
     assert again == pristine
     assert some["fields"] == {name: pristine["fields"][name] for name in ("summary", "reporter", "status", "comment")}
+
+
+def test_a_fields_subset_answers_what_the_whole_issue_answers_and_answers_own_their_objects(app: ForgeApp) -> None:
+    # `?fields=` builds only the fields it names (shapes.issue_fields), and the reads of one batch
+    # share the stored issue (platform/site/data.py): each answer must still be what the whole
+    # issue answers, with objects of its own.
+    adf = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hello"}]}]}
+    edit = {"labels": ["a"], "description": adf, "customfield_10001": [1, {"x": 2}], "priority": {"name": "High"}, "assignee": {"accountId": payloads.DEMO_ASSIGNEE_ACCOUNT_ID}}
+    with invocation(app):
+        assert jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": edit})[0] == 204
+    with invocation(app):
+        for version in ("2", "3"):
+            _, whole = jira("GET", route(f"/rest/api/{version}/issue/DEMO-1"))
+            for name in [*whole["fields"], "customfield_99", "labels,customfield_10001,description,assignee"]:
+                _, some = jira("GET", route(f"/rest/api/{version}/issue/DEMO-1?fields={name}"))
+                assert some["fields"] == {part: whole["fields"][part] for part in name.split(",") if part in whole["fields"]}, name
+        first = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1")).json()
+        pristine = json.loads(json.dumps(first))
+        first["fields"]["labels"].append("changed")
+        first["fields"]["customfield_10001"][1]["x"] = 0
+        first["fields"]["description"]["content"].clear()
+        some = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1?fields=labels,customfield_10001")).json()
+        some["fields"]["labels"].append("changed")
+        again = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1")).json()
+    assert again == pristine
+    assert pristine["fields"]["labels"] == ["a"] and pristine["fields"]["customfield_10001"] == [1, {"x": 2}]
 
 
 def test_edit_changes_the_issue_and_its_history(app: ForgeApp) -> None:

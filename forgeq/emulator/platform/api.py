@@ -49,10 +49,10 @@ PRODUCT_REMOTES = ("jira", "confluence", "bitbucket")
 def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     """Serve one request of the worker within `invocation`, as the cloud answers it."""
     target = call.get("target") or {}
-    path = str(call.get("path") or "")
     kind = target.get("type") if isinstance(target, dict) else None
     if kind == "fetch" or (kind == "fpp" and target.get("remote") in PRODUCT_REMOTES):
         return invocation.engine.site.answer(invocation, call)
+    path = str(call.get("path") or "")
     queue_call = _QUEUE_PATH.match(path)
     if kind == "fpp" and not queue_call and path.startswith("/graphql"):
         return _webtrigger_url(invocation, call) or invocation.engine.site.answer(invocation, call)

@@ -10,6 +10,7 @@ answers it; the template names the endpoint in rate limits, the timeline and the
 from __future__ import annotations
 
 import json
+import json.scanner
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -68,12 +69,20 @@ class Call:
 
     def json(self) -> Any:
         """The body as JSON; BadBody (400 in the product's own shape) when it is not."""
-        if self.body_text is None or self.body_text == "":
+        text = self.body_text
+        if not text:
             return None
         try:
-            return _STRICT.decode(self.body_text)
+            value, end = _STRICT_SCAN(text, 0)  # the compact text a port sends: json's scanner alone reads it
+            return value if end == len(text) else _STRICT.decode(text)
+        except StopIteration:  # not a JSON value at 0 (whitespace first, or not JSON): decode says which
+            pass
         except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
-            raise BadBody(self.body_text) from None
+            raise BadBody(text) from None
+        try:
+            return _STRICT.decode(text)
+        except (ValueError, RecursionError):
+            raise BadBody(text) from None
 
 
 def reply(status: int, value: Any = None) -> Answer:
@@ -101,6 +110,7 @@ def _not_json(name: str) -> Any:
 
 
 _STRICT = json.JSONDecoder(parse_constant=_not_json)  # made once: json.loads makes one per call given parse_constant
+_STRICT_SCAN = json.scanner.make_scanner(_STRICT)  # type: ignore[arg-type]
 
 
 class BadBody(Exception):

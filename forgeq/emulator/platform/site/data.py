@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from forgeq.emulator.products.seeds import dumps
+from forgeq.emulator.products.seeds import ISSUE, dumps
 from forgeq.emulator.store.batch import SiteKey, SiteRow, WriteBatch
 from forgeq.jsontext import parse
 
@@ -27,22 +27,34 @@ class SiteData:
         # so a `forgeq push` running beside the loop is seen from the next batch on.
         self._read: dict[SiteKey, SiteRow | None] = {}
         self._read_batch: WriteBatch | None = None
+        # Issues parsed during the current batch, with the row each was parsed from: a GET and the
+        # PUT after it parse the issue once. Shared, so readers of an issue never change its
+        # objects (an edit copies what it changes) nor hand them to a handler (shapes.issue_fields
+        # copies them into the representation).
+        self._issues: dict[SiteKey, tuple[SiteRow, dict[str, Any]]] = {}
 
     def get(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:
+        """The object, or None. An issue is shared: see `_issues`."""
         slot = (installation, kind, key)
         batch = self.engine.batch
+        if self._read_batch is not batch:
+            self._read, self._issues, self._read_batch = {}, {}, batch
         if slot in batch.site_writes:
             row = batch.site_writes[slot]
+        elif slot in self._read:
+            row = self._read[slot]
         else:
-            if self._read_batch is not batch:
-                self._read, self._read_batch = {}, batch
-            if slot in self._read:
-                row = self._read[slot]
-            else:
-                row = self._read[slot] = self.engine.store.site_get(installation, kind, key)
+            row = self._read[slot] = self.engine.store.site_get(installation, kind, key)
         if row is None:
             return None
-        doc: dict[str, Any] = parse(row.doc)  # text forgeq wrote (compact): json's scanner alone reads it
+        if kind != ISSUE:
+            found: dict[str, Any] = parse(row.doc)  # text forgeq wrote (compact): json's scanner alone reads it
+            return found
+        parsed = self._issues.get(slot)
+        if parsed is not None and parsed[0] is row:
+            return parsed[1]
+        doc: dict[str, Any] = parse(row.doc)
+        self._issues[slot] = (row, doc)
         return doc
 
     def pending(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:

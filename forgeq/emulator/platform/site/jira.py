@@ -106,17 +106,17 @@ class Jira(JiraComments, JiraSearch):
         return {account_id: self.site.user(installation, account_id) for account_id in ids}
 
     def issue_representation(self, call: Call, key: str, doc: dict[str, Any], wanted: list[str], expand: Sequence[str]) -> dict[str, Any]:
-        comments = self._comments(call.installation, key) if doc.get(COMMENTED) and self._wants_comments(wanted) else []
-        users = _SiteUsers(self.site, call.installation)
-        project = self.site.project(call.installation, ((doc.get("fields") or {}).get("project") or {}).get("key"))
-        only = None if any(name[:1] in "*-" for name in wanted) else frozenset(wanted)
-        fields = shapes.issue_fields(call.installation, doc, users, comments, call.version, project, only)
+        installation, version = call.installation, call.version
+        comments = self._comments(installation, key) if doc.get(COMMENTED) and self._wants_comments(wanted) else []
+        project = self.site.project(installation, ((doc.get("fields") or {}).get("project") or {}).get("key"))
+        only = None if wanted is ALL or any(name[:1] in "*-" for name in wanted) else frozenset(wanted)
+        fields = shapes.issue_fields(installation, doc, self.site.users_of(installation), comments, version, project, only)
         shaped: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": doc.get("id"),
-            "self": f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{doc.get('id')}",
+            "self": f"{shapes.base_url(installation)}/rest/api/{version}/issue/{doc.get('id')}",
             "key": key,
-            "fields": shapes.select_fields(fields, wanted),
+            "fields": fields if wanted is ALL else shapes.select_fields(fields, wanted),
         }
         if "changelog" in expand:
             values = self._changelog(call, key)
@@ -456,20 +456,6 @@ class Jira(JiraComments, JiraSearch):
         return reply(200, {"self": call.target, "maxResults": size, "startAt": start, "total": len(values), "isLast": start + size >= len(values), "values": page})
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-class _SiteUsers:
-    """The site's users of one installation, read as a representation names them (Site.user keeps
-    each once read)."""
-
-    __slots__ = ("site", "installation")
-
-    def __init__(self, site: Site, installation: str) -> None:
-        self.site = site
-        self.installation = installation
-
-    def get(self, account_id: str, /) -> dict[str, Any] | None:
-        return self.site.user(self.installation, account_id)
 
 
 def _issue_type_id(given: Any) -> str | None:

@@ -99,6 +99,7 @@ class ProductRateLimits:
 
     def __init__(self, chosen: ProductLimits, *, load: Loader | None = None, record: Recorder | None = None) -> None:
         self.limits = chosen
+        self.active = chosen.active  # read on every request
         self.load = load
         self.record = record
         self._points: dict[tuple[str, str], tuple[float, int]] = {}  # (pool, product) -> (hour start, points used)

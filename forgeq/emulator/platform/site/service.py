@@ -80,6 +80,7 @@ class Site:
         self._changes = 0
         self._users: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._projects: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._users_of: dict[str, SiteUsers] = {}
 
     def manifest_changed(self) -> None:
         """Watch mode applied a changed manifest: its fetch permissions, and stubs.yml read again."""
@@ -95,11 +96,13 @@ class Site:
     def answer(self, invocation: Invocation, request: dict[str, Any]) -> Answer:
         """Serve one request; the body comes as text, or as `value` (a fresh JSON value) to a caller
         that sends `accepts: "value"` (the Python port)."""
-        target, path = request.get("target"), request.get("path")
-        if not (type(path) is str and path.isascii() or _utf8(path)) or (isinstance(target, dict) and not _utf8(target.get("accountId"))):
+        given, path = request.get("target"), request.get("path")
+        target: dict[str, Any] = given if type(given) is dict else {}
+        account = target.get("accountId")
+        if not (type(path) is str and path.isascii() or _utf8(path)) or (account is not None and not _utf8(account)):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
             return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
-        call = self._call(invocation, request)
+        call = self._call(invocation, request, target, path if type(path) is str else str(path or ""))
         answer = self._serve(call)
         self._log(invocation, call, answer)
         if "value" in answer and request.get("accepts") != "value":
@@ -107,10 +110,7 @@ class Site:
             answer["body"] = None if value is None else compact(value)
         return answer
 
-    def _call(self, invocation: Invocation, request: dict[str, Any]) -> Call:
-        given = request.get("target")
-        target: dict[str, Any] = given if isinstance(given, dict) else {}
-        sent = str(request.get("path") or "")
+    def _call(self, invocation: Invocation, request: dict[str, Any], target: dict[str, Any], sent: str) -> Call:
         if target.get("type") == FETCH:
             product, principal, account = FETCH, APP, None
         else:
@@ -148,11 +148,13 @@ class Site:
                 call.reason = "egress"
                 call.notes.append(denied)
                 return respond_text(403, {"message": denied}) | {"headers": {"forge-proxy-error": egress.EGRESS_ERROR, "content-type": "application/json"}}
-        stubbed = self.stubs.answer(call)
+        stubs = self.stubs
+        stubbed = stubs.answer(call) if stubs.added or stubs.from_file else None
         if stubbed is not None:
             call.reason = "stub"
             return stubbed
-        if call.product not in self.routes:
+        routes = self.routes.get(call.product)
+        if routes is None:
             return self._not_served(call, f"forgeq serves no {call.product} API")
         if call.principal == NOBODY:
             call.notes.append(
@@ -160,7 +162,6 @@ class Site:
                 "on Forge, so the product answers 401; call api.asApp() or api.asUser()"
             )
             return respond_text(401, {"errorMessages": ["You are not authenticated. Authentication required to perform this operation."], "errors": {}})
-        routes = self.routes[call.product]
         route = find(routes.get(call.method, ()), call)
         if route is None:
             if any(other.pattern.match(call.path) for method, listed in routes.items() if method != call.method for other in listed):
@@ -168,7 +169,7 @@ class Site:
             return self._not_served(call, f"forgeq's fake {call.product.capitalize()} does not serve {call.method} {call.path}")
         chosen = self.limits.limits
         issue = self._issue_of(call) if chosen.issue_writes else None
-        refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at) if chosen.active else None
+        refusal = self.limits.check(call.installation, call.product, call.method, call.template, issue, call.at) if self.limits.active else None
         if refusal is not None:
             call.reason = refusal.reason
             if not any(earlier["reason"] == refusal.reason for earlier in call.invocation.requests):  # once an attempt: a retry loop repeats it
@@ -277,6 +278,13 @@ class Site:
         self._users[slot] = found
         return found
 
+    def users_of(self, installation: str) -> SiteUsers:
+        """The users of one installation's site, as a representation reads them (made once)."""
+        found = self._users_of.get(installation)
+        if found is None:
+            found = self._users_of[installation] = SiteUsers(self, installation)
+        return found
+
     def project(self, installation: str, key: Any) -> dict[str, Any] | None:
         """A project's representation, read once a run (projects change only with `forgeq push`)."""
         if not isinstance(key, str):
@@ -300,6 +308,20 @@ class Site:
             if row[0] == installation and row[1] == kind and row[2] == key
         ]
         return committed + pending
+
+
+class SiteUsers:
+    """The site's users of one installation, read as a representation names them (Site.user keeps
+    each once read)."""
+
+    __slots__ = ("site", "installation")
+
+    def __init__(self, site: Site, installation: str) -> None:
+        self.site = site
+        self.installation = installation
+
+    def get(self, account_id: str, /) -> dict[str, Any] | None:
+        return self.site.user(self.installation, account_id)
 
 
 @dataclass(frozen=True)

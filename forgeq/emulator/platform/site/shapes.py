@@ -153,6 +153,9 @@ def _remember(cache: dict[tuple[str, ...], dict[str, Any]], slot: tuple[str, ...
     return shaped
 
 
+_CONTAINERS = (dict, list)
+
+
 def fresh(value: Any) -> Any:
     """A copy of a JSON value's objects and arrays (its strings and numbers are immutable)."""
     if type(value) is dict:
@@ -248,12 +251,22 @@ def issue_fields(
 ) -> dict[str, Any]:
     """Every field of the issue, as GET issue with fields=*all answers (`project`: the project's
     representation, for a project kept by its key). With `only`, the fields not named in it are
-    left as they are stored (select_fields drops them): a request for a few fields does not pay
-    for the users and statuses of the others."""
+    left out or left as they are stored (select_fields drops them): a request for a few fields
+    does not pay for the users, statuses and defaults of the others."""
     stored = doc.get("fields") or {}
+    if only is not None and only.isdisjoint(_COMPUTED):
+        fields = {}
+        for name in only:
+            if name in stored:
+                value = stored[name]
+                shaping = _SHAPING.get(name)
+                fields[name] = _copy(value) if shaping is None else _shape(name, value, shaping, installation, users, version, project)
+            elif name in _constant_defaults():
+                fields[name] = _copy(_constant_defaults()[name])
+        return fields
     base = base_url(installation)
     created = stored.get("created")
-    fields: dict[str, Any] = {
+    fields = {
         "statuscategorychangedate": created,
         "issuetype": stored.get("issuetype"),
         "timespent": None,
@@ -295,13 +308,9 @@ def issue_fields(
     for name, value in stored.items():
         shaping = _SHAPING.get(name)
         if shaping is None or (only is not None and name not in only):
-            fields[name] = value
-        elif shaping is _PERSON:
-            fields[name] = user(installation, users.get(value["accountId"]), value["accountId"], version) if _has_account(value) else None
-        elif shaping is _RICH:
-            fields[name] = rich_text(value, version)
+            fields[name] = _copy(value)
         else:
-            fields[name] = widen(name, value, installation, project)
+            fields[name] = _shape(name, value, shaping, installation, users, version, project)
     fields["comment"] = {
         "comments": [comment(installation, doc, c, users, version) for c in comments] if only is None or "comment" in only else [],
         "self": f"{base}/rest/api/{version}/issue/{doc.get('id')}/comment",
@@ -311,6 +320,41 @@ def issue_fields(
     }
     fields["worklog"] = {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}
     return fields
+
+
+# The fields whose default issue_fields computes from the issue, its installation or the API
+# version; every other field of an issue that does not store it answers the same
+# (_constant_defaults).
+_COMPUTED = frozenset(("statuscategorychangedate", "watches", "priority", "votes", "comment", "worklog"))
+
+
+@lru_cache(maxsize=1)
+def _constant_defaults() -> dict[str, Any]:
+    """What issue_fields answers for each field an issue does not store, but for _COMPUTED."""
+    every = issue_fields("default", {}, _NO_USERS, [], "3")
+    return {name: value for name, value in every.items() if name not in _COMPUTED}
+
+
+class _NoUsers:
+    def get(self, account_id: str, /) -> dict[str, Any] | None:
+        return None
+
+
+_NO_USERS = _NoUsers()
+
+
+def _copy(value: Any) -> Any:
+    # The stored issue is shared by the batch's reads (platform/site/data.py): its objects are
+    # copied, since a Python handler gets the representation itself and may change it.
+    return fresh(value) if type(value) in _CONTAINERS else value
+
+
+def _shape(name: str, value: Any, shaping: str, installation: str, users: Users, version: str, project: dict[str, Any] | None) -> Any:
+    """A stored field that is a user, rich text, or an object the site keeps slim, as Jira answers it."""
+    if shaping is _PERSON:
+        return user(installation, users.get(value["accountId"]), value["accountId"], version) if _has_account(value) else None
+    shaped = rich_text(value, version) if shaping is _RICH else widen(name, value, installation, project)
+    return _copy(shaped) if shaped is value else shaped
 
 
 def select_fields(fields: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
