@@ -685,3 +685,65 @@ def test_a_backlog_on_one_installation_waits_in_due_order_while_another_is_idle(
     assert len(one) >= 600 and {outcome for _, _, outcome in one} <= {"succeeded", "retry"}
     assert two == one
     assert two_end == one_end
+
+
+FINISH_MANIFEST = """app:
+  id: ari:cloud:ecosystem::app/finish
+modules:
+  trigger:
+    - key: on-created
+      function: t
+      events: [avi:jira:created:issue]
+  consumer:
+    - key: c
+      queue: work
+      function: f
+  function:
+    - key: t
+      handler: index.trigger
+    - key: f
+      handler: index.handler
+"""
+# Events that end every way: succeeded at their first attempt or after retries, dropped after
+# retries, and trigger events lost to a thrown error.
+FINISH_SOURCE = """
+from forgeq.events import InvocationError, Queue
+
+q = Queue(key="work")
+
+
+def trigger(event, context):
+    number = int(event["issue"]["key"].split("-")[1])
+    if number % 7 == 0:
+        raise RuntimeError("lost")
+    q.push({"body": {"n": number}})
+
+
+def handler(event, context):
+    n = event["body"]["n"]
+    if n % 5 == 0:
+        raise RuntimeError("always")
+    if n % 3 == 0 and event.get("retryContext", {}).get("retryCount", 0) < n % 4:
+        return InvocationError(retry_after=1)
+"""
+
+
+def test_the_loops_counts_of_finished_events_are_what_the_state_says(tmp_path: Path) -> None:
+    from forgeq.emulator.tools.summary import summarize
+
+    manifest = load_manifest(write_app(tmp_path / "app", FINISH_MANIFEST, {"src/index.py": FINISH_SOURCE}))
+    store = Store(tmp_path / "state.db")
+    fire_product_events(store, "issue-created", count=120, now=limits.VIRTUAL_EPOCH, installation="site-1", manifest=manifest)
+    engine = Emulator(manifest, store, Settings(seed=3))
+    engine.run(until_idle=True, max_attempts=40)
+    since = store.conn.execute("SELECT max(id) FROM attempts").fetchone()[0]  # a second run: only its own attempts count
+    engine = Emulator(manifest, store, Settings(seed=3))
+    engine.run(until_idle=True)
+    start, end = limits.VIRTUAL_EPOCH, engine.clock.now()
+    from_loop = summarize(store, since, start, end, 1.0, run=(engine.outcomes, engine.errors, engine.finished))
+    from_state = summarize(store, since, start, end, 1.0)
+    store.close()
+    run = from_loop["run"]
+    assert run["succeeded"]["queue"] and run["succeeded"]["trigger"] and run["dropped"] and run["lost"]
+    assert len(run["attempts_histogram"]) > 2
+    assert run == from_state["run"]

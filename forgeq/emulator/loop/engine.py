@@ -88,6 +88,9 @@ class Emulator:
         self._progress: list[Callable[[dict[str, int], float], None]] = []  # told the counts after each commit
         self.outcomes = dict.fromkeys(timeline.OUTCOMES, 0)  # attempts run so far, by outcome
         self.errors: dict[str | None, int] = {}  # attempts run so far that did not succeed, by error (else reason)
+        # Events finished so far by (kind, final outcome, attempts): the run's summary reads them here
+        # instead of joining the run's attempt rows with their events (0.25 s after a 2e5-event run).
+        self.finished: dict[tuple[str, str, int], int] = {}
         self.last_ended_at = self.clock.now()  # when the last attempt ended
         self._plans: dict[tuple[str, str], CallPlan] = {}  # per (kind, target), while handlers stay loaded
         self.batch = WriteBatch()
@@ -529,6 +532,8 @@ class Emulator:
             else:
                 batch.attempts.append((record.id, attempt, start, ended, invocation.quota_refusals, invocation.storage_calls, execution.wall_ms))
             self.outcomes[timeline.SUCCEEDED] += 1
+            finished = (record.kind, timeline.SUCCEEDED, attempt)
+            self.finished[finished] = self.finished.get(finished, 0) + 1
             return
         self._end_attempt(record, plan.delivery, invocation, execution, start, ended)
         if result.kind == "out-of-memory":
@@ -776,6 +781,9 @@ class Emulator:
             )
         )  # fmt: skip
         self.outcomes[outcome] += 1
+        if outcome in _FINAL:
+            finished = (record.kind, outcome, attempt)
+            self.finished[finished] = self.finished.get(finished, 0) + 1
         if outcome != timeline.SUCCEEDED:
             cause = error if error is not None else decision.reason
             self.errors[cause] = self.errors.get(cause, 0) + 1
@@ -816,6 +824,7 @@ class Emulator:
 
 
 _REASON_JSON: dict[str | None, str] = {None: "null"}
+_FINAL = frozenset((timeline.SUCCEEDED, timeline.DROPPED, timeline.LOST))  # an attempt that ends its event
 
 
 def _retry_context(record: EventRecord) -> str | None:

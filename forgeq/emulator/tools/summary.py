@@ -16,6 +16,9 @@ from forgeq.emulator.store import Store, schema
 # What a quota_windows metric is, for a person: the push limit is not storage.
 PUSH_METRIC = "pushed_events"
 PRODUCT_METRICS = ("jira_", "confluence_")  # the site's rate limits (platform/site/limits.py)
+# The loop's counts of its run: attempts by outcome, by error, and events finished by (kind, final
+# outcome, attempts) (Emulator.outcomes, .errors, .finished).
+RunCounts = tuple[Mapping[str, int], Mapping[str | None, int], Mapping[tuple[str, str, int], int]]
 
 
 def summarize(
@@ -25,17 +28,25 @@ def summarize(
     virtual_end: float,
     wall_seconds: float,
     *,
-    run: tuple[Mapping[str, int], Mapping[str | None, int]] | None = None,
+    run: RunCounts | None = None,
     quota_found: dict[tuple[str, str, float], tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
-    """`run`: the loop's own counts of this run's attempts, by outcome and by error (Emulator.outcomes,
-    Emulator.errors), which spare reading them back from the run's attempt rows. `quota_found`: the
-    quota windows open when the run started (Store.open_quota_windows), whose earlier use is not the run's."""
+    """`run`: the loop's own counts of this run (Emulator.outcomes, .errors, .finished), which spare
+    reading them back from the run's attempt rows. `quota_found`: the quota windows open when the
+    run started (Store.open_quota_windows), whose earlier use is not the run's."""
     raw = store.summary_counts(since_attempt, virtual_start, this_run=run is None)
     if run is not None:
-        outcomes, errors = run
+        outcomes, errors, finished = run
         raw["outcomes"] = {outcome: count for outcome, count in outcomes.items() if count}
         raw["errors"] = sorted(errors.items(), key=lambda item: (-item[1], str(item[0])))[:5]
+        by_outcome: dict[tuple[str, str], int] = {}
+        by_attempts: dict[int, int] = {}
+        for (kind, outcome, attempts), count in finished.items():
+            by_outcome[(kind, outcome)] = by_outcome.get((kind, outcome), 0) + count
+            if kind != "product":
+                by_attempts[attempts] = by_attempts.get(attempts, 0) + count
+        raw["finished"] = [(*key, count) for key, count in sorted(by_outcome.items())]
+        raw["histogram"] = sorted(by_attempts.items())
     return {
         "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds, quota_found),
         "state": _state_block(store, raw),
