@@ -15,7 +15,6 @@ that has that option; a table named after a command applies to it alone (`[tool.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ def find(folder: Path) -> tuple[Path, dict[str, Any]] | None:
         path = folder / name
         if not path.is_file():
             continue
+        import tomllib  # only where a file may hold defaults: most folders have none (start-up, launcher.py)
+
         try:
             document = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:

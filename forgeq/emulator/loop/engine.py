@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.app import sandbox
@@ -37,9 +37,9 @@ from forgeq.emulator.platform import queues
 from forgeq.emulator.platform.entities import Entities
 from forgeq.emulator.platform.event_limits import PlatformLimits
 from forgeq.emulator.platform.quota import Quota
-from forgeq.emulator.platform.site.service import Site, site_refusal
+from forgeq.emulator.platform.site.limits import parse_product_limits
+from forgeq.emulator.platform.site.stubs import Stubs
 from forgeq.emulator.platform.storage import Storage, quota_for
-from forgeq.emulator.products import fanout, payloads
 from forgeq.emulator.products.schedule import META_KEY as SCHEDULE_KEY
 from forgeq.emulator.products.schedule import Scheduler
 from forgeq.emulator.safetext import safe_text
@@ -51,6 +51,9 @@ from forgeq.emulator.store.sqlite import EventRecord, dumps
 from forgeq.emulator.wording import plural
 from forgeq.jsontext import escape_surrogates, parse
 from forgeq.runtime import PlatformRefusal
+
+if TYPE_CHECKING:
+    from forgeq.emulator.platform.site.service import Site
 
 IDLE_POLL_SECONDS = 0.2
 
@@ -98,8 +101,15 @@ class Emulator:
         self.entities = Entities(self)  # the manifest's custom entities (platform/entities.py)
         self.quota: Quota = quota_for(self)  # settings.storage_limits (quota.py)
         self.platform = PlatformLimits(self)  # 500 pushes/min, cyclic invocations (platform_limits.py)
-        self.app_account_id = payloads.app_account_id(manifest.app_id)  # what ignoreSelf filters compare with
-        self.site = Site(self)  # the fake Jira and Confluence behind product requests (platform/site/)
+        # The fake Jira and Confluence behind product requests (platform/site/), made at the first
+        # product request or look at it (`site`): a run whose handlers make none does not import it
+        # (a fifth of `forgeq run`'s start-up).
+        self._site: Site | None = None
+        self._app_account_id: str | None = None
+        # What the site reads when it starts, checked now as before: a bad stubs.yml or --product-limits
+        # stops the run before any attempt, not at the first product request.
+        Stubs.beside(manifest.path)
+        parse_product_limits(self.settings.product_limits)
         self.rules = retry.RetryRules(platform_limits=self.settings.platform_limits, emulate_eco759=self.settings.emulate_eco759)
         self.handlers = Handlers(manifest)
         self.rng = random.Random(self.settings.seed)
@@ -201,11 +211,29 @@ class Emulator:
         self.notify(Notice(self.clock.now(), "a handler ran out of memory: the app's modules load again, as in Forge's fresh runtime", "warning"))
         self._load_modules_again()
 
+    @property
+    def site(self) -> Site:
+        if self._site is None:
+            from forgeq.emulator.platform.site.service import Site
+
+            self._site = Site(self)
+        return self._site
+
+    @property
+    def app_account_id(self) -> str:
+        """The app's own account id: what ignoreSelf filters compare with."""
+        if self._app_account_id is None:
+            from forgeq.emulator.products.payloads import app_account_id
+
+            self._app_account_id = app_account_id(self.manifest.app_id)
+        return self._app_account_id
+
     def replace_manifest(self, manifest: Manifest) -> None:
         """Run a changed manifest from now on (watch mode): its functions, consumers and triggers."""
         self.manifest = manifest
-        self.app_account_id = payloads.app_account_id(manifest.app_id)
-        self.site.manifest_changed()
+        self._app_account_id = None
+        if self._site is not None:
+            self._site.manifest_changed()
         self.warned.clear()
         self.reload()
         self._sync_entity_indexes()
@@ -747,11 +775,11 @@ class Emulator:
             result = retry.Result("raised", error=f"forgeq could not take what the handler did: {type(odd).__name__}: {safe_text(str(odd), limits.MAX_QUOTED_CHARS)}")
             decision = retry.decide(delivery, result, retry_count=record.retry_count, ended_at=ended, enqueued_at=record.enqueued_at, body_bytes=body_bytes, rules=self.rules)
         notes = [escape_surrogates(note) for note in invocation.notes + decision.notes]  # a handler's text may hold a lone surrogate
-        refused = (
-            site_refusal(invocation.requests, decision.retry_after_asked, decision.retry_after_applied, result.kind not in ("retry-request", "returned"))
-            if invocation.requests
-            else None
-        )
+        refused = None
+        if invocation.requests:  # it made product requests: the site is loaded
+            from forgeq.emulator.platform.site.service import site_refusal
+
+            refused = site_refusal(invocation.requests, decision.retry_after_asked, decision.retry_after_applied, result.kind not in ("retry-request", "returned"))
         if refused is not None and refused.note is not None:
             notes.append(refused.note)
         if record.redelivered:
@@ -799,6 +827,8 @@ class Emulator:
 
     def _fan_out(self, record: EventRecord, now: float) -> None:
         """A product event reaches each subscribed trigger whose filters let it through (fanout.py)."""
+        from forgeq.emulator.products import fanout
+
         payload = json.loads(record.body)
         routes = fanout.deliveries(self.manifest, record.target, payload, self.app_account_id)
         filtered: list[str] = []
