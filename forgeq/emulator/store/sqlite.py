@@ -58,7 +58,7 @@ _EVENT_COLUMNS = (
 _SHOWN_COLUMNS = _EVENT_COLUMNS.replace("state,", f"{schema.shown_state()},", 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class EventRecord:
     id: int
     event_id: str
@@ -84,7 +84,7 @@ class EventRecord:
     last_error: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def _describe(error: sqlite3.Error) -> str:
