@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -210,7 +211,7 @@ def test_sigterm_stops_cleanly_with_nothing_left_running(tmp_path: Path) -> None
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     conn = sqlite3.connect(harness.db)
-    running = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
+    running = conn.execute("SELECT count(*) FROM leases, json_each(leases.events)").fetchone()[0]
     conn.close()
     assert running == 0, "a clean stop must acknowledge or release every lease"
     harness.drain()
@@ -323,7 +324,7 @@ def test_a_kill_marks_only_the_leased_events_whose_attempt_started(tmp_path: Pat
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     db = tmp_path / ".forgeq" / "state.db"
     conn = sqlite3.connect(db)
-    leased = {row[0] for row in conn.execute("SELECT event FROM leases")}
+    leased = {row[0] for row in conn.execute("SELECT value FROM leases, json_each(leases.events)")}
     committed = {row[0] for row in conn.execute("SELECT event FROM attempts")}
     numbers = {json.loads(body)["k"]: n for n, body in conn.execute("SELECT id, body FROM events")}
     conn.close()
@@ -337,7 +338,7 @@ def test_a_kill_marks_only_the_leased_events_whose_attempt_started(tmp_path: Pat
     marked = {row[0] for row in conn.execute("SELECT event FROM attempts WHERE notes LIKE 'redelivered:%'")}
     attempts = dict(conn.execute("SELECT event, count(*) FROM attempts GROUP BY event").fetchall())
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
-    left = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
+    left = conn.execute("SELECT count(*) FROM leases, json_each(leases.events)").fetchone()[0]
     conn.close()
     assert marked == interrupted, "exactly the attempts that started and were not acknowledged run again marked"
     assert set(attempts.values()) == {1} and len(attempts) == 300, "each event's outcome recorded once"
@@ -416,7 +417,7 @@ def test_a_second_ctrl_c_stops_at_once_and_only_the_attempt_in_flight_runs_again
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "forgeq: error: interrupted" in err and "Traceback" not in err, err
     conn = sqlite3.connect(tmp_path / ".forgeq" / "state.db")
-    running = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
+    running = conn.execute("SELECT count(*) FROM leases, json_each(leases.events)").fetchone()[0]
     conn.close()
     assert running == 1, "only the attempt in flight stays leased; the others are given back"
     done = forgeq(
@@ -507,3 +508,35 @@ def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tm
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     conn.close()
     assert marked == [2] and version == SCHEMA_VERSION and states == {2: 3}
+
+
+def test_a_schema_4_state_with_leases_by_event_is_migrated_and_recovered(tmp_path: Path) -> None:
+    """Schema 2 to 4 held a row per leased event in `leases`; such a state file, left by a kill with
+    one attempt started (the flight log) and two leased but not started, opens with its leases
+    carried over: the started attempt runs again marked, the other two run unmarked."""
+    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": SLOW_HANDLER.replace("time.sleep(0.3)", "pass")})
+    assert forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "4", cwd=tmp_path).returncode == 0
+    db = tmp_path / ".forgeq" / "state.db"
+    conn = sqlite3.connect(db)
+    for view in ("events_view", "attempts_view", "ledger_view", "kvs_view", "quota_view"):
+        conn.execute(f"DROP VIEW IF EXISTS {view}")
+    conn.execute("DROP TABLE leases")
+    conn.execute("CREATE TABLE leases (event INTEGER PRIMARY KEY, owner TEXT NOT NULL)")
+    conn.executemany("INSERT INTO leases VALUES (?, 'dead-run')", [(2,), (3,), (4,)])
+    conn.execute("PRAGMA user_version = 4")
+    conn.commit()
+    conn.close()
+    (tmp_path / ".forgeq" / "state.db-flight").write_bytes(struct.pack("<qq", 3, 0))  # #3's attempt had started
+    counts = json.loads(forgeq("inspect", "queue", "--json", cwd=tmp_path).stdout)
+    assert counts["queues"]["work"]["running"] == 3 and counts["queues"]["work"]["pending"] == 1, counts
+    done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(tmp_path / "j")})
+    assert done.returncode == 0, done.stderr
+    assert "recovered 1 interrupted attempt" in done.stdout + done.stderr
+    conn = sqlite3.connect(db)
+    marked = [row[0] for row in conn.execute("SELECT event FROM attempts WHERE notes LIKE 'redelivered:%'")]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
+    leases = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
+    view = conn.execute("SELECT count(*) FROM events_view WHERE state = 'succeeded'").fetchone()[0]
+    conn.close()
+    assert marked == [3] and version == SCHEMA_VERSION and states == {2: 4} and leases == 0 and view == 4

@@ -295,8 +295,8 @@ def test_commit_leases_the_next_window_in_due_order(tmp_path: Path) -> None:
     store.commit(WriteBatch(), claim)
     assert [(row[0], row[9] - now) for row in claim.rows] == [(2, 1.0), (4, 1.0), (3, 3.0)]
     assert claim.rest_min == now + 5
-    leases = dict(store.conn.execute("SELECT event, owner FROM leases").fetchall())
-    assert leases == {2: "test", 3: "test", 4: "test"}
+    leases = dict(store.conn.execute("SELECT owner, events FROM leases").fetchall())
+    assert leases == {"test": "[2, 3, 4]"}
     states = dict(store.conn.execute("SELECT id, state FROM events").fetchall())
     assert states == dict.fromkeys(range(1, 7), 0), "a lease leaves the event's row as it was"
     counts = store.queue_counts(now)["work"]

@@ -217,7 +217,7 @@ class QueueModel(RuleBasedStateMachine):
             rows = {
                 r[0]: r[1:]
                 for r in conn.execute(
-                    "SELECT id, CASE WHEN id IN (SELECT event FROM leases) THEN ? ELSE state END, retry_count, "
+                    "SELECT id, CASE WHEN id IN (SELECT value FROM leases, json_each(leases.events)) THEN ? ELSE state END, retry_count, "
                     "available_at, crashes FROM events",
                     (RUNNING,),
                 )

@@ -9,6 +9,7 @@ timeline is the same).
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
@@ -26,10 +27,46 @@ class WindowClaim:
     rest_min: float = math.inf  # earliest available_at still PENDING after the claim (inf: none)
 
 
-def claim_window(conn: sqlite3.Connection, claim: WindowClaim, columns: str) -> None:
+class Leases:
+    """The events this process's runs hold leased, by owner, as the `leases` table holds them.
+
+    A run's leases are one row (owner, JSON array of event numbers), written in the transaction that
+    takes or gives back a lease: a claim adds its events, a commit takes out those it acknowledged or
+    gave back. The sets here mirror the rows: only this process writes its owners' rows, and
+    `Store.reclaim_running` (which clears the table) calls `forget`.
+    """
+
+    def __init__(self) -> None:
+        self.held: dict[str, set[int]] = {}
+
+    def take(self, conn: sqlite3.Connection, owner: str, events: list[int]) -> None:
+        if events:
+            held = self.held.setdefault(owner, set())
+            held.update(events)
+            _write(conn, owner, held)
+
+    def give_back(self, conn: sqlite3.Connection, events: set[int]) -> None:
+        for owner, held in self.held.items():
+            if not held.isdisjoint(events):
+                held -= events
+                _write(conn, owner, held)
+
+    def forget(self) -> None:
+        self.held.clear()
+
+
+def _write(conn: sqlite3.Connection, owner: str, held: set[int]) -> None:
+    if held:
+        conn.execute("INSERT OR REPLACE INTO leases(owner, events) VALUES (?, ?)", (owner, json.dumps(sorted(held))))
+    else:
+        conn.execute("DELETE FROM leases WHERE owner = ?", (owner,))
+
+
+def claim_window(conn: sqlite3.Connection, claim: WindowClaim, columns: str, leases: Leases) -> None:
     """Lease the window inside the caller's transaction; fill claim.rows and claim.rest_min."""
     claim.rows = lease(
         conn,
+        leases,
         f"SELECT {columns} FROM events e WHERE {schema.WAITING} AND available_at <= ? ORDER BY available_at, id LIMIT ?",
         (claim.until, claim.limit),
         claim.owner,
@@ -40,12 +77,12 @@ def claim_window(conn: sqlite3.Connection, claim: WindowClaim, columns: str) -> 
     claim.rest_min = math.inf if rest is None else float(rest[0])
 
 
-def lease(conn: sqlite3.Connection, select: str, args: tuple[Any, ...], owner: str) -> list[tuple[Any, ...]]:
+def lease(conn: sqlite3.Connection, leases: Leases, select: str, args: tuple[Any, ...], owner: str) -> list[tuple[Any, ...]]:
     """Lease the events `select` returns (id first) to `owner`, inside the caller's transaction.
 
-    A lease is a row in `leases`: the event's own row stays PENDING until its attempt is
-    acknowledged, so each attempt writes the event's row and indexes once (schema.py).
+    The event's own row stays PENDING until its attempt is acknowledged, so each attempt writes the
+    event's row and indexes once (schema.py).
     """
     rows = conn.execute(select, args).fetchall()
-    conn.executemany("INSERT INTO leases(event, owner) VALUES (?, ?)", [(row[0], owner) for row in rows])
+    leases.take(conn, owner, [row[0] for row in rows])
     return rows

@@ -2,7 +2,7 @@
 
 The contract every caller relies on:
 - `insert_events` commits before it returns: a push that returned is never lost.
-- `claim_due` leases due events to this run (rows in `leases`), in one IMMEDIATE transaction.
+- `claim_due` leases due events to this run (its row in `leases`), in one IMMEDIATE transaction.
 - `commit(batch)` applies a WriteBatch atomically; nothing of it is visible before.
 - `reclaim_running` (called once the run lock is held) returns interrupted attempts to PENDING.
 """
@@ -31,7 +31,7 @@ from forgeq.emulator.store.batch import (
     Space,
     WriteBatch,
 )
-from forgeq.emulator.store.claims import WindowClaim, claim_window, lease
+from forgeq.emulator.store.claims import Leases, WindowClaim, claim_window, lease
 from forgeq.emulator.store.entities import EntityStore
 from forgeq.emulator.store.flight import FlightLog
 from forgeq.emulator.store.harness import HarnessStore
@@ -122,6 +122,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         self.file = None if self.in_memory else identity.open_file(str(path), create=True)
         self.path = self.file.path if self.file is not None else ":memory:"
         self.flight = FlightLog(None if self.in_memory else f"{self.path}-flight")
+        self.leases = Leases()
         try:
             self._open()
         except BaseException:
@@ -185,9 +186,20 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                         self.conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
             return
         with self.transaction():
+            for name in schema.VIEWS:  # made again below: their SQL may have changed with the schema
+                self.conn.execute(f"DROP VIEW IF EXISTS {name}")
+            row_leases = 2 <= version < 5  # schema 2 to 4: a row per leased event (event, owner)
+            if row_leases:
+                self.conn.execute("ALTER TABLE leases RENAME TO leases_by_event")
             for statement in schema.DDL.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
+            if row_leases:
+                self.conn.execute(
+                    "INSERT INTO leases(owner, events) SELECT owner, json_group_array(event) FROM "
+                    "(SELECT owner, event FROM leases_by_event ORDER BY owner, event) GROUP BY owner"
+                )
+                self.conn.execute("DROP TABLE leases_by_event")
             for name, select in schema.VIEWS.items():
                 self.conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
             self.conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")
@@ -328,6 +340,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                 for i in ids
                 for row in lease(
                     conn,
+                    self.leases,
                     f"SELECT {_EVENT_COLUMNS} FROM events e WHERE id = ? AND {schema.WAITING}",
                     (i,),
                     owner,
@@ -352,6 +365,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         with self.transaction() as conn:
             rows = lease(
                 conn,
+                self.leases,
                 f"SELECT {_EVENT_COLUMNS} FROM events e WHERE {schema.WAITING} AND available_at <= ? {crashed} {busy} "
                 "ORDER BY available_at, id LIMIT ?",
                 (now, *exclude_installations, limit),
@@ -400,7 +414,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         with self.transaction() as conn:
             seqs = self._apply(conn, batch)
             if claim is not None:
-                claim_window(conn, claim, _EVENT_COLUMNS)
+                claim_window(conn, claim, _EVENT_COLUMNS, self.leases)
         succeeded, updates = batch.succeeded, batch.updates
         if self.flight.started and (succeeded or updates):
             self.flight.release({row[2] for row in succeeded} | {u.event for u in updates})
@@ -447,10 +461,11 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                     for u in updates
                 ],
             )
-        unleased = [(row[2],) for row in succeeded]
-        unleased += [(u.event,) for u in updates]
-        unleased += [(e,) for e in batch.released]
-        conn.executemany("DELETE FROM leases WHERE event = ?", unleased)
+        if self.leases.held:
+            unleased = {row[2] for row in succeeded}
+            unleased.update(u.event for u in updates)
+            unleased.update(batch.released)
+            self.leases.give_back(conn, unleased)
         if batch.attempts:
             self._insert_attempts(conn, batch.attempts)
         if batch.ledger:
@@ -531,6 +546,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         with self.transaction() as conn:
             rows = conn.execute(_IN_FLIGHT_ROWS).fetchall()
             conn.execute("DELETE FROM leases")
+            self.leases.forget()
             interrupted = [r for r in rows if started is None or r[2] == schema.RUNNING or r[0] in started]
             reclaimed = [r[0] for r in interrupted if r[1] + 1 < quarantine_after]
             quarantined = [r[0] for r in interrupted if r[1] + 1 >= quarantine_after]
@@ -554,7 +570,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
 
     def leased(self) -> set[int]:
         """Event numbers leased by a run (in flight, or left by one that died)."""
-        return {row[0] for row in self.conn.execute("SELECT event FROM leases")}
+        return {row[0] for row in self.conn.execute(schema.LEASED_EVENTS)}
 
     def unblock(self, targets: Iterable[tuple[str, str]] | None = None) -> int:
         """Return BLOCKED events (handler not loadable) to PENDING: all, or those of (kind, target)."""
@@ -646,7 +662,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             conn.execute("UPDATE jobs SET cancelled_at = coalesce(cancelled_at, ?) WHERE job_id = ?", (now, job_id))
             return conn.execute(
                 f"UPDATE events SET state = {schema.CANCELLED}, finished_at = ? WHERE job_id = ? AND state IN ({schema.PENDING}, {schema.BLOCKED}) "
-                "AND id NOT IN (SELECT event FROM leases)",
+                f"AND id NOT IN ({schema.LEASED_EVENTS})",
                 (now, job_id),
             ).rowcount
 
@@ -824,7 +840,8 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
 # a second at every start). CROSS JOIN keeps SQLite reading the leases first.
 _IN_FLIGHT_ROWS = (
     f"SELECT id, crashes, state FROM events WHERE state = {schema.RUNNING} AND {schema.RUNNING_OR_BLOCKED} "
-    f"UNION ALL SELECT e.id, e.crashes, e.state FROM leases l CROSS JOIN events e ON e.id = l.event WHERE e.state = {schema.PENDING}"
+    f"UNION ALL SELECT e.id, e.crashes, e.state FROM leases l, json_each(l.events) j CROSS JOIN events e ON e.id = j.value "
+    f"WHERE e.state = {schema.PENDING}"
 )
 # An attempt's acknowledgement when it succeeded: its retry fields stay as they were.
 _SUCCEEDED = (
