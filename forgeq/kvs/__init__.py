@@ -44,7 +44,7 @@ from forgeq.kvs.results import (
     set_options,
 )
 from forgeq.kvs.transaction import TransactionBuilder
-from forgeq.runtime import SECRET, current, sdk_call
+from forgeq.runtime import BOUND, SECRET, current, sdk_call
 
 _MISSING: Any = object()  # an argument left out: JavaScript's undefined
 
@@ -125,7 +125,8 @@ class KVS:
     ) -> Any:
         """Write a value; None, or `{key, value, ...}` with return_value PREVIOUS / LATEST (keyPolicy OVERRIDE)."""
         if options is None and ttl is None and key_policy is None and return_value is None and return_metadata_fields is None:
-            return current().storage.set(key if type(key) is str else sent(key), value, None)  # the commonest call
+            invocation = BOUND.get() or current()  # current(), inlined for the commonest call: it raises outside one
+            return invocation.storage.set(key if type(key) is str else sent(key), value, None)
         return current().storage.set(
             sent(key), value, sent(set_options(options, ttl, key_policy, return_value, return_metadata_fields))
         )

@@ -219,17 +219,17 @@ def execute(call: Any, args: tuple[Any, ...], invocation: Invocation, timeout_se
     token = _BOUND.set(invocation)  # runtime.bind, inlined (once per attempt)
     guard = None
     armed = False
+    started = wall_time()
     if timeout_seconds is not None:
-        armed = WATCHDOG.arm(timeout_seconds)
+        armed = WATCHDOG.arm(timeout_seconds, started)
         if invocation.engine.clock.virtual:
             invocation.deadline = invocation.started_at + timeout_seconds
         if not armed and not WATCHDOG.guarding:
             guard = WATCHDOG.guard()  # an attempt outside Emulator.run and step guards itself
             guard.__enter__()
-            armed = WATCHDOG.arm(timeout_seconds)
+            armed = WATCHDOG.arm(timeout_seconds, started)
     fired = 0
     timed_out = False
-    started = wall_time()
     value: Any = None
     error: BaseException | None = None
     try:

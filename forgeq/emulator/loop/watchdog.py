@@ -146,12 +146,12 @@ class Watchdog:
                     signal.signal(signal.SIGALRM, self._previous if self._previous is not None else signal.SIG_DFL)
                     self._previous = None
 
-    def arm(self, seconds: float) -> bool:
-        """An attempt starts with `seconds` to run; False (not armed) outside guard() or off the main
-        thread, where a handler cannot be timed out."""
+    def arm(self, seconds: float, now: float) -> bool:
+        """An attempt starts at `now` (wall_time()) with `seconds` to run; False (not armed) outside
+        guard() or off the main thread, where a handler cannot be timed out."""
         if not self._depth or threading.get_ident() != self._main:
             return False
-        deadline = wall_time() + seconds
+        deadline = now + seconds
         self.deadline = deadline
         if deadline < self._wake_at:  # the thread sleeps past it: wake it (rare: a shorter timeout)
             self._wake.set()

@@ -49,6 +49,8 @@ Loader = Callable[[str, str, float], int]
 
 
 class Quota(Protocol):
+    limits: tuple[Limit, ...]  # none: every call is allowed (the storage calls skip charge())
+
     def charge(
         self, installation: str, operation: str, units: int, at: float, items: int = 1
     ) -> str | None: ...

@@ -424,7 +424,8 @@ class StorageSession:
                 invocation.quota_refusals += 1
                 raise kvs_error(refusal_code, injected, 429, PATHS[path])
         at = invocation.now()
-        refusal = self.engine.quota.charge(self.installation, operation, units(size_bytes), at, items)
+        quota = self.engine.quota
+        refusal = quota.charge(self.installation, operation, units(size_bytes), at, items) if quota.limits else None
         if refusal is not None:
             invocation.quota_refusals += 1
             raise kvs_error(refusal_code, refusal, 429, PATHS[path])
@@ -477,11 +478,17 @@ class StorageSession:
 
         encoded = encode(value)  # a cycle throws in the app, before any request
         if options is None and type(space) is not str:  # the commonest call: the checks below that apply
-            try:
-                check_key(key)
-                text, size = checked_text_and_size(encoded)
-            except KvsFailure as failure:
-                raise kvs_error(failure.code, failure.message, failure.status, PATHS[path]) from None
+            if (
+                type(encoded) is str and type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key)
+                and encoded.isascii() and len(encoded) <= MAX_VALUE_BYTES and encoded.count("{") + encoded.count("[") <= MAX_DEPTH
+            ):  # fmt: skip
+                text, size = encoded, len(encoded)  # check_key and checked_text_and_size, inlined for what passes them
+            else:
+                try:
+                    check_key(key)
+                    text, size = checked_text_and_size(encoded)
+                except KvsFailure as failure:
+                    raise kvs_error(failure.code, failure.message, failure.status, PATHS[path]) from None
             at = self.charge("secret" if space == SECRET else "write", quotas.WRITE, size, path)
             self.engine.storage.write(self.installation, space, key, text, at)
             return None
