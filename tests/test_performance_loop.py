@@ -293,7 +293,7 @@ def test_commit_leases_the_next_window_in_due_order(tmp_path: Path) -> None:
     )
     claim = WindowClaim(until=now + 7, limit=3, owner="test")
     store.commit(WriteBatch(), claim)
-    assert [(row[0], row[9] - now) for row in claim.rows] == [(2, 1.0), (4, 1.0), (3, 3.0)]
+    assert [(row[0], row[8] - now) for row in claim.rows] == [(2, 1.0), (4, 1.0), (3, 3.0)]
     assert claim.rest_min == now + 5
     leases = dict(store.conn.execute("SELECT owner, events FROM leases").fetchall())
     assert leases == {"test": "[2, 3, 4]"}

@@ -38,10 +38,10 @@ KINDS = ("queue", "product", "trigger", "scheduled", *schema.CALL_KINDS)
 # Kinds whose dropped events Forge calls lost: a trigger has no queue to be dropped from.
 LOST_KINDS = ("trigger", "scheduled")
 
-_EVENT_COLUMNS = (
-    f"e.id, e.event_id, e.installation, e.kind, e.target, e.job_id, e.body, e.extra, {schema.shown_state('e.')}, e.available_at, e.enqueued_at, "
-    "e.attempts, e.retry_count, e.retry_reason, e.retry_data, e.crashes, e.redelivered, e.root_id, e.parent_id, e.replay_of, "
-    "e.finished_at, e.last_error"
+_EVENT_COLUMNS = (  # in EventRecord's order (store/sqlite.py)
+    "e.id, e.event_id, e.installation, e.kind, e.target, e.job_id, e.body, e.extra, e.available_at, e.enqueued_at, "
+    f"e.attempts, e.retry_count, e.retry_reason, e.retry_data, e.redelivered, e.root_id, e.last_error, {schema.shown_state('e.')}, "
+    "e.crashes, e.parent_id, e.replay_of, e.finished_at"
 )
 _ATTEMPT_COLUMNS = (
     "a.event AS seq, a.attempt, a.retry_count, a.started_at, a.ended_at, a.outcome, a.reason, a.error, a.retry_after_asked, "
