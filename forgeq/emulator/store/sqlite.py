@@ -595,7 +595,8 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
     def blocked_reasons(self) -> list[tuple[str, int]]:
         """Why events are BLOCKED (no consumer, a handler that cannot load), most events first."""
         rows = self.conn.execute(
-            f"SELECT coalesce(last_error, 'blocked'), count(*) FROM events WHERE state = {schema.BLOCKED} GROUP BY 1 ORDER BY 2 DESC, 1"
+            f"SELECT coalesce(last_error, 'blocked'), count(*) FROM events WHERE {schema.RUNNING_OR_BLOCKED} AND state = {schema.BLOCKED} "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
         ).fetchall()
         return [(str(reason), int(n)) for reason, n in rows]
 
