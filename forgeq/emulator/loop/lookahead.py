@@ -26,7 +26,7 @@ It is off (plain steps only) on the real clock, in watch mode (between-step hook
 injection's after-flush hook, while events interrupted by a crash wait to run again, and when
 `enabled` is False.
 
-Crash safety: the window's events are leased (rows in `leases`) like a claim's. A kill marks as
+Crash safety: the window's events are leased (in the run's row of `leases`) like a claim's. A kill marks as
 interrupted (redelivered, one crash counted) only those whose attempt started, as the flight log
 (store/flight.py) records; the rest go back to waiting untouched (docs/fidelity.md).
 """

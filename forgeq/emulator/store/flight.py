@@ -1,6 +1,6 @@
 """The flight log: which leased events' attempts have started, kept beside the state file.
 
-A lease (a row in `leases`) says an event is in the loop's window and *may* run before the next
+A lease (the event in its run's row of `leases`) says an event is in the loop's window and *may* run before the next
 commit; the flight log says its attempt *did* start. Each attempt writes the event's number (8
 bytes into the memory-mapped file, no system call, no fsync: the page cache keeps a killed
 process's writes) before the handler runs; each commit rewrites the log without the events it

@@ -6,7 +6,7 @@ SCHEMA_VERSION = 5  # 2: the leases table (a lease no longer rewrites the event'
 # 4: the fake product site; 5: a lease row per run, not per event (store/claims.py)
 
 PENDING = 0  # waiting for available_at: new, delayed or retrying
-RUNNING = 1  # leased by a run of schema 1 (a lease is now a row in `leases`); reclaimed like a lease
+RUNNING = 1  # leased by a run of schema 1 (a lease is now in `leases`); reclaimed like a lease
 SUCCEEDED = 2
 DROPPED = 3  # in the ledger: retries exhausted, retention over, lost by a trigger, quarantined
 CANCELLED = 4
