@@ -120,6 +120,8 @@ class Emulator:
         self.calls_made = 0  # web trigger and UI resolver calls (calls.py)
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
+        self._installation_slots: dict[str, tuple[tuple[str, str]]] = {}
+        self._install_contexts: dict[str, str] = {}  # the context's installContext ARI, per installation  # _slots' answer when only the installation's slot counts
         self.slot_installations = set(self.settings.installations)  # installations with a slot heap, or configured
         self.key_waits = KeyWaits(self.settings.seed, self.rules.retention_seconds)  # full concurrency keys (concurrency.py)
         self.warned: set[str] = set()
@@ -544,7 +546,10 @@ class Emulator:
         else:
             ended = self.clock.now()
         for slot in slots:
-            heapq.heappush(self.running_until.setdefault(slot, []), ended)
+            ends = self.running_until.get(slot)
+            if ends is None:
+                ends = self.running_until[slot] = []
+            heapq.heappush(ends, ended)
             if not slot[1]:
                 self.slot_installations.add(slot[0])
         self.last_ended_at = ended
@@ -650,10 +655,12 @@ class Emulator:
             cap = self.settings.concurrency if self.clock.virtual else 0
             if cap <= 0:
                 return ()
-            slot = (record.installation, "")
-            ends = self.running_until.get(slot)
-            if not ends or len(ends) < cap or self._full_until(slot, cap, start) is None:
-                return (slot,)
+            only = self._installation_slots.get(record.installation)
+            if only is None:
+                only = self._installation_slots[record.installation] = ((record.installation, ""),)
+            ends = self.running_until.get(only[0])
+            if not ends or len(ends) < cap or self._full_until(only[0], cap, start) is None:
+                return only
         slots: list[tuple[str, str]] = []
         limits_by_slot: list[tuple[tuple[str, str], int]] = []
         if self.settings.concurrency > 0 and self.clock.virtual:
@@ -724,8 +731,11 @@ class Emulator:
 
     def _arguments(self, record: EventRecord, delivery: str, method: str | None) -> tuple[Any, ...]:
         body = parse(record.body)
+        install_context = self._install_contexts.get(record.installation)
+        if install_context is None:
+            install_context = self._install_contexts[record.installation] = f"ari:cloud:jira::site/{record.installation}"
         context = {
-            "installContext": f"ari:cloud:jira::site/{record.installation}",
+            "installContext": install_context,
             "installation": {"id": record.installation},
             "environmentType": "DEVELOPMENT",
         }
