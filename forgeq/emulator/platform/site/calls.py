@@ -126,7 +126,16 @@ def split_target(target: str) -> tuple[str, dict[str, list[str]]]:
         path, _, query = target.partition("?")  # what urlsplit answers for such a path, without its layers
         if "%" in path:
             path = "/".join(unquote(segment) for segment in path.split("/"))
-        return path, parse_qs(query, keep_blank_values=True) if query else {}
+        if not query:
+            return path, {}
+        if "%" in query or "+" in query:
+            return path, parse_qs(query, keep_blank_values=True)
+        found: dict[str, list[str]] = {}  # what parse_qs answers for a query with nothing to decode
+        for part in query.split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                found.setdefault(name, []).append(value)
+        return path, found
     parts = urlsplit(target)
     path = "/".join(unquote(segment) for segment in parts.path.split("/"))
     return path, parse_qs(parts.query, keep_blank_values=True)

@@ -154,14 +154,19 @@ def _remember(cache: dict[tuple[str, ...], dict[str, Any]], slot: tuple[str, ...
 
 
 _CONTAINERS = (dict, list)
+_PROJECT_REFERENCE = frozenset(("key", "id"))  # a project kept by its key (or id): widened to the site's project
 
 
 def fresh(value: Any) -> Any:
     """A copy of a JSON value's objects and arrays (its strings and numbers are immutable)."""
     if type(value) is dict:
-        return {key: fresh(item) if type(item) in (dict, list) else item for key, item in value.items()}
+        copy = value.copy()
+        for key, item in value.items():
+            if type(item) in _CONTAINERS:
+                copy[key] = fresh(item)
+        return copy
     if type(value) is list:
-        return [fresh(item) if type(item) in (dict, list) else item for item in value]
+        return [fresh(item) if type(item) in _CONTAINERS else item for item in value]
     return value
 
 
@@ -229,7 +234,7 @@ def widen(name: str, value: Any, installation: str, project: dict[str, Any] | No
     if name == "priority":
         return priority(str(value["id"]), installation, value.get("name"))
     if name == "project":
-        return fresh(project) if project is not None and set(value) <= {"key", "id"} else value
+        return fresh(project) if project is not None and value.keys() <= _PROJECT_REFERENCE else value
     return value
 
 
