@@ -20,6 +20,8 @@ calls cost per attempt, so `site_drain` runs at 0.5x `kvs_drain` or better. `ben
 prints each drain's CPU time per event (steadier than wall time on a shared machine) and the calls'
 own cost (a drain's time per event minus `empty_drain`'s), product over storage.
 `--profile site` runs one drain under cProfile instead and prints its functions by their own time.
+`--only site` runs one drain and prints nothing, for counting its instructions (load-independent,
+unlike its time) under valgrind; bench/README.md has the recipe.
 """
 
 from __future__ import annotations
@@ -88,8 +90,9 @@ def handler(event, context):
 CPU_PER_EVENT: dict[str, float] = {}  # the last drain's CPU seconds per event, by kind (the machine is shared: CPU time is steadier than wall)
 
 
-def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
-    """n / the drain's wall seconds; `profiler` (cProfile's Profile) is enabled around the drain alone."""
+def _drain(kind: str, n: int, db_path: Path, profiler: Any = None, drain: bool = True) -> float:
+    """n / the drain's wall seconds; `profiler` (cProfile's Profile) is enabled around the drain
+    alone; `drain=False` sets the drain up (seeds, pushes) and stops there."""
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.products import seeds
@@ -120,6 +123,9 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None) -> float:
             engine.flush()
     for start in range(0, n, 50):
         engine.push("work", [{"body": {"key": f"DEMO-{i + 1}"}} for i in range(start, min(start + 50, n))])
+    if not drain:
+        store.close()
+        return 0.0
     if profiler is not None:
         profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
@@ -172,9 +178,15 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--profile", choices=[name.removesuffix("_drain") for name in BENCHES], help="cProfile one drain of this kind instead")
     parser.add_argument("--top", type=int, default=30, help="with --profile: how many functions, by their own time")
+    parser.add_argument("--only", choices=[name.removesuffix("_drain") for name in BENCHES], help="one drain of this kind, nothing printed (for valgrind)")
+    parser.add_argument("--set-up-only", action="store_true", help="with --only: seed and push, do not drain")
     args = parser.parse_args()
     if args.profile:
         return _profile(args.profile, args.n, args.top)
+    if args.only:
+        with fresh_db_dir() as folder:
+            _drain(args.only, args.n, Path(folder) / "state.db", drain=not args.set_up_only)
+        return 0
     rates: dict[str, list[float]] = {name: [] for name in BENCHES}
     cpus: dict[str, list[float]] = {name: [] for name in BENCHES}
     for _ in range(args.reps):

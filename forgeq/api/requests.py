@@ -316,7 +316,7 @@ def _product(provider: str, remote: str, account_id: str | None = None) -> Any:
         if not isinstance(path, Route):
             raise TypeError(ROUTE_HELP)
         response = _send(target, path.value, init, method, headers, body, json)
-        reason = response.headers._headers.get("forge-proxy-error")
+        reason = response.headers.get("forge-proxy-error")
         if reason:
             if reason == "NEEDS_AUTHENTICATION_ERR":
                 raise NeedsAuthenticationError("Authentication Required", "atlassian-token-service-key")

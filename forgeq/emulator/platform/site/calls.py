@@ -73,15 +73,12 @@ class Call:
         if not text:
             return None
         try:
-            value, end = _STRICT_SCAN(text, 0)  # the compact text a port sends: json's scanner alone reads it
+            try:
+                value, end = _STRICT_SCAN(text, 0)  # the compact text a port sends: json's scanner alone reads it
+            except StopIteration:  # not a JSON value at 0 (whitespace first, or not JSON): decode says which
+                return _STRICT.decode(text)
             return value if end == len(text) else _STRICT.decode(text)
-        except StopIteration:  # not a JSON value at 0 (whitespace first, or not JSON): decode says which
-            pass
         except (ValueError, RecursionError):  # RecursionError: nested deeper than json reads
-            raise BadBody(text) from None
-        try:
-            return _STRICT.decode(text)
-        except (ValueError, RecursionError):
             raise BadBody(text) from None
 
 
