@@ -14,7 +14,9 @@ counted at two sizes so that start-up cancels out (per event = (large - small) /
 - `forgeq_run`: the whole `forgeq run --until-idle --quiet --storage-limits none` command at the
   large size, start-up, summary and closing checkpoint included, as a total.
 
-Instructions are not time: SQLite's page writes cost system calls that callgrind does not count,
+The count moves by up to 3% with the code's path on disk and with unrelated imports (the
+interpreter's memory layout): compare counts made from the same folder, and read a difference
+under 3% as none. Instructions are not time: SQLite's page writes cost system calls that callgrind does not count,
 and Python's instructions retire faster than SQLite's. Read the ratio of instructions next to the
 wall-clock ratios of `bench/run.py --only forgeq_simple`, as the figure that says whether a change
 made the work smaller. Needs valgrind (`apt-get install valgrind`).
