@@ -120,8 +120,8 @@ class Emulator:
         self.calls_made = 0  # web trigger and UI resolver calls (calls.py)
         self.crashed: dict[int, float] = {}
         self.running_until: dict[tuple[str, str], list[float]] = {}
-        self._installation_slots: dict[str, tuple[tuple[str, str]]] = {}
-        self._install_contexts: dict[str, str] = {}  # the context's installContext ARI, per installation  # _slots' answer when only the installation's slot counts
+        self._installation_slots: dict[str, tuple[tuple[str, str]]] = {}  # _slots' answer when only the installation's slot counts
+        self._install_contexts: dict[str, str] = {}  # the context's installContext ARI, per installation
         self.slot_installations = set(self.settings.installations)  # installations with a slot heap, or configured
         self.key_waits = KeyWaits(self.settings.seed, self.rules.retention_seconds)  # full concurrency keys (concurrency.py)
         self.warned: set[str] = set()
