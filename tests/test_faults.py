@@ -417,3 +417,20 @@ def test_an_injected_timeout_needs_timeouts_on(tmp_path: Path) -> None:
         pytest.raises(FaultError, match="timeouts enforced"),
     ):
         app.faults.fail(error="timeout")
+
+
+def test_a_redelivered_event_counts_once_in_the_runs_summary(tmp_path: Path) -> None:
+    """The loop's own finish counts would count a redelivered event twice (it succeeds twice): after
+    a redelivery the summary reads the events that finished from the state, as `forgeq run` does."""
+    from forgeq.emulator import limits
+    from forgeq.emulator.tools.summary import summarize
+
+    with app_with(tmp_path, WRITER) as app:
+        app.push_many("work", [{"id": 1}, {"id": 2}])
+        app.run_until_idle()
+        assert app.redeliver(1).delivered
+        engine = app.emulator
+        assert engine.refinished and sum(engine.finished.values()) == 3
+        counts = (engine.outcomes, engine.errors, None if engine.refinished else engine.finished)
+        run = summarize(engine.store, 0, limits.VIRTUAL_EPOCH, app.clock.now(), 1.0, run=counts)["run"]
+        assert run["succeeded"]["queue"] == 2 and run["attempts_histogram"] == {"1": 1, "2": 1}

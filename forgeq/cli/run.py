@@ -172,7 +172,7 @@ def run(
         printer.close(emulator.clock.now(), elapsed)
     from forgeq.emulator.tools.summary import summarize
 
-    summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), elapsed, run=(emulator.outcomes, emulator.errors, emulator.finished), quota_found=quota_found)
+    summary = summarize(store, summary_start, virtual_start, emulator.clock.now(), elapsed, run=(emulator.outcomes, emulator.errors, None if emulator.refinished else emulator.finished), quota_found=quota_found)
     stopped = None
     if stopped_by:
         stopped = "stopped by Ctrl-C" if stopped_by[0] == signal.SIGINT else "stopped by SIGTERM"

@@ -764,14 +764,14 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         """The last attempt row now; a summary counts attempts after it."""
         return int(self.conn.execute("SELECT coalesce(max(id), 0) FROM attempts").fetchone()[0])
 
-    def summary_counts(self, since_attempt: int, since_time: float, *, this_run: bool = True) -> dict[str, Any]:
+    def summary_counts(self, since_attempt: int, since_time: float, *, this_run: bool = True, finished: bool = True) -> dict[str, Any]:
         """What a run's summary shows: this run (attempts after `since_attempt`) and the whole state.
         An event is "finished this run" when its succeeded, dropped or lost attempt is one of this
         run's. A drop without such an attempt (a retention end while waiting, a quarantine) counts by
         its time, after `since_time`: an attempt's drop is stamped at the attempt's end, which can lie
         past the clock the run stopped at, so time alone would give the run before's last drops to
-        the next run. With this_run=False, not the run's attempts by outcome and error, nor the events
-        they finished (the loop counted them)."""
+        the next run. With this_run=False, not the run's attempts by outcome and error; with
+        finished=False, not the events they finished (the loop counted them)."""
         conn = self.conn
         # Grouped in events_by_target's own order (kind, target, state, retry_count): one pass over the
         # index, no sort; the few groups are summed here.
@@ -791,10 +791,10 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             ).fetchall()
             outcomes = conn.execute("SELECT outcome, count(*) FROM attempts WHERE id > ? GROUP BY outcome", (since_attempt,)).fetchall()
         dropping = "SELECT 1 FROM attempts a WHERE a.event = l.event AND a.outcome IN ('dropped', 'lost')"
-        finished, histogram = self._finished_since(since_attempt) if this_run else ([], [])
+        ended, histogram = self._finished_since(since_attempt) if finished else ([], [])
         return {
             "by_kind_state": [(*key, count) for key, count in by_kind_state.items()],
-            "finished": finished,
+            "finished": ended,
             "histogram": histogram,
             "errors": errors,
             "outcomes": dict(outcomes),

@@ -504,7 +504,7 @@ class Faults:
         engine = self.engine
         engine.flush()
         due = engine.clock.now() + (_seconds(delay, "delay") or 0.0)
-        if not engine.store.redeliver_finished(event, due):
+        if not engine.redeliver_finished(event, due):
             record = engine.store.event(event)
             if record is None:
                 raise FaultError(f"there is no event #{event}")
@@ -712,7 +712,7 @@ class Faults:
             return
         pending, self._to_reset = self._to_reset, []
         for redelivery in pending:
-            if self.engine.store.redeliver_finished(redelivery.event, redelivery.due_at):
+            if self.engine.redeliver_finished(redelivery.event, redelivery.due_at):
                 self.redeliveries.append(redelivery)
                 self._waiting[redelivery.event] = redelivery
 

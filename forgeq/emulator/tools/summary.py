@@ -17,8 +17,8 @@ from forgeq.emulator.store import Store, schema
 PUSH_METRIC = "pushed_events"
 PRODUCT_METRICS = ("jira_", "confluence_")  # the site's rate limits (platform/site/limits.py)
 # The loop's counts of its run: attempts by outcome, by error, and events finished by (kind, final
-# outcome, attempts) (Emulator.outcomes, .errors, .finished).
-RunCounts = tuple[Mapping[str, int], Mapping[str | None, int], Mapping[tuple[str, str, int], int]]
+# outcome, attempts) (Emulator.outcomes, .errors, .finished; None: read from the attempt rows).
+RunCounts = tuple[Mapping[str, int], Mapping[str | None, int], Mapping[tuple[str, str, int], int] | None]
 
 
 def summarize(
@@ -34,11 +34,13 @@ def summarize(
     """`run`: the loop's own counts of this run (Emulator.outcomes, .errors, .finished), which spare
     reading them back from the run's attempt rows. `quota_found`: the quota windows open when the
     run started (Store.open_quota_windows), whose earlier use is not the run's."""
-    raw = store.summary_counts(since_attempt, virtual_start, this_run=run is None)
+    finished = run[2] if run is not None else None
+    raw = store.summary_counts(since_attempt, virtual_start, this_run=run is None, finished=finished is None)
     if run is not None:
-        outcomes, errors, finished = run
+        outcomes, errors, _ = run
         raw["outcomes"] = {outcome: count for outcome, count in outcomes.items() if count}
         raw["errors"] = sorted(errors.items(), key=lambda item: (-item[1], str(item[0])))[:5]
+    if finished is not None:
         by_outcome: dict[tuple[str, str], int] = {}
         by_attempts: dict[int, int] = {}
         for (kind, outcome, attempts), count in finished.items():
