@@ -13,6 +13,10 @@ from typing import Any
 _WINDOW_COLUMNS = ("installation", "metric", "window_start", "window_seconds", "used", "refused", "quota")
 
 
+# Per installation and metric: the fullest window, its quota, the calls refused, the windows (quota_peaks).
+_PEAKS = "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds)"
+
+
 class QuotaStore:
     conn: sqlite3.Connection
 
@@ -64,15 +68,13 @@ class QuotaStore:
         if since is None or found is None:
             where = " WHERE window_start + window_seconds > ?" if since is not None else ""
             cursor = self.conn.execute(
-                "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
-                f"FROM quota_windows{where} GROUP BY installation, metric ORDER BY installation, metric",
+                f"{_PEAKS} FROM quota_windows{where} GROUP BY installation, metric ORDER BY installation, metric",
                 [since] if since is not None else [],
             )
             return [dict(zip(names, row, strict=True)) for row in cursor]
         peaks: dict[tuple[str, str], dict[str, Any]] = {}
         for row in self.conn.execute(
-            "SELECT installation, metric, max(used), max(quota), sum(refused), count(*), max(window_seconds) "
-            "FROM quota_windows WHERE window_start > ? GROUP BY installation, metric",
+            f"{_PEAKS} FROM quota_windows WHERE window_start > ? GROUP BY installation, metric",
             (since,),
         ):
             peaks[(row[0], row[1])] = dict(zip(names, row, strict=True))
