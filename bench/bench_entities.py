@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import sqlite3
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_js import unavailable as js_unavailable  # the same JavaScript app's node_modules
 from bench.common import fmt_stats, fresh_db_dir, print_table, summarize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,15 +178,6 @@ def js_entity_query(n: int, db_path: Path) -> float:
     assert engine.attempts_run == 1 and (found > QUERIES * PAGE // 2 or n < 10_000), found
     store.close()
     return QUERIES / elapsed
-
-
-def js_unavailable() -> str | None:
-    """Why js_entity_query cannot run here, or None."""
-    if shutil.which("node") is None:
-        return "Node.js is not installed"
-    if not (JS_MODULES / "@forge" / "kvs").is_dir():
-        return f"run `npm ci` in {JS_MODULES.parent} first"
-    return None
 
 
 def raw_entity_query(n: int, db_path: Path) -> float:

@@ -50,8 +50,7 @@ modules:
       handler: index.handler
 """
 
-HANDLERS = {
-    "site": """
+SITE_HANDLER = """
 from forgeq.api import api, route
 
 
@@ -60,17 +59,12 @@ def handler(event, context):
     issue = api.as_app().request_jira(route("/rest/api/3/issue/{}", key)).json()
     labels = issue["fields"]["labels"] + ["imported"]
     api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"labels": labels}})
-""",
-    "site_fields": """
-from forgeq.api import api, route
+"""
 
-
-def handler(event, context):
-    key = event["body"]["key"]
-    issue = api.as_app().request_jira(route("/rest/api/3/issue/{}?fields=labels", key)).json()
-    labels = issue["fields"]["labels"] + ["imported"]
-    api.as_app().request_jira(route("/rest/api/3/issue/{}", key), method="PUT", json={"fields": {"labels": labels}})
-""",
+HANDLERS = {
+    "site": SITE_HANDLER,
+    # The same drain, its GET asking for the labels alone.
+    "site_fields": SITE_HANDLER.replace('issue/{}", key)).json()', 'issue/{}?fields=labels", key)).json()', 1),
     "kvs": """
 from forgeq.kvs import kvs
 

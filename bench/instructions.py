@@ -25,14 +25,12 @@ made the work smaller. Needs valgrind (`apt-get install valgrind`).
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -46,15 +44,12 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 def _push(folder: Path, n: int) -> Path:
     """A state file holding n events of the simple workload, pushed as `forgeq push --count n` does."""
-    from forgeq.emulator import limits
-    from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.store import Store
 
     simple.write_app(folder / "app")
     store = Store(folder / "state.db")
     try:
-        row = next(new_events(simple.QUEUE, [{"body": simple.BODY}], installation="site-1", now=limits.VIRTUAL_EPOCH, job_id=None))
-        store.push_job(simple.QUEUE, "site-1", limits.VIRTUAL_EPOCH, "cli", itertools.repeat(row, n))
+        simple.push_rows(store, n)
     finally:
         store.close()
     return folder / "state.db"
@@ -78,12 +73,7 @@ def _raw(folder: Path, n: int, push_only: bool) -> None:
     if push_only:  # raw_simple_loop's push alone, to take off its count
         conn = simple.connect(folder / "raw.db")
         conn.executescript(simple.SCHEMA + simple.KVS_SCHEMA)
-        text = simple.make_body(0)
-        for start in range(0, n, simple.BATCH):
-            rows = [(str(uuid.uuid4()), simple.QUEUE, 0, text, 0.0)] * min(simple.BATCH, n - start)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(simple._PUSH, rows)
-            conn.execute("COMMIT")
+        simple.raw_push(conn, n)
         conn.close()
     else:
         simple.raw_simple_loop(n, folder / "raw.db")

@@ -29,12 +29,16 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import KVS_SCHEMA, SCHEMA, connect, make_body
 from bench.common import ensure_bytecode, run_command
+
+if TYPE_CHECKING:
+    from forgeq.emulator.store import Store
 
 QUEUE = "simple"
 BATCH = 50  # events per push transaction and per claim, as Forge's push and forgeq's claim
@@ -83,18 +87,23 @@ def _figures(n: int, push_seconds: float, drain_seconds: float) -> dict[str, flo
     return {"drain": n / drain_seconds, "total": n / (push_seconds + drain_seconds)}
 
 
+def raw_push(conn: sqlite3.Connection, n: int) -> None:
+    """raw_simple_loop's push: n copies of the body in transactions of 50, a uuid4 job id each."""
+    text = make_body(0)
+    for start in range(0, n, BATCH):
+        rows = [(str(uuid.uuid4()), QUEUE, 0, text, 0.0)] * min(BATCH, n - start)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(_PUSH, rows)
+        conn.execute("COMMIT")
+
+
 def raw_simple_loop(n: int, db_path: Path) -> dict[str, float]:
     """Raw sqlite3 pushing then draining n events as described above; schema setup not timed."""
     conn = connect(db_path)
     conn.executescript(SCHEMA + KVS_SCHEMA)
-    text = make_body(0)
     try:
         started = time.perf_counter()
-        for start in range(0, n, BATCH):
-            rows = [(str(uuid.uuid4()), QUEUE, 0, text, 0.0)] * min(BATCH, n - start)
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_PUSH, rows)
-            conn.execute("COMMIT")
+        raw_push(conn, n)
         pushed = time.perf_counter()
         now = 0.0
         while True:
@@ -189,23 +198,29 @@ def forgeq_simple_memory(n: int, db_path: Path) -> dict[str, float]:
     return _figures(n, pushed - started, drained - pushed)
 
 
+def push_rows(store: Store, n: int) -> None:
+    """n events of the simple workload into `store`, as `forgeq push --count n` writes them."""
+    from forgeq.emulator import limits
+    from forgeq.emulator.loop.pushing import new_events
+
+    row = next(new_events(QUEUE, [{"body": BODY}], installation="site-1", now=limits.VIRTUAL_EPOCH, job_id=None))
+    store.push_job(QUEUE, "site-1", limits.VIRTUAL_EPOCH, "cli", itertools.repeat(row, n))
+
+
 def drain_in_process(n: int, db_path: Path) -> dict[str, float]:
     """`forgeq run --until-idle --quiet --storage-limits none` over n events pushed as `forgeq push
     --count n` pushes them, in this process (for bench/profile_drain.py --workload simple)."""
     from forgeq.cli.render import StatusPrinter
-    from forgeq.emulator import limits
     from forgeq.emulator.app.manifest import load_manifest
     from forgeq.emulator.loop.engine import Emulator
-    from forgeq.emulator.loop.pushing import new_events
     from forgeq.emulator.settings import Settings
     from forgeq.emulator.store import Store
 
     manifest = load_manifest(write_app(db_path.parent / "app"))
     store = Store(db_path)
     try:
-        row = next(new_events(QUEUE, [{"body": BODY}], installation="site-1", now=limits.VIRTUAL_EPOCH, job_id=None))
         started = time.perf_counter()
-        store.push_job(QUEUE, "site-1", limits.VIRTUAL_EPOCH, "cli", itertools.repeat(row, n))
+        push_rows(store, n)
         pushed = time.perf_counter()
         with (db_path.parent / "progress.txt").open("w") as sink:
             engine = Emulator(manifest, store, Settings(storage_limits="none"), observers=[StatusPrinter(sink, store.waiting_count, live=False)])
