@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import crashkit
@@ -485,20 +486,22 @@ def test_three_pushers_beside_a_run_each_event_delivered_exactly_once(tmp_path: 
     assert states == {2: 3000}
 
 
-def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tmp_path: Path) -> None:
-    """A run of the schema-1 forgeq leased by writing RUNNING into the event's row; such a state
-    file, left by a kill, opens (the leases table is added) and its attempt in flight runs again."""
+def _old_state(tmp_path: Path, count: int, alter: Callable[[sqlite3.Connection], None]) -> tuple[Path, Path]:
+    """The poison app with `count` events pushed, its state file then changed by `alter` into what an
+    older forgeq left behind; returns (manifest, state file)."""
     manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": SLOW_HANDLER.replace("time.sleep(0.3)", "pass")})
-    assert forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "3", cwd=tmp_path).returncode == 0
+    assert forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", str(count), cwd=tmp_path).returncode == 0
     db = tmp_path / ".forgeq" / "state.db"
     conn = sqlite3.connect(db)
-    conn.execute("DROP TABLE leases")
-    conn.execute("UPDATE events SET state = 1, lease_owner = 'dead-run' WHERE id = 2")
-    conn.execute("PRAGMA user_version = 1")
+    alter(conn)
     conn.commit()
     conn.close()
-    counts = json.loads(forgeq("inspect", "queue", "--json", cwd=tmp_path).stdout)
-    assert counts["queues"]["work"]["running"] == 1 and counts["queues"]["work"]["pending"] == 2, counts
+    return manifest, db
+
+
+def _run_recovering_one(tmp_path: Path, manifest: Path, db: Path) -> tuple[list[int], int, dict[int, int]]:
+    """Run until idle, recovering one interrupted attempt; returns (events run again marked
+    redelivered, the schema version, events by state)."""
     done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(tmp_path / "j")})
     assert done.returncode == 0, done.stderr
     assert "recovered 1 interrupted attempt" in done.stdout + done.stderr
@@ -507,6 +510,22 @@ def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tm
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     conn.close()
+    return marked, version, states
+
+
+def test_a_schema_1_state_with_an_attempt_in_flight_is_migrated_and_recovered(tmp_path: Path) -> None:
+    """A run of the schema-1 forgeq leased by writing RUNNING into the event's row; such a state
+    file, left by a kill, opens (the leases table is added) and its attempt in flight runs again."""
+
+    def schema_1(conn: sqlite3.Connection) -> None:
+        conn.execute("DROP TABLE leases")
+        conn.execute("UPDATE events SET state = 1, lease_owner = 'dead-run' WHERE id = 2")
+        conn.execute("PRAGMA user_version = 1")
+
+    manifest, db = _old_state(tmp_path, 3, schema_1)
+    counts = json.loads(forgeq("inspect", "queue", "--json", cwd=tmp_path).stdout)
+    assert counts["queues"]["work"]["running"] == 1 and counts["queues"]["work"]["pending"] == 2, counts
+    marked, version, states = _run_recovering_one(tmp_path, manifest, db)
     assert marked == [2] and version == SCHEMA_VERSION and states == {2: 3}
 
 
@@ -514,28 +533,21 @@ def test_a_schema_4_state_with_leases_by_event_is_migrated_and_recovered(tmp_pat
     """Schema 2 to 4 held a row per leased event in `leases`; such a state file, left by a kill with
     one attempt started (the flight log) and two leased but not started, opens with its leases
     carried over: the started attempt runs again marked, the other two run unmarked."""
-    manifest = write_app(tmp_path, POISON_MANIFEST, {"src/index.py": SLOW_HANDLER.replace("time.sleep(0.3)", "pass")})
-    assert forgeq("push", "--queue", "work", "--body", '{"k": "e"}', "--count", "4", cwd=tmp_path).returncode == 0
-    db = tmp_path / ".forgeq" / "state.db"
-    conn = sqlite3.connect(db)
-    for view in ("events_view", "attempts_view", "ledger_view", "kvs_view", "quota_view"):
-        conn.execute(f"DROP VIEW IF EXISTS {view}")
-    conn.execute("DROP TABLE leases")
-    conn.execute("CREATE TABLE leases (event INTEGER PRIMARY KEY, owner TEXT NOT NULL)")
-    conn.executemany("INSERT INTO leases VALUES (?, 'dead-run')", [(2,), (3,), (4,)])
-    conn.execute("PRAGMA user_version = 4")
-    conn.commit()
-    conn.close()
+
+    def schema_4(conn: sqlite3.Connection) -> None:
+        for view in ("events_view", "attempts_view", "ledger_view", "kvs_view", "quota_view"):
+            conn.execute(f"DROP VIEW IF EXISTS {view}")
+        conn.execute("DROP TABLE leases")
+        conn.execute("CREATE TABLE leases (event INTEGER PRIMARY KEY, owner TEXT NOT NULL)")
+        conn.executemany("INSERT INTO leases VALUES (?, 'dead-run')", [(2,), (3,), (4,)])
+        conn.execute("PRAGMA user_version = 4")
+
+    manifest, db = _old_state(tmp_path, 4, schema_4)
     (tmp_path / ".forgeq" / "state.db-flight").write_bytes(struct.pack("<qq", 3, 0))  # #3's attempt had started
     counts = json.loads(forgeq("inspect", "queue", "--json", cwd=tmp_path).stdout)
     assert counts["queues"]["work"]["running"] == 3 and counts["queues"]["work"]["pending"] == 1, counts
-    done = forgeq("run", manifest, "--until-idle", "--quiet", cwd=tmp_path, env={"CRASHKIT_JOURNAL": str(tmp_path / "j")})
-    assert done.returncode == 0, done.stderr
-    assert "recovered 1 interrupted attempt" in done.stdout + done.stderr
+    marked, version, states = _run_recovering_one(tmp_path, manifest, db)
     conn = sqlite3.connect(db)
-    marked = [row[0] for row in conn.execute("SELECT event FROM attempts WHERE notes LIKE 'redelivered:%'")]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    states = dict(conn.execute("SELECT state, count(*) FROM events GROUP BY state").fetchall())
     leases = conn.execute("SELECT count(*) FROM leases").fetchone()[0]
     view = conn.execute("SELECT count(*) FROM events_view WHERE state = 'succeeded'").fetchone()[0]
     conn.close()
