@@ -33,6 +33,16 @@ requires_node = pytest.mark.skipif(
 )
 
 
+def copy_app(name: str, folder: Path, js: bool) -> Path:
+    """tests/apps/<name> copied into `folder`, a JavaScript one with the fixture's installed @forge
+    packages (js_fixture); its manifest."""
+    app = folder / name
+    shutil.copytree(REPO / "tests" / "apps" / name, app)
+    if js:
+        (app / "node_modules").symlink_to(JS_APP / "node_modules", target_is_directory=True)
+    return app / "manifest.yml"
+
+
 def install_fixture_packages() -> Path:
     """`npm ci` in the JS fixture unless its node_modules already matches package-lock.json."""
     return install_packages(JS_APP)

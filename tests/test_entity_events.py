@@ -10,28 +10,21 @@ import and at its end, exactly what a model of the stored records says.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
-from nodejs import JS_APP, NODE, install_fixture_packages, js_fixture, requires_node
+from nodejs import NODE, copy_app, install_fixture_packages, js_fixture, requires_node
 
 from forgeq.testing import ForgeApp
 
 __all__ = ["js_fixture"]
 
-APPS = REPO / "tests" / "apps"
 MISSING = object()
 
 
 def app_copy(language: str, folder: Path) -> Path:
-    app = folder / f"entity-events-{language}"
-    shutil.copytree(APPS / app.name, app)
-    if language == "js":
-        (app / "node_modules").symlink_to(JS_APP / "node_modules", target_is_directory=True)
-    return app / "manifest.yml"
+    return copy_app(f"entity-events-{language}", folder, js=language == "js")
 
 
 # -- the model ------------------------------------------------------------------------------------------

@@ -9,19 +9,17 @@ through the testing API and through the CLI.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, forgeq, forgeq_json
-from nodejs import JS_APP, NODE, install_fixture_packages, js_fixture, requires_node
+from conftest import forgeq, forgeq_json
+from nodejs import NODE, copy_app, install_fixture_packages, js_fixture, requires_node
 
 from forgeq.testing import ForgeApp
 
 __all__ = ["js_fixture"]
 
-APPS = REPO / "tests" / "apps"
 # Reads, writes and transactions meet the 429s; the web trigger's queries do not, so that its
 # answer halfway through can be compared with the model (a refused one would be Forge's 500).
 REFUSED = ["read", "write", "delete", "transaction"]
@@ -29,11 +27,7 @@ REFUSED = ["read", "write", "delete", "transaction"]
 
 def ledger(language: str, folder: Path) -> Path:
     """The app copied to `folder` (a JavaScript one with the fixture's real @forge packages); its manifest."""
-    app = folder / f"entity-ledger-{language}"
-    shutil.copytree(APPS / app.name, app)
-    if language == "js":
-        (app / "node_modules").symlink_to(JS_APP / "node_modules", target_is_directory=True)
-    return app / "manifest.yml"
+    return copy_app(f"entity-ledger-{language}", folder, js=language == "js")
 
 
 def failed_model(records: dict[str, Any]) -> list[str]:
