@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from forgeq.emulator.store import Store, schema
+from forgeq.emulator.store.sqlite import fold_finished
 
 # What a quota_windows metric is, for a person: the push limit is not storage.
 PUSH_METRIC = "pushed_events"
@@ -41,14 +42,7 @@ def summarize(
         raw["outcomes"] = {outcome: count for outcome, count in outcomes.items() if count}
         raw["errors"] = sorted(errors.items(), key=lambda item: (-item[1], str(item[0])))[:5]
     if finished is not None:
-        by_outcome: dict[tuple[str, str], int] = {}
-        by_attempts: dict[int, int] = {}
-        for (kind, outcome, attempts), count in finished.items():
-            by_outcome[(kind, outcome)] = by_outcome.get((kind, outcome), 0) + count
-            if kind != "product":
-                by_attempts[attempts] = by_attempts.get(attempts, 0) + count
-        raw["finished"] = [(*key, count) for key, count in sorted(by_outcome.items())]
-        raw["histogram"] = sorted(by_attempts.items())
+        raw["finished"], raw["histogram"] = fold_finished((*key, count) for key, count in finished.items())
     return {
         "run": _run_block(store, raw, virtual_start, virtual_end, wall_seconds, quota_found),
         "state": _state_block(store, raw),
