@@ -218,7 +218,7 @@ class _Walker:
             if named is not None:
                 self.source.entities.append((root, named[0], f"entityName '{named[0]}'", named[1]))
         if method == "check":
-            second = arguments.named_children[1] if len(arguments.named_children) > 1 else None
+            second = given[1] if len(given) > 1 else None
             if started is not None and (second is None or (second.type == "object" and _entity_name(second, any_value=True) is None)):
                 self.source.unnamed_checks.append((started, At.of(node)))
 

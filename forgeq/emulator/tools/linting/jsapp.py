@@ -25,6 +25,7 @@ from forgeq.emulator.tools.linting.javascript import (
     read,
     resolve_relative,
 )
+from forgeq.emulator.tools.linting.storage import UNNAMED_CHECK, undeclared_entity
 
 MAX_FILES = 200
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
@@ -192,22 +193,13 @@ def _check_storage(manifest: Manifest, source: JsSource, report: Report) -> None
     storage_names = {local for local, imported in source.imported("@forge/api").items() if imported in ("storage", "default", "*")}
     if not kvs_names and not storage_names:
         return
-    declared = ", ".join(manifest.entities) or "none"
     for receiver, name, what, at in source.entities:
         if name in manifest.entities or receiver not in kvs_names | storage_names:
             continue
-        report(
-            "FQ501", source.name, at.line, at.column,
-            f"{what}: the manifest declares no such entity (app.storage.entities: {declared}); every call on it fails "
-            "with INVALID_ENTITY_TYPE",
-        )  # fmt: skip
+        report("FQ501", source.name, at.line, at.column, undeclared_entity(manifest, what))
     for receiver, at in source.unnamed_checks:
         if receiver in kvs_names:
-            report(
-                "FQ502", source.name, at.line, at.column,
-                "this transaction check names no entityName: Forge checks conditions on custom entity items only, so the "
-                "whole transaction fails with INVALID_TRANSACTION_REQUEST",
-            )  # fmt: skip
+            report("FQ502", source.name, at.line, at.column, UNNAMED_CHECK)
 
 
 @dataclass

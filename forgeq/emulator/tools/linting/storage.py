@@ -9,12 +9,28 @@ import ast
 from collections.abc import Callable
 
 from forgeq.emulator.app.manifest import Manifest
+from forgeq.emulator.tools.linting import javascript
+from forgeq.emulator.tools.linting.javascript import TRANSACTION_ENTITY_ARGUMENT
 from forgeq.emulator.tools.linting.source import KVS, SourceFile, constant_string
 
 Report = Callable[[str, ast.AST, str], None]
-# Where an entityName may be written: a transaction operation's argument, kvs's batch items (both spellings).
-TRANSACTION_ENTITY_ARGUMENT = {"set": 2, "delete": 1, "check": 1}
-BATCHES = ("batch_set", "batch_get", "batch_delete", "batchSet", "batchGet", "batchDelete")
+# Where an entityName may be written: a transaction operation's argument (TRANSACTION_ENTITY_ARGUMENT,
+# as in JavaScript), kvs's batch items (the Python SDK's spelling and @forge/kvs's).
+BATCHES = ("batch_set", "batch_get", "batch_delete", *javascript.BATCHES)
+# FQ502, in Python and in JavaScript (linting/jsapp.py).
+UNNAMED_CHECK = (
+    "this transaction check names no entityName: Forge checks conditions on custom entity items only, "
+    "so the whole transaction fails with INVALID_TRANSACTION_REQUEST"
+)
+
+
+def undeclared_entity(manifest: Manifest, what: str) -> str:
+    """FQ501's message, in Python and in JavaScript (linting/jsapp.py)."""
+    declared = ", ".join(manifest.entities) or "none"
+    return (
+        f"{what}: the manifest declares no such entity (app.storage.entities: {declared}); "
+        "every call on it fails with INVALID_ENTITY_TYPE"
+    )
 
 
 def check_storage(source: SourceFile, manifest: Manifest | None, report: Report) -> None:
@@ -40,23 +56,12 @@ def check_storage(source: SourceFile, manifest: Manifest | None, report: Report)
                     "transaction fails with INVALID_TRANSACTION_REQUEST)",
                 )
             elif checked is None:
-                report(
-                    "FQ502",
-                    node,
-                    "this transaction check names no entityName: Forge checks conditions on custom entity items only, "
-                    "so the whole transaction fails with INVALID_TRANSACTION_REQUEST",
-                )
+                report("FQ502", node, UNNAMED_CHECK)
 
 
 def _declared(manifest: Manifest, what: str, name: str, node: ast.AST, report: Report) -> None:
     if name not in manifest.entities:
-        declared = ", ".join(manifest.entities) or "none"
-        report(
-            "FQ501",
-            node,
-            f"{what}: the manifest declares no such entity (app.storage.entities: {declared}); "
-            "every call on it fails with INVALID_ENTITY_TYPE",
-        )
+        report("FQ501", node, undeclared_entity(manifest, what))
 
 
 def _entity_names(source: SourceFile, call: ast.Call, method: str) -> list[tuple[str, ast.AST]]:
