@@ -68,6 +68,9 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024 * 1024  # `forgeq import` reads the document 
 # A YAML file forgeq reads (manifest.yml, stubs.yml, a fault scenario, --storage-limits and
 # --product-limits files): forgeq's choice, far above any real one.
 MAX_YAML_INPUT_BYTES = 16 * 1024 * 1024
+# A handler's source file that lint and `forgeq invoke`'s resolver-key reading take in: forgeq's
+# choice, far above any handwritten module.
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
 EXPORT_NESTING = 8  # an export's own levels above the bodies and values it holds
 
 # Manifest (Atlassian's manifest reference).

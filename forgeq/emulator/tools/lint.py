@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from forgeq.emulator import limits
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, load_manifest, resolve_handler_file
 from forgeq.emulator.errors import InputError, ManifestError, Problem
 from forgeq.emulator.jsoninput import bounded_bytes
@@ -42,7 +43,7 @@ _SKIPPED_DIRS = {
     ".pytest_cache",
     ".ruff_cache",
 }
-MAX_SOURCE_BYTES = 2 * 1024 * 1024
+MAX_SOURCE_BYTES = limits.MAX_SOURCE_BYTES
 
 
 @dataclass

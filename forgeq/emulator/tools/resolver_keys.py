@@ -14,6 +14,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from forgeq.emulator import limits
 from forgeq.emulator.app.manifest import (
     HANDLER_SUFFIXES,
     JS_SUFFIXES,
@@ -22,6 +23,7 @@ from forgeq.emulator.app.manifest import (
     resolve_handler_file,
 )
 from forgeq.emulator.errors import InputError
+from forgeq.emulator.jsoninput import bounded_text
 from forgeq.emulator.tools.linting import jsapp
 from forgeq.emulator.tools.linting.source import SourceFile, bind_attribute, resolver_methods
 
@@ -93,9 +95,9 @@ def definitions(manifest: Manifest, functions: list[str]) -> dict[str, Definitio
 def _python(path: Path, attribute: str) -> Definitions:
     unknown = Definitions(frozenset(), complete=False)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = bounded_text(path, limits.MAX_SOURCE_BYTES)  # TooLarge is an OSError
         source = SourceFile(path, path.name, text, ast.parse(text, filename=str(path)))
-    except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+    except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError):
         return unknown
     binding = bind_attribute(source, attribute)
     # A resolver imported from another module (or a plain function) defines keys this file does not show.

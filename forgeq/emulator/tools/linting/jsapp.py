@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from forgeq.emulator import limits
 from forgeq.emulator.app import packages as npm
 from forgeq.emulator.app.manifest import JS_SUFFIXES, Manifest, is_inside, resolve_handler_file
 from forgeq.emulator.jsoninput import bounded_bytes
@@ -28,7 +29,7 @@ from forgeq.emulator.tools.linting.javascript import (
 from forgeq.emulator.tools.linting.storage import UNNAMED_CHECK, undeclared_entity
 
 MAX_FILES = 200
-MAX_SOURCE_BYTES = 2 * 1024 * 1024
+MAX_SOURCE_BYTES = limits.MAX_SOURCE_BYTES
 QUEUE_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
 LEGACY_RUNTIMES = (None, "sandbox")
 STORAGE_REMOVED_IN = 8  # @forge/api 8.0.0 removed `storage` (its index.js has no storage export)
