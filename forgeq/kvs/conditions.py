@@ -156,6 +156,11 @@ def conditions_request(conditions: Any) -> Any:
         if not conditions.filters():
             raise ForgeKvsError("Builder must have at least one condition set")
         return conditions.as_request()
-    if isinstance(conditions, dict) and len(conditions) == 1 and next(iter(conditions)) in ("and", "or"):
+    if is_raw_filter(conditions):
         return conditions
     raise TypeError("filter.filters is not a function")
+
+
+def is_raw_filter(value: Any) -> bool:
+    """Whether `value` is a request's own `{"and": [...]}` or `{"or": [...]}` (beyond the package)."""
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("and", "or")

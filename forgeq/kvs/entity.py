@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from forgeq.jsvalues import property_error, spread, to_string, truthy
-from forgeq.kvs.conditions import Filter
+from forgeq.kvs.conditions import Filter, is_raw_filter
 from forgeq.kvs.errors import ForgeKvsError
 from forgeq.kvs.results import ListResult, get_options, sent, set_options
 from forgeq.runtime import current, sdk_call
@@ -43,7 +43,7 @@ class EntityQueryBuilder:
         return self
 
     def filters(self, filter: Any = None, *_: Any) -> EntityQueryBuilder:  # noqa: A002 - Forge's own name
-        if isinstance(filter, dict) and len(filter) == 1 and next(iter(filter)) in ("and", "or"):
+        if is_raw_filter(filter):
             (operator, items), = filter.items()  # beyond the package: the request's own {"and": [...]}
             self._options["filters"], self._options["filterOperator"] = items, operator
             return self
