@@ -110,11 +110,12 @@ def timeline(
     store = open_store(manifest, db)
     window = selection(store, since=since, until=until)
     if job is not None:
-        jobs = store.find_jobs(selection(store, job=job), 1)
+        by_job = selection(store, job=job)
+        jobs = store.find_jobs(by_job, 1)
         if not jobs:
             raise InputError(f"no job '{job}' in {store.path}", "list them with `forgeq inspect jobs`")
         check_page(limit, offset)
-        records = store.find_events(selection(store, job=job), limit, offset)  # a bulk import's job has 1e5 events
+        records = store.find_events(by_job, limit, offset)  # a bulk import's job has 1e5 events
         attempts: dict[int, list[dict[str, Any]]] = {}
         if records:
             for row in store.attempts_of_job(job, window.since, window.until, events=(records[0].id, records[-1].id)):
@@ -123,7 +124,7 @@ def timeline(
         data: dict[str, Any] = {
             "job": job_json(jobs[0]),
             "timelines": [{"event": event_json(r), "attempts": attempts.get(r.id, [])} for r in records],
-            "total": store.count_events(selection(store, job=job)),
+            "total": store.count_events(by_job),
         }
         if json_output:
             render.json_out(data)
