@@ -27,11 +27,11 @@ NoTimeoutsOption = Annotated[bool, typer.Option("--no-timeouts", help="Do not en
 
 def webtrigger(
     key: Annotated[str, typer.Argument(metavar="KEY", help="The webtrigger module's key in manifest.yml.")],
-    method: Annotated[str | None, typer.Option("--method", "-X", metavar="METHOD", help="The HTTP method; default GET, or POST with --body.")] = None,
+    method: Annotated[str | None, typer.Option("--method", "-X", help="The HTTP method; default GET, or POST with --body.")] = None,
     body: Annotated[str | None, typer.Option("--body", "-d", metavar="TEXT", help="The request body, as text (JSON or not), or @file.")] = None,
     headers: Annotated[list[str] | None, typer.Option("--header", "-H", metavar="NAME:VALUE", help="A request header, NAME:VALUE. Repeatable.")] = None,
     query: Annotated[list[str] | None, typer.Option("--query", "-q", metavar="NAME=VALUE", help="A query parameter, NAME=VALUE. Repeatable.")] = None,
-    path: Annotated[str, typer.Option("--path", metavar="PATH", help="Path segments after the trigger's URL (the request's userPath), e.g. /hello.")] = "",
+    path: Annotated[str, typer.Option("--path", help="Path segments after the trigger's URL (the request's userPath), e.g. /hello.")] = "",
     installation: InstallationOption = None,
     seed: SeedOption = 0,
     storage_limits: StorageLimitsOption = "2025",
@@ -68,8 +68,8 @@ def webtrigger(
 def invoke(
     key: Annotated[str, typer.Argument(metavar="KEY", help="The resolver definition's key, as the UI passes it to invoke().")],
     payload: Annotated[str | None, typer.Option("--payload", "-p", metavar="JSON", help="The payload invoke() sends: JSON, or @file.json.")] = None,
-    function: Annotated[str | None, typer.Option("--function", "-f", metavar="FUNCTION", help="The resolver function to call. Without it (or --module), forgeq calls the UI modules' resolver function whose handler defines KEY; name it when several (or none) do.")] = None,
-    module: Annotated[str | None, typer.Option("--module", metavar="MODULE", help="The UI module the call comes from (its key); sets context.moduleKey and extension.type.")] = None,
+    function: Annotated[str | None, typer.Option("--function", "-f", help="The resolver function to call. Without it (or --module), forgeq calls the UI modules' resolver function whose handler defines KEY; name it when several (or none) do.")] = None,
+    module: Annotated[str | None, typer.Option("--module", help="The UI module the call comes from (its key); sets context.moduleKey and extension.type.")] = None,
     extension: Annotated[str | None, typer.Option("--extension", metavar="JSON", help="JSON laid over context.extension, e.g. '{\"issue\": {\"key\": \"APP-7\"}}'.")] = None,
     account_id: Annotated[str | None, typer.Option("--account-id", metavar="ID", help="The user's accountId in the context.")] = None,
     installation: InstallationOption = None,

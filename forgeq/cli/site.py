@@ -31,11 +31,11 @@ def request_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def requests(
-    status: Annotated[int | None, typer.Option("--status", metavar="STATUS", help="Only requests answered with this status, e.g. 429.")] = None,
-    method: Annotated[str | None, typer.Option("--method", metavar="METHOD", help="Only this method: GET, POST, PUT, DELETE.")] = None,
+    status: Annotated[int | None, typer.Option("--status", help="Only requests answered with this status, e.g. 429.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Only this method: GET, POST, PUT, DELETE.")] = None,
     path: Annotated[str | None, typer.Option("--path", metavar="TEXT", help="Only paths (or fetch URLs) containing this text, e.g. /issue/DEMO-17.")] = None,
-    product: Annotated[str | None, typer.Option("--product", metavar="PRODUCT", help="Only jira, confluence, graphql or fetch.")] = None,
-    event: Annotated[int | None, typer.Option("--event", metavar="EVENT", help="Only the requests of this event's attempts.")] = None,
+    product: Annotated[str | None, typer.Option("--product", help="Only jira, confluence, graphql or fetch.")] = None,
+    event: Annotated[int | None, typer.Option("--event", help="Only the requests of this event's attempts.")] = None,
     limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most this many (the first ones).")] = 1000,
     manifest: ManifestOption = Path("manifest.yml"),
     db: DbOption = None,
