@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import forgeq, write_app
+from conftest import forgeq, forgeq_json, write_app
 
 from forgeq.emulator import limits
 from forgeq.emulator.errors import HandlerLoadError, InputError
@@ -411,22 +411,26 @@ TWO_RESOLVER_FILES = {
 }
 
 
+def answers_by_key(app: ForgeApp) -> None:
+    """TWO_RESOLVERS' app (its files in Python or JavaScript): invoke(key) reaches the function that
+    defines the key, and asks which when both do."""
+    app.kvs.set("settings", {"theme": "dark"})
+    assert app.invoke("getSettings") == {"module": "admin-page", "settings": {"theme": "dark"}}
+    assert app.invoke("getIssue") == {"module": "issue-panel"}
+    with pytest.raises(InputError) as both:
+        app.invoke("ping")
+    assert both.value.message == "the UI modules' resolvers are 2 functions: panel, admin; panel and admin each define 'ping'"
+
+
 def test_invoke_calls_the_one_resolver_function_that_defines_the_key(tmp_path: Path):
     """An issue panel and an admin page with their own resolvers: `invoke(key)` needs no hint, as on Forge."""
     manifest = write_app(tmp_path / "app", TWO_RESOLVERS, TWO_RESOLVER_FILES)
     with ForgeApp(manifest, store=manifest.parent / ".forgeq" / "state.db") as app:
-        app.kvs.set("settings", {"theme": "dark"})
-        assert app.invoke("getSettings") == {"module": "admin-page", "settings": {"theme": "dark"}}
-        assert app.invoke("getIssue") == {"module": "issue-panel"}
-        with pytest.raises(InputError) as both:
-            app.invoke("ping")
-        assert both.value.message == "the UI modules' resolvers are 2 functions: panel, admin; panel and admin each define 'ping'"
+        answers_by_key(app)
         with pytest.raises(InputError, match=r"; none of them defines 'nope' \(say which function \(or module\) to call\)$"):
             app.invoke("nope")
         assert app.invoke("ping", module="admin-page") == "admin" and app.invoke("ping", function="panel") == "panel"
-    called = forgeq("invoke", "getSettings", "--json", cwd=manifest.parent)  # over the state the test left
-    assert called.returncode == 0, called.stderr
-    data = json.loads(called.stdout)
+    data = forgeq_json("invoke", "getSettings", cwd=manifest.parent)  # over the state the test left
     assert (data["function"], data["value"]) == ("admin", {"module": "admin-page", "settings": {"theme": "dark"}})
 
 

@@ -3,16 +3,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
-from conftest import forgeq
+from conftest import forgeq_json
 from nodejs import js_fixture, requires_node, write_js_app
-from test_pushers import TWO_RESOLVERS  # an issue panel (function panel) and an admin page (function admin)
+from test_pushers import (  # an issue panel (function panel) and an admin page (function admin)
+    TWO_RESOLVERS,
+    answers_by_key,
+)
 
-from forgeq.emulator.errors import InputError
 from forgeq.testing import ForgeApp, InvokeError
 
 __all__ = ["js_fixture"]
@@ -181,14 +182,7 @@ TWO_RESOLVER_FILES = {
 def test_invoke_calls_the_javascript_resolver_function_that_defines_the_key(tmp_path: Path):
     manifest = write_js_app(tmp_path / "app", TWO_RESOLVERS, TWO_RESOLVER_FILES)
     with ForgeApp(manifest, store=manifest.parent / ".forgeq" / "state.db") as app:
-        app.kvs.set("settings", {"theme": "dark"})
-        assert app.invoke("getSettings") == {"module": "admin-page", "settings": {"theme": "dark"}}
-        assert app.invoke("getIssue") == {"module": "issue-panel"}
-        with pytest.raises(InputError) as both:
-            app.invoke("ping")
-        assert both.value.message == "the UI modules' resolvers are 2 functions: panel, admin; panel and admin each define 'ping'"
+        answers_by_key(app)
         assert app.invoke("ping", module="admin-page") == "admin"
-    called = forgeq("invoke", "getSettings", "--json", cwd=manifest.parent)  # over the state the test left
-    assert called.returncode == 0, called.stderr
-    data = json.loads(called.stdout)
+    data = forgeq_json("invoke", "getSettings", cwd=manifest.parent)  # over the state the test left
     assert (data["function"], data["value"]) == ("admin", {"module": "admin-page", "settings": {"theme": "dark"}})
