@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 
 
 def derived_uuid(kind: str, *parts: object) -> str:
@@ -34,6 +33,8 @@ def minted_uuid(seed: str, count: int) -> str:
 
 def derived_uuid_reference(kind: str, *parts: object) -> str:
     """The definition derived_uuid follows, kept for the test that compares them."""
+    import uuid  # and its `platform`: not on a command's start-up
+
     digest = hashlib.blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest()
     return str(uuid.UUID(bytes=digest, version=4))
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
-from forgeq.emulator.app.entities import Entity, parse_entities
 from forgeq.emulator.app.yamlload import YamlProblem, load_with_lines
 from forgeq.emulator.errors import ManifestError, Problem
 from forgeq.emulator.jsoninput import limited_bytes
+
+if TYPE_CHECKING:
+    from forgeq.emulator.app.entities import Entity
 
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
 REFERENCE_PATTERN = re.compile(r"^[a-zA-Z0-9._-]+$")
@@ -321,6 +323,9 @@ class _Validator:
         if storage is not None:
             if isinstance(storage, dict):
                 manifest.storage = storage
+                # Imported here: most apps declare no entities, and start-up need not pay for them.
+                from forgeq.emulator.app.entities import parse_entities
+
                 manifest.entities = parse_entities(storage.get("entities"), "app.storage.entities", self.error, self._line)
             else:
                 self.error("app.storage", "must be a mapping")

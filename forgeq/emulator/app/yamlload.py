@@ -6,16 +6,43 @@ bound; forgeq reports both. Only `SafeLoader` is used, so `!!python/...` tags ar
 
 from __future__ import annotations
 
-from typing import Any
-
-import yaml
+import re
+import sys
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.errors import Problem
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:omap"}
+
+
+# PyYAML's Reader compiles this class at import, spanning all of Unicode: about 57M instructions, a
+# tenth of `forgeq run`'s start-up (bench/README.md, Round 4). The same characters as a short list
+# of what it refuses compile in a hundredth of that; tests/test_startup.py checks every code point.
+_NON_PRINTABLE = "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010ffff]"  # yaml/reader.py
+REFUSED = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]"
+
+
+def import_pyyaml() -> None:
+    """Import PyYAML with its Reader's pattern compiled from REFUSED: re.compile looks in its cache
+    first, so the pattern put there under the Reader's text is the one the Reader gets. Taken out of
+    the cache again once yaml is imported, so nobody else compiling that text sees it."""
+    if "yaml" in sys.modules:
+        return
+    cache = getattr(re, "_cache", None)  # CPython's compile cache, keyed (type, pattern, flags)
+    key = (str, _NON_PRINTABLE, 0)
+    if not isinstance(cache, dict) or key in cache:
+        return
+    cache[key] = re.compile(REFUSED)
+    try:
+        import yaml  # noqa: F401
+    finally:
+        cache.pop(key, None)
 
 
 class YamlProblem(Exception):
@@ -30,6 +57,9 @@ def load_with_lines(text: str, file: str) -> tuple[Any, dict[str, int], list[Pro
         raise YamlProblem(Problem(file, None, "", f"the file is over {MAX_MANIFEST_BYTES // 1024} KiB; a Forge manifest is a few KiB"))
     if "\x00" in text:
         raise YamlProblem(Problem(file, None, "", "the file holds a NUL byte: it is not a YAML manifest"))
+    import_pyyaml()
+    import yaml
+
     loader: yaml.SafeLoader | None = None
     try:
         loader = yaml.SafeLoader(text)  # its reader refuses control characters already
@@ -64,6 +94,8 @@ class _Builder:
         self.nodes = 0
 
     def build(self, node: yaml.Node, path: str, depth: int) -> Any:
+        import yaml
+
         self.nodes += 1
         line = node.start_mark.line + 1
         if self.nodes > MAX_NODES:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
-from forgeq.emulator.platform import legacy_storage, webtriggers
 from forgeq.jsontext import depth
 from forgeq.jsvalues import shown
 from forgeq.kvs.entity import entity_space
@@ -67,8 +66,12 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     stargate = kind == "fpp" and target.get("remote") == "stargate"
     if stargate and queue_call:
         return _events(invocation, queue_call.group(1), body)
-    if stargate and path == legacy_storage.ENDPOINT:
-        return legacy_storage.graphql(invocation.legacy_storage, body, invocation.notes)
+    if stargate:
+        # Imported here: few apps use @forge/api's legacy storage, and start-up need not pay for it.
+        from forgeq.emulator.platform import legacy_storage
+
+        if path == legacy_storage.ENDPOINT:
+            return legacy_storage.graphql(invocation.legacy_storage, body, invocation.notes)
     what = f"{call.get('method')} {path}"
     remote = target.get("remote") if isinstance(target, dict) else None
     invocation.notes.append(
@@ -83,6 +86,8 @@ def _webtrigger_url(invocation: Invocation, call: dict[str, Any]) -> Answer | No
         body = json.loads(call["body"]) if call.get("body") else None
     except (TypeError, ValueError, RecursionError):
         return None
+    from forgeq.emulator.platform import webtriggers
+
     operation = webtriggers.url_operation(body)
     if operation is None or not isinstance(body, dict):
         return None

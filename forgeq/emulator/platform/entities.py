@@ -35,17 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from forgeq.emulator import limits
-from forgeq.emulator.app.entities import ENTITY_NAME_PATTERN, RESERVED_INDEX, Entity
 from forgeq.emulator.platform import quota as quotas
-from forgeq.emulator.platform.conditions import (
-    WHERE_CONDITIONS,
-    Clause,
-    clause,
-    fits,
-    kind_of,
-    matches,
-    parse_conditions,
-)
 from forgeq.emulator.platform.storage import (
     KvsFailure,
     check_key,
@@ -58,8 +48,12 @@ from forgeq.emulator.store.entities import EntityScan, IndexShape
 from forgeq.jsontext import escape_surrogates
 from forgeq.jsvalues import shown, type_name
 
+# The entities' declarations (app/entities.py) and conditions (conditions.py) are imported where an
+# attempt first reaches an entity: most apps declare none, and a run's start-up need not pay for them.
 if TYPE_CHECKING:
+    from forgeq.emulator.app.entities import Entity
     from forgeq.emulator.app.manifest import Manifest
+    from forgeq.emulator.platform.conditions import Clause
     from forgeq.emulator.platform.storage import StorageSession
     from forgeq.emulator.store import Store
 
@@ -99,6 +93,8 @@ class Entities:
         self._noted: set[tuple[str, str]] = set()
 
     def declared(self, name: Any) -> Entity:
+        from forgeq.emulator.app.entities import ENTITY_NAME_PATTERN
+
         if not isinstance(name, str):
             raise KvsFailure("INVALID_ENTITY_TYPE", f"entityName must be a string, not {type_name(name)}.")
         if len(name) < limits.ENTITY_NAME_MIN:
@@ -135,6 +131,8 @@ class Entities:
         The attributes are checked in that text, as the server sees what @forge/kvs sends: 3.0 is
         the integer 3, NaN is null (no value), a tuple is a list.
         """
+        from forgeq.emulator.platform.conditions import fits, kind_of
+
         entity = self.declared(name)
         text = check_value(value) if value is not None else "null"  # null: refused below, with the entity's code
         stored = json.loads(text)
@@ -191,6 +189,8 @@ class Entities:
 
     def read_page(self, installation: str, request: Any, now: float) -> tuple[dict[str, Any], int]:
         """A page of a query as of `now`, and its size in bytes (nothing charged: `query` charges)."""
+        from forgeq.emulator.platform.conditions import kind_of, matches
+
         if not isinstance(request, dict):
             raise KvsFailure("INVALID_REQUEST", "An entity query is an object with entityName and indexName.")
         entity = self.declared(request.get("entityName"))
@@ -236,6 +236,15 @@ class Entities:
         return answer, sum(len(key.encode()) + len(row.value.encode()) for _, key, row in found[:size])
 
     def _plan(self, installation: str, entity: Entity, request: dict[str, Any]) -> _Page:
+        from forgeq.emulator.app.entities import RESERVED_INDEX
+        from forgeq.emulator.platform.conditions import (
+            WHERE_CONDITIONS,
+            clause,
+            fits,
+            kind_of,
+            parse_conditions,
+        )
+
         name = request.get("indexName")
         if name == RESERVED_INDEX:
             partition_attributes: tuple[str, ...] = ()

@@ -41,7 +41,6 @@ from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.errors import InputError, ManifestError, Problem
 from forgeq.emulator.jsoninput import bounded_text
-from forgeq.emulator.platform.site.calls import REASONS
 
 STUBS_FILE = "stubs.yml"
 PRODUCTS = ("jira", "confluence", "graphql", "fetch")
@@ -57,6 +56,8 @@ class Reply:
     has_body: bool = False
 
     def answer(self) -> Answer:
+        from forgeq.emulator.platform.site.calls import REASONS
+
         headers = dict(self.headers)
         text = None
         if self.has_body:

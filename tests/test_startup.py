@@ -1,0 +1,94 @@
+"""`forgeq run`'s start-up: what a plain run imports, and the PyYAML pattern forgeq compiles for it.
+
+The command's fixed cost is mostly imports (bench/README.md, Round 4): modules that a plain run
+never uses are imported where they are used. These tests keep it so: a run of an app whose handler
+only writes to the KVS must not import them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import forgeq, write_app
+
+from forgeq.emulator.app.yamlload import REFUSED
+
+# What a plain run (a consumer writing to the KVS; no entities, products, web triggers, legacy
+# storage, stubs or schedules) does not import, and where each is imported once it is needed.
+NOT_IMPORTED = (
+    "forgeq.emulator.app.entities",  # a manifest declaring app.storage.entities
+    "forgeq.emulator.platform.conditions",  # an entity query or a transaction's condition
+    "forgeq.emulator.platform.legacy_storage",  # @forge/api's storage
+    "forgeq.emulator.platform.webtriggers",  # webTrigger.getUrl
+    "forgeq.emulator.platform.site.calls",  # a product request (or a stub's answer)
+    "uuid",  # ids.derived_uuid_reference, for a test
+    "platform",  # imported by uuid
+)
+
+_PROBE = """
+import sys
+from forgeq.launcher import main
+sys.argv = ["forgeq", *sys.argv[1:]]
+main()
+import yaml
+sys.stderr.write("MODULES " + " ".join(sorted(sys.modules)) + "\\n")
+sys.stderr.write("READER " + ascii(yaml.reader.Reader.NON_PRINTABLE.pattern) + "\\n")
+"""
+
+
+def test_a_plain_run_imports_none_of_what_it_does_not_use(tmp_path: Path) -> None:
+    manifest = write_app(
+        tmp_path / "app",
+        """
+        app:
+          id: ari:cloud:ecosystem::app/startup
+        modules:
+          consumer:
+            - key: simple-consumer
+              queue: simple
+              function: write
+          function:
+            - key: write
+              handler: index.handler
+        """,
+        {"src/index.py": 'from forgeq.kvs import kvs\n\n\ndef handler(event, context):\n    kvs.set(event["eventId"], event["body"])\n'},
+    )
+    db = tmp_path / "state.db"
+    pushed = forgeq("push", "--queue", "simple", "--body", '{"n": 1}', "--count", "3", "-m", manifest, "--db", db)
+    assert pushed.returncode == 0, pushed.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, "run", str(manifest), "--until-idle", "--quiet", "--storage-limits", "none", "--db", str(db)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "succeeded: 3 queue events" in done.stdout, done.stderr
+    lines = dict(line.split(" ", 1) for line in done.stderr.splitlines() if line.startswith(("MODULES ", "READER ")))
+    imported = set(lines["MODULES"].split())
+    assert {"forgeq.emulator.loop.engine", "forgeq.kvs", "yaml"} <= imported, "the listing must be there to mean anything"
+    assert sorted(imported.intersection(NOT_IMPORTED)) == []
+    assert lines["READER"] == ascii(REFUSED)  # yaml was imported by forgeq's manifest reader, with its pattern
+
+
+def test_the_yaml_readers_pattern_refuses_what_pyyamls_refuses() -> None:
+    """REFUSED names the characters PyYAML's Reader pattern does not allow: the same, code point by code point."""
+    from forgeq.emulator.app import yamlload
+
+    every = "".join(map(chr, range(0x110000)))
+    theirs = re.compile(yamlload._NON_PRINTABLE)
+    ours = re.compile(REFUSED)
+    assert [m.start() for m in ours.finditer(every)] == [m.start() for m in theirs.finditer(every)]
+    assert len(ours.findall(every)) == 2111  # C0 and C1 controls but tab, newlines and NEL; DEL; surrogates; U+FFFE/F
+
+
+def test_pyyamls_reader_still_names_a_control_character(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yml"
+    manifest.write_text("app:\n  id: ari:cloud:ecosystem::app/x\x07\n", encoding="utf-8")
+    done = forgeq("run", manifest, "--until-idle", "--db", tmp_path / "state.db")
+    assert done.returncode == 2
+    assert "invalid YAML: unacceptable character #x0007: special characters are not allowed" in done.stderr, done.stderr
+    assert not (tmp_path / "state.db").exists()
