@@ -24,7 +24,7 @@ SECRET = 1  # getSecret / setSecret / deleteSecret: never in a query, never show
 # Where a key lives: PLAIN, SECRET, or the name of a custom entity (`kvs.entity(name)`).
 Space = int | str
 
-_COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
+COROUTINE_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 
 T = TypeVar("T")
 
@@ -93,6 +93,10 @@ class Platform(Protocol):
 
     @property
     def legacy_storage(self) -> LegacyStorageSession: ...
+
+    def set_plain(self, key: str, value: Any) -> None:
+        """`kvs.set(key, value)` with no options: storage.set, without its session's layers."""
+        ...
 
     def push(self, queue: Any, events: Any, job_id: str | None = None) -> str:
         """Publish events; the new job's id. Raises PlatformRefusal for what the platform refuses."""
@@ -216,15 +220,20 @@ def sdk_call(function: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not sys._getframe(1).f_code.co_flags & _COROUTINE_FLAGS:
+        if not sys._getframe(1).f_code.co_flags & COROUTINE_FLAGS:
             return function(*args, **kwargs)
-        try:
-            return Completed(function(*args, **kwargs))
-        except Exception as error:  # surfaces at `await`, like a rejected Promise
-            pending = Completed(error=error)
-            invocation = _current.get()
-            if invocation is not None:  # never awaited: an unhandled rejection fails the attempt
-                invocation.unawaited.append(pending)
-            return pending
+        return awaitable(function, *args, **kwargs)
 
     return wrapper
+
+
+def awaitable(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Completed:
+    """What an SDK call returns to coroutine code: `function(*args, **kwargs)` settled, as an awaitable."""
+    try:
+        return Completed(function(*args, **kwargs))
+    except Exception as error:  # surfaces at `await`, like a rejected Promise
+        pending = Completed(error=error)
+        invocation = _current.get()
+        if invocation is not None:  # never awaited: an unhandled rejection fails the attempt
+            invocation.unawaited.append(pending)
+        return pending

@@ -28,6 +28,7 @@ RATE_LIMIT_EXCEEDED over the storage quota). In `async def` code every call is a
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from forgeq.jsvalues import property_error, spread, truthy
@@ -44,7 +45,7 @@ from forgeq.kvs.results import (
     set_options,
 )
 from forgeq.kvs.transaction import TransactionBuilder
-from forgeq.runtime import BOUND, SECRET, current, sdk_call
+from forgeq.runtime import BOUND, COROUTINE_FLAGS, SECRET, awaitable, current, sdk_call
 
 _MISSING: Any = object()  # an argument left out: JavaScript's undefined
 
@@ -111,7 +112,6 @@ class KVS:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
         return current().storage.get(sent(key), sent(get_options(options, metadata_fields)))
 
-    @sdk_call
     def set(
         self,
         key: Any = None,
@@ -124,9 +124,22 @@ class KVS:
         return_metadata_fields: Any = None,
     ) -> Any:
         """Write a value; None, or `{key, value, ...}` with return_value PREVIOUS / LATEST (keyPolicy OVERRIDE)."""
+        # The commonest call, from plain code in an invocation, in one frame: what sdk_call and _set
+        # do, for a string key and no options (bench/README.md, round 4).
+        coroutine = sys._getframe(1).f_code.co_flags & COROUTINE_FLAGS
+        if (
+            options is None and ttl is None and key_policy is None and return_value is None and return_metadata_fields is None
+            and type(key) is str and not coroutine and (invocation := BOUND.get()) is not None
+        ):  # fmt: skip
+            invocation.set_plain(key, value)
+            return None
+        if coroutine:
+            return awaitable(self._set, key, value, options, ttl, key_policy, return_value, return_metadata_fields)
+        return self._set(key, value, options, ttl, key_policy, return_value, return_metadata_fields)
+
+    def _set(self, key: Any, value: Any, options: Any, ttl: Any, key_policy: Any, return_value: Any, return_metadata_fields: Any) -> Any:
         if options is None and ttl is None and key_policy is None and return_value is None and return_metadata_fields is None:
-            invocation = BOUND.get() or current()  # current(), inlined for the commonest call: it raises outside one
-            return invocation.storage.set(key if type(key) is str else sent(key), value, None)
+            return current().storage.set(sent(key), value, None)
         return current().storage.set(
             sent(key), value, sent(set_options(options, ttl, key_policy, return_value, return_metadata_fields))
         )
