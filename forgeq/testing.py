@@ -14,7 +14,6 @@ docs/testing.md is the guide; every name documented there is public API.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -984,7 +983,7 @@ def _settings(
     faults: str | Path | None,
     options: dict[str, Any],
 ) -> Settings:
-    fields = {f.name for f in dataclasses.fields(Settings)}
+    fields = set(Settings.__slots__)
     unknown = sorted(set(options) - fields)
     if unknown:
         raise InputError(
@@ -1006,7 +1005,7 @@ def _settings(
         changes["clock"] = "virtual" if clock.virtual else "real"
     if faults is not None:
         changes["faults"] = str(faults)
-    return dataclasses.replace(base, **changes)
+    return base.replace(**changes)
 
 
 def _limits_spec(figures: Mapping[str, Any], base: str) -> str:

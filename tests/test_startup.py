@@ -24,6 +24,9 @@ NOT_IMPORTED = (
     "forgeq.emulator.platform.legacy_storage",  # @forge/api's storage
     "forgeq.emulator.platform.webtriggers",  # webTrigger.getUrl
     "forgeq.emulator.platform.site.calls",  # a product request (or a stub's answer)
+    "forgeq.emulator.store.entity_scans",  # an entity's index, synced or queried
+    "forgeq.emulator.store.report_data",  # `forgeq report`
+    "forgeq.emulator.store.transfer_rows",  # `forgeq export`, `forgeq import`
     "uuid",  # ids.derived_uuid_reference, for a test
     "platform",  # imported by uuid
 )

@@ -15,7 +15,6 @@ import sys
 import traceback
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,15 @@ from forgeq.jsontext import escape_surrogates
 PACKAGE = "_forgeq_app"
 
 
-@dataclass
 class LoadedHandler:
-    function: Function
-    file: Path
-    call: Callable[..., Any]
+    # A plain class, not a dataclass: every run imports this module, and a dataclass costs the
+    # import a generated __init__, __eq__ and __repr__ (bench/README.md, Round 4).
+    __slots__ = ("function", "file", "call")
+
+    def __init__(self, function: Function, file: Path, call: Callable[..., Any]) -> None:
+        self.function = function
+        self.file = file
+        self.call = call
 
 
 class Handlers:

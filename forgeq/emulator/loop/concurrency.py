@@ -16,22 +16,27 @@ The waits are counted in memory: after a restart, an event's backoff starts agai
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 from forgeq.emulator import limits
 
 
-@dataclass
+# Plain classes, not dataclasses: every run imports this module, and a dataclass costs the import
+# a generated __init__, __eq__ and __repr__ (bench/README.md, Round 4).
 class _Wait:
-    count: int
-    since: float
+    __slots__ = ("count", "since")
+
+    def __init__(self, count: int, since: float) -> None:
+        self.count = count
+        self.since = since
 
 
-@dataclass(frozen=True)
 class Deferral:
-    next_at: float  # when the event tries for a slot again
-    drop_reason: str | None  # set when next_at falls after the retention window: the event is dropped
-    waited: str = ""  # with drop_reason: how often and how long the event waited
+    __slots__ = ("next_at", "drop_reason", "waited")
+
+    def __init__(self, next_at: float, drop_reason: str | None, waited: str = "") -> None:
+        self.next_at = next_at  # when the event tries for a slot again
+        self.drop_reason = drop_reason  # set when next_at falls after the retention window: the event is dropped
+        self.waited = waited  # with drop_reason: how often and how long the event waited
 
 
 class KeyWaits:

@@ -6,7 +6,7 @@ Pure functions of their arguments; the loop supplies times and the event's histo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from forgeq.emulator import limits, safetext
@@ -42,24 +42,48 @@ class Result:
     raised_invocation_error: bool = False
 
 
-@dataclass
 class Decision:
-    outcome: str  # SUCCEEDED | RETRY | DROPPED | LOST
-    reason: str | None = None
-    retry_after_asked: float | None = None
-    retry_after_applied: float | None = None
-    retry_data: Any = None
-    next_at: float | None = None
-    retry_data_json: str | None = None  # retry_data as stored and sent back (compact JSON), once
-    drop_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
+    """What becomes of an attempt. Plain classes here and in RetryRules, not dataclasses: every run
+    imports this module, and a dataclass costs the import a generated __init__, __eq__ and __repr__
+    (bench/README.md, Round 4)."""
+
+    __slots__ = (
+        "outcome", "reason", "retry_after_asked", "retry_after_applied", "retry_data", "next_at", "retry_data_json",
+        "drop_reason", "notes",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        outcome: str,  # SUCCEEDED | RETRY | DROPPED | LOST
+        reason: str | None = None,
+        retry_after_asked: float | None = None,
+        retry_after_applied: float | None = None,
+        retry_data: Any = None,
+        next_at: float | None = None,
+        retry_data_json: str | None = None,  # retry_data as stored and sent back (compact JSON), once
+        drop_reason: str | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.reason = reason
+        self.retry_after_asked = retry_after_asked
+        self.retry_after_applied = retry_after_applied
+        self.retry_data = retry_data
+        self.next_at = next_at
+        self.retry_data_json = retry_data_json
+        self.drop_reason = drop_reason
+        self.notes: list[str] = [] if notes is None else notes
 
 
-@dataclass(frozen=True)
 class RetryRules:
-    platform_limits: bool = True
-    emulate_eco759: bool = True
-    retention_seconds: float = limits.RETENTION_SECONDS
+    __slots__ = ("platform_limits", "emulate_eco759", "retention_seconds")
+
+    def __init__(
+        self, platform_limits: bool = True, emulate_eco759: bool = True, retention_seconds: float = limits.RETENTION_SECONDS
+    ) -> None:
+        self.platform_limits = platform_limits
+        self.emulate_eco759 = emulate_eco759
+        self.retention_seconds = retention_seconds
 
 
 def clamp_retry_after(value: Any, notes: list[str]) -> tuple[float | None, float]:

@@ -31,7 +31,6 @@ import binascii
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from forgeq.emulator import limits
@@ -44,18 +43,19 @@ from forgeq.emulator.platform.storage import (
     iso,
     item,
 )
-from forgeq.emulator.store.entities import EntityScan, IndexShape
 from forgeq.jsontext import escape_surrogates
 from forgeq.jsvalues import shown, type_name
 
-# The entities' declarations (app/entities.py) and conditions (conditions.py) are imported where an
-# attempt first reaches an entity: most apps declare none, and a run's start-up need not pay for them.
+# The entities' declarations (app/entities.py), conditions (conditions.py) and index scans
+# (store/entity_scans.py) are imported where an attempt first reaches an entity: most apps declare
+# none, and a run's start-up need not pay for them.
 if TYPE_CHECKING:
     from forgeq.emulator.app.entities import Entity
     from forgeq.emulator.app.manifest import Manifest
     from forgeq.emulator.platform.conditions import Clause
     from forgeq.emulator.platform.storage import StorageSession
     from forgeq.emulator.store import Store
+    from forgeq.emulator.store.entity_scans import EntityScan, IndexShape
 
 SORTS = ("ASC", "DESC")
 CURSOR_PREFIX = "fq1e."
@@ -65,13 +65,25 @@ _SCAN_CHUNK = 200
 # -- the service ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Page:
-    scan: EntityScan
-    range_attribute: str | None
-    range_kind: str | None  # the where value's kind, for an index on an `any` attribute
-    filters: tuple[str, tuple[Clause, ...]] | None
-    fingerprint: str
+    """A query's plan: what to walk and what to sift. A plain class: a dataclass costs its module's
+    import a generated __init__, __eq__ and __repr__ (bench/README.md, Round 4)."""
+
+    __slots__ = ("scan", "range_attribute", "range_kind", "filters", "fingerprint")
+
+    def __init__(
+        self,
+        scan: EntityScan,
+        range_attribute: str | None,
+        range_kind: str | None,  # the where value's kind, for an index on an `any` attribute
+        filters: tuple[str, tuple[Clause, ...]] | None,
+        fingerprint: str,
+    ) -> None:
+        self.scan = scan
+        self.range_attribute = range_attribute
+        self.range_kind = range_kind
+        self.filters = filters
+        self.fingerprint = fingerprint
 
 
 class Host(Protocol):
@@ -162,6 +174,10 @@ class Entities:
         return text
 
     def shapes(self) -> list[IndexShape]:
+        if not self.engine.manifest.entities:
+            return []
+        from forgeq.emulator.store.entity_scans import IndexShape
+
         return [
             IndexShape(entity.name, index.partition, index.range)
             for entity in self.engine.manifest.entities.values()
@@ -174,6 +190,8 @@ class Entities:
         named: dict[str | None, list[str]] = {}
         for entity in self.engine.manifest.entities.values():
             for index in entity.indexes.values():
+                from forgeq.emulator.store.entity_scans import IndexShape
+
                 shape = IndexShape(entity.name, index.partition, index.range)
                 named.setdefault(shape.sqlite_name, []).append(f"{entity.name}.{index.name}")
         created, _ = self.engine.store.sync_entity_indexes(self.shapes())
@@ -244,6 +262,7 @@ class Entities:
             kind_of,
             parse_conditions,
         )
+        from forgeq.emulator.store.entity_scans import EntityScan, IndexShape
 
         name = request.get("indexName")
         if name == RESERVED_INDEX:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from forgeq.emulator import limits
@@ -28,14 +27,18 @@ from forgeq.emulator.store.batch import NewEvent, WriteBatch
 META_KEY = "schedule"
 
 
-@dataclass(frozen=True)
 class Fired:
-    """One fire of one scheduledTrigger: at `at`, for every installation; `skipped` runs coalesced."""
+    """One fire of one scheduledTrigger: at `at`, for every installation; `skipped` runs coalesced.
+    A plain class, not a dataclass: every run imports this module, and a dataclass costs the import
+    a generated __init__, __eq__ and __repr__ (bench/README.md, Round 4)."""
 
-    key: str
-    at: float
-    installations: int
-    skipped: int
+    __slots__ = ("key", "at", "installations", "skipped")
+
+    def __init__(self, key: str, at: float, installations: int, skipped: int) -> None:
+        self.key = key
+        self.at = at
+        self.installations = installations
+        self.skipped = skipped
 
 
 class Scheduler:

@@ -21,44 +21,17 @@ row-value comparison over expressions does not bound an index scan.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.store.batch import KvRow
 
+if TYPE_CHECKING:
+    from forgeq.emulator.store.entity_scans import EntityScan, IndexShape
+
 # Operators of a range bound (the platform turns Forge's conditions into these).
 RANGE_OPERATORS = ("=", ">", ">=", "<", "<=")
-
-
-@dataclass(frozen=True)
-class IndexShape:
-    """What an index orders by: equal `partition` attributes, then `range` (None: the key), then the key."""
-
-    entity: str
-    partition: tuple[str, ...]
-    range: str | None
-
-    @property
-    def sqlite_name(self) -> str | None:
-        if self.range is None:
-            return None  # by-key: the table's primary key
-        definition = "\x1f".join((self.entity, *self.partition, "\x1e", self.range))
-        digest = hashlib.sha1(definition.encode("utf-8")).hexdigest()[:8]
-        return f"ces:{self.entity}:{digest}"
-
-
-@dataclass(frozen=True)
-class EntityScan:
-    """One ordered walk over an entity's items, for a page of a query (built by platform/entities.py)."""
-
-    installation: str
-    shape: IndexShape
-    partition_values: tuple[Any, ...]
-    bounds: tuple[tuple[str, Any], ...]  # (operator, value) on the range value (the key for by-key)
-    descending: bool = False
 
 
 def _attribute(name: str) -> str:

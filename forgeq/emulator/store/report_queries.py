@@ -8,10 +8,12 @@ state with a million attempts gives a report as small as one with a thousand.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.store import schema
+
+if TYPE_CHECKING:
+    from forgeq.emulator.store.report_data import Lane, QuotaSeries, ReportData
 
 # Attempt outcomes as the loop stores them (forgeq/emulator/loop/timeline.py), bottom to top of a bar.
 OUTCOME_ORDER = ("succeeded", "retry", "error", "timeout", "dropped", "lost")
@@ -28,66 +30,7 @@ DEFAULT_ERRORS_CAP = 10
 TEXT_CAP = 300
 
 
-@dataclass
-class Lane:
-    """One queue (or trigger) of the timeline: attempts per bin and outcome, backlog per bin."""
-
-    kind: str
-    target: str
-    label: str
-    attempts: int = 0
-    events: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    # bin -> outcome -> attempts started in that bin
-    bins: dict[int, dict[str, int]] = field(default_factory=dict)
-    # events enqueued and not yet finished, at the end of each bin
-    depth: list[int] = field(default_factory=list)
-    # of those, events waiting out a retry delay at the end of each bin
-    backing_off: list[int] = field(default_factory=list)
-    merged: int = 1  # how many queues this lane stands for ("other queues" merges several)
-
-
-@dataclass
-class QuotaSeries:
-    """One (installation, metric) of the quota_windows table, binned: peak window use per bin."""
-
-    installation: str
-    metric: str
-    window_seconds: float
-    quota: int | None
-    windows: int
-    peak_used: int
-    refused: int
-    windows_at_limit: int
-    # bin -> (first window start, peak used in one window, refused calls)
-    bins: dict[int, tuple[float, int, int]] = field(default_factory=dict)
-
-
 ATTEMPTS_CAP = 5  # attempts listed under each dropped event, the first two and the last ones (v1 makes 5, v2 hundreds)
-
-
-@dataclass
-class ReportData:
-    start: float
-    end: float
-    bins: int
-    bin_seconds: float
-    clock: str
-    now: float | None
-    totals: dict[str, int]
-    outcomes: dict[str, int]
-    lanes: list[Lane]
-    hidden_lanes: int
-    histogram: list[tuple[int, int, int]]  # (attempts, succeeded, dropped); the last may be "cap or more"
-    histogram_capped: bool
-    top_errors: list[tuple[str, int]]
-    quota: list[QuotaSeries]
-    quota_series_total: int
-    quota_windows_total: int
-    dropped: list[dict[str, Any]]
-    dropped_total: int
-    drop_reasons: list[tuple[str, int]]
-    drain_seconds: float | None  # first push to last finish; None while events still wait
 
 
 class ReportQueries:
@@ -120,6 +63,8 @@ class ReportQueries:
         self, bins: int, lane_cap: int, quota_cap: int, dropped_cap: int, histogram_cap: int, errors_cap: int,
         since: float | None = None, until: float | None = None,
     ) -> ReportData:  # fmt: skip
+        from forgeq.emulator.store.report_data import ReportData
+
         start, end = self._report_span()
         start, end = since if since is not None else start, until if until is not None else end
         if end <= start:
@@ -245,6 +190,8 @@ class ReportQueries:
         return totals
 
     def _report_lanes(self, start: float, bin_seconds: float, bins: int, cap: int) -> tuple[list[Lane], int]:
+        from forgeq.emulator.store.report_data import Lane
+
         """The busiest `cap` queues get a lane each; past the cap, the rest share one lane."""
         # Ranked by events.attempts (no join); the lanes count the attempt rows themselves below.
         ranked = self.conn.execute(
@@ -338,6 +285,8 @@ class ReportQueries:
         self, start: float, bin_seconds: float, bins: int, cap: int
     ) -> tuple[list[QuotaSeries], int, int]:
         """Quota series, the closest to their limit first; past the cap, the rest are counted only."""
+        from forgeq.emulator.store.report_data import QuotaSeries
+
         summary = self.conn.execute(
             "SELECT installation, metric, max(window_seconds), max(quota), count(*), max(used), sum(refused), "
             "sum(quota IS NOT NULL AND used >= quota) FROM quota_windows GROUP BY 1, 2 "

@@ -13,26 +13,12 @@ import ast
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.errors import InputError
 
-
-@dataclass
-class Column:
-    name: str
-    not_null: bool
-    default: Any  # the declared default as a Python value (None when there is none)
-
-
-@dataclass
-class TableLoad:
-    """Rows to insert into one table: `columns` names the values of every row, in order."""
-
-    table: str
-    columns: list[str]
-    rows: Iterable[tuple[Any, ...]]
+if TYPE_CHECKING:
+    from forgeq.emulator.store.transfer_rows import Column, TableLoad
 
 
 def _quote(name: str) -> str:
@@ -69,6 +55,8 @@ class StateTransfer:
         return [row[0] for row in rows]
 
     def table_columns(self, table: str) -> list[Column]:
+        from forgeq.emulator.store.transfer_rows import Column
+
         if table not in self.table_names():
             raise KeyError(table)
         columns = []

@@ -16,7 +16,8 @@ import html
 import math
 from collections.abc import Iterable
 
-from forgeq.emulator.store.report_queries import OUTCOME_ORDER, QuotaSeries, ReportData
+from forgeq.emulator.store.report_data import QuotaSeries, ReportData
+from forgeq.emulator.store.report_queries import OUTCOME_ORDER
 
 COLOURS = {
     # Okabe-Ito, readable with the common colour-vision deficiencies; retry (blue) and error (orange)

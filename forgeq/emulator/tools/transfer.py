@@ -21,7 +21,7 @@ from typing import IO, Any
 from forgeq.emulator import jsoninput, limits
 from forgeq.emulator.errors import InputError
 from forgeq.emulator.store import Store, schema
-from forgeq.emulator.store.transfer import Column, TableLoad
+from forgeq.emulator.store.transfer_rows import Column, TableLoad
 from forgeq.jsontext import escape_surrogates, stringify
 
 FORMAT = "forgeq-export"
