@@ -7,7 +7,6 @@ were not yet acknowledged; their events are still leased and run again after res
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from forgeq.emulator.store import schema
@@ -36,53 +35,95 @@ class KvRow(NamedTuple):
     expire_at: float | None
 
 
-@dataclass(slots=True)
+# The rows below are plain slotted classes, not dataclasses: every command that opens a state file
+# imports this module, and a dataclass costs the import a generated __init__, __eq__ and __repr__
+# (bench/README.md, Round 4).
+
+
 class SiteRow:
-    ref: str | None  # the object's own id where it has one (an issue's 10017)
-    doc: str  # JSON text
-    updated_at: float
-    # A write over a stored row known to hold this ref already: the commit's upsert leaves the ref
-    # (and its index) alone, which halves its cost (the common edit: an issue read, then changed).
-    kept_ref: bool = False
+    __slots__ = ("ref", "doc", "updated_at", "kept_ref")
+
+    def __init__(self, ref: str | None, doc: str, updated_at: float, kept_ref: bool = False) -> None:
+        self.ref = ref  # the object's own id where it has one (an issue's 10017)
+        self.doc = doc  # JSON text
+        self.updated_at = updated_at
+        # A write over a stored row known to hold this ref already: the commit's upsert leaves the ref
+        # (and its index) alone, which halves its cost (the common edit: an issue read, then changed).
+        self.kept_ref = kept_ref
 
 
-@dataclass(slots=True)
 class NewEvent:
-    installation: str
-    kind: str
-    target: str
-    job_id: str | None
-    body: str
-    extra: str | None
-    available_at: float
-    enqueued_at: float
-    root_id: int | None = None
-    parent_id: int | None = None
-    replay_of: int | None = None
+    __slots__ = (
+        "installation", "kind", "target", "job_id", "body", "extra", "available_at", "enqueued_at", "root_id", "parent_id",
+        "replay_of",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        installation: str,
+        kind: str,
+        target: str,
+        job_id: str | None,
+        body: str,
+        extra: str | None,
+        available_at: float,
+        enqueued_at: float,
+        root_id: int | None = None,
+        parent_id: int | None = None,
+        replay_of: int | None = None,
+    ) -> None:
+        self.installation = installation
+        self.kind = kind
+        self.target = target
+        self.job_id = job_id
+        self.body = body
+        self.extra = extra
+        self.available_at = available_at
+        self.enqueued_at = enqueued_at
+        self.root_id = root_id
+        self.parent_id = parent_id
+        self.replay_of = replay_of
 
 
-@dataclass
 class NewJob:
-    job_id: str
-    installation: str
-    queue: str
-    created_at: float
-    origin: str
+    __slots__ = ("job_id", "installation", "queue", "created_at", "origin")
+
+    def __init__(self, job_id: str, installation: str, queue: str, created_at: float, origin: str) -> None:
+        self.job_id = job_id
+        self.installation = installation
+        self.queue = queue
+        self.created_at = created_at
+        self.origin = origin
 
 
-@dataclass
 class EventUpdate:
     """The end of an attempt: the event's next state (success, retry, drop, block)."""
 
-    event: int
-    state: int
-    available_at: float
-    attempts: int
-    retry_count: int
-    retry_reason: str | None
-    retry_data: str | None
-    finished_at: float | None
-    last_error: str | None
+    __slots__ = (
+        "event", "state", "available_at", "attempts", "retry_count", "retry_reason", "retry_data", "finished_at", "last_error",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        event: int,
+        state: int,
+        available_at: float,
+        attempts: int,
+        retry_count: int,
+        retry_reason: str | None,
+        retry_data: str | None,
+        finished_at: float | None,
+        last_error: str | None,
+    ) -> None:
+        self.event = event
+        self.state = state
+        self.available_at = available_at
+        self.attempts = attempts
+        self.retry_count = retry_count
+        self.retry_reason = retry_reason
+        self.retry_data = retry_data
+        self.finished_at = finished_at
+        self.last_error = last_error
 
     @classmethod
     def unstarted(cls, record: EventRecord, state: int, available_at: float, finished_at: float | None, last_error: str | None) -> EventUpdate:
@@ -113,13 +154,15 @@ class AttemptRow(NamedTuple):
     wall_ms: float
 
 
-@dataclass
 class LedgerRow:
-    event: int
-    dropped_at: float
-    drop_reason: str
-    last_error: str | None
-    retry_context: str | None
+    __slots__ = ("event", "dropped_at", "drop_reason", "last_error", "retry_context")
+
+    def __init__(self, event: int, dropped_at: float, drop_reason: str, last_error: str | None, retry_context: str | None) -> None:
+        self.event = event
+        self.dropped_at = dropped_at
+        self.drop_reason = drop_reason
+        self.last_error = last_error
+        self.retry_context = retry_context
 
 
 # The commonest attempt, which the loop appends as a plain tuple of these columns: succeeded on its
@@ -128,24 +171,29 @@ PLAIN_SUCCESS_COLUMNS = ("event", "attempt", "started_at", "ended_at", "quota_re
 PlainSuccess = tuple[int, int, float, float, int, int, float]
 
 
-@dataclass
 class WriteBatch:
-    kv_writes: dict[KvKey, KvRow | None] = field(default_factory=dict)  # entity items too (store/entities.py)
-    jobs: list[NewJob] = field(default_factory=list)
-    new_events: list[NewEvent] = field(default_factory=list)
-    # Events whose attempt succeeded: (attempts, finished_at, event). Their retry fields stay as they
-    # are and last_error is cleared; every other change of an event's state is an EventUpdate.
-    succeeded: list[tuple[int, float, int]] = field(default_factory=list)
-    updates: list[EventUpdate] = field(default_factory=list)
-    released: list[int] = field(default_factory=list)  # leases given back unstarted: the event's row stays as it was
-    attempts: list[AttemptRow | PlainSuccess] = field(default_factory=list)  # in the order they ran
-    ledger: list[LedgerRow] = field(default_factory=list)
-    # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
-    quota: dict[tuple[str, str, float], list[Any]] = field(default_factory=dict)
-    meta: dict[str, str] = field(default_factory=dict)
-    site_writes: dict[SiteKey, SiteRow | None] = field(default_factory=dict)
-    site_history: list[SiteChange] = field(default_factory=list)
-    site_requests: list[RequestRow] = field(default_factory=list)
+    __slots__ = (
+        "kv_writes", "jobs", "new_events", "succeeded", "updates", "released", "attempts", "ledger", "quota", "meta",
+        "site_writes", "site_history", "site_requests",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.kv_writes: dict[KvKey, KvRow | None] = {}  # entity items too (store/entities.py)
+        self.jobs: list[NewJob] = []
+        self.new_events: list[NewEvent] = []
+        # Events whose attempt succeeded: (attempts, finished_at, event). Their retry fields stay as they
+        # are and last_error is cleared; every other change of an event's state is an EventUpdate.
+        self.succeeded: list[tuple[int, float, int]] = []
+        self.updates: list[EventUpdate] = []
+        self.released: list[int] = []  # leases given back unstarted: the event's row stays as it was
+        self.attempts: list[AttemptRow | PlainSuccess] = []  # in the order they ran
+        self.ledger: list[LedgerRow] = []
+        # (installation, metric, window_start) -> [window_seconds, used, refused, quota]
+        self.quota: dict[tuple[str, str, float], list[Any]] = {}
+        self.meta: dict[str, str] = {}
+        self.site_writes: dict[SiteKey, SiteRow | None] = {}
+        self.site_history: list[SiteChange] = []
+        self.site_requests: list[RequestRow] = []
 
     def __len__(self) -> int:
         return len(self.succeeded) + len(self.updates) + len(self.new_events) + len(self.kv_writes) + len(self.ledger)
