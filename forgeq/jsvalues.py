@@ -18,10 +18,12 @@ from forgeq.jsontext import number_text, stringify
 
 # ECMAScript's WhiteSpace and LineTerminator: what `\s` matches and `Number()` trims.
 WHITESPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-_DECIMAL = re.compile(r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+# Patterns compiled at their first use (re's cache), not at import: only a string's `Number()` needs
+# them, and every command imports this module (bench/README.md, Round 4).
+_DECIMAL = r"[+-]?(?:Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
 _RADIX = {"0x": 16, "0X": 16, "0o": 8, "0O": 8, "0b": 2, "0B": 2}
-_RADIX_DIGITS = {16: re.compile(r"[0-9a-fA-F]+"), 8: re.compile(r"[0-7]+"), 2: re.compile(r"[01]+")}
-_TRIM = re.compile(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$")
+_RADIX_DIGITS = {16: r"[0-9a-fA-F]+", 8: r"[0-7]+", 2: r"[01]+"}
+_TRIM = f"^[{WHITESPACE}]+|[{WHITESPACE}]+$"
 
 
 def truthy(value: Any) -> bool:
@@ -56,13 +58,13 @@ def to_number(value: Any) -> float:
 
 
 def _string_to_number(text: str) -> float:
-    text = _TRIM.sub("", text)
+    text = re.sub(_TRIM, "", text)
     if text == "":
         return 0.0
-    if _DECIMAL.fullmatch(text):
+    if re.fullmatch(_DECIMAL, text):
         return float(text.replace("Infinity", "inf"))
     base = _RADIX.get(text[:2])
-    if base is not None and _RADIX_DIGITS[base].fullmatch(text[2:]):
+    if base is not None and re.fullmatch(_RADIX_DIGITS[base], text[2:]):
         try:
             return float(int(text[2:], base))
         except OverflowError:

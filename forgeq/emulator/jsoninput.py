@@ -21,12 +21,13 @@ from typing import Any
 from forgeq.emulator import limits
 from forgeq.emulator.errors import InputError
 
-# Possessive quantifiers (Python 3.11): each pattern runs in time linear in the text.
-_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+# Possessive quantifiers (Python 3.11): each pattern runs in time linear in the text. Compiled at
+# their first use (re's cache), not at import: a run reads no JSON input (bench/README.md, Round 4).
+_NOT_BRACKET = r"[^\[\]{}]++"
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
-_LONG_NUMBER = re.compile(r"\d{300}|[eE][+-]?\d{3}")  # a cheap first look for the pattern below
+_LONG_NUMBER = r"\d{300}|[eE][+-]?\d{3}"  # a cheap first look for the pattern below
 # A number token (outside strings) long enough, or with an exponent large enough, to overflow a double.
-_SUSPECT_NUMBER = re.compile(r"(?<![\d.eE+-])-?(?:\d{300}\d*+(?:\.\d++)?(?:[eE][+-]?\d++)?|\d++(?:\.\d++)?[eE][+-]?\d{3}\d*+)")
+_SUSPECT_NUMBER = r"(?<![\d.eE+-])-?(?:\d{300}\d*+(?:\.\d++)?(?:[eE][+-]?\d++)?|\d++(?:\.\d++)?[eE][+-]?\d{3}\d*+)"
 
 
 class JsonInputError(InputError):
@@ -42,11 +43,11 @@ def parse(text: str, source: str, *, max_bytes: int = limits.MAX_JSON_INPUT_BYTE
     if len(text) > max_bytes:
         raise JsonInputError(f"{source}: {len(text)} characters, over forgeq's {max_bytes // (1024 * 1024)} MiB limit for JSON input")
     outside = _outside_strings(text)  # what is left is structure and numbers
-    depth = _depth(_NOT_BRACKET.sub("", outside), max_depth)
+    depth = _depth(re.sub(_NOT_BRACKET, "", outside), max_depth)
     if depth > max_depth:
         raise JsonInputError(f"{source}: JSON nested {depth} levels deep, over forgeq's limit of {max_depth}")
-    if _LONG_NUMBER.search(outside):
-        for match in _SUSPECT_NUMBER.finditer(outside):
+    if re.search(_LONG_NUMBER, outside):
+        for match in re.finditer(_SUSPECT_NUMBER, outside):
             if math.isinf(float(match.group())):
                 token = match.group() if len(match.group()) <= 24 else f"a number of {len(match.group())} characters"
                 raise JsonInputError(

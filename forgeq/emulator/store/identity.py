@@ -22,22 +22,25 @@ from __future__ import annotations
 import os
 import re
 import stat
-from dataclasses import dataclass
 
 from forgeq.emulator.errors import StateBusyError, StateFileError
 
 MOUNTINFO = "/proc/self/mountinfo"  # Linux; elsewhere nothing can be mounted over a file
 
 
-@dataclass
 class StateFile:
-    """One state file open in this process: the real path, its identity, one shared descriptor."""
+    """One state file open in this process: the real path, its identity, one shared descriptor.
+    A plain class, not a dataclass: every command that opens a state file imports this module, and
+    a dataclass costs the import a generated __init__, __eq__ and __repr__ (bench/README.md, Round 4)."""
 
-    path: str
-    key: tuple[int, int]  # (st_dev, st_ino)
-    fd: int
-    users: int = 0
-    locked: bool = False  # this process holds the run lock on it
+    __slots__ = ("path", "key", "fd", "users", "locked")
+
+    def __init__(self, path: str, key: tuple[int, int], fd: int, users: int = 0, locked: bool = False) -> None:
+        self.path = path
+        self.key = key  # (st_dev, st_ino)
+        self.fd = fd
+        self.users = users
+        self.locked = locked  # this process holds the run lock on it
 
 
 _OPEN: dict[tuple[int, int], StateFile] = {}
