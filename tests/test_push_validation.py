@@ -193,3 +193,33 @@ def test_an_idempotency_key_makes_a_retried_cli_push_a_no_op(tmp_path: Path) -> 
     conn = sqlite3.connect(app / ".forgeq" / "state.db")
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 3  # pushed once
     conn.close()
+
+
+def test_a_pushed_body_is_stored_as_json_stringify_writes_it(make_app, tmp_path):
+    """The stored body is the body's own JSON text, whether the push came from a handler or the API,
+    and whether the event holds only its body (its text then comes from the platform's checks) or more."""
+    source = """
+    from forgeq.events import Queue
+
+    def handler(event, context):
+        if event["queueName"] == "work":
+            Queue(key="out").push([{"body": b} for b in BODIES] + [{"body": BODIES[0], "delayInSeconds": 0}])
+
+    BODIES = [
+        {"b": 1.0, "10": "x", "2": [1e-7, 2**60], "s": "\\ud800 \\u00e9", "nested": {"deep": [{"k": None}]}},
+        {"plain": "text", "n": 3},
+    ]
+    """
+    manifest = V2_MANIFEST.replace("    - key: queue-consumer", "    - key: out-consumer\n      queue: out\n      function: consumer-function\n    - key: queue-consumer")
+    app = make_app(manifest, {"src/index.py": source})
+    emu, _ = emulator(app, tmp_path / "state.db")
+    bodies = [{"b": 1.0, "10": "x", "2": [1e-7, 2**60], "s": "\ud800 \u00e9", "nested": {"deep": [{"k": None}]}}, {"plain": "text", "n": 3}]
+    emu.push("work", [{"body": b} for b in bodies] + [{"body": bodies[0], "delayInSeconds": 0}])
+    emu.run(until_idle=True)
+    emu.flush()
+    with sqlite3.connect(tmp_path / "state.db") as conn:
+        stored = conn.execute("SELECT target, body FROM events ORDER BY id").fetchall()
+    expected = [events.to_json(b) for b in (*bodies, bodies[0])]
+    assert expected[0] == '{"2":[1e-7,1152921504606847000],"10":"x","b":1,"s":"\\ud800 \u00e9","nested":{"deep":[{"k":null}]}}'
+    assert [body for target, body in stored if target == "work"] == expected
+    assert [body for target, body in stored if target == "out"] == expected * 3  # each of the three work events pushed them

@@ -275,18 +275,18 @@ class Emulator:
 
         batch = validate_push(events)
         try:
-            batch = queues.check_publish(self.manifest, queue, batch)
+            batch, texts = queues.published(self.manifest, queue, batch)
         except PlatformRefusal as refusal:
             raise refused(refusal) from None
         pending = self.batch
         if pending.jobs or pending.new_events or pending.succeeded or pending.updates or pending.attempts or pending.kv_writes or pending.ledger or pending.quota:
             self.flush()  # the loop's writes first; the clock alone (meta) can wait for the next commit
-        job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None))
+        job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None, texts=texts))
         return job_id
 
     def push_from_handler(self, invocation: Invocation, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
         """A publish request from a handler: the platform's checks, its limits, then the events (PlatformRefusal)."""
-        events = queues.check_publish(self.manifest, queue, events, any_body=v1)
+        events, texts = queues.published(self.manifest, queue, events, any_body=v1)
         self.platform.check_push(invocation, len(events))
         now = invocation.now()
         invocation.pushes += 1
@@ -294,7 +294,7 @@ class Emulator:
         job_id = job_id or minted_uuid(invocation.seed(), invocation.pushes)
         self.batch.jobs.append(NewJob(job_id, invocation.installation, queue, now, "handler"))
         self.batch.new_events.extend(
-            new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event)
+            new_events(queue, events, installation=invocation.installation, now=now, job_id=job_id, root_id=invocation.root, parent_id=invocation.event, texts=texts)
         )
         if self.manifest.consumer_for(queue) is None and queue not in self.warned:
             self.warned.add(queue)

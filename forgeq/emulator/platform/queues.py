@@ -58,6 +58,12 @@ def check_job(queue: Any, job_id: Any) -> str:
 def check_publish(manifest: Manifest, queue: Any, payload: Any, *, any_body: bool = False) -> list[dict[str, Any]]:
     """The events of a publish request, checked as the platform checks them (see the module's docstring);
     `any_body`: a @forge/events 0.x-1.x push, whose bodies (its payloads) may be any JSON."""
+    return published(manifest, queue, payload, any_body=any_body)[0]
+
+
+def published(manifest: Manifest, queue: Any, payload: Any, *, any_body: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """check_publish's events, and each one's JSON text (what the checks measured; new_events takes a
+    body's text from it instead of writing the body again)."""
     check_queue(queue)
     if not isinstance(payload, list | tuple) or not payload:
         raise PlatformRefusal(400, {"message": "No events pushed."})
@@ -91,7 +97,7 @@ def check_publish(manifest: Manifest, queue: Any, payload: Any, *, any_body: boo
                         f"event {index} is {event_size} bytes."
                     },
                 )
-    return list(payload)
+    return list(payload), texts
 
 
 def too_deep(levels: int) -> str:
