@@ -118,6 +118,11 @@ class Platform(Protocol):
         """A request of Forge's own JavaScript packages, answered as the cloud answers it."""
         ...
 
+    def product_request(self, target: dict[str, Any], path: str, method: str, body: str | None) -> dict[str, Any]:
+        """A product request of the Python port (requestJira, requestConfluence, fetch): `target` as
+        platform_request's call names it; the answer's body may come as a JSON value (`value`)."""
+        ...
+
     def late(self, text: str) -> None:
         """What this invocation's leftover JavaScript work printed or tried after it ended (worker.cjs)."""
         ...

@@ -159,6 +159,16 @@ class Invocation:
                 500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"}
             )
 
+    def product_request(self, target: dict[str, Any], path: str, method: str, body: str | None) -> dict[str, Any]:
+        """A product request of the Python port (forgeq.api), served by the site without the
+        worker's request shape; the answer's body may be the JSON value itself (`value`)."""
+        try:
+            return self.engine.site.serve(self, target, path, method, body, value=True)
+        except Exception as error:  # noqa: BLE001 - a bug in forgeq: the handler sees a 500, as through platform_request
+            return respond(
+                500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"}
+            )
+
 
 @dataclass(slots=True)
 class Execution:

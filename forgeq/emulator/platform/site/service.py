@@ -94,23 +94,29 @@ class Site:
     # -- one request --------------------------------------------------------------------------------
 
     def answer(self, invocation: Invocation, request: dict[str, Any]) -> Answer:
-        """Serve one request; the body comes as text, or as `value` (a fresh JSON value) to a caller
-        that sends `accepts: "value"` (the Python port)."""
+        """Serve one request of the worker's shape (`{target, path, method, body}`; the body as text);
+        its answer's body is text, or a JSON value to a caller that sends `accepts: "value"`."""
         given, path = request.get("target"), request.get("path")
-        target: dict[str, Any] = given if type(given) is dict else {}
+        target = given if type(given) is dict else {}
+        sent = path if type(path) is str else str(path or "")
+        return self.serve(invocation, target, sent, request.get("method"), request.get("body"), value=request.get("accepts") == "value")
+
+    def serve(self, invocation: Invocation, target: dict[str, Any], path: str, method: Any, body: Any, value: bool) -> Answer:
+        """Serve one request. `value`: the answer's body stays a JSON value (`value`) when the site
+        made one, for the Python port, which hands it to the handler (no text made, none parsed back)."""
         account = target.get("accountId")
-        if not (type(path) is str and path.isascii() or _utf8(path)) or (account is not None and not _utf8(account)):
+        if not (path.isascii() or _utf8(path)) or (account is not None and not _utf8(account)):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
             return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
-        call = self._call(invocation, request, target, path if type(path) is str else str(path or ""))
+        call = self._call(invocation, target, path, method, body)
         answer = self._serve(call)
         self._log(invocation, call, answer)
-        if "value" in answer and request.get("accepts") != "value":
-            value = answer.pop("value")
-            answer["body"] = None if value is None else compact(value)
+        if not value and "value" in answer:
+            found = answer.pop("value")
+            answer["body"] = None if found is None else compact(found)
         return answer
 
-    def _call(self, invocation: Invocation, request: dict[str, Any], target: dict[str, Any], sent: str) -> Call:
+    def _call(self, invocation: Invocation, target: dict[str, Any], sent: str, method: Any, body: Any) -> Call:
         if target.get("type") == FETCH:
             product, principal, account = FETCH, APP, None
         else:
@@ -125,8 +131,6 @@ class Site:
                 principal, account = NOBODY, None
         path, query = split_target(sent)
         invocation.spend(self.engine.settings.product_call_seconds, self._spent)
-        body = request.get("body")
-        method = request.get("method")
         return Call(
             invocation.installation,
             product,
