@@ -105,6 +105,14 @@ def _shared_encoder(default: Callable[[Any], Any]) -> Callable[[Any, int], list[
 
 
 _ENCODE = _shared_encoder(_ASK)  # stringify's without a `default` of its own (see there)
+_TREE = _shared_encoder(_refuse)
+
+
+def compact_tree(value: Any) -> str:
+    """compact's text for a value that cannot hold a cycle (parsed from JSON, or built by forgeq out
+    of such values): one encoder shared by every call, without the marks compact keeps to find a
+    cycle, which are most of its cost on a small document (a cycle here would end in RecursionError)."""
+    return "".join(_TREE(value, 0))
 
 
 def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:

@@ -369,6 +369,26 @@ def test_compact_json_is_json_dumps_text_and_errors() -> None:
     assert compact({"after": "a cycle failed"}) == '{"after":"a cycle failed"}'
 
 
+def test_compact_tree_is_compact_for_values_without_cycles() -> None:
+    from forgeq.jsontext import compact, compact_tree
+
+    values: list[Any] = [
+        {"id": "10001", "fields": {"labels": ["a", "naïve \"q\" ✓\n\u2028"], "n": [1, 2.5, None, True, False, 1e-07, 10**30, -0.0]}},
+        "bare", 3, None, [], {}, {1: "int key", None: "none key"}, float("nan"), (1, 2), {"x": object()}, object(),
+    ]
+    for value in values:
+        try:
+            expected: Any = compact(value)
+        except TypeError as error:
+            expected = (type(error), str(error))
+        try:
+            got: Any = compact_tree(value)
+        except TypeError as error:
+            got = (type(error), str(error))
+        assert got == expected, value
+    assert compact_tree({"after": "a refusal"}) == '{"after":"a refusal"}'
+
+
 def test_the_retry_context_written_out_is_the_json_of_its_dict() -> None:
     from forgeq.emulator.loop.engine import _retry_context
     from forgeq.emulator.store.sqlite import dumps

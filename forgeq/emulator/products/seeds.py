@@ -27,7 +27,7 @@ from typing import Any
 
 from forgeq.emulator.products import payloads
 from forgeq.emulator.store.batch import NewEvent, SiteChange, SiteKey, SiteRow
-from forgeq.jsontext import compact, escape_surrogates
+from forgeq.jsontext import compact_tree, escape_surrogates
 
 ISSUE = "issue"
 COMMENT = "comment"
@@ -50,8 +50,8 @@ Reader = Callable[[str, str, str], str | None]
 def dumps(value: Any) -> str:
     """A site object's JSON text, a lone surrogate escaped as JavaScript escapes it (the state file
     is UTF-8). Objects come from JSON (payloads, request bodies parsed without NaN), so compact's
-    text is JSON.stringify's but for that escape."""
-    return escape_surrogates(compact(value))
+    text is JSON.stringify's but for that escape, and they hold no cycle (compact_tree)."""
+    return escape_surrogates(compact_tree(value))
 
 
 def slim_fields(fields: dict[str, Any]) -> dict[str, Any]:
