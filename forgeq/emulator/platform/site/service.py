@@ -48,7 +48,7 @@ from forgeq.emulator.platform.site.stubs import Stubs
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import USER as USER_KIND
 from forgeq.emulator.store.batch import NewEvent
-from forgeq.jsontext import compact
+from forgeq.jsontext import compact_tree
 
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
@@ -113,7 +113,7 @@ class Site:
         self._log(invocation, call, answer)
         if not value and "value" in answer:
             found = answer.pop("value")
-            answer["body"] = None if found is None else compact(found)
+            answer["body"] = None if found is None else compact_tree(found)  # the site made it out of parsed JSON: no cycle
         return answer
 
     def _call(self, invocation: Invocation, target: dict[str, Any], sent: str, method: Any, body: Any) -> Call:
