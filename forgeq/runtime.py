@@ -94,6 +94,10 @@ class Platform(Protocol):
     @property
     def legacy_storage(self) -> LegacyStorageSession: ...
 
+    def get_plain(self, key: str) -> Any:
+        """`kvs.get(key)` with no options: storage.get, without its session's layers."""
+        ...
+
     def set_plain(self, key: str, value: Any) -> None:
         """`kvs.set(key, value)` with no options: storage.set, without its session's layers."""
         ...

@@ -107,9 +107,17 @@ class KvsQueryBuilder:
 class KVS:
     """`kvs` of @forge/kvs: keys, secrets, queries and batches of the current installation."""
 
-    @sdk_call
     def get(self, key: Any = None, options: Any = None, *_: Any, metadata_fields: Any = None) -> Any:
         """The value, or None when missing; with options (metadata_fields), `{key, value, createdAt, ...}`."""
+        # The commonest call, as set()'s below.
+        coroutine = sys._getframe(1).f_code.co_flags & COROUTINE_FLAGS
+        if options is None and metadata_fields is None and type(key) is str and not coroutine and (invocation := BOUND.get()) is not None:
+            return invocation.get_plain(key)
+        if coroutine:
+            return awaitable(self._get, key, options, metadata_fields)
+        return self._get(key, options, metadata_fields)
+
+    def _get(self, key: Any, options: Any, metadata_fields: Any) -> Any:
         return current().storage.get(sent(key), sent(get_options(options, metadata_fields)))
 
     def set(

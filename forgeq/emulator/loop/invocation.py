@@ -27,7 +27,7 @@ from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.loop.retry import Result
 from forgeq.emulator.loop.watchdog import WATCHDOG, HandlerTimeout
 from forgeq.emulator.platform import api
-from forgeq.emulator.platform.storage import set_plain
+from forgeq.emulator.platform.storage import get_plain, set_plain
 from forgeq.emulator.safetext import safe_text
 from forgeq.events import InvocationError
 from forgeq.jsontext import escape_surrogates, through_json
@@ -117,6 +117,7 @@ class Invocation:
             session = self._storage = self.engine.storage.session(self)
         return session
 
+    get_plain = get_plain  # `kvs.get(key)` with no options (the SDK's KVS.get calls it)
     set_plain = set_plain  # `kvs.set(key, value)` with no options (the SDK's KVS.set calls it)
 
     @property

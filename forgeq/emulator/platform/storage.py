@@ -292,21 +292,39 @@ _CAMEL = {
 # -- the store, with this run's unacknowledged writes ---------------------------------------------------
 
 
+def get_plain(invocation: Invocation, key: str) -> Any:
+    """`kvs.get(key)` with no options, in one frame: what StorageSession.get checks, reads and
+    charges, for a key that passes its checks (the SDK's KVS.get calls it; bench/README.md, round 4)."""
+    engine = invocation.engine
+    if not (0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key)):
+        return StorageSession(engine, invocation).get(key)  # its error, as the session words it
+    storage = engine.storage
+    row = storage.read(invocation.installation, PLAIN, key, invocation.now())
+    if storage.before_call or engine.quota.limits:
+        size = 0 if row is None else len(row.value) if row.value.isascii() else len(row.value.encode())
+        StorageSession(engine, invocation).charge("read", quotas.READ, size, "get")
+    else:  # StorageSession.charge, for a call no quota or hook can refuse
+        invocation.storage_calls += 1
+    return None if row is None else parse(row.value)
+
+
 def set_plain(invocation: Invocation, key: str, value: Any) -> None:
     """`kvs.set(key, value)` with no options, the commonest storage call, in one frame: what
-    StorageSession.set checks, charges and writes, for a key and value that pass its checks while
-    no quota limit and no fault hook applies (the SDK's KVS.set calls it; bench/README.md, round 4).
-    Anything else goes through the invocation's StorageSession, with the value encoded once."""
+    StorageSession.set checks, charges and writes, for a key and value that pass its checks (the
+    SDK's KVS.set calls it; bench/README.md, round 4). Anything else goes through a StorageSession,
+    with the value encoded once."""
     encoded = encode(value)  # a cycle throws in the app, before any request
     engine = invocation.engine
     storage = engine.storage
     if (
         type(encoded) is str and 0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key) and encoded.isascii()
         and len(encoded) <= MAX_VALUE_BYTES and encoded.count("{") + encoded.count("[") <= MAX_DEPTH
-        and not storage.before_call and not engine.quota.limits
     ):  # fmt: skip
-        invocation.storage_calls += 1  # StorageSession.charge, for a call no quota or hook can refuse
-        at = invocation.now()
+        if storage.before_call or engine.quota.limits:
+            at = StorageSession(engine, invocation).charge("write", quotas.WRITE, len(encoded), "set")
+        else:  # StorageSession.charge, for a call no quota or hook can refuse
+            invocation.storage_calls += 1
+            at = invocation.now()
         pending = engine.batch.kv_writes
         slot = (invocation.installation, PLAIN, key)
         if slot in pending:
