@@ -327,7 +327,7 @@ def set_plain(invocation: Invocation, key: str, value: Any) -> None:
             at = invocation.now()
         pending = engine.batch.kv_writes
         slot = (invocation.installation, PLAIN, key)
-        if slot in pending:
+        if slot in pending or storage.watch is not None:
             storage.write(invocation.installation, PLAIN, key, encoded, at)
         else:
             pending[slot] = _kv_row((encoded, None, at, None))  # Storage.write's plain case
@@ -341,6 +341,9 @@ class Storage:
         # Hooks asked before each storage call is charged: (invocation, operation) -> None, or a
         # refusal message served as a 429 (fault injection, forgeq/emulator/tools/faults.py).
         self.before_call: list[Callable[[Invocation, str], str | None]] = []
+        # What watches the writes, if anything: (installation, space, key), the row each write
+        # replaces and its new text (None: deleted); faults.py's redelivery reports the changes.
+        self.watch: Callable[[tuple[str, Space, str], KvRow | None, str | None], None] | None = None
 
     def session(self, invocation: Invocation) -> StorageSession:
         return StorageSession(self.engine, invocation)
@@ -377,9 +380,11 @@ class Storage:
         slot = (installation, space, key)
         before: KvRow | None = None
         created: float | None = None
-        if previous or slot in pending:  # a delete buffered before this set must reset createdAt
+        if previous or slot in pending or self.watch is not None:  # a delete buffered before this set must reset createdAt
             before = self.read(installation, space, key, now)
             created = before.created_at if before is not None else now
+            if self.watch is not None:
+                self.watch(slot, before, text)
         pending[slot] = None if text is None else _kv_row((text, created, now, expire_at))
         return before if previous else None
 

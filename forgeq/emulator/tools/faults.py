@@ -761,28 +761,18 @@ class _WriteWatch:
 
     def __init__(self, engine: Emulator) -> None:
         self.storage = engine.storage
-        self.original = self.storage.write
         self.first: dict[tuple[str, Space, str], KvRow | None] = {}
         self.last: dict[tuple[str, Space, str], str | None] = {}
-        self.stopped = False
-        original = self.original
+        self.storage.watch = self._written
 
-        def write(
-            installation: str, space: Space, key: str, text: str | None, *rest: Any, previous: bool = False
-        ) -> KvRow | None:
-            before = original(installation, space, key, text, *rest, previous=True)  # the watch always asks
-            slot = (installation, space, key)
-            if slot not in self.first:
-                self.first[slot] = before
-            self.last[slot] = text
-            return before if previous else None
-
-        self.storage.write = write  # type: ignore[method-assign,assignment]
+    def _written(self, slot: tuple[str, Space, str], before: KvRow | None, text: str | None) -> None:
+        if slot not in self.first:
+            self.first[slot] = before
+        self.last[slot] = text
 
     def stop(self) -> list[KvChange]:
-        if not self.stopped:
-            self.stopped = True
-            del self.storage.write  # the instance attribute; the method shows through again
+        if self.storage.watch == self._written:
+            self.storage.watch = None
         changes = []
         for slot, text in self.last.items():
             previous = self.first[slot]
