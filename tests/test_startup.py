@@ -29,6 +29,7 @@ NOT_IMPORTED = (
     "forgeq.emulator.store.transfer_rows",  # `forgeq export`, `forgeq import`
     "uuid",  # ids.derived_uuid_reference, for a test
     "platform",  # imported by uuid
+    "hashlib",  # a push from a handler (its job id), an entity query; ids take blake2b from _blake2
 )
 
 _PROBE = """
@@ -60,21 +61,26 @@ def test_a_plain_run_imports_none_of_what_it_does_not_use(tmp_path: Path) -> Non
         {"src/index.py": 'from forgeq.kvs import kvs\n\n\ndef handler(event, context):\n    kvs.set(event["eventId"], event["body"])\n'},
     )
     db = tmp_path / "state.db"
-    pushed = forgeq("push", "--queue", "simple", "--body", '{"n": 1}', "--count", "3", "-m", manifest, "--db", db)
+    pushed, lines = _probe(tmp_path, "push", "--queue", "simple", "--body", '{"n": 1}', "--count", "3", "-m", manifest, "--db", db)
     assert pushed.returncode == 0, pushed.stderr
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, "run", str(manifest), "--until-idle", "--quiet", "--storage-limits", "none", "--db", str(db)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    imported = set(lines["MODULES"].split())
+    assert "forgeq.emulator.store.sqlite" in imported, "the listing must be there to mean anything"
+    # A queue push fires no product event: none of products/ (its payloads import difflib and hashlib).
+    assert sorted(imported.intersection([*NOT_IMPORTED, "forgeq.emulator.products.firing"])) == []
+    done, lines = _probe(tmp_path, "run", manifest, "--until-idle", "--quiet", "--storage-limits", "none", "--db", db)
     assert done.returncode == 0 and "succeeded: 3 queue events" in done.stdout, done.stderr
-    lines = dict(line.split(" ", 1) for line in done.stderr.splitlines() if line.startswith(("MODULES ", "READER ")))
     imported = set(lines["MODULES"].split())
     assert {"forgeq.emulator.loop.engine", "forgeq.kvs", "yaml"} <= imported, "the listing must be there to mean anything"
     assert sorted(imported.intersection(NOT_IMPORTED)) == []
     assert lines["READER"] == ascii(REFUSED)  # yaml was imported by forgeq's manifest reader, with its pattern
+
+
+def _probe(folder: Path, *args: str | Path) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """`forgeq ARGS` in a fresh interpreter, and what it imported (MODULES) and yaml's Reader pattern (READER)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *map(str, args)], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    return done, dict(line.split(" ", 1) for line in done.stderr.splitlines() if line.startswith(("MODULES ", "READER ")))
 
 
 def test_the_yaml_readers_pattern_refuses_what_pyyamls_refuses() -> None:

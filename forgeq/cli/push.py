@@ -7,7 +7,6 @@ options and help are declared to typer in forgeq/cli/commands.py; this module im
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -55,10 +54,10 @@ def push(
         given = [name for name, value in (("--rate", rate), ("--project", project), ("--set", sets), ("--payload", payload)) if value]
         if given:
             raise InputError(f"{', '.join(given)} apply to product events, not to --queue")
-        from forgeq.emulator.products.firing import MAX_EVENTS
+        from forgeq.emulator import limits  # not products.firing's MAX_EVENTS: a queue push needs none of it
 
-        if count < 1 or count > MAX_EVENTS:
-            raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}", "push more with several commands")
+        if count < 1 or count > limits.MAX_PUSH_COUNT:
+            raise InputError(f"--count must be from 1 to {limits.MAX_PUSH_COUNT}, not {count}", "push more with several commands")
         if installation is not None and not installation.strip():
             raise InputError("--installation must not be empty")
         concurrency = concurrency_option(concurrency_key, concurrency_limit)
@@ -265,6 +264,8 @@ def _counted(rows: Iterable[Any], progress: Callable[[int], None], every: int = 
 def _push_once(store: Any, key: str, queue: str, site: str, now: float, row: Any, count: int, warnings: list[str]) -> dict[str, Any]:
     """push_job at most once under `key` (--idempotency-key): a retry of the same push reports the
     first one's result; the same key for another push is refused."""
+    import hashlib
+
     from forgeq.emulator import limits
     from forgeq.emulator.errors import InputError
     from forgeq.emulator.safetext import shown

@@ -6,14 +6,20 @@ the seed, so a virtual-clock run repeated from the same state prints the same id
 
 from __future__ import annotations
 
-import hashlib
 import re
+
+try:
+    # hashlib's blake2b is this builtin module's; importing hashlib itself loads OpenSSL for the
+    # other digests: about 11 M instructions of every command's start-up (bench/README.md, Round 4).
+    from _blake2 import blake2b
+except ImportError:  # not CPython
+    from hashlib import blake2b
 
 
 def derived_uuid(kind: str, *parts: object) -> str:
     """str(uuid.UUID(bytes=digest, version=4)) of a blake2b digest, without building the UUID object
     (a push mints one per event; tests/test_performance_loop.py checks both agree)."""
-    digest = bytearray(hashlib.blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest())
+    digest = bytearray(blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest())
     digest[6] = (digest[6] & 0x0F) | 0x40  # version 4
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     text = digest.hex()
@@ -24,6 +30,8 @@ def minted_uuid(seed: str, count: int) -> str:
     """The `count`-th `crypto.randomUUID()` of an attempt whose seed string is `seed`, as forgeq's
     Node.js worker mints it (worker.cjs `seededUUID`): a Python push gets the jobId @forge/events
     would have minted for the same push."""
+    import hashlib
+
     digest = bytearray(hashlib.sha256(f"{seed}:uuid:{count}".encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x40  # version 4
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -35,7 +43,7 @@ def derived_uuid_reference(kind: str, *parts: object) -> str:
     """The definition derived_uuid follows, kept for the test that compares them."""
     import uuid  # and its `platform`: not on a command's start-up
 
-    digest = hashlib.blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest()
+    digest = blake2b(":".join([kind, *map(str, parts)]).encode(), digest_size=16).digest()
     return str(uuid.UUID(bytes=digest, version=4))
 
 
@@ -63,7 +71,7 @@ def event_uuid(seq: int) -> str:
     """
     head = f"{seq % (1 << 48):012x}"
     # derived_uuid("event", seq)[14:], from the hex digest: version nibble 4, variant 8 to b.
-    tail = hashlib.blake2b(b"event:%d" % seq, digest_size=16).hexdigest()
+    tail = blake2b(b"event:%d" % seq, digest_size=16).hexdigest()
     return f"{head[:8]}-{head[8:]}-4{tail[13:16]}-{_VARIANT[tail[16]]}{tail[17:20]}-{tail[20:]}"
 
 

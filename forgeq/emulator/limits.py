@@ -10,6 +10,7 @@ MAX_EVENTS_PER_PUSH = 50
 MAX_PUSH_BYTES = 200 * 1024
 MAX_DELAY_SECONDS = 900
 PUSHED_EVENTS_PER_MINUTE = 500
+MAX_PUSH_COUNT = 1_000_000  # forgeq's choice: the most one `forgeq push --count` takes, so a typo cannot fill the disk
 # Functions with timeoutSeconds over 55 ("long-running"): each event at most 100 KB (Atlassian's
 # async events limits page). forgeq's choice: checked at push, on the event's JSON text.
 MAX_LONG_RUNNING_EVENT_BYTES = 100 * 1024

@@ -13,7 +13,6 @@ wait as blocked, and `run --until-idle` exits non-zero saying so.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import zlib
@@ -99,6 +98,8 @@ class LoadCrashes:
     def fingerprint(self) -> str:
         """The app's Python sources as they are (paths, sizes, modification times), computed once."""
         if self._fingerprint is None:
+            import hashlib
+
             digest = hashlib.sha256()
             for folder, folders, files in os.walk(self.app_dir):
                 folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in _SKIPPED_FOLDERS)

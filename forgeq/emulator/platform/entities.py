@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -311,6 +310,8 @@ class Entities:
         values = tuple(int(v) if entity.attributes[a] == "integer" else v for a, v in zip(partition_attributes, partition, strict=True))
         scan = EntityScan(installation, shape, values, bounds, descending=sort == "DESC")
         described = json.dumps([entity.name, name, list(values), sort], separators=(",", ":"))
+        import hashlib
+
         fingerprint = hashlib.sha1(described.encode("utf-8")).hexdigest()[:12]
         return _Page(scan, range_attribute, range_kind, parsed, fingerprint)
 

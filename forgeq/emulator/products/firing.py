@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from forgeq.emulator.store import Store
 
 CHUNK_EVENTS = 500
-MAX_EVENTS = 1_000_000  # forgeq's bound on one push, so a typo cannot fill the disk
+MAX_EVENTS = limits.MAX_PUSH_COUNT
 # Without --rate every event is due at once; payload timestamps still differ by 1 ms (payloads.py).
 PAYLOAD_SPACING_SECONDS = payloads.MILLISECONDS_PER_EVENT / 1000
 
