@@ -186,14 +186,12 @@ class Entities:
     def sync_indexes(self) -> list[str]:
         """Create the SQLite index of every declared index the state file lacks, drop undeclared ones;
         name the indexes built ("import-record.by-status")."""
+        shapes = self.shapes()
+        names = [f"{entity.name}.{index.name}" for entity in self.engine.manifest.entities.values() for index in entity.indexes.values()]
         named: dict[str | None, list[str]] = {}
-        for entity in self.engine.manifest.entities.values():
-            for index in entity.indexes.values():
-                from forgeq.emulator.store.entity_scans import IndexShape
-
-                shape = IndexShape(entity.name, index.partition, index.range)
-                named.setdefault(shape.sqlite_name, []).append(f"{entity.name}.{index.name}")
-        created, _ = self.engine.store.sync_entity_indexes(self.shapes())
+        for shape, label in zip(shapes, names, strict=True):
+            named.setdefault(shape.sqlite_name, []).append(label)
+        created, _ = self.engine.store.sync_entity_indexes(shapes)
         return [label for name, labels in named.items() if name in created for label in labels]
 
     # -- queries --------------------------------------------------------------------------------
