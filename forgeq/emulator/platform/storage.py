@@ -309,30 +309,37 @@ def get_plain(invocation: Invocation, key: str) -> Any:
 
 
 def set_plain(invocation: Invocation, key: str, value: Any) -> None:
-    """`kvs.set(key, value)` with no options, the commonest storage call, in one frame: what
-    StorageSession.set checks, charges and writes, for a key and value that pass its checks (the
-    SDK's KVS.set calls it; bench/README.md, round 4). Anything else goes through a StorageSession,
-    with the value encoded once."""
+    """`kvs.set(key, value)` with no options, the commonest storage call, without a session for
+    what passes its checks (the SDK's KVS.set calls it; bench/README.md, round 4)."""
     encoded = encode(value)  # a cycle throws in the app, before any request
+    if not _set_checked(invocation, key, encoded, PLAIN):
+        StorageSession(invocation.engine, invocation).set_encoded(key, value, encoded)  # a session holds no state of its own
+
+
+def _set_checked(invocation: Invocation, key: Any, encoded: str | KvsFailure, space: Space) -> bool:
+    """A set with no options of a key and a text that pass its checks (check_key and
+    checked_text_and_size, inlined for what passes them): charged and written. False, doing
+    nothing, for anything else: the caller's session checks it, and says why it fails."""
+    if not (
+        type(encoded) is str and type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key)
+        and encoded.isascii() and len(encoded) <= MAX_VALUE_BYTES and encoded.count("{") + encoded.count("[") <= MAX_DEPTH
+    ):  # fmt: skip
+        return False
     engine = invocation.engine
     storage = engine.storage
-    if (
-        type(encoded) is str and 0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key) and encoded.isascii()
-        and len(encoded) <= MAX_VALUE_BYTES and encoded.count("{") + encoded.count("[") <= MAX_DEPTH
-    ):  # fmt: skip
-        if storage.before_call or engine.quota.limits:
-            at = StorageSession(engine, invocation).charge("write", quotas.WRITE, len(encoded), "set")
-        else:  # StorageSession.charge, for a call no quota or hook can refuse
-            invocation.storage_calls += 1
-            at = invocation.now()
-        pending = engine.batch.kv_writes
-        slot = (invocation.installation, PLAIN, key)
-        if slot in pending or storage.watch is not None:
-            storage.write(invocation.installation, PLAIN, key, encoded, at)
-        else:
-            pending[slot] = _kv_row((encoded, None, at, None))  # Storage.write's plain case
-        return
-    StorageSession(engine, invocation).set_encoded(key, value, encoded)  # a session holds no state of its own
+    if storage.before_call or engine.quota.limits:
+        path = "set" if space == PLAIN else _path("set", space)
+        at = StorageSession(engine, invocation).charge("secret" if space == SECRET else "write", quotas.WRITE, len(encoded), path)
+    else:  # StorageSession.charge, for a call no quota or hook can refuse
+        invocation.storage_calls += 1
+        at = invocation.now()
+    pending = engine.batch.kv_writes
+    slot = (invocation.installation, space, key)
+    if slot in pending or storage.watch is not None:
+        storage.write(invocation.installation, space, key, encoded, at)
+    else:
+        pending[slot] = _kv_row((encoded, None, at, None))  # Storage.write's plain case
+    return True
 
 
 class Storage:
@@ -528,17 +535,13 @@ class StorageSession:
         """set(), `value` already encoded (see `encode`)."""
         path = "set" if space == PLAIN else _path("set", space)
         if options is None and type(space) is not str:  # the commonest call: the checks below that apply
-            if (
-                type(encoded) is str and type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key)
-                and encoded.isascii() and len(encoded) <= MAX_VALUE_BYTES and encoded.count("{") + encoded.count("[") <= MAX_DEPTH
-            ):  # fmt: skip
-                text, size = encoded, len(encoded)  # check_key and checked_text_and_size, inlined for what passes them
-            else:
-                try:
-                    check_key(key)
-                    text, size = checked_text_and_size(encoded)
-                except KvsFailure as failure:
-                    raise kvs_error(failure.code, failure.message, failure.status, PATHS[path]) from None
+            if _set_checked(self.invocation, key, encoded, space):
+                return None
+            try:
+                check_key(key)
+                text, size = checked_text_and_size(encoded)
+            except KvsFailure as failure:
+                raise kvs_error(failure.code, failure.message, failure.status, PATHS[path]) from None
             at = self.charge("secret" if space == SECRET else "write", quotas.WRITE, size, path)
             self.engine.storage.write(self.installation, space, key, text, at)
             return None
