@@ -15,6 +15,7 @@ line on stdin, answers the child's pid, then its exit status, on stdout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +87,11 @@ class Zygote:
             stdout=subprocess.PIPE,
             cwd=REPO,
             env=env,
-            text=True,
         )
+        # The replies are read from the pipe's descriptor into this buffer, never through the
+        # process's buffered reader: a readline() there can take the exit status along with the pid,
+        # and select() on the descriptor then waits for a line that has already arrived.
+        self.replies = b""
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -96,7 +101,7 @@ class Zygote:
         with tempfile.TemporaryDirectory(prefix="forgeq-call-") as folder:
             out, err = Path(folder) / "stdout", Path(folder) / "stderr"
             request = {"argv": argv, "cwd": str(cwd or Path.cwd()), "env": env, "stdout": str(out), "stderr": str(err)}
-            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
             pid = int(self._line(30))
             try:
@@ -105,7 +110,8 @@ class Zygote:
                 try:
                     os.killpg(pid, signal.SIGKILL)  # the child and what it started (a Node.js worker)
                 except ProcessLookupError:
-                    os.kill(pid, signal.SIGKILL)  # killed before it made its own group
+                    with contextlib.suppress(ProcessLookupError):  # gone already, or killed before it made its own group
+                        os.kill(pid, signal.SIGKILL)
                 self._line(30)
                 raise subprocess.TimeoutExpired(["forgeq", *argv], timeout, out.read_text(errors="replace"), err.read_text(errors="replace")) from None
             return subprocess.CompletedProcess(
@@ -114,13 +120,17 @@ class Zygote:
 
     def _line(self, timeout: float) -> str:
         assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
-        if not ready:
-            raise subprocess.TimeoutExpired("forgeq", timeout)
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the warm forgeq interpreter died (exit {self.process.wait()})")
-        return line
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.replies:
+            ready, _, _ = select.select([self.process.stdout.fileno()], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise subprocess.TimeoutExpired("forgeq", timeout)
+            chunk = os.read(self.process.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"the warm forgeq interpreter died (exit {self.process.wait()})")
+            self.replies += chunk
+        line, self.replies = self.replies.split(b"\n", 1)
+        return line.decode()
 
     def close(self) -> None:
         if self.process.stdin is not None:
