@@ -37,6 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import simple
+from bench.common import ensure_bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 _COLLECTED = re.compile(r"Collected : (\d+)")
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
+    ensure_bytecode()  # or, with PYTHONDONTWRITEBYTECODE set, every count includes compiling forgeq
     with tempfile.TemporaryDirectory(prefix="forgeq-instructions-") as scratch:
         rates = per_event(Path(scratch), options.small, options.large)
         total = whole_run(Path(scratch), options.large)
