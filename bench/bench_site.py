@@ -21,7 +21,8 @@ prints each drain's CPU time per event (steadier than wall time on a shared mach
 own cost (a drain's time per event minus `empty_drain`'s), product over storage.
 `--profile site` runs one drain under cProfile instead and prints its functions by their own time.
 `--only site` runs one drain and prints nothing, for counting its instructions (load-independent,
-unlike its time) under valgrind; bench/README.md has the recipe.
+unlike its time) under valgrind; `--instructions site kvs` counts them per event (bench/README.md
+has the recipe).
 """
 
 from __future__ import annotations
@@ -179,7 +180,15 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=30, help="with --profile: how many functions, by their own time")
     parser.add_argument("--only", choices=[name.removesuffix("_drain") for name in BENCHES], help="one drain of this kind, nothing printed (for valgrind)")
     parser.add_argument("--set-up-only", action="store_true", help="with --only: seed and push, do not drain")
+    parser.add_argument(
+        "--instructions", nargs="+", choices=[name.removesuffix("_drain") for name in BENCHES], metavar="KIND",
+        help="count each drain's instructions per event with valgrind instead (about 3 minutes a kind)",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        for kind in args.instructions:
+            print(f"{kind}_drain: {instructions_per_event(kind):,.0f} instructions per event")
+        return 0
     if args.profile:
         return _profile(args.profile, args.n, args.top)
     if args.only:
@@ -210,6 +219,19 @@ def main() -> int:
         calls.append((1 / site - 1 / empty) / max(1 / kvs - 1 / empty, 1e-9))
     print(f"the calls alone (time per event minus empty_drain's), product / storage per rep: {', '.join(f'{c:.2f}x' for c in sorted(calls))}")
     return 0
+
+
+def instructions_per_event(kind: str, small: int = 300, large: int = 1300) -> float:
+    """A drain's instructions per event, by valgrind (bench/README.md, "Product calls against storage
+    calls"): `--only KIND` at two sizes, less the same with `--set-up-only` (the seeding and the push)."""
+    from bench.instructions import _count
+
+    def count(n: int, *extra: str) -> int:
+        return _count([sys.executable, str(Path(__file__).resolve()), "--only", kind, "--n", str(n), *extra])
+
+    drained = count(large) - count(small)
+    set_up = count(large, "--set-up-only") - count(small, "--set-up-only")
+    return (drained - set_up) / (large - small)
 
 
 def _profile(kind: str, n: int, top: int) -> int:

@@ -7,6 +7,7 @@ run handlers through the loop.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,3 +321,32 @@ modules:
         assert response.json() == {"key": "DEMO-1", "deep": 400}
         assert [(r["event"], r["method"], r["status"]) for r in hook_app.site.requests()] == [(response.call, "POST", 201), (response.call, "POST", 400)]
         assert hook_app.site.issue("DEMO-1")["fields"]["summary"] == "from a hook"
+
+
+
+def test_the_python_port_and_the_workers_request_get_the_same_answers(app: ForgeApp) -> None:
+    # The Python port reaches the site directly (Invocation.product_request), the worker's request
+    # through the platform (platform_request): the same statuses, headers, bodies and records, and
+    # the same 500 when the site fails.
+    asked = [
+        ("GET", "/rest/api/3/issue/DEMO-2", None), ("GET", "/rest/api/2/issue/10002?fields=summary,labels", None),
+        ("PUT", "/rest/api/3/issue/DEMO-2", {"fields": {"labels": ["a"]}}), ("GET", "/rest/api/3/issue/DEMO-99", None),
+        ("PUT", "/rest/api/3/issue/DEMO-3", {"fields": {"nope": 1}}), ("DELETE", "/rest/api/3/myself", None),
+    ]  # fmt: skip
+    target = {"type": "fpp", "provider": "app", "remote": "jira"}
+    with invocation(app) as current:
+        ported, sent = [], []
+        for method, path, body in asked:
+            response = api.as_app().request_jira(assume_trusted_route(path), method=method, json=body)
+            ported.append((response.status, response.status_text, dict(response.headers.items()), response.text()))
+            text = None if body is None else json.dumps(body, separators=(",", ":"))
+            answer = current.platform_request({"target": target, "path": path, "method": method, "body": text})
+            sent.append((answer["status"], answer["statusText"], answer["headers"], answer["body"] or ""))
+        routes = app.emulator.site.routes["jira"]["GET"]
+        routes[0] = dataclasses.replace(routes[0], handler=lambda call: 1 / 0)  # GET issue, failing
+        broken = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1"))
+        records = [(r["method"], r["path"], r["status"]) for r in current.requests]
+    assert [answer[0] for answer in ported] == [200, 200, 204, 404, 400, 405]
+    assert ported == sent
+    assert records[: 2 * len(asked) : 2] == records[1 : 2 * len(asked) : 2] == [(m, p, a[0]) for (m, p, _), a in zip(asked, ported, strict=True)]
+    assert broken.status == 500 and broken.json() == {"code": "INTERNAL_SERVER_ERROR", "message": "forgeq: ZeroDivisionError: division by zero"}
