@@ -37,7 +37,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fmt_stats, fresh_db_dir, print_table, summarize
+from bench.common import ensure_bytecode, fmt_stats, fresh_db_dir, print_table, summarize
 
 MANIFEST = """app:
   id: ari:cloud:ecosystem::app/bench-site
@@ -182,10 +182,11 @@ def main() -> int:
     parser.add_argument("--set-up-only", action="store_true", help="with --only: seed and push, do not drain")
     parser.add_argument(
         "--instructions", nargs="+", choices=[name.removesuffix("_drain") for name in BENCHES], metavar="KIND",
-        help="count each drain's instructions per event with valgrind instead (about 3 minutes a kind)",
+        help="count each drain's instructions per event with valgrind instead (under a minute a kind)",
     )
     args = parser.parse_args()
     if args.instructions:
+        ensure_bytecode()  # each count reads bytecode, as bench/instructions.py's do
         for kind in args.instructions:
             print(f"{kind}_drain: {instructions_per_event(kind):,.0f} instructions per event")
         return 0
