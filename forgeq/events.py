@@ -275,9 +275,9 @@ class Queue:
 
     @sdk_call
     def push(self, events: Any = None, *_: Any) -> PushResult:
-        batch = validate_push(events)
+        batch, texts = validated_push(events)
         try:
-            return PushResult(current().push(self.key, batch))
+            return PushResult(current().push(self.key, batch, texts=texts))
         except PlatformRefusal as refusal:
             raise refused(refusal) from None
 
@@ -393,6 +393,13 @@ appEvents = app_events  # noqa: N816 - Forge's own name
 def validate_push(events: Any) -> list[dict[str, Any]]:
     """`@forge/events` validators.js `validatePushEvents`, in its order: count, shape, delay, then
     total size, with JavaScript's loose rules (`delayInSeconds: "1000"` is over 900, `"10"` passes)."""
+    return validated_push(events)[0]
+
+
+def validated_push(events: Any) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """validate_push's events, and each one's JSON text as the package sends it (the platform's
+    checks take them instead of writing the events again); None for a push whose events are sent
+    as JSON other than their own (an object with toJSON)."""
     batch = list(events) if isinstance(events, list | tuple) else [events]
     if len(batch) == 0:
         raise NoEventsToPushError("No events pushed.")
@@ -413,10 +420,17 @@ def validate_push(events: Any) -> list[dict[str, Any]]:
         seconds = to_number(delay)  # `d && d > 900 || d && d < 0`: NaN passes, and so does "10"
         if truthy(delay) and (seconds > limits.MAX_DELAY_SECONDS or seconds < 0):
             raise InvalidPushSettingsError(f"The delayInSeconds setting must be between 0 and {limits.MAX_DELAY_SECONDS}.")
-    text = to_json(batch)
-    if len(text.encode("utf-8")) / 1024 > limits.MAX_PUSH_BYTES / 1024:
+    try:
+        texts = [to_json(event) for event in batch]  # the array's text is "[" + ",".join(texts) + "]"
+    except Exception:
+        to_json(batch)  # what the whole array's JSON.stringify throws, as the package throws it
+        raise
+    size = sum(len(text) if text.isascii() else len(text.encode("utf-8")) for text in texts) + len(texts) + 1
+    if size / 1024 > limits.MAX_PUSH_BYTES / 1024:
         raise PayloadTooBigError(f"The maximum payload size is {limits.MAX_PUSH_BYTES // 1024}KB.")
-    return batch if plain else parse(text)  # an object with toJSON is sent as its JSON, as the package sends it
+    if not plain:  # an object with toJSON is sent as its JSON, as the package sends it
+        return parse("[" + ",".join(texts) + "]"), None
+    return batch, texts
 
 
 def _object(value: Any) -> dict[str, Any] | None:
@@ -466,4 +480,5 @@ __all__ = [
     "app_events",
     "appEvents",
     "validate_push",
+    "validated_push",
 ]

@@ -102,8 +102,9 @@ class Platform(Protocol):
         """`kvs.set(key, value)` with no options: storage.set, without its session's layers."""
         ...
 
-    def push(self, queue: Any, events: Any, job_id: str | None = None) -> str:
-        """Publish events; the new job's id. Raises PlatformRefusal for what the platform refuses."""
+    def push(self, queue: Any, events: Any, job_id: str | None = None, *, texts: list[str] | None = None) -> str:
+        """Publish events (`texts`: their JSON text, when the SDK wrote it); the new job's id.
+        Raises PlatformRefusal for what the platform refuses."""
         ...
 
     def job_stats(self, queue: Any, job_id: Any) -> dict[str, int]: ...

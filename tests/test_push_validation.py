@@ -223,3 +223,18 @@ def test_a_pushed_body_is_stored_as_json_stringify_writes_it(make_app, tmp_path)
     assert expected[0] == '{"2":[1e-7,1152921504606847000],"10":"x","b":1,"s":"\\ud800 \u00e9","nested":{"deep":[{"k":null}]}}'
     assert [body for target, body in stored if target == "work"] == expected
     assert [body for target, body in stored if target == "out"] == expected * 3  # each of the three work events pushed them
+
+
+def test_a_push_json_cannot_write_fails_as_the_whole_arrays_json_stringify_does():
+    looped: dict = {"n": 1}
+    looped["self"] = looped
+    batch = [body(0), {"body": {"issue": looped}}]
+    with pytest.raises(TypeError) as whole:
+        events.to_json(batch)
+    with pytest.raises(TypeError) as pushed:
+        validate_push(batch)
+    assert type(pushed.value) is type(whole.value) and str(pushed.value) == str(whole.value)
+    assert "circular" in str(pushed.value)
+    with pytest.raises(InvalidPayloadError) as odd:
+        validate_push([body(0), {"body": {"tags": {"a", "b"}}}])
+    assert "set" in str(odd.value)

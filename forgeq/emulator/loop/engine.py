@@ -271,11 +271,11 @@ class Emulator:
 
     def push(self, queue: str, events: Any, installation: str = DEFAULT_INSTALLATION, origin: str = "api") -> str:
         """Push like `Queue(key=queue).push(events)` from outside any invocation; commits at once."""
-        from forgeq.events import refused, validate_push
+        from forgeq.events import refused, validated_push
 
-        batch = validate_push(events)
+        batch, given = validated_push(events)
         try:
-            batch, texts = queues.published(self.manifest, queue, batch)
+            batch, texts = queues.published(self.manifest, queue, batch, texts=given)
         except PlatformRefusal as refusal:
             raise refused(refusal) from None
         pending = self.batch
@@ -284,9 +284,11 @@ class Emulator:
         job_id, _ = self.store.push_job(queue, installation, self.clock.now(), origin, new_events(queue, batch, installation=installation, now=self.clock.now(), job_id=None, texts=texts))
         return job_id
 
-    def push_from_handler(self, invocation: Invocation, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
+    def push_from_handler(
+        self, invocation: Invocation, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False, texts: list[str] | None = None
+    ) -> str:
         """A publish request from a handler: the platform's checks, its limits, then the events (PlatformRefusal)."""
-        events, texts = queues.published(self.manifest, queue, events, any_body=v1)
+        events, texts = queues.published(self.manifest, queue, events, any_body=v1, texts=texts)
         self.platform.check_push(invocation, len(events))
         now = invocation.now()
         invocation.pushes += 1

@@ -99,10 +99,11 @@ class Invocation:
                 )
             raise HandlerTimeout()
 
-    def push(self, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False) -> str:
+    def push(self, queue: Any, events: Any, job_id: str | None = None, *, v1: bool = False, texts: list[str] | None = None) -> str:
         """Push from the handler; `job_id`: the one a JavaScript @forge/events minted (it mints its own);
-        `v1`: a @forge/events 0.x-1.x push, whose bodies may be any JSON."""
-        return self.engine.push_from_handler(self, queue, events, job_id, v1=v1)
+        `v1`: a @forge/events 0.x-1.x push, whose bodies may be any JSON; `texts`: the events' JSON
+        text, when forgeq.events wrote it."""
+        return self.engine.push_from_handler(self, queue, events, job_id, v1=v1, texts=texts)
 
     def job_stats(self, queue: Any, job_id: Any) -> dict[str, int]:
         return self.engine.job_stats(queue, job_id, self.installation)

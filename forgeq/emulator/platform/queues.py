@@ -61,9 +61,12 @@ def check_publish(manifest: Manifest, queue: Any, payload: Any, *, any_body: boo
     return published(manifest, queue, payload, any_body=any_body)[0]
 
 
-def published(manifest: Manifest, queue: Any, payload: Any, *, any_body: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+def published(
+    manifest: Manifest, queue: Any, payload: Any, *, any_body: bool = False, texts: list[str] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """check_publish's events, and each one's JSON text (what the checks measured; new_events takes a
-    body's text from it instead of writing the body again)."""
+    body's text from it instead of writing the body again). `texts`: that text, as forgeq.events
+    wrote it for the request (the Python SDK's push), so the checks need not write it again."""
     check_queue(queue)
     if not isinstance(payload, list | tuple) or not payload:
         raise PlatformRefusal(400, {"message": "No events pushed."})
@@ -76,7 +79,8 @@ def published(manifest: Manifest, queue: Any, payload: Any, *, any_body: bool = 
             raise PlatformRefusal(400, {"message": "Event body must be an object."})
         _check_delay(event.get("delayInSeconds"))
     try:
-        texts = [stringify(event) for event in payload]
+        if texts is None or len(texts) != len(payload):
+            texts = [stringify(event) for event in payload]
     except (TypeError, ValueError) as error:  # a request the packages cannot send; the SDK refused it already
         raise PlatformRefusal(400, {"message": f"Event must be JSON: {error}"}) from None
     for text in texts:
