@@ -35,7 +35,7 @@ from forgeq.jsontext import escape_surrogates, through_json
 if TYPE_CHECKING:
     from forgeq.emulator.loop.engine import Emulator
     from forgeq.emulator.platform.legacy_storage import LegacyStorage
-    from forgeq.runtime import StorageSession
+    from forgeq.emulator.platform.storage import StorageSession
 
 
 

@@ -297,12 +297,12 @@ def get_plain(invocation: Invocation, key: str) -> Any:
     charges, for a key that passes its checks (the SDK's KVS.get calls it; bench/README.md, round 4)."""
     engine = invocation.engine
     if not (0 < len(key) <= MAX_KEY_LENGTH and KEY_PATTERN.match(key)):
-        return StorageSession(engine, invocation).get(key)  # its error, as the session words it
+        return invocation.storage.get(key)  # its error, as the session words it
     storage = engine.storage
     row = storage.read(invocation.installation, PLAIN, key, invocation.now())
     if storage.before_call or engine.quota.limits:
         size = 0 if row is None else len(row.value) if row.value.isascii() else len(row.value.encode())
-        StorageSession(engine, invocation).charge("read", quotas.READ, size, "get")
+        invocation.storage.charge("read", quotas.READ, size, "get")
     else:  # StorageSession.charge, for a call no quota or hook can refuse
         invocation.storage_calls += 1
     return None if row is None else parse(row.value)
@@ -313,7 +313,7 @@ def set_plain(invocation: Invocation, key: str, value: Any) -> None:
     what passes its checks (the SDK's KVS.set calls it; bench/README.md, round 4)."""
     encoded = encode(value)  # a cycle throws in the app, before any request
     if not _set_checked(invocation, key, encoded, PLAIN):
-        StorageSession(invocation.engine, invocation).set_encoded(key, value, encoded)  # a session holds no state of its own
+        invocation.storage.set_encoded(key, value, encoded)
 
 
 def _set_checked(invocation: Invocation, key: Any, encoded: str | KvsFailure, space: Space) -> bool:
@@ -329,7 +329,7 @@ def _set_checked(invocation: Invocation, key: Any, encoded: str | KvsFailure, sp
     storage = engine.storage
     if storage.before_call or engine.quota.limits:
         path = "set" if space == PLAIN else _path("set", space)
-        at = StorageSession(engine, invocation).charge("secret" if space == SECRET else "write", quotas.WRITE, len(encoded), path)
+        at = invocation.storage.charge("secret" if space == SECRET else "write", quotas.WRITE, len(encoded), path)
     else:  # StorageSession.charge, for a call no quota or hook can refuse
         invocation.storage_calls += 1
         at = invocation.now()
