@@ -39,19 +39,12 @@ def new_events(
 ) -> Iterator[NewEvent]:
     """The rows of `events`; `texts`: each event's JSON text, when the platform's checks wrote it
     (queues.published): an event that is only a body holds that body's text as `{"body":TEXT}`."""
-    if texts is not None:
-        for event, text in zip(events, texts, strict=True):
-            if len(event) == 1:
-                yield NewEvent(installation, kind, queue, job_id, text[_BODY_AT:-1], None, now, now, root_id, parent_id, replay_of)
-            else:
-                yield from new_events(queue, [event], installation=installation, now=now, job_id=job_id, kind=kind, root_id=root_id, parent_id=parent_id, replay_of=replay_of)
-        return
-    for event in events:
+    for index, event in enumerate(events):
+        body = texts[index][_BODY_AT:-1] if texts is not None and len(event) == 1 else to_json(event["body"])
         if "delayInSeconds" in event or "concurrency" in event:  # _EXTRA_FIELDS
             extra = {name: event[name] for name in _EXTRA_FIELDS if name in event}
             yield NewEvent(
-                installation, kind, queue, job_id, to_json(event["body"]), to_json(extra), now + applied_delay(event), now,
-                root_id, parent_id, replay_of,
+                installation, kind, queue, job_id, body, to_json(extra), now + applied_delay(event), now, root_id, parent_id, replay_of
             )  # fmt: skip
         else:
-            yield NewEvent(installation, kind, queue, job_id, to_json(event["body"]), None, now, now, root_id, parent_id, replay_of)
+            yield NewEvent(installation, kind, queue, job_id, body, None, now, now, root_id, parent_id, replay_of)

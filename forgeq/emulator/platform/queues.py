@@ -79,7 +79,7 @@ def published(
             raise PlatformRefusal(400, {"message": "Event body must be an object."})
         _check_delay(event.get("delayInSeconds"))
     try:
-        if texts is None or len(texts) != len(payload):
+        if texts is None:
             texts = [stringify(event) for event in payload]
     except (TypeError, ValueError) as error:  # a request the packages cannot send; the SDK refused it already
         raise PlatformRefusal(400, {"message": f"Event must be JSON: {error}"}) from None
