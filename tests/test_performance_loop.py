@@ -144,20 +144,25 @@ def dump(db: Path) -> dict[str, list[dict[str, Any]]]:
 
 def run_both(make: Any, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], int, int, int]:
     """Run the same scenario with plain steps and with the look-ahead window; return both dumps,
-    the windows the second run leased, the attempts it ran, and how many of them ran in windows."""
+    the windows the second run leased, the attempts it ran, and how many of them ran in windows.
+
+    The plain steps run twice, every attempt in `Emulator._deliver` and then the commonest in
+    `deliver_all`'s lane, and must write the same rows."""
     dumps = []
     windows = attempts = in_windows = 0
-    for lookahead in (False, True):
-        folder = tmp_path / ("window" if lookahead else "plain")
+    for lookahead, lane in ((False, False), (False, True), (True, True)):
+        folder = tmp_path / (("window" if lookahead else "plain") + ("-lane" if lane else ""))
         folder.mkdir()
         engine = make(folder)
         engine.lookahead.enabled = lookahead
+        engine.lane = lane
         engine.step_scenario()
         engine.flush()
         windows, attempts, in_windows = engine.lookahead.claims, engine.attempts_run, engine.lookahead.ran
         engine.store.close()
         dumps.append(dump(folder / "state.db"))
-    return dumps[0], dumps[1], windows, attempts, in_windows
+    assert dumps[1] == dumps[0], "the lane's attempts must write what _deliver writes"
+    return dumps[0], dumps[2], windows, attempts, in_windows
 
 
 def demo_engine(folder: Path, n: int, sites: int, write_units: int, seed: int) -> Emulator:

@@ -67,6 +67,7 @@ class CallPlan:
     method: str | None  # a v1 resolver's method
     call: Callable[..., Any]  # the handler (a resolver's entry point for plain functions)
     timeout: float | None  # timeoutSeconds, or None when timeouts are not enforced
+    lane: bool  # a v2 consumer: its commonest attempts may run in deliver_all's lane
 
 
 class Emulator:
@@ -138,6 +139,7 @@ class Emulator:
         self.between_steps: list[Callable[[], None]] = []
         # Run while an endless run waits with nothing due, every IDLE_POLL_SECONDS (the CLI's idle banner).
         self.when_idle: list[Callable[[], None]] = []
+        self.lane = True  # deliver_all's lane for the commonest attempt (off: every attempt runs in _deliver)
         self.lookahead = Lookahead(self)  # run() claims the next events in due order at once (lookahead.py)
         self.loads: LoadCrashes | None = None  # handler modules whose import killed forgeq (loads.py), from start()
         self._last_flush = wall_time()
@@ -437,17 +439,7 @@ class Emulator:
             return 0
         if len(claimed) > 1:
             self.rng.shuffle(claimed)
-        for index, record in enumerate(claimed):
-            if self.interrupted and index:
-                self._release(claimed[index:])  # stopping: leases not started go back untouched
-                break
-            try:
-                self._deliver(record, now)
-            except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
-                self._release(claimed[index + 1 :])
-                raise
-            if self.batch.acknowledged() >= limits.WINDOW_EVENTS or wall_time() - self._last_flush >= self.settings.ack_batch_seconds:
-                self.flush()
+        self.deliver_all(claimed, now, self._release, limits.WINDOW_EVENTS)
         if len(claimed) == 1 and claimed[0].redelivered:
             self.flush()  # an event that was in flight at a crash commits alone, so a repeat crash names it
         return len(claimed)
@@ -507,6 +499,105 @@ class Emulator:
             self.store.append_attempt_logs(self.late_logs)
             self.late_logs = []
 
+    # -- the events claimed at one instant -------------------------------------------------------------
+
+    def deliver_all(
+        self, claimed: list[EventRecord], now: float, give_back: Callable[[list[EventRecord]], None], ack_limit: int | None = None
+    ) -> int:
+        """Run one attempt of each claimed event at `now`, in order; return how many ran.
+
+        Stopping (Ctrl-C) gives back the events not started; a second Ctrl-C raises after giving
+        back those after the attempt in flight. The batch is committed every `ack_batch_seconds` of
+        wall time, or once it acknowledges `ack_limit` events.
+
+        The commonest attempt, a v2 consumer's plain-function handler returning without a word on an
+        event with no retry and no concurrency key, runs here on the loop's own locals (the lane);
+        every other attempt, and any the lane meets something unusual in, runs in `_deliver`.
+        tests/test_performance_loop.py runs the same scenarios both ways and compares the state files.
+        """
+        plans = self._plans
+        settings = self.settings
+        ack_seconds = settings.ack_batch_seconds
+        lane = self.lane and self.clock.virtual and not self.before_attempt
+        if lane:
+            base_seconds, call_seconds, cap = settings.invocation_seconds, settings.storage_call_seconds, settings.concurrency
+            seed = settings.seed
+            running, only_slots, contexts = self.running_until, self._installation_slots, self._install_contexts
+            key_waits, flight, store = self.key_waits, self.store.flight, self.store
+            noted = seeding.NOTED
+            outcomes, finished = self.outcomes, self.finished
+            heappush = heapq.heappush
+        ran = 0
+        for index, record in enumerate(claimed):
+            if self.interrupted and index:
+                give_back(claimed[index:])  # stopping: leases not started go back untouched
+                return ran
+            try:
+                plan = plans.get((record.kind, record.target)) if lane else None
+                if (
+                    plan is None or not plan.lane or record.retry_count or record.redelivered or record.extra is not None
+                    or self._every_attempt or store.crash is not None
+                ):  # fmt: skip
+                    self._deliver(record, now)
+                else:
+                    # _deliver, _slots, _arguments and execute's caller, for the lane's attempt.
+                    start = record.available_at if record.available_at > now else now
+                    installation = record.installation
+                    slot: tuple[str, str] | None = None
+                    full = False
+                    if cap > 0:
+                        only = only_slots.get(installation)
+                        if only is None:
+                            only = only_slots[installation] = ((installation, ""),)
+                        slot = only[0]
+                        ends = running.get(slot)
+                        if ends and len(ends) >= cap and self._full_until(slot, cap, start) is not None:
+                            self._deliver(record, now)  # the installation's slots are full: delayed there
+                            full = True
+                    if not full:
+                        attempt = record.attempts + 1
+                        invocation = Invocation(self, installation, record.id, record.root_id, start, attempt)
+                        if key_waits.waiting and (waited := key_waits.started(record.id, start)) is not None:
+                            invocation.notes.append(waited)
+                        try:
+                            body = parse(record.body)
+                        except (ValueError, RecursionError) as error:  # as _deliver says it
+                            self._undeliverable(record, start, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
+                            body = _UNDELIVERABLE
+                        if body is not _UNDELIVERABLE:
+                            context = contexts.get(installation)
+                            if context is None:
+                                context = contexts[installation] = f"ari:cloud:jira::site/{installation}"
+                            event = {"body": body, "queueName": record.target, "jobId": record.job_id, "eventId": record.event_id}
+                            noted.attempt = (seed, record.id, attempt)
+                            flight.start(record.id)
+                            execution = execute(plan.call, (event, {"installContext": context, "installation": {"id": installation}, "environmentType": "DEVELOPMENT"}), invocation, plan.timeout)
+                            self.attempts_run += 1
+                            if execution.result is RETURNED and not (invocation.notes or execution.logs):
+                                ended = start + base_seconds + invocation.storage_calls * call_seconds + invocation.extra_seconds
+                                if slot is not None:
+                                    ends = running.get(slot)
+                                    if ends is None:
+                                        ends = running[slot] = []
+                                        self.slot_installations.add(installation)
+                                    heappush(ends, ended)
+                                self.last_ended_at = ended
+                                batch = self.batch
+                                batch.succeeded.append((attempt, ended, record.id))
+                                batch.attempts.append((record.id, attempt, start, ended, invocation.quota_refusals, invocation.storage_calls, execution.wall_ms))
+                                outcomes[timeline.SUCCEEDED] += 1
+                                done = (record.kind, timeline.SUCCEEDED, attempt)
+                                finished[done] = finished.get(done, 0) + 1
+                            else:
+                                self._settle(record, plan, plan.call, invocation, execution, start, () if slot is None else (slot,))
+            except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
+                give_back(claimed[index + 1 :])
+                raise
+            ran += 1
+            if (ack_limit is not None and self.batch.acknowledged() >= ack_limit) or wall_time() - self._last_flush >= ack_seconds:
+                self.flush()
+        return ran
+
     # -- one delivery --------------------------------------------------------------------------------
 
     def _deliver(self, record: EventRecord, now: float) -> None:
@@ -545,6 +636,14 @@ class Emulator:
         if store.crash is not None:
             store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
         self.attempts_run += 1
+        self._settle(record, plan, call, invocation, execution, start, slots)
+
+    def _settle(
+        self, record: EventRecord, plan: CallPlan, call: Any, invocation: Invocation, execution: Any, start: float, slots: Sequence[tuple[str, str]]
+    ) -> None:
+        """What an attempt that ran did: its end on the clock, its slots, its rows and reports."""
+        virtual = self.clock.virtual
+        attempt = invocation.attempt
         result = execution.result
         if result is RETURNED and virtual:
             settings = self.settings
@@ -611,6 +710,7 @@ class Emulator:
             method,
             getattr(handler.call, "forge_call", handler.call),  # a resolver: its plain functions run without an event loop
             function.timeout_seconds if self.settings.enforce_timeouts else None,
+            delivery == retry.CONSUMER_V2,
         )
         self._plans[(record.kind, record.target)] = plan
         return plan
@@ -875,6 +975,7 @@ class Emulator:
 
 
 _REASON_JSON: dict[str | None, str] = {None: "null"}
+_UNDELIVERABLE = object()  # deliver_all's lane: the body could not be decoded
 _FINAL = frozenset((timeline.SUCCEEDED, timeline.DROPPED, timeline.LOST))  # an attempt that ends its event
 
 

@@ -37,7 +37,6 @@ import math
 from typing import TYPE_CHECKING
 
 from forgeq.emulator import limits
-from forgeq.emulator.loop.clock import wall_time
 from forgeq.emulator.store import schema
 from forgeq.emulator.store.batch import WriteBatch
 from forgeq.emulator.store.claims import WindowClaim
@@ -136,7 +135,6 @@ class Lookahead:
         clock = engine.clock
         scheduler = engine.scheduler
         window = self.window
-        settings = engine.settings
         ran = 0
         while window:
             # run(): the checks before each step.
@@ -176,16 +174,12 @@ class Lookahead:
             del window[:due]
             if len(claimed) > 1:
                 engine.rng.shuffle(claimed)
-            for index, record in enumerate(claimed):
-                if engine.interrupted and index:
-                    window[:0] = claimed[index:]  # not started: given back with the rest
-                    return ran, _OUTER
-                try:
-                    engine._deliver(record, now)
-                except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
-                    window[:0] = claimed[index + 1 :]
-                    raise
-                ran += 1
-                if wall_time() - engine._last_flush >= settings.ack_batch_seconds:
-                    engine.flush()
+            done = engine.deliver_all(claimed, now, self._give_back)
+            ran += done
+            if done < len(claimed):
+                return ran, _OUTER  # stopping: the rest went back to the window, released with it
         return ran, _DONE
+
+    def _give_back(self, records: list[EventRecord]) -> None:
+        """Events claimed from the window and not started: back at its front, in their order."""
+        self.window[:0] = records
