@@ -513,10 +513,19 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
 
     @staticmethod
     def _write_kv(conn: sqlite3.Connection, batch: WriteBatch) -> None:
+        writes = batch.kv_writes
+        # The commonest row first, in one comprehension: a set with no TTL whose createdAt is kept.
+        plain = [slot + (row[0], row[2]) for slot, row in writes.items() if row is not None and row[1] is None and row[3] is None and type(slot[1]) is int]
+        if plain:
+            conn.executemany(_KV_UPSERTS[True, True], plain)
+            if len(plain) == len(writes):
+                return
         deletes = []
         items: list[tuple[str, str, str, KvRow | None]] = []
         upserts: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {}
-        for (installation, space, key), row in batch.kv_writes.items():
+        for (installation, space, key), row in writes.items():
+            if row is not None and row[1] is None and row[3] is None and type(space) is int:
+                continue  # written above
             if type(space) is str:  # a custom entity's item (store/entities.py)
                 items.append((installation, space, key, row))
             elif row is None:
