@@ -115,6 +115,16 @@ def compact_tree(value: Any) -> str:
     return "".join(_TREE(value, 0))
 
 
+def object_text(value: dict[Any, Any]) -> str | None:
+    """stringify's text for a dict that json writes as JSON.stringify does, in ASCII; else None
+    (ask stringify, which says why). The commonest value stored, without stringify's choices."""
+    try:
+        text = "".join(_ENCODE(value, 0))
+    except (ValueError, RecursionError, TypeError):
+        return None
+    return text if text.isascii() and _same_text(value) else None
+
+
 def stringify(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
     """`JSON.stringify(value)` for a JSON-like Python value (see the module's docstring)."""
     ask = _ASK if default is None else functools.partial(_ask, default)

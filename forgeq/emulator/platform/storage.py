@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.platform import quota as quotas
 from forgeq.emulator.store.batch import KvRow
-from forgeq.jsontext import CircularJsonError, depth, escape_surrogates, parse, stringify
+from forgeq.jsontext import CircularJsonError, depth, escape_surrogates, object_text, parse, stringify
 from forgeq.jsvalues import WHITESPACE, shown, type_name
 from forgeq.runtime import PLAIN, SECRET, Space
 
@@ -311,7 +311,7 @@ def get_plain(invocation: Invocation, key: str) -> Any:
 def set_plain(invocation: Invocation, key: str, value: Any) -> None:
     """`kvs.set(key, value)` with no options, the commonest storage call, without a session for
     what passes its checks (the SDK's KVS.set calls it; bench/README.md, round 4)."""
-    encoded = encode(value)  # a cycle throws in the app, before any request
+    encoded = (type(value) is dict and object_text(value)) or encode(value)  # a cycle throws in the app, before any request
     if not _set_checked(invocation, key, encoded, PLAIN):
         invocation.storage.set_encoded(key, value, encoded)
 
