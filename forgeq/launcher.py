@@ -211,6 +211,9 @@ def _call_fast(command: str, given: dict[str, Any]) -> None:
     """`forgeq run` or `forgeq push` without building the typer app: the command's own function,
     with the typer app's error handling. typer's parsing costs about 0.4 s of start-up (a pydantic
     TypeAdapter per parameter), more than a 1e4-event run itself (bench/README.md, start-up)."""
+    from forgeq.emulator.store.process import quiet_memory_statistics
+
+    quiet_memory_statistics()  # this process is the command's alone: no connection is open yet
     function: Callable[..., None]
     if command == "run":
         from forgeq.cli.run import run as function

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import forgeq, write_app
 
 from forgeq.emulator.app.yamlload import REFUSED
@@ -40,6 +41,7 @@ main()
 import yaml
 sys.stderr.write("MODULES " + " ".join(sorted(sys.modules)) + "\\n")
 sys.stderr.write("READER " + ascii(yaml.reader.Reader.NON_PRINTABLE.pattern) + "\\n")
+sys.stderr.write("QUIET " + str(sys.modules["forgeq.emulator.store.process"]._done) + "\\n")
 """
 
 
@@ -73,6 +75,9 @@ def test_a_plain_run_imports_none_of_what_it_does_not_use(tmp_path: Path) -> Non
     assert {"forgeq.emulator.loop.engine", "forgeq.kvs", "yaml"} <= imported, "the listing must be there to mean anything"
     assert sorted(imported.intersection(NOT_IMPORTED)) == []
     assert lines["READER"] == ascii(REFUSED)  # yaml was imported by forgeq's manifest reader, with its pattern
+    from forgeq.emulator.store.process import linked_library
+
+    assert lines["QUIET"] == str(linked_library() is not None), "the launcher's run turns SQLite's memory statistics off"
 
 
 def _probe(folder: Path, *args: str | Path) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
@@ -80,7 +85,7 @@ def _probe(folder: Path, *args: str | Path) -> tuple[subprocess.CompletedProcess
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *map(str, args)], cwd=folder, capture_output=True, text=True, timeout=120
     )
-    return done, dict(line.split(" ", 1) for line in done.stderr.splitlines() if line.startswith(("MODULES ", "READER ")))
+    return done, dict(line.split(" ", 1) for line in done.stderr.splitlines() if line.startswith(("MODULES ", "READER ", "QUIET ")))
 
 
 def test_the_yaml_readers_pattern_refuses_what_pyyamls_refuses() -> None:
@@ -101,3 +106,29 @@ def test_pyyamls_reader_still_names_a_control_character(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "invalid YAML: unacceptable character #x0007: special characters are not allowed" in done.stderr, done.stderr
     assert not (tmp_path / "state.db").exists()
+
+
+_MEMORY = """
+import ctypes, sqlite3, sys
+from forgeq.emulator.store.process import quiet_memory_statistics
+quiet = quiet_memory_statistics() if sys.argv[1] == "quiet" else False
+conn = sqlite3.connect(sys.argv[2])
+conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)")
+conn.executemany("INSERT INTO t VALUES (?, ?)", [(str(i), "x" * 100) for i in range(2000)])
+conn.commit()
+used = ctypes.CDLL("libsqlite3.so.0").sqlite3_memory_used() if quiet else -1
+print(quiet, used, conn.execute("SELECT count(*) FROM t").fetchone()[0])
+"""
+
+
+def test_the_launchers_commands_run_sqlite_without_its_memory_statistics(tmp_path: Path) -> None:
+    """`forgeq run` and `push` turn SQLite's memory statistics off before their connection opens
+    (store/process.py): SQLite then counts no memory in use, and works as before."""
+    done = subprocess.run([sys.executable, "-c", _MEMORY, "quiet", tmp_path / "a.db"], capture_output=True, text=True, timeout=60)
+    quiet, used, rows = done.stdout.split()
+    assert rows == "2000", done.stderr
+    if quiet == "False":  # SQLite is built into this Python's module: nothing to change, nothing changed
+        pytest.skip("this Python's sqlite3 does not load libsqlite3")
+    assert used == "0", "with the statistics off SQLite counts nothing"
+    plain = subprocess.run([sys.executable, "-c", _MEMORY.replace("if quiet else -1", ""), "plain", tmp_path / "b.db"], capture_output=True, text=True, timeout=60)
+    assert int(plain.stdout.split()[1]) > 100_000, "by default SQLite counts the memory its pages hold"
