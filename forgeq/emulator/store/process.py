@@ -37,7 +37,7 @@ def quiet_memory_statistics() -> bool:
 
     if library.sqlite3_shutdown() != 0:
         return False
-    _done = library.sqlite3_config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == 0
+    _done = bool(library.sqlite3_config(_SQLITE_CONFIG_MEMSTATUS, ctypes.c_int(0)) == 0)
     library.sqlite3_initialize()
     return _done
 
