@@ -27,7 +27,7 @@ from forgeq.emulator.ids import minted_uuid
 from forgeq.emulator.loop import loads, retry, seeding, timeline
 from forgeq.emulator.loop.clock import Clock, RealClock, VirtualClock, resumed_virtual_time, wall_time
 from forgeq.emulator.loop.concurrency import KeyWaits
-from forgeq.emulator.loop.invocation import RETURNED, Invocation, execute
+from forgeq.emulator.loop.invocation import RETURNED, Execution, Invocation, execute
 from forgeq.emulator.loop.loads import LoadCrashes
 from forgeq.emulator.loop.lookahead import Lookahead
 from forgeq.emulator.loop.pushing import new_events
@@ -588,8 +588,9 @@ class Emulator:
                                 outcomes[timeline.SUCCEEDED] += 1
                                 done = (record.kind, timeline.SUCCEEDED, attempt)
                                 finished[done] = finished.get(done, 0) + 1
-                            else:
-                                self._settle(record, plan, plan.call, invocation, execution, start, () if slot is None else (slot,))
+                            elif self._settle(record, plan, invocation, execution, start, () if slot is None else (slot,)):
+                                del plan, execution  # this frame's references to the app's module, so it can be freed
+                                self._fresh_runtime()
             except BaseException:  # a second Ctrl-C: the attempt in flight is redelivered, the rest given back
                 give_back(claimed[index + 1 :])
                 raise
@@ -636,12 +637,16 @@ class Emulator:
         if store.crash is not None:
             store.crash.hit("attempt")  # FORGEQ_CRASH_AT=attempt:N (the crash harness)
         self.attempts_run += 1
-        self._settle(record, plan, call, invocation, execution, start, slots)
+        if self._settle(record, plan, invocation, execution, start, slots):
+            del plan, call, execution  # this frame's references to the app's module, so it can be freed
+            self._fresh_runtime()
 
     def _settle(
-        self, record: EventRecord, plan: CallPlan, call: Any, invocation: Invocation, execution: Any, start: float, slots: Sequence[tuple[str, str]]
-    ) -> None:
-        """What an attempt that ran did: its end on the clock, its slots, its rows and reports."""
+        self, record: EventRecord, plan: CallPlan, invocation: Invocation, execution: Execution, start: float, slots: Sequence[tuple[str, str]]
+    ) -> bool:
+        """What an attempt that ran did: its end on the clock, its slots, its rows and reports. True
+        when it ran out of memory: the caller lets go of the app's functions, then loads them again
+        (_fresh_runtime)."""
         virtual = self.clock.virtual
         attempt = invocation.attempt
         result = execution.result
@@ -677,11 +682,9 @@ class Emulator:
             self.outcomes[timeline.SUCCEEDED] += 1
             finished = (record.kind, timeline.SUCCEEDED, attempt)
             self.finished[finished] = self.finished.get(finished, 0) + 1
-            return
+            return False
         self._end_attempt(record, plan.delivery, invocation, execution, start, ended)
-        if result.kind == "out-of-memory":
-            del plan, call, execution  # this frame's references to the app's module, so it can be freed
-            self._fresh_runtime()
+        return result.kind == "out-of-memory"
 
     def _undeliverable(self, record: EventRecord, at: float, why: str) -> None:
         """An event no handler can be given: dropped to the ledger (replayable), never retried."""
