@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from forgeq.emulator.store import schema
+from forgeq.emulator.store import counts, schema
 
 if TYPE_CHECKING:
     from forgeq.emulator.store.report_data import Lane, QuotaSeries, ReportData
@@ -153,9 +153,9 @@ class ReportQueries:
             ),
             0,
         )
-        for kind, state, retried, count in self.conn.execute(
-            f"SELECT kind, state, retry_count > 0, count(*) FROM events WHERE kind NOT IN {('product', *schema.CALL_KINDS)!r} GROUP BY 1, 2, 3"
-        ):
+        for (kind, state, retried), count in counts.kind_state_counts(self.conn).items():
+            if kind in ("product", *schema.CALL_KINDS):
+                continue
             if kind == "queue":
                 totals["pushed"] += count
                 totals["retried"] += count if retried else 0

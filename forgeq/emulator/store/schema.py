@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5  # 2: the leases table (a lease no longer rewrites the event's row); 3: custom entities;
-# 4: the fake product site; 5: a lease row per run, not per event (store/claims.py)
+SCHEMA_VERSION = 6  # 2: the leases table (a lease no longer rewrites the event's row); 3: custom entities;
+# 4: the fake product site; 5: a lease row per run, not per event (store/claims.py); 6: a success
+# writes one index entry (events_due's), not three (the counts' indexes below)
 
 PENDING = 0  # waiting for available_at: new, delayed or retrying
 RUNNING = 1  # leased by a run of schema 1 (a lease is now in `leases`); reclaimed like a lease
@@ -23,6 +24,9 @@ WAITING = f"e.state = {PENDING} AND e.id NOT IN ({LEASED_EVENTS})"
 # The WHERE clause of the events_running index, word for word: a query that says it may read that
 # small index, where `state = 6` alone makes SQLite scan the whole table.
 RUNNING_OR_BLOCKED = "state IN (1, 6)"
+# The WHERE clause of the events_by_target index, word for word (the same reason): the events that
+# are neither waiting nor succeeded, a few next to the history.
+NOT_PENDING_OR_SUCCEEDED = "state NOT IN (0, 2)"
 
 
 def shown_state(alias: str = "") -> str:
@@ -46,6 +50,15 @@ CALL_KINDS = ("webtrigger", "resolver")
 # events_by_job holds job_id only: with (job_id, state) every acknowledgement moved an entry keyed by
 # a random job id (one more page written per attempt, about 20% of the drain rate: bench/README.md).
 # A state file made before keeps its (job_id, state) index; both serve the same queries.
+#
+# The counts by state (store/counts.py) read three indexes, none of which a success writes but
+# events_due: events_by_kind holds every event by (kind, target, retry_count), written at a push and
+# a retry; events_due (covering: kind, target and retry_count after the claim's order) the waiting
+# ones (and `state`: SQLite 3.40 counts a column of the partial index's WHERE as covered only when
+# the index holds it); events_by_target the others that are not succeeded (dropped, cancelled, blocked, fanned
+# out, answered, running of schema 1). Succeeded = all - waiting - the others. Until schema 6,
+# events_by_target held every event with its state, and each acknowledgement moved its entry: 7%
+# of a drain's instructions (bench/README.md, "Round 5").
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -87,8 +100,9 @@ CREATE TABLE IF NOT EXISTS events (
     last_error TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events(event_id);
-CREATE INDEX IF NOT EXISTS events_due ON events(available_at, id) WHERE state = 0;
-CREATE INDEX IF NOT EXISTS events_by_target ON events(kind, target, state, retry_count, available_at);
+CREATE INDEX IF NOT EXISTS events_due ON events(available_at, id, kind, target, retry_count, state) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS events_by_target ON events(kind, target, state, retry_count) WHERE state NOT IN (0, 2);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, target, retry_count);
 CREATE INDEX IF NOT EXISTS events_by_job ON events(job_id);
 CREATE INDEX IF NOT EXISTS events_running ON events(state) WHERE state IN (1, 6);
 CREATE INDEX IF NOT EXISTS events_by_root ON events(root_id) WHERE parent_id IS NOT NULL;

@@ -20,7 +20,7 @@ from typing import Any
 
 from forgeq.emulator.errors import StateBusyError, StateFileError
 from forgeq.emulator.ids import derived_uuid, event_uuid
-from forgeq.emulator.store import crashpoints, identity, schema
+from forgeq.emulator.store import counts, crashpoints, identity, schema
 from forgeq.emulator.store.batch import (
     PLAIN_SUCCESS_COLUMNS,
     AttemptRow,
@@ -189,12 +189,24 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                     for name, select in schema.VIEWS.items():
                         self.conn.execute(f"CREATE VIEW IF NOT EXISTS {name} AS {select}")
             return
+        if version == 5:
+            # Schema 6 changed indexes only, and every query answers the same from schema 5's (more
+            # slowly): a read-only open goes on with them, and the next writable open makes the new.
+            with suppress(StateFileError):
+                self._upgrade(version)
+            return
+        self._upgrade(version)
+
+    def _upgrade(self, version: int) -> None:
         with self.transaction():
             for name in schema.VIEWS:  # made again below: their SQL may have changed with the schema
                 self.conn.execute(f"DROP VIEW IF EXISTS {name}")
             row_leases = 2 <= version < 5  # schema 2 to 4: a row per leased event (event, owner)
             if row_leases:
                 self.conn.execute("ALTER TABLE leases RENAME TO leases_by_event")
+            if version < 6:  # their columns or WHERE changed: CREATE INDEX IF NOT EXISTS would keep them
+                self.conn.execute("DROP INDEX IF EXISTS events_due")
+                self.conn.execute("DROP INDEX IF EXISTS events_by_target")
             for statement in schema.DDL.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
@@ -689,37 +701,11 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
     def queue_counts(self, now: float, installation: str | None = None, kind: str | None = "queue") -> dict[str, dict[str, int]]:
         """Per target: pending, delayed, running, retrying, succeeded, dropped, cancelled, blocked.
 
-        Two index-ordered passes, so a history of a million finished events costs a covering-index
-        scan without a sort: counts per (target, state), then the PENDING rows alone, split into
-        pending / delayed / retrying (an index range per target, as long as the backlog, not the history).
+        From indexes in their own order (store/counts.py), so a history of a million finished events
+        costs a covering-index scan without a sort, and the waiting ones an index range as long as
+        the backlog.
         """
-        where, args = [], []
-        if kind:
-            where.append("kind = ?")
-            args.append(kind)
-        if installation:
-            where.append("installation = ?")
-            args.append(installation)
-        clause = " WHERE " + " AND ".join(where) if where else ""
-        counts: dict[str, dict[str, int]] = {}
-        waiting: list[str] = []
-        for target, state, n in self.conn.execute(f"SELECT target, state, count(*) FROM events{clause} GROUP BY target, state", args):
-            bucket = counts.setdefault(target, dict.fromkeys(QUEUE_COUNT_NAMES, 0))
-            if state == schema.PENDING:
-                waiting.append(target)
-            else:
-                name = schema.STATE_NAMES[state]
-                bucket[name] = bucket.get(name, 0) + n
-        pending = f"{clause} AND" if clause else " WHERE"
-        for target in waiting:
-            bucket = counts[target]
-            for leased, retrying, future, n in self.conn.execute(
-                f"SELECT {schema.LEASED}, retry_count > 0, available_at > ?, count(*) FROM events e{pending} target = ? "
-                f"AND state = {schema.PENDING} GROUP BY 1, 2, 3",
-                [now, *args, target],
-            ):
-                bucket["running" if leased else "retrying" if retrying else "delayed" if future else "pending"] += n
-        return counts
+        return counts.target_counts(self.conn, now, QUEUE_COUNT_NAMES, installation, kind)
 
     def events(
         self,
@@ -782,14 +768,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         the next run. With this_run=False, not the run's attempts by outcome and error; with
         finished=False, not the events they finished (the loop counted them)."""
         conn = self.conn
-        # Grouped in events_by_target's own order (kind, target, state, retry_count): one pass over the
-        # index, no sort; the few groups are summed here.
-        by_kind_state: dict[tuple[str, int, bool], int] = {}
-        for kind, state, retried, count in conn.execute(
-            "SELECT kind, state, retry_count > 0, count(*) FROM events GROUP BY kind, target, state, retry_count"
-        ):
-            key = (kind, state, bool(retried))
-            by_kind_state[key] = by_kind_state.get(key, 0) + count
+        by_kind_state = counts.kind_state_counts(conn)
         errors: list[Any] = []
         outcomes: list[Any] = []
         if this_run:
