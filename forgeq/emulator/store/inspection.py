@@ -1,7 +1,8 @@
 """What `forgeq inspect` and `forgeq replay` read: events, jobs, attempts and the ledger, filtered.
 
 A mixin of `Store` (see sqlite.py). Every listing is one statement (no query per row), filtered in
-SQL on indexed columns where one exists (events_by_target, events_by_job, attempts_by_event), and
+SQL on indexed columns where one exists (events_by_kind, events_by_target, events_due, events_by_job,
+attempts_by_event), and
 paged with LIMIT / OFFSET, so a state with a million events answers a filtered page quickly.
 """
 
@@ -20,19 +21,23 @@ if TYPE_CHECKING:
 # The states a filter takes: the columns of `inspect queue`, plus `lost` (a dropped trigger or
 # scheduled-trigger event) and `delivered` (a product event fanned out to its triggers).
 # `?` stands for the state's clock ("now"): pending and delayed differ only by the due time.
+# A state of events_by_target's (partial) says its WHERE word for word, so SQLite may read that index.
+_OTHER = f"{schema.NOT_PENDING_OR_SUCCEEDED} AND e.state"
 STATE_FILTERS: dict[str, str] = {
     "pending": f"{schema.WAITING} AND e.retry_count = 0 AND e.available_at <= ?",
     "delayed": f"{schema.WAITING} AND e.retry_count = 0 AND e.available_at > ?",
     "retrying": f"{schema.WAITING} AND e.retry_count > 0",
     "running": schema.IN_FLIGHT,
     "succeeded": f"e.state = {schema.SUCCEEDED}",
-    "dropped": f"e.state = {schema.DROPPED}",
-    "lost": f"e.state = {schema.DROPPED} AND e.kind IN ('trigger', 'scheduled')",
-    "cancelled": f"e.state = {schema.CANCELLED}",
-    "blocked": f"e.state = {schema.BLOCKED}",
-    "delivered": f"e.state = {schema.FANNED_OUT}",
-    "answered": f"e.state = {schema.ANSWERED}",
+    "dropped": f"{_OTHER} = {schema.DROPPED}",
+    "lost": f"{_OTHER} = {schema.DROPPED} AND e.kind IN ('trigger', 'scheduled')",
+    "cancelled": f"{_OTHER} = {schema.CANCELLED}",
+    "blocked": f"{_OTHER} = {schema.BLOCKED}",
+    "delivered": f"{_OTHER} = {schema.FANNED_OUT}",
+    "answered": f"{_OTHER} = {schema.ANSWERED}",
 }
+# Waiting states: read from events_due (the backlog), which holds the target too.
+_WAITING_STATES = frozenset(("pending", "delayed", "retrying"))
 # Every events.kind the loop writes (docs/architecture.md, "Event rows").
 KINDS = ("queue", "product", "trigger", "scheduled", *schema.CALL_KINDS)
 # Kinds whose dropped events Forge calls lost: a trigger has no queue to be dropped from.
@@ -84,8 +89,12 @@ def _event_clauses(sel: Selection, time_column: str | None) -> tuple[list[str], 
     clauses: list[str] = []
     args: list[Any] = []
     if sel.queue is not None:
-        # Naming every kind lets SQLite use events_by_target(kind, target, ...), whose first column is the kind.
-        clauses.append(f"e.kind IN {KINDS!r} AND e.target = ?")
+        if sel.states and _WAITING_STATES.issuperset(sel.states):
+            # `+` keeps SQLite off events_by_kind, whose (kind, target) range is the queue's whole history.
+            clauses.append("+e.target = ?")
+        else:
+            # Naming every kind lets SQLite use events_by_kind or events_by_target, whose first column is the kind.
+            clauses.append(f"e.kind IN {KINDS!r} AND e.target = ?")
         args.append(sel.queue)
     for column, value in (("e.installation", sel.installation), ("e.job_id", sel.job_id)):
         if value is not None:
