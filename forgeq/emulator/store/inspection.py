@@ -1,9 +1,9 @@
 """What `forgeq inspect` and `forgeq replay` read: events, jobs, attempts and the ledger, filtered.
 
 A mixin of `Store` (see sqlite.py). Every listing is one statement (no query per row), filtered in
-SQL on indexed columns where one exists (events_by_kind, events_by_target, events_due, events_by_job,
-attempts_by_event), and
-paged with LIMIT / OFFSET, so a state with a million events answers a filtered page quickly.
+SQL on indexed columns where one exists (events_by_kind, events_by_target, events_due,
+events_by_job, attempts_by_event), and paged with LIMIT / OFFSET, so a state with a million events
+answers a filtered page quickly.
 """
 
 from __future__ import annotations

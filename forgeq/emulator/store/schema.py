@@ -54,11 +54,11 @@ CALL_KINDS = ("webtrigger", "resolver")
 # The counts by state (store/counts.py) read three indexes, none of which a success writes but
 # events_due: events_by_kind holds every event by (kind, target, retry_count), written at a push and
 # a retry; events_due (covering: kind, target and retry_count after the claim's order) the waiting
-# ones (and `state`: SQLite 3.40 counts a column of the partial index's WHERE as covered only when
-# the index holds it); events_by_target the others that are not succeeded (dropped, cancelled, blocked, fanned
-# out, answered, running of schema 1). Succeeded = all - waiting - the others. Until schema 6,
-# events_by_target held every event with its state, and each acknowledgement moved its entry: 7%
-# of a drain's instructions (bench/README.md, "Round 5").
+# ones (and `state`: SQLite 3.40 counts the column of a partial index's WHERE as covered only when
+# the index holds it); events_by_target the others that are not succeeded (dropped, cancelled,
+# blocked, fanned out, answered, running of schema 1). Succeeded = all - waiting - the others.
+# Until schema 6, events_by_target held every event with its state, and each acknowledgement moved
+# its entry: 7% of a drain's instructions (bench/README.md, "Round 5").
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,

@@ -199,6 +199,11 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
 
     def _upgrade(self, version: int) -> None:
         with self.transaction():
+            # Read again under the write lock: another process opening the file at the same time
+            # may have brought it up to date while this one waited.
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == schema.SCHEMA_VERSION:
+                return
             for name in schema.VIEWS:  # made again below: their SQL may have changed with the schema
                 self.conn.execute(f"DROP VIEW IF EXISTS {name}")
             row_leases = 2 <= version < 5  # schema 2 to 4: a row per leased event (event, owner)
