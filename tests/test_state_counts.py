@@ -169,6 +169,10 @@ def test_every_count_reader_agrees_with_a_plain_count(every_state: ForgeApp) -> 
             expected = sum(1 for _, _, target, shown, _ in rows if shown == name and queue_name in (None, target))
             assert store.count_events(Selection(queue=queue_name, states=(name,), now=now)) == expected, (name, queue_name)
 
+    assert every_state.queues() == _plain_queue_counts(rows, None, "queue")  # the testing API
+    for made in every_state.jobs():
+        states = Counter(state for (state,) in store.conn.execute("SELECT state FROM events WHERE job_id = ?", (made.job_id,)))
+        assert (made.success, made.failed, made.cancelled) == (states[schema.SUCCEEDED], states[schema.DROPPED], states[schema.CANCELLED])
     for job in store.find_jobs(Selection(now=now), 100):
         stats = store.job_state_counts(job["job_id"])
         plain_job = dict(store.conn.execute("SELECT state, count(*) FROM events WHERE job_id = ? GROUP BY state", (job["job_id"],)).fetchall())
