@@ -149,6 +149,11 @@ def _same_text(value: Any) -> bool:
                 break
         else:
             return True
+        try:
+            if _plain_object(value):  # the next commonest, objects in objects (a push's {"body": {...}})
+                return True
+        except RecursionError:  # nested deeper than this frame may go: the walk has no recursion
+            pass
     stack = [value]
     pop = stack.pop
     while stack:
@@ -180,6 +185,23 @@ def _same_text(value: Any) -> bool:
             # json wrote what toJSON() answers (an InvocationError, say): check that, asked once more
             # (the careful encoder would ask it again too).
             stack.append(to_json())
+    return True
+
+
+def _plain_object(value: dict[Any, Any]) -> bool:
+    """True when `value` and the objects in it hold only strings, null, booleans and safe integers,
+    under keys JavaScript keeps in order; False when the walk must decide (a list, a float...)."""
+    for key, item in value.items():
+        if type(key) is not str or key[:1].isdigit():
+            return False
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is dict:
+            if not _plain_object(item):
+                return False
+        elif kind is not int or not -_MAX_SAFE < item < _MAX_SAFE:
+            return False
     return True
 
 

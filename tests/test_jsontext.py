@@ -247,3 +247,29 @@ def test_compact_after_a_refused_value_writes_the_next_one_whole() -> None:
         compact({"x": shared, "set": {1}})
     assert compact({"x": shared, "y": shared}) == '{"x":{"a":[1,2]},"y":{"a":[1,2]}}'
     assert compact([float("nan"), "é"]) == '[NaN,"é"]'
+
+
+def test_objects_in_objects_are_written_as_the_careful_encoder_writes_them() -> None:
+    """stringify's quick check of objects nested in objects (a push's {"body": {...}}) passes only
+    what json writes as JSON.stringify does; the rest goes to the careful encoder, which decides."""
+    from forgeq.events import InvocationErrorCode
+    from forgeq.jsontext import _ASK, _careful
+
+    code = next(iter(InvocationErrorCode))
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(3000):  # deeper than the quick check's recursion may go from here
+        inner["a"] = {}
+        inner = inner["a"]
+    values: list[Any] = [
+        {"body": {"issueKey": "P-1", "n": 2**53 - 1, "ok": True, "none": None}},
+        {"body": {"n": 2**53}},  # JavaScript rounds it
+        {"body": {"at": 1.0}},  # JavaScript writes 1
+        {"body": {"inner": {"10": "first in JavaScript", "b": "x"}}},
+        {"body": {"code": code}},
+        {"body": {"list": [1, {"2": "x"}]}},
+        {"body": {True: "a key json writes as true"}},
+        deep,
+    ]
+    for value in values:
+        assert stringify(value) == _careful(value, _ASK), value if value is not deep else "deep"
