@@ -772,3 +772,34 @@ def test_the_loops_counts_of_finished_events_are_what_the_state_says(tmp_path: P
     assert run["succeeded"]["queue"] and run["succeeded"]["trigger"] and run["dropped"] and run["lost"]
     assert len(run["attempts_histogram"]) > 2
     assert run == from_state["run"]
+
+
+ARGUMENTS_SOURCE = """
+from forgeq.kvs import kvs
+
+
+def handler(event, context):
+    kvs.set(event["eventId"], {"event": event, "context": context, "types": [type(event).__name__, type(context).__name__]})
+"""
+
+
+def test_the_lane_gives_a_handler_the_arguments_deliver_gives_it(tmp_path: Path) -> None:
+    """The lane builds a v2 consumer's (event, context) itself: what the handler receives must be
+    what `_deliver` gives it, on two installations (ids aside: each run mints its own)."""
+    from forgeq.testing import ForgeApp
+
+    seen = []
+    for lane in (False, True):
+        manifest = write_app(tmp_path / f"lane-{lane}", CANCEL_MANIFEST, {"src/index.py": ARGUMENTS_SOURCE})
+        with ForgeApp(manifest, storage_limits="none", seed=3, installations=["site-1", "site-2"]) as app:
+            app.emulator.lane = lane
+            app.push("work", [{"body": {"n": i, "nested": {"a": [1, None, True]}}} for i in range(5)], installation="site-1")
+            app.push("work", [{"body": {"text": "\u00e9t\u00e9"}}], installation="site-2")
+            app.run_until_idle()
+            rows = app.emulator.store.conn.execute("SELECT installation, value FROM kvs").fetchall()
+        masked = sorted(
+            (installation, re.sub(r'"(eventId|jobId)":"[^"]*"', r'"\1":"-"', value)) for installation, value in rows
+        )
+        seen.append(masked)
+    assert len(seen[0]) == 6 and '"installContext":"ari:cloud:jira::site/site-2"' in seen[0][-1][1]
+    assert seen[1] == seen[0]

@@ -561,8 +561,8 @@ class Emulator:
                             invocation.notes.append(waited)
                         try:
                             body = parse(record.body)
-                        except (ValueError, RecursionError) as error:  # as _deliver says it
-                            self._undeliverable(record, start, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
+                        except (ValueError, RecursionError) as error:
+                            self._undecodable(record, start, error)
                             body = _UNDELIVERABLE
                         if body is not _UNDELIVERABLE:
                             context = contexts.get(installation)
@@ -621,8 +621,8 @@ class Emulator:
             invocation.notes.append(waited)
         try:
             args = self._arguments(record, plan.delivery, plan.method)
-        except (ValueError, RecursionError) as error:  # a stored body nested deeper than forgeq can decode
-            self._undeliverable(record, start, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
+        except (ValueError, RecursionError) as error:
+            self._undecodable(record, start, error)
             return
         seeding.NOTED.attempt = (self.settings.seed, record.id, attempt)  # seeding.seed_next, inlined: Invocation.seed()'s string
         call = plan.call
@@ -685,6 +685,10 @@ class Emulator:
             return False
         self._end_attempt(record, plan.delivery, invocation, execution, start, ended)
         return result.kind == "out-of-memory"
+
+    def _undecodable(self, record: EventRecord, at: float, error: ValueError | RecursionError) -> None:
+        """A stored body nested deeper than forgeq can decode: undeliverable."""
+        self._undeliverable(record, at, f"forgeq cannot decode the event ({type(error).__name__}: {safe_text(str(error), limits.MAX_QUOTED_CHARS)})")
 
     def _undeliverable(self, record: EventRecord, at: float, why: str) -> None:
         """An event no handler can be given: dropped to the ledger (replayable), never retried."""
