@@ -803,3 +803,44 @@ def test_the_lane_gives_a_handler_the_arguments_deliver_gives_it(tmp_path: Path)
         seen.append(masked)
     assert len(seen[0]) == 6 and '"installContext":"ari:cloud:jira::site/site-2"' in seen[0][-1][1]
     assert seen[1] == seen[0]
+
+
+@pytest.mark.parametrize("many", [True, False])
+def test_a_row_statement_writes_what_executemany_writes(tmp_path: Path, many: bool) -> None:
+    """store/rows.py: a batch's rows as multi-row statements of 128, 32 and 8 rows and the rest one
+    at a time, in order; an INSERT and an UPDATE ... FROM (VALUES ...) leave what executemany leaves
+    (many=False: the fallback for an SQLite older than the template needs)."""
+    from forgeq.emulator.store.rows import RowStatement
+
+    insert = RowStatement(
+        "INSERT INTO t(id, text, at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text",
+        "INSERT INTO t(id, text, at) VALUES {values} ON CONFLICT(id) DO UPDATE SET text = excluded.text",
+        "(?, ?, ?)",
+    )
+    update = RowStatement(
+        "UPDATE t SET at = ?, text = text || ? WHERE id = ?",
+        "UPDATE t SET at = v.column1, text = text || v.column2 FROM (VALUES {values}) AS v WHERE t.id = v.column3",
+        "(?, ?, ?)",
+        since=(3, 33, 0),
+    )
+    insert.many = update.many = many and update.many
+    for count in (0, 1, 7, 8, 9, 41, 128, 200, 331):
+        rows = [(i * 7 % 1000, f"é{i}", i / 3) for i in range(count)]
+        changes = [(i / 7, "-x", i * 7 % 1000) for i in range(0, count, 2)]
+        tables = []
+        for way in ("executemany", "rows"):
+            conn = sqlite3.connect(tmp_path / f"{way}-{count}-{many}.db", isolation_level=None)
+            conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, text TEXT, at REAL)")
+            conn.execute("INSERT INTO t VALUES (0, 'kept', 0.5)")
+            conn.execute("BEGIN")
+            if way == "executemany":
+                conn.executemany(insert.single, rows)
+                conn.executemany(update.single, changes)
+            else:
+                insert.run(conn, rows)
+                update.run(conn, changes)
+            conn.execute("COMMIT")
+            tables.append(conn.execute("SELECT id, text, at FROM t ORDER BY id").fetchall())
+            conn.close()
+        assert tables[1] == tables[0], count
+        assert len(tables[0]) == len({row[0] for row in rows} | {0})

@@ -40,6 +40,7 @@ from forgeq.emulator.store.products import ProductStore
 from forgeq.emulator.store.quotas import QuotaStore
 from forgeq.emulator.store.replays import Replays
 from forgeq.emulator.store.report_queries import ReportQueries
+from forgeq.emulator.store.rows import RowStatement
 from forgeq.emulator.store.site import SiteStore, write_site
 from forgeq.emulator.store.transfer import StateTransfer
 from forgeq.jsontext import stringify
@@ -471,7 +472,10 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         self._insert_jobs(conn, batch.jobs)
         seqs = self._insert_events(conn, batch.new_events)
         succeeded, updates = batch.succeeded, batch.updates
-        if succeeded:
+        acknowledged = {row[2] for row in succeeded}
+        if len(acknowledged) == len(succeeded):
+            _SUCCEEDED_ROWS.run(conn, succeeded)
+        else:  # an event acknowledged twice: the last one holds, as executemany leaves it
             conn.executemany(_SUCCEEDED, succeeded)
         if updates:
             conn.executemany(
@@ -483,7 +487,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                 ],
             )
         if self.leases.held:
-            unleased = {row[2] for row in succeeded}
+            unleased = acknowledged
             unleased.update(u.event for u in updates)
             unleased.update(batch.released)
             self.leases.give_back(conn, unleased)
@@ -524,7 +528,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
             number += 1
             (plain if len(row) == _PLAIN_LENGTH else full).append((number, *row))
         if plain:
-            conn.executemany(_PLAIN_ATTEMPT, plain)
+            _PLAIN_ATTEMPT_ROWS.run(conn, plain)
         if full:
             _insert_rows(conn, "attempts", _ATTEMPT_COLUMNS, full)
 
@@ -532,9 +536,9 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
     def _write_kv(conn: sqlite3.Connection, batch: WriteBatch) -> None:
         writes = batch.kv_writes
         # The commonest row first, in one comprehension: a set with no TTL whose createdAt is kept.
-        plain = [slot + (row[0], row[2]) for slot, row in writes.items() if row is not None and row[1] is None and row[3] is None and type(slot[1]) is int]
+        plain = [slot + (row[0], row[2], row[2]) for slot, row in writes.items() if row is not None and row[1] is None and row[3] is None and type(slot[1]) is int]
         if plain:
-            conn.executemany(_KV_UPSERTS[True, True], plain)
+            _PLAIN_SET_ROWS.run(conn, plain)
             if len(plain) == len(writes):
                 return
         deletes = []
@@ -858,6 +862,22 @@ _PLAIN_ATTEMPT = (
     "VALUES (?, ?, ?, 0, ?, ?, 'succeeded', ?, ?, ?)"
 )
 _PLAIN_LENGTH = len(PLAIN_SUCCESS_COLUMNS)
+# The same three writes, many rows a statement (store/rows.py): the acknowledgements of successes,
+# their attempt rows, and the plain sets (createdAt kept from a live stored row, no expiry; the
+# write's time twice, as created_at and updated_at, where _kv_upsert numbers it once).
+_SUCCEEDED_ROWS = RowStatement(
+    _SUCCEEDED,
+    f"UPDATE events SET state = {schema.SUCCEEDED}, attempts = v.column1, finished_at = v.column2, last_error = NULL, "
+    "lease_owner = NULL, redelivered = 0, crashes = 0 FROM (VALUES {values}) AS v WHERE events.id = v.column3",
+    "(?, ?, ?)",
+    since=(3, 33, 0),
+)
+_PLAIN_ATTEMPT_ROWS = RowStatement(
+    _PLAIN_ATTEMPT,
+    "INSERT INTO attempts(id, event, attempt, retry_count, started_at, ended_at, outcome, quota_refusals, storage_calls, wall_ms) "
+    "VALUES {values}",
+    "(?, ?, ?, 0, ?, ?, 'succeeded', ?, ?, ?)",
+)
 _NEW_EVENT_COLUMNS = (
     "id", "event_id", "installation", "kind", "target", "job_id", "body", "extra", "state", "available_at", "enqueued_at",
     "root_id", "parent_id", "replay_of",
@@ -887,6 +907,17 @@ def _kv_upsert(keeps_created: bool, no_expiry: bool) -> str:
 
 
 _KV_UPSERTS = {(keeps, no_expiry): _kv_upsert(keeps, no_expiry) for keeps in (True, False) for no_expiry in (True, False)}
+# _KV_UPSERTS[True, True] with the write's time as excluded.updated_at, which names it in any row.
+_PLAIN_SET_CONFLICT = (
+    "ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, created_at = CASE WHEN kvs.expire_at IS NULL "
+    "OR kvs.expire_at > excluded.updated_at THEN kvs.created_at ELSE excluded.created_at END, "
+    "updated_at = excluded.updated_at, expire_at = excluded.expire_at"
+)
+_PLAIN_SET_ROWS = RowStatement(
+    f"INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?, ?, ?, ?, ?, ?, NULL) {_PLAIN_SET_CONFLICT}",
+    f"INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES {{values}} {_PLAIN_SET_CONFLICT}",
+    "(?, ?, ?, ?, ?, ?, NULL)",
+)
 _INSERTS: dict[tuple[str, tuple[bool, ...]], str] = {}
 
 
