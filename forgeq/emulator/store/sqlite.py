@@ -314,7 +314,7 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
                     )
                 )  # fmt: skip
         if plain:
-            conn.executemany(_PUSHED, plain)
+            _PUSHED_ROWS.run(conn, plain)
         if others:
             _insert_rows(conn, "events", _NEW_EVENT_COLUMNS, others)
         return list(range(start + 1, seq + 1))
@@ -478,14 +478,14 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         else:  # an event acknowledged twice: the last one holds, as executemany leaves it
             conn.executemany(_SUCCEEDED, succeeded)
         if updates:
-            conn.executemany(
-                "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
-                "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
-                [
-                    (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
-                    for u in updates
-                ],
-            )
+            rows = [
+                (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
+                for u in updates
+            ]
+            if len({u.event for u in updates}) == len(updates):
+                _UPDATE_ROWS.run(conn, rows)
+            else:  # an event changed twice in one batch: the last change holds, as executemany leaves it
+                conn.executemany(_UPDATE_ROWS.single, rows)
         if self.leases.held:
             unleased = acknowledged
             unleased.update(u.event for u in updates)
@@ -872,6 +872,15 @@ _SUCCEEDED_ROWS = RowStatement(
     "(?, ?, ?)",
     since=(3, 33, 0),
 )
+_UPDATE_ROWS = RowStatement(
+    "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
+    "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
+    "UPDATE events SET state = v.column1, available_at = v.column2, attempts = v.column3, retry_count = v.column4, "
+    "retry_reason = v.column5, retry_data = v.column6, finished_at = v.column7, last_error = v.column8, lease_owner = NULL, "
+    "redelivered = 0, crashes = 0 FROM (VALUES {values}) AS v WHERE events.id = v.column9",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    since=(3, 33, 0),
+)
 _PLAIN_ATTEMPT_ROWS = RowStatement(
     _PLAIN_ATTEMPT,
     "INSERT INTO attempts(id, event, attempt, retry_count, started_at, ended_at, outcome, quota_refusals, storage_calls, wall_ms) "
@@ -887,6 +896,12 @@ _PUSHED = (
     f"VALUES (?, ?, ?, ?, ?, ?, ?, {schema.PENDING}, ?, ?, ?)"
 )
 _ATTEMPT_COLUMNS = ("id", *AttemptRow._fields)
+_PUSHED_ROWS = RowStatement(
+    _PUSHED,
+    "INSERT INTO events(id, event_id, installation, kind, target, job_id, body, state, available_at, enqueued_at, root_id) "
+    "VALUES {values}",
+    f"(?, ?, ?, ?, ?, ?, ?, {schema.PENDING}, ?, ?, ?)",
+)
 
 
 def _kv_upsert(keeps_created: bool, no_expiry: bool) -> str:
