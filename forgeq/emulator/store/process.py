@@ -1,10 +1,9 @@
 """SQLite's process-wide settings: what a command that owns the whole process may change.
 
 The launcher's `forgeq run` and `forgeq push` (forgeq/launcher.py) call `quiet_memory_statistics()`
-before anything opens a connection.
-SQLite keeps memory statistics by default (SQLITE_CONFIG_MEMSTATUS): every allocation and free
-inside SQLite then takes a mutex and updates counters, about 3% of a delivery's instructions
-(bench/README.md, round 5). forgeq reads none of those statistics, and SQLite's own list of
+before anything opens a connection. SQLite keeps memory statistics by default
+(SQLITE_CONFIG_MEMSTATUS): every allocation and free inside SQLite then takes a mutex and updates
+counters, about 3% of a delivery's instructions (bench/README.md, round 5). forgeq reads none of those statistics, and SQLite's own list of
 recommended options turns them off (https://sqlite.org/compile.html#default_memstatus).
 
 Python's sqlite3 module initialises SQLite when it is imported, and SQLite takes this setting only
