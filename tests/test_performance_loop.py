@@ -812,16 +812,13 @@ def test_a_row_statement_writes_what_executemany_writes(tmp_path: Path, many: bo
     (many=False: the fallback for an SQLite older than the template needs)."""
     from forgeq.emulator.store.rows import RowStatement
 
-    insert = RowStatement(
-        "INSERT INTO t(id, text, at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text",
-        "INSERT INTO t(id, text, at) VALUES {values} ON CONFLICT(id) DO UPDATE SET text = excluded.text",
-        "(?, ?, ?)",
-    )
+    insert = RowStatement("INSERT INTO t(id, text, at) VALUES {values} ON CONFLICT(id) DO UPDATE SET text = excluded.text", "(?, ?, ?)")
     update = RowStatement(
-        "UPDATE t SET at = ?, text = text || ? WHERE id = ?",
         "UPDATE t SET at = v.column1, text = text || v.column2 FROM (VALUES {values}) AS v WHERE t.id = v.column3",
         "(?, ?, ?)",
+        single="UPDATE t SET at = ?, text = text || ? WHERE id = ?",
         since=(3, 33, 0),
+        key=2,
     )
     insert.many = update.many = many and update.many
     for count in (0, 1, 7, 8, 9, 41, 128, 200, 331):

@@ -19,17 +19,23 @@ SIZES = (128, 32, 8)
 
 
 class RowStatement:
-    """`template` holds `{values}` where the rows go, each `row` (a parenthesised list of `?`);
-    `single` is the statement for one row, with the same parameters in the same order. `since`: the
-    SQLite version the template needs (`UPDATE ... FROM` came in 3.33.0); an older library runs
-    `single` for every row."""
+    """`template` holds `{values}` where the rows go, each `row` (a parenthesised list of `?`).
 
-    __slots__ = ("single", "template", "row", "many", "_sql")
+    `single`: the statement for one row, the same parameters in the same order; by default the
+    template with one row. An UPDATE ... FROM gives its plain form: `since`, the SQLite version the
+    template needs (`UPDATE ... FROM` came in 3.33.0), runs `single` a row at a time on an older
+    library. `key`: the place in a row of the id an UPDATE matches; rows naming one id twice run a
+    row at a time too, so that the last holds, as it does with executemany (a join would pick one)."""
 
-    def __init__(self, single: str, template: str, row: str, since: tuple[int, int, int] = (3, 7, 11)) -> None:
-        self.single = single
+    __slots__ = ("single", "template", "row", "key", "many", "_sql")
+
+    def __init__(
+        self, template: str, row: str, *, single: str | None = None, since: tuple[int, int, int] = (3, 7, 11), key: int | None = None
+    ) -> None:
         self.template = template
         self.row = row
+        self.single = single if single is not None else template.format(values=row)
+        self.key = key
         self.many = sqlite3.sqlite_version_info >= since
         self._sql: dict[int, str] = {}
 
@@ -42,11 +48,13 @@ class RowStatement:
     def run(self, conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Every row, in order, inside the caller's transaction."""
         start, count = 0, len(rows)
-        for size in SIZES if self.many else ():
-            if count - start >= size:
-                sql = self.sql(size)
-                while count - start >= size:
-                    conn.execute(sql, list(chain.from_iterable(rows[start : start + size])))
-                    start += size
+        key = self.key
+        if self.many and (key is None or len({row[key] for row in rows}) == count):
+            for size in SIZES:
+                if count - start >= size:
+                    sql = self.sql(size)
+                    while count - start >= size:
+                        conn.execute(sql, list(chain.from_iterable(rows[start : start + size])))
+                        start += size
         if start < count:
             conn.executemany(self.single, rows[start:] if start else rows)

@@ -478,22 +478,18 @@ class Store(HarnessStore, ReportQueries, ProductStore, QuotaStore, Replays, Site
         self._insert_jobs(conn, batch.jobs)
         seqs = self._insert_events(conn, batch.new_events)
         succeeded, updates = batch.succeeded, batch.updates
-        acknowledged = {row[2] for row in succeeded}
-        if len(acknowledged) == len(succeeded):
+        if succeeded:
             _SUCCEEDED_ROWS.run(conn, succeeded)
-        else:  # an event acknowledged twice: the last one holds, as executemany leaves it
-            conn.executemany(_SUCCEEDED, succeeded)
         if updates:
-            rows = [
-                (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
-                for u in updates
-            ]
-            if len({u.event for u in updates}) == len(updates):
-                _UPDATE_ROWS.run(conn, rows)
-            else:  # an event changed twice in one batch: the last change holds, as executemany leaves it
-                conn.executemany(_UPDATE_ROWS.single, rows)
+            _UPDATE_ROWS.run(
+                conn,
+                [
+                    (u.state, u.available_at, u.attempts, u.retry_count, u.retry_reason, u.retry_data, u.finished_at, u.last_error, u.event)
+                    for u in updates
+                ],
+            )
         if self.leases.held:
-            unleased = acknowledged
+            unleased = {row[2] for row in succeeded}
             unleased.update(u.event for u in updates)
             unleased.update(batch.released)
             self.leases.give_back(conn, unleased)
@@ -858,37 +854,31 @@ _IN_FLIGHT_ROWS = (
     f"UNION ALL SELECT e.id, e.crashes, e.state FROM leases l, json_each(l.events) j CROSS JOIN events e ON e.id = j.value "
     f"WHERE e.state = {schema.PENDING}"
 )
-# An attempt's acknowledgement when it succeeded: its retry fields stay as they were.
-_SUCCEEDED = (
-    f"UPDATE events SET state = {schema.SUCCEEDED}, attempts = ?, finished_at = ?, last_error = NULL, lease_owner = NULL, "
-    "redelivered = 0, crashes = 0 WHERE id = ?"
-)
-_PLAIN_ATTEMPT = (
-    "INSERT INTO attempts(id, event, attempt, retry_count, started_at, ended_at, outcome, quota_refusals, storage_calls, wall_ms) "
-    "VALUES (?, ?, ?, 0, ?, ?, 'succeeded', ?, ?, ?)"
-)
 _PLAIN_LENGTH = len(PLAIN_SUCCESS_COLUMNS)
-# The same three writes, many rows a statement (store/rows.py): the acknowledgements of successes,
-# their attempt rows, and the plain sets (createdAt kept from a live stored row, no expiry; the
-# write's time twice, as created_at and updated_at, where _kv_upsert numbers it once).
+# A batch's commonest writes, many rows a statement (store/rows.py). An attempt's acknowledgement
+# when it succeeded (its retry fields stay as they were), and any other change of an event's row:
+# `UPDATE ... FROM (VALUES ...)`, the plain form for an SQLite before 3.33.
 _SUCCEEDED_ROWS = RowStatement(
-    _SUCCEEDED,
     f"UPDATE events SET state = {schema.SUCCEEDED}, attempts = v.column1, finished_at = v.column2, last_error = NULL, "
     "lease_owner = NULL, redelivered = 0, crashes = 0 FROM (VALUES {values}) AS v WHERE events.id = v.column3",
     "(?, ?, ?)",
+    single=f"UPDATE events SET state = {schema.SUCCEEDED}, attempts = ?, finished_at = ?, last_error = NULL, lease_owner = NULL, "
+    "redelivered = 0, crashes = 0 WHERE id = ?",
     since=(3, 33, 0),
+    key=2,
 )
 _UPDATE_ROWS = RowStatement(
-    "UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
-    "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
     "UPDATE events SET state = v.column1, available_at = v.column2, attempts = v.column3, retry_count = v.column4, "
     "retry_reason = v.column5, retry_data = v.column6, finished_at = v.column7, last_error = v.column8, lease_owner = NULL, "
     "redelivered = 0, crashes = 0 FROM (VALUES {values}) AS v WHERE events.id = v.column9",
     "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    single="UPDATE events SET state = ?, available_at = ?, attempts = ?, retry_count = ?, retry_reason = ?, "
+    "retry_data = ?, finished_at = ?, last_error = ?, lease_owner = NULL, redelivered = 0, crashes = 0 WHERE id = ?",
     since=(3, 33, 0),
+    key=8,
 )
+# A plain success's attempt row (PLAIN_SUCCESS_COLUMNS, numbered).
 _PLAIN_ATTEMPT_ROWS = RowStatement(
-    _PLAIN_ATTEMPT,
     "INSERT INTO attempts(id, event, attempt, retry_count, started_at, ended_at, outcome, quota_refusals, storage_calls, wall_ms) "
     "VALUES {values}",
     "(?, ?, ?, 0, ?, ?, 'succeeded', ?, ?, ?)",
@@ -897,13 +887,9 @@ _NEW_EVENT_COLUMNS = (
     "id", "event_id", "installation", "kind", "target", "job_id", "body", "extra", "state", "available_at", "enqueued_at",
     "root_id", "parent_id", "replay_of",
 )  # fmt: skip
-_PUSHED = (
-    "INSERT INTO events(id, event_id, installation, kind, target, job_id, body, state, available_at, enqueued_at, root_id) "
-    f"VALUES (?, ?, ?, ?, ?, ?, ?, {schema.PENDING}, ?, ?, ?)"
-)
 _ATTEMPT_COLUMNS = ("id", *AttemptRow._fields)
+# A pushed event of a job, with no extra options, no parent, no replay.
 _PUSHED_ROWS = RowStatement(
-    _PUSHED,
     "INSERT INTO events(id, event_id, installation, kind, target, job_id, body, state, available_at, enqueued_at, root_id) "
     "VALUES {values}",
     f"(?, ?, ?, ?, ?, ?, ?, {schema.PENDING}, ?, ?, ?)",
@@ -927,16 +913,15 @@ def _kv_upsert(keeps_created: bool, no_expiry: bool) -> str:
     )
 
 
-_KV_UPSERTS = {(keeps, no_expiry): _kv_upsert(keeps, no_expiry) for keeps in (True, False) for no_expiry in (True, False)}
-# _KV_UPSERTS[True, True] with the write's time as excluded.updated_at, which names it in any row.
-_PLAIN_SET_CONFLICT = (
+# Every shape but the plain set's (createdAt kept, no expiry), which _PLAIN_SET_ROWS writes.
+_KV_UPSERTS = {(keeps, no_expiry): _kv_upsert(keeps, no_expiry) for keeps, no_expiry in ((True, False), (False, True), (False, False))}
+# The plain set, many rows a statement: _kv_upsert(True, True) with the write's time bound twice
+# (created_at, updated_at) and named as excluded.updated_at, which any row can say.
+_PLAIN_SET_ROWS = RowStatement(
+    "INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES {values} "
     "ON CONFLICT(installation, space, key) DO UPDATE SET value = excluded.value, created_at = CASE WHEN kvs.expire_at IS NULL "
     "OR kvs.expire_at > excluded.updated_at THEN kvs.created_at ELSE excluded.created_at END, "
-    "updated_at = excluded.updated_at, expire_at = excluded.expire_at"
-)
-_PLAIN_SET_ROWS = RowStatement(
-    f"INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES (?, ?, ?, ?, ?, ?, NULL) {_PLAIN_SET_CONFLICT}",
-    f"INSERT INTO kvs(installation, space, key, value, created_at, updated_at, expire_at) VALUES {{values}} {_PLAIN_SET_CONFLICT}",
+    "updated_at = excluded.updated_at, expire_at = excluded.expire_at",
     "(?, ?, ?, ?, ?, ?, NULL)",
 )
 _INSERTS: dict[tuple[str, tuple[bool, ...]], str] = {}
