@@ -54,7 +54,7 @@ def push(
         given = [name for name, value in (("--rate", rate), ("--project", project), ("--set", sets), ("--payload", payload)) if value]
         if given:
             raise InputError(f"{', '.join(given)} apply to product events, not to --queue")
-        from forgeq.emulator import limits  # not products.firing's MAX_EVENTS: a queue push needs none of it
+        from forgeq.emulator import limits  # not products.firing: a queue push needs none of it
 
         if count < 1 or count > limits.MAX_PUSH_COUNT:
             raise InputError(f"--count must be from 1 to {limits.MAX_PUSH_COUNT}, not {count}", "push more with several commands")

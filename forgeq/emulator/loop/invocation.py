@@ -157,9 +157,7 @@ class Invocation:
         try:
             return api.answer(self, call)
         except Exception as error:  # noqa: BLE001 - a bug in forgeq: the JavaScript code sees a 500
-            return respond(
-                500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"}
-            )
+            return _internal_error(error)
 
     def product_request(self, target: dict[str, Any], path: str, method: str, body: str | None) -> dict[str, Any]:
         """A product request of the Python port (forgeq.api), served by the site without the
@@ -167,9 +165,12 @@ class Invocation:
         try:
             return self.engine.site.serve(self, target, path, method, body, value=True)
         except Exception as error:  # noqa: BLE001 - a bug in forgeq: the handler sees a 500, as through platform_request
-            return respond(
-                500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"}
-            )
+            return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> dict[str, Any]:
+    """The 500 a request gets when forgeq itself failed to answer it."""
+    return respond(500, {"code": "INTERNAL_SERVER_ERROR", "message": f"forgeq: {type(error).__name__}: {error}"})
 
 
 @dataclass(slots=True)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from forgeq.emulator.store import Store
 
 CHUNK_EVENTS = 500
-MAX_EVENTS = limits.MAX_PUSH_COUNT
 # Without --rate every event is due at once; payload timestamps still differ by 1 ms (payloads.py).
 PAYLOAD_SPACING_SECONDS = payloads.MILLISECONDS_PER_EVENT / 1000
 
@@ -150,8 +149,8 @@ def check_arguments(
     rate: float | None = None,
 ) -> str:
     """Check a firing without touching any state; return the full event type. Raises InputError."""
-    if count < 1 or count > MAX_EVENTS:
-        raise InputError(f"--count must be from 1 to {MAX_EVENTS}, not {count}")
+    if count < 1 or count > limits.MAX_PUSH_COUNT:
+        raise InputError(f"--count must be from 1 to {limits.MAX_PUSH_COUNT}, not {count}")
     if rate is not None and not (math.isfinite(rate) and rate > 0):
         raise InputError(f"--rate must be a number of events per second above 0, not {rate:g}")
     if rate is not None and (count - 1) / rate > limits.MAX_VIRTUAL_SPAN_SECONDS:
