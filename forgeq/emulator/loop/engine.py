@@ -518,12 +518,13 @@ class Emulator:
         plans = self._plans
         settings = self.settings
         ack_seconds = settings.ack_batch_seconds
-        lane = self.lane and self.clock.virtual and not self.before_attempt
+        store = self.store
+        lane = self.lane and self.clock.virtual and not (self.before_attempt or self._every_attempt or store.crash is not None)
         if lane:
             base_seconds, call_seconds, cap = settings.invocation_seconds, settings.storage_call_seconds, settings.concurrency
             seed = settings.seed
             running, only_slots, contexts = self.running_until, self._installation_slots, self._install_contexts
-            key_waits, flight, store = self.key_waits, self.store.flight, self.store
+            key_waits, flight = self.key_waits, store.flight
             noted = seeding.NOTED
             outcomes, finished = self.outcomes, self.finished
             heappush = heapq.heappush
@@ -534,10 +535,7 @@ class Emulator:
                 return ran
             try:
                 plan = plans.get((record.kind, record.target)) if lane else None
-                if (
-                    plan is None or not plan.lane or record.retry_count or record.redelivered or record.extra is not None
-                    or self._every_attempt or store.crash is not None
-                ):  # fmt: skip
+                if plan is None or not plan.lane or record.retry_count or record.redelivered or record.extra is not None:
                     self._deliver(record, now)
                 else:
                     # _deliver, _slots, _arguments and execute's caller, for the lane's attempt.
