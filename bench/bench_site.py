@@ -15,6 +15,11 @@ Each measurement drains n queue events through a v2 consumer with the engine in 
 - `kvs_drain`: `kvs.get("issue-DEMO-i")`, then `kvs.set` of it with a label added (seeded too).
 - `empty_drain`: the consumer does nothing: the loop's own cost per attempt.
 
+`--js` drains the same three consumers written in JavaScript (`js_site`, `js_kvs`, `js_empty`), as
+a Forge app is: the app's own `@forge/api` and `@forge/kvs` (those of fixtures/storage-queue-js:
+run `npm ci` there first) in forgeq's Node.js worker, each call a round trip over the worker's pipe.
+The worker starts before the timed drain.
+
 Rates are events/s. The target (issue #17): product calls cost no more than twice what storage
 calls cost per attempt, so `site_drain` runs at 0.5x `kvs_drain` or better. `bench_site.py` also
 prints each drain's CPU time per event (steadier than wall time on a shared machine) and the calls'
@@ -28,6 +33,7 @@ has the recipe).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -81,6 +87,44 @@ def handler(event, context):
 """,
 }
 
+# The same consumers as a Forge app writes them (`--js`): ES modules, Forge's packages from npm.
+JS_MANIFEST = MANIFEST.replace("modules:", "  runtime:\n    name: nodejs20.x\nmodules:", 1)
+JS_HANDLERS = {
+    "js_site": """import api, { route } from '@forge/api';
+
+export const handler = async (event) => {
+  const key = event.body.key;
+  const issue = await (await api.asApp().requestJira(route`/rest/api/3/issue/${key}`)).json();
+  const labels = [...issue.fields.labels, 'imported'];
+  await api.asApp().requestJira(route`/rest/api/3/issue/${key}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ fields: { labels } }),
+  });
+};
+""",
+    "js_kvs": """import { kvs } from '@forge/kvs';
+
+export const handler = async (event) => {
+  const key = `issue-${event.body.key}`;
+  const value = await kvs.get(key);
+  await kvs.set(key, { ...value, labels: [...value.labels, 'imported'] });
+};
+""",
+    "js_empty": """export const handler = async () => {};
+""",
+}
+JS_MODULES = Path(__file__).resolve().parent.parent / "fixtures" / "storage-queue-js" / "node_modules"
+
+
+def js_unavailable() -> str | None:
+    """Why the JavaScript drains cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "Node.js is not installed"
+    if not (JS_MODULES / "@forge" / "api").is_dir():
+        return f"run `npm ci` in {JS_MODULES.parent} first"
+    return None
+
 
 CPU_PER_EVENT: dict[str, float] = {}  # the last drain's CPU seconds per event, by kind (the machine is shared: CPU time is steadier than wall)
 
@@ -100,14 +144,20 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None, drain: bool =
 
     app = db_path.parent / "app"
     (app / "src").mkdir(parents=True)
-    (app / "manifest.yml").write_text(MANIFEST)
-    (app / "src" / "index.py").write_text(HANDLERS[kind])
+    if kind.startswith("js_"):
+        (app / "manifest.yml").write_text(JS_MANIFEST)
+        (app / "src" / "index.js").write_text(JS_HANDLERS[kind])
+        (app / "package.json").write_text('{"type": "module"}\n')
+        (app / "node_modules").symlink_to(JS_MODULES, target_is_directory=True)
+    else:
+        (app / "manifest.yml").write_text(MANIFEST)
+        (app / "src" / "index.py").write_text(HANDLERS[kind])
     store = Store(db_path)
     settings = Settings(product_limits="none", storage_limits="none")
     if counted:
         settings.ack_batch_seconds = 3600.0
     engine = Emulator(load_manifest(app / "manifest.yml"), store, settings)
-    if kind.startswith("site"):
+    if kind.removeprefix("js_").startswith("site"):
         # The issues a `forgeq push issue-created --count n` would seed, without its product events
         # (they would add a fan-out per event to the drain).
         seed_db = db_path.parent / "seed.db"
@@ -116,7 +166,7 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None, drain: bool =
         writes = {("site-1", seeds.ISSUE, key): row for key, row in seeded.site_scan("site-1", seeds.ISSUE)}
         with store.transaction() as conn:
             write_site(conn, writes)
-    elif kind == "kvs":
+    elif kind.removeprefix("js_") == "kvs":
         for start in range(0, n, 500):
             for i in range(start, min(start + 500, n)):
                 engine.batch.kv_writes[("site-1", 0, f"issue-DEMO-{i + 1}")] = _kv_row(i + 1)
@@ -126,16 +176,22 @@ def _drain(kind: str, n: int, db_path: Path, profiler: Any = None, drain: bool =
     if not drain:
         store.close()
         return 0.0
-    if profiler is not None:
-        profiler.enable()
-    started, cpu = time.perf_counter(), time.process_time()
-    engine.run(until_idle=True)
-    elapsed = time.perf_counter() - started
-    CPU_PER_EVENT[kind] = (time.process_time() - cpu) / n
-    if profiler is not None:
-        profiler.disable()
-    assert engine.attempts_run == n, (kind, engine.attempts_run)
-    store.close()
+    try:
+        engine.start()  # the Node.js worker, for a JavaScript app: started before the timed drain
+        if engine.handlers.errors:
+            raise RuntimeError(next(iter(engine.handlers.errors.values())).message)
+        if profiler is not None:
+            profiler.enable()
+        started, cpu = time.perf_counter(), time.process_time()
+        engine.run(until_idle=True)
+        elapsed = time.perf_counter() - started
+        CPU_PER_EVENT[kind] = (time.process_time() - cpu) / n  # for JavaScript, this process's share alone
+        if profiler is not None:
+            profiler.disable()
+        assert engine.attempts_run == n, (kind, engine.attempts_run)  # one attempt each: none failed
+    finally:
+        engine.handlers.close()
+        store.close()
     return n / elapsed
 
 
@@ -170,6 +226,9 @@ BENCHES: dict[str, Callable[[int, Path], float]] = {
     "site_drain": site_drain,
     "site_fields_drain": site_fields_drain,
 }
+JS_BENCHES: dict[str, Callable[[int, Path], float]] = {
+    f"{kind}_drain": lambda n, db_path, kind=kind: _drain(kind, n, db_path) for kind in ("js_empty", "js_kvs", "js_site")
+}
 
 
 def main() -> int:
@@ -184,7 +243,10 @@ def main() -> int:
         "--instructions", nargs="+", choices=[name.removesuffix("_drain") for name in BENCHES], metavar="KIND",
         help="count each drain's instructions per event with valgrind instead (under a minute a kind)",
     )
+    parser.add_argument("--js", action="store_true", help="drain the JavaScript consumers instead (default --n 2000)")
     args = parser.parse_args()
+    if args.js:
+        return _js(args.n if args.n != parser.get_default("n") else 2_000, args.reps)
     if args.instructions:
         ensure_bytecode()  # each count reads bytecode, as bench/instructions.py's do
         for kind in args.instructions:
@@ -219,6 +281,30 @@ def main() -> int:
     for empty, kvs, site in zip(rates["empty_drain"], rates["kvs_drain"], rates["site_drain"], strict=True):
         calls.append((1 / site - 1 / empty) / max(1 / kvs - 1 / empty, 1e-9))
     print(f"the calls alone (time per event minus empty_drain's), product / storage per rep: {', '.join(f'{c:.2f}x' for c in sorted(calls))}")
+    return 0
+
+
+def _js(n: int, reps: int) -> int:
+    """`--js`: the JavaScript drains, round-robin, and js_site's rate over js_kvs's per rep."""
+    why = js_unavailable()
+    if why is not None:
+        print(f"skipped: {why}")
+        return 0
+    rates: dict[str, list[float]] = {name: [] for name in JS_BENCHES}
+    for _ in range(reps):
+        for name, measure in JS_BENCHES.items():
+            with fresh_db_dir() as folder:
+                rates[name].append(measure(n, Path(folder) / "state.db"))
+    rows = [[name, f"{n:,}", fmt_stats(summarize(rates[name]), "events/s"), f"{1e6 / summarize(rates[name]).median:,.0f} us"] for name in JS_BENCHES]
+    print_table(["bench", "n", "median [min..max]", "wall per event"], rows)
+    print()
+    ratios = sorted(s / k for s, k in zip(rates["js_site_drain"], rates["js_kvs_drain"], strict=True))
+    print(f"js_site_drain / js_kvs_drain per rep: {', '.join(f'{r:.3f}x' for r in ratios)} (target >= 0.5x)")
+    calls = sorted(
+        (1 / site - 1 / empty) / max(1 / kvs - 1 / empty, 1e-9)
+        for empty, kvs, site in zip(rates["js_empty_drain"], rates["js_kvs_drain"], rates["js_site_drain"], strict=True)
+    )
+    print(f"the calls alone (time per event minus js_empty_drain's), product / storage per rep: {', '.join(f'{c:.2f}x' for c in calls)}")
     return 0
 
 
