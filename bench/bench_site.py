@@ -235,7 +235,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--profile", choices=[name.removesuffix("_drain") for name in BENCHES], help="cProfile one drain of this kind instead")
+    parser.add_argument("--profile", choices=[name.removesuffix("_drain") for name in (*BENCHES, *JS_BENCHES)], help="cProfile one drain of this kind instead")
     parser.add_argument("--top", type=int, default=30, help="with --profile: how many functions, by their own time")
     parser.add_argument("--only", choices=[name.removesuffix("_drain") for name in BENCHES], help="one drain of this kind, nothing printed (for valgrind)")
     parser.add_argument("--set-up-only", action="store_true", help="with --only: seed and push, do not drain")

@@ -841,3 +841,38 @@ def test_a_row_statement_writes_what_executemany_writes(tmp_path: Path, many: bo
             conn.close()
         assert tables[1] == tables[0], count
         assert len(tables[0]) == len({row[0] for row in rows} | {0})
+
+
+@pytest.mark.parametrize("count", [3, 8, 41, 170])
+def test_a_batch_of_site_rows_commits_what_one_row_at_a_time_does(tmp_path: Path, count: int) -> None:
+    """store/site.py writes a batch's site objects, history and requests many rows a statement;
+    the state file holds what the one-row statements write, in the same order (ids included)."""
+    from forgeq.emulator.store import site
+    from forgeq.emulator.store.batch import SiteRow
+
+    tables = []
+    for many in (False, True):
+        statements = (site._UPSERT_ROWS, site._KEPT_REF_ROWS, site._HISTORY_ROWS, site._REQUEST_ROWS)
+        saved = [statement.many for statement in statements]
+        for statement in statements:
+            statement.many = many
+        try:
+            store = Store(tmp_path / f"state-{many}.db")
+            with store.transaction() as conn:  # what a push seeds: objects to overwrite, one to delete
+                site.write_site(conn, {("site-1", "issue", f"DEMO-{i}"): SiteRow(str(10000 + i), '{"v":0}', 1.0) for i in range(0, count, 2)})
+            batch = WriteBatch()
+            for i in range(count):
+                batch.site_writes[("site-1", "issue", f"DEMO-{i}")] = SiteRow(str(10000 + i), f'{{"v":{i}}}', 2.0 + i, kept_ref=i % 3 == 0)
+                batch.site_history.append(("site-1", "issue", f"DEMO-{i}", 2.0 + i, None, f"event #{i} try 1", f'{{"n":{i}}}'))
+                batch.site_requests.append(("site-1", i, 1, 2.0 + i, "jira", "app", "PUT", f"/rest/api/3/issue/DEMO-{i}", 204, None, None, None))
+            batch.site_writes[("site-1", "issue", "DEMO-0")] = None
+            store.commit(batch)
+            tables.append([store.conn.execute(f"SELECT * FROM {table} ORDER BY id").fetchall() for table in ("site_objects", "site_history", "site_requests")])
+            store.close()
+        finally:
+            for statement, was in zip(statements, saved, strict=True):
+                statement.many = was
+    assert tables[1] == tables[0]
+    objects, history, requests = tables[0]
+    assert len(objects) == count - 1 and len(history) == len(requests) == count
+    assert [row[2] for row in requests] == list(range(count))

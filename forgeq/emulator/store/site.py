@@ -11,26 +11,34 @@ event names in the transaction of its chunk (`write_site`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from forgeq.emulator.store.batch import RequestRow, SiteChange, SiteKey, SiteRow
+from forgeq.emulator.store.rows import RowStatement
 
 REQUEST_COLUMNS = (
     "installation", "event", "attempt", "at", "product", "principal", "method", "path", "status", "retry_after", "reason", "points",
 )  # fmt: skip
+_OBJECT_COLUMNS = "installation, kind, key, ref, doc, updated_at"
 _UPSERT = (
-    "INSERT INTO site_objects(installation, kind, key, ref, doc, updated_at) VALUES (?, ?, ?, ?, ?, ?) "
+    f"INSERT INTO site_objects({_OBJECT_COLUMNS}) VALUES {{values}} "
     "ON CONFLICT(installation, kind, key) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
 )
 _HISTORY_COLUMNS = ("installation", "kind", "key", "at", "actor", "source", "change")
+# A batch's site rows, many a statement (store/rows.py). Its writes hold one row an object (a dict
+# by key), so no upsert meets its own object twice; history and request rows keep their order.
+_UPSERT_ROWS = RowStatement(_UPSERT + ", ref = excluded.ref", "(?, ?, ?, ?, ?, ?)")
+_KEPT_REF_ROWS = RowStatement(_UPSERT, "(?, ?, ?, ?, ?, ?)")  # SQLite maintains an index whenever SET names its column
+_HISTORY_ROWS = RowStatement(f"INSERT INTO site_history({', '.join(_HISTORY_COLUMNS)}) VALUES {{values}}", f"({', '.join('?' * len(_HISTORY_COLUMNS))})")
+_REQUEST_ROWS = RowStatement(f"INSERT INTO site_requests({', '.join(REQUEST_COLUMNS)}) VALUES {{values}}", f"({', '.join('?' * len(REQUEST_COLUMNS))})")
 
 
 def write_site(
     conn: sqlite3.Connection,
     writes: dict[SiteKey, SiteRow | None],
-    history: Iterable[SiteChange] = (),
-    requests: Iterable[RequestRow] = (),
+    history: Sequence[SiteChange] = (),
+    requests: Sequence[RequestRow] = (),
 ) -> None:
     """Apply site writes (None deletes), history rows and request rows inside a transaction."""
     if writes:
@@ -40,17 +48,13 @@ def write_site(
         if deletes:
             conn.executemany("DELETE FROM site_objects WHERE installation = ? AND kind = ? AND key = ?", deletes)
         if upserts:
-            conn.executemany(_UPSERT + ", ref = excluded.ref", upserts)
+            _UPSERT_ROWS.run(conn, upserts)
         if kept:
-            conn.executemany(_UPSERT, kept)  # SQLite maintains an index whenever SET names its column
-    conn.executemany(
-        f"INSERT INTO site_history({', '.join(_HISTORY_COLUMNS)}) VALUES ({', '.join('?' * len(_HISTORY_COLUMNS))})",
-        history,
-    )
-    conn.executemany(
-        f"INSERT INTO site_requests({', '.join(REQUEST_COLUMNS)}) VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})",
-        requests,
-    )
+            _KEPT_REF_ROWS.run(conn, kept)
+    if history:
+        _HISTORY_ROWS.run(conn, history)
+    if requests:
+        _REQUEST_ROWS.run(conn, requests)
 
 
 class SiteStore:
