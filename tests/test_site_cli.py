@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 from conftest import forgeq, forgeq_json, write_app
@@ -27,6 +28,12 @@ def test_push_run_inspect_and_export_the_site(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "GET /rest/api/3/issue/DEMO-17 -> 200" in done.stdout
     assert "-> 429  Retry-After 1s  (jira-burst-based)" in done.stdout
+    # A burst limit is a token bucket: its busiest second may pass its rate without a refusal, and
+    # the summary says so rather than print "used/limit" as if the limit had been broken.
+    burst = next(line for line in done.stdout.splitlines() if "jira_burst PUT" in line)
+    assert re.search(r"jira_burst PUT \S+ \d+ in a second at the peak \(a token bucket refilled at 20 a second: .*\), \d+ calls refused$", burst), burst
+    quota = forgeq("inspect", "quota", "--manifest", manifest)
+    assert re.search(r"jira_burst PUT \S+: peak \d+ in a second \(a token bucket refilled at 20 a second", quota.stdout), quota.stdout
 
     refused = forgeq_json("inspect", "requests", "--status", "429", "--method", "put", "--manifest", manifest)
     assert refused["total"] == len(refused["requests"]) > 0

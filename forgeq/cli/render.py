@@ -468,11 +468,27 @@ def _limit_lines(limits: list[dict[str, Any]]) -> list[str]:
         refused = item.get("refused") or 0
         what = "push" if item["limit"] == "push limit" else "call"
         tail = f", {plural(refused, what)} refused" if refused else ""
+        if _bucket(item["metric"]):
+            lines.append(
+                f"{item['limit']} [{item['installation']}]: {item['metric']} {item['used']} in a second at the peak "
+                f"({_bucket_text(item['quota'])}){tail}"
+            )
+            continue
         lines.append(
             f"{item['limit']} [{item['installation']}]: {item['metric']} {item['used']}/{item['quota']} "
             f"per {window_text(item['window_seconds'])} at the peak{tail}"
         )
     return lines
+
+
+def _bucket(metric: str) -> bool:
+    """A product's burst limit (`jira_burst GET /rest/...`, platform/site/limits.py): a token bucket,
+    so one second may take more than its rate (a full bucket, then what refills) without a refusal."""
+    return "_burst " in metric
+
+
+def _bucket_text(rate: Any) -> str:
+    return f"a token bucket refilled at {rate} a second: after a quiet spell, a second takes more"
 
 
 def window_text(seconds: float) -> str:
@@ -732,9 +748,12 @@ def quota_table(report: dict[str, Any]) -> None:
     console.print()
     console.print("peak per metric:")
     for total in report["totals"]:
+        if _bucket(total["metric"]):
+            peak = f"peak {total['peak']} in a second ({_bucket_text(total['limit'])})"
+        else:
+            peak = f"peak {total['peak']}/{total['limit']} per {duration_text(total['window_seconds'])}"
         console.print(
-            f"  [{total['installation']}] {total['metric']}: peak {total['peak']}/{total['limit']} per {duration_text(total['window_seconds'])}, "
-            f"{plural(total['refused'], 'call')} refused over {plural(total['windows'], 'window')}",
+            f"  [{total['installation']}] {total['metric']}: {peak}, {plural(total['refused'], 'call')} refused over {plural(total['windows'], 'window')}",
             markup=False,
         )
 
