@@ -193,6 +193,61 @@ def test_create_transition_comment_property_and_delete(app: ForgeApp) -> None:
     assert [entry["action"] for entry in app.site.history(key)][-1] == "deleted"
 
 
+def test_bulk_create_makes_each_issue_or_says_which_element_failed_and_why(app: ForgeApp) -> None:
+    """POST issue/bulk, the import's endpoint: each element created or refused on its own (201 with
+    both lists), 400 when none was created, at most 50 a request."""
+    good = {"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"}, "summary": "Imported one", "labels": ["imported"]}}
+    with invocation(app):
+        status, answer = jira("POST", route("/rest/api/3/issue/bulk"), {"issueUpdates": [
+            good,
+            {"fields": {"project": {"key": "NOPE"}, "issuetype": {"name": "Task"}, "summary": "Lost"}},
+            {"fields": {**good["fields"], "summary": "Imported two"}, "update": {"labels": [{"add": "second"}]}},
+            {"fields": {**good["fields"], "labels": ["has space"]}},
+        ]})  # fmt: skip
+        none_status, none = jira("POST", route("/rest/api/2/issue/bulk"), {"issueUpdates": [{"fields": {}}]})
+        over_status, over = jira("POST", route("/rest/api/3/issue/bulk"), {"issueUpdates": [good] * 51})
+        shapeless_status, shapeless = jira("POST", route("/rest/api/3/issue/bulk"), {"issues": [good]})
+        got_status, got = jira("GET", route("/rest/api/3/issue/{}?fields=summary,labels", "DEMO-5"))
+    assert status == 201
+    assert [(issue["key"], issue["id"]) for issue in answer["issues"]] == [("DEMO-4", "10004"), ("DEMO-5", "10005")]
+    assert answer["issues"][0]["self"] == "https://site-1.atlassian.net/rest/api/3/issue/10004"
+    assert [error["failedElementNumber"] for error in answer["errors"]] == [1, 3]
+    first, second = answer["errors"]
+    assert first["status"] == 400 and first["elementErrors"]["errors"] == {"project": "Specify a valid project ID or key"}
+    assert second["elementErrors"]["errors"] == {"labels": "The label 'has space' contains spaces which is invalid."}
+    assert none_status == 400 and none["issues"] == [] and none["errors"][0]["failedElementNumber"] == 0
+    assert set(none["errors"][0]["elementErrors"]["errors"]) == {"project", "issuetype", "summary"}
+    assert over_status == 400 and "at most 50" in over["errorMessages"][0]
+    assert shapeless_status == 400 and "issueUpdates" in shapeless["errorMessages"][0]
+    assert got_status == 200 and got["fields"] == {"summary": "Imported two", "labels": ["imported", "second"]}
+    assert app.site.issue("DEMO-4")["fields"]["labels"] == ["imported"]
+    assert [entry["action"] for entry in app.site.history("DEMO-5")] == ["created"]
+    assert app.site.issue("DEMO-6") is None and app.site.issue("DEMO-7") is None  # the refused elements, and the over-long request
+
+
+def test_bulk_create_fires_an_event_for_each_issue_it_made(tmp_path: Path) -> None:
+    handler = """
+        from forgeq.api import api, route
+        seen = []
+
+        def handler(event, context):
+            seen.append(event["issue"]["key"])
+            if event["issue"]["key"] == "DEMO-1":
+                updates = [{"fields": {"project": {"key": "DEMO"}, "issuetype": {"id": "10002"}, "summary": f"copy {n}"}} for n in range(3)]
+                answer = api.as_app().request_jira(route("/rest/api/3/issue/bulk"), method="POST", json={"issueUpdates": updates})
+                assert answer.status == 201, answer.text()
+    """
+    manifest = write_app(tmp_path / "bulk", TRIGGER_MANIFEST.replace("avi:jira:updated:issue, ", ""), {"src/index.py": handler})
+    with ForgeApp(manifest, product_limits="none") as bulk_app:
+        bulk_app.push_product_event("issue-created", count=1)
+        bulk_app.run_until_idle()
+        created = [e for e in bulk_app.events(kind="product") if e.target == "avi:jira:created:issue"]
+        assert [e.body["issue"]["key"] for e in created] == ["DEMO-1", "DEMO-2", "DEMO-3", "DEMO-4"]
+        assert all(e.body.get("selfGenerated") for e in created[1:])
+        assert bulk_app.site.issue("DEMO-3")["fields"]["summary"] == "copy 1"
+        assert bulk_app.dropped() == []
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from forgeq.emulator.platform.site.service import Site
 
 MAX_SUMMARY = 255
+MAX_BULK_CREATE = 50  # issues one POST issue/bulk creates at most (Jira's REST reference)
 CHANGELOG_DEFAULT_RESULTS = 100
 
 # Fields an edit may set. Anything else is "not on the appropriate screen, or unknown", as Jira
@@ -62,6 +63,7 @@ class Jira(JiraComments, JiraSearch):
             route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}", self.edit_issue),
             route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}", self.delete_issue),
             route("POST", "/rest/api/{version}/issue", self.create_issue),
+            route("POST", "/rest/api/{version}/issue/bulk", self.create_issues),
             route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/assignee", self.assign),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.get_transitions),
             route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.transition),
@@ -146,7 +148,34 @@ class Jira(JiraComments, JiraSearch):
         return reply(200, self.issue_representation(call, key, doc, call.listed("fields") or ALL, call.listed("expand")))
 
     def create_issue(self, call: Call) -> Answer:
+        return reply(201, self._create(call, body_object(call)))
+
+    def create_issues(self, call: Call) -> Answer:
+        """POST issue/bulk: up to 50 issues, each created or refused on its own; 201 when any was
+        created, 400 when none was (both answer the created and the errors by element number)."""
         body = body_object(call)
+        updates = body.get("issueUpdates")
+        if not isinstance(updates, list):
+            raise jira_error(400, ["The request must hold issueUpdates: a list of issues to create, each {fields, update}."])
+        if len(updates) > MAX_BULK_CREATE:
+            raise jira_error(400, [f"The request holds {len(updates)} issues; one request creates at most {MAX_BULK_CREATE}."])
+        created: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for number, element in enumerate(updates):
+            call.commented = False  # per issue: a comment one element adds flags that issue alone
+            try:
+                if not isinstance(element, dict):
+                    raise jira_error(400, ["Each of issueUpdates must be an object with fields."])
+                created.append(self._create(call, element))
+            except Refused as refused:
+                found = refused.answer.get("value") or {}
+                element_errors = {"errorMessages": found.get("errorMessages", []), "errors": found.get("errors", {}), "status": refused.answer["status"]}
+                errors.append({"status": refused.answer["status"], "elementErrors": element_errors, "failedElementNumber": number})
+        call.objects += len(created)
+        return reply(201 if created or not updates else 400, {"issues": created, "errors": errors})
+
+    def _create(self, call: Call, body: dict[str, Any]) -> dict[str, Any]:
+        """Create one issue from a create request's body; its {id, key, self}. Raises Jira's 400."""
         fields = body.get("fields")
         if not isinstance(fields, dict):
             raise jira_error(400, [], {"project": "Specify a valid project ID or key", "issuetype": "Specify an issue type", "summary": "You must specify a summary of the issue."})
@@ -190,7 +219,7 @@ class Jira(JiraComments, JiraSearch):
         answer: dict[str, Any] = {"id": ref, "key": key, "self": f"{shapes.base_url(call.installation)}/rest/api/{call.version}/issue/{ref}"}
         if isinstance(body.get("transition"), dict):
             self._move(call, key, doc, body["transition"])
-        return reply(201, answer)
+        return answer
 
     def edit_issue(self, call: Call) -> Answer:
         key, doc = self._issue(call)
