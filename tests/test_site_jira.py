@@ -248,6 +248,41 @@ def test_bulk_create_fires_an_event_for_each_issue_it_made(tmp_path: Path) -> No
         assert bulk_app.dropped() == []
 
 
+def test_bulk_fetch_reads_issues_by_id_or_key_in_the_order_asked(app: ForgeApp) -> None:
+    with invocation(app):
+        status, answer = jira("POST", route("/rest/api/3/issue/bulkfetch"), {"issueIdsOrKeys": ["DEMO-3", "10001", "DEMO-99", "demo-3"], "fields": ["summary", "labels"]})
+        navigable_status, navigable = jira("POST", route("/rest/api/3/issue/bulkfetch"), {"issueIdsOrKeys": ["DEMO-2"]})
+        too_many, over = jira("POST", route("/rest/api/3/issue/bulkfetch"), {"issueIdsOrKeys": [f"DEMO-{n}" for n in range(101)]})
+        empty, _ = jira("POST", route("/rest/api/3/issue/bulkfetch"), {"issueIdsOrKeys": []})
+        single_status, single = jira("GET", route("/rest/api/3/issue/{}?fields=summary,labels", "DEMO-3"))
+    assert status == 200 and answer["issueErrors"] == []
+    assert [issue["key"] for issue in answer["issues"]] == ["DEMO-3", "DEMO-1"]  # the missing one left out, the repeat once
+    assert answer["issues"][0] == single and single_status == 200  # what GET issue answers for the same fields
+    assert navigable_status == 200 and "summary" in navigable["issues"][0]["fields"] and "comment" not in navigable["issues"][0]["fields"]
+    assert too_many == 400 and "at most 100" in over["errorMessages"][0]
+    assert empty == 400
+
+
+def test_the_field_list_names_system_and_jira_software_fields(app: ForgeApp) -> None:
+    with invocation(app):
+        status, fields = jira("GET", route("/rest/api/3/field"))
+        fields[0]["schema"]["type"] = "changed by the handler"
+        _, again = jira("GET", route("/rest/api/2/field"))
+        story_points = next(field["id"] for field in again if field["name"] == "Story point estimate")
+        edited, _ = jira("PUT", route("/rest/api/3/issue/DEMO-1"), {"fields": {story_points: 5}})
+        _, issue = jira("GET", route("/rest/api/3/issue/DEMO-1?fields={}", story_points))
+    assert status == 200
+    by_id = {field["id"]: field for field in again}
+    assert by_id["summary"] == {
+        "id": "summary", "key": "summary", "name": "Summary", "custom": False, "orderable": True, "navigable": True,
+        "searchable": True, "clauseNames": ["summary"], "schema": {"type": "string", "system": "summary"},
+    }  # fmt: skip
+    assert by_id["labels"]["schema"] == {"type": "array", "items": "string", "system": "labels"}
+    assert by_id["customfield_10020"]["name"] == "Sprint" and by_id["customfield_10020"]["clauseNames"] == ["cf[10020]", "Sprint"]
+    assert again[0]["schema"]["type"] != "changed by the handler"  # each answer owns its objects
+    assert (story_points, edited, issue["fields"]) == ("customfield_10016", 204, {"customfield_10016": 5})
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -28,6 +28,7 @@ from forgeq.emulator.platform.site.calls import (
     route,
 )
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
+from forgeq.emulator.platform.site.jira_fields import JiraFields
 from forgeq.emulator.platform.site.jira_search import JiraSearch
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import COMMENTED, ISSUE
@@ -54,7 +55,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch):
+class Jira(JiraComments, JiraSearch, JiraFields):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -64,6 +65,7 @@ class Jira(JiraComments, JiraSearch):
             route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}", self.delete_issue),
             route("POST", "/rest/api/{version}/issue", self.create_issue),
             route("POST", "/rest/api/{version}/issue/bulk", self.create_issues),
+            route("POST", "/rest/api/{version}/issue/bulkfetch", self.bulk_fetch),
             route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/assignee", self.assign),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.get_transitions),
             route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/transitions", self.transition),
@@ -83,6 +85,7 @@ class Jira(JiraComments, JiraSearch):
             route("GET", "/rest/api/{version}/search", self.removed_search),
             route("POST", "/rest/api/{version}/search", self.removed_search),
             route("GET", "/rest/api/{version}/myself", self.myself),
+            route("GET", "/rest/api/{version}/field", self.fields),
             route("GET", "/rest/api/{version}/user", self.get_user),
             route("GET", "/rest/api/{version}/user/search", self.search_users),
             route("GET", "/rest/api/{version}/project/search", self.search_projects),

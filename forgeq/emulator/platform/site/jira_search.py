@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 SEARCH_DEFAULT_RESULTS = 50
 SEARCH_MAX_RESULTS = 5000
+BULK_FETCH_MAX = 100  # issues one POST issue/bulkfetch reads at most (Jira's REST reference)
 REMOVED_SEARCH = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
     "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
@@ -102,6 +103,30 @@ class JiraSearch:
         if not answer["isLast"]:
             answer["nextPageToken"] = _token(start + size)
         return reply(200, answer)
+
+    def bulk_fetch(self, call: Call) -> Answer:
+        """POST issue/bulkfetch: up to 100 issues by id or key, in the order asked, each as GET issue
+        answers it (the navigable fields unless `fields` names others); the ones that do not exist
+        are left out, as Jira leaves out what it cannot find or show."""
+        body = body_object(call)
+        wanted = body.get("issueIdsOrKeys")
+        if not isinstance(wanted, list) or not wanted:
+            raise jira_error(400, ["issueIdsOrKeys must be a list of 1 to 100 issue ids or keys."])
+        if len(wanted) > BULK_FETCH_MAX:
+            raise jira_error(400, [f"The request names {len(wanted)} issues; one request fetches at most {BULK_FETCH_MAX}."])
+        fields = body.get("fields")
+        expand = body.get("expand")
+        names = [str(f) for f in fields] if isinstance(fields, list) and fields else ["*navigable"]
+        expanded = [str(e) for e in expand] if isinstance(expand, list) else str(expand or "").split(",")
+        issues, seen = [], set()
+        for item in wanted:
+            given = str(item)
+            key = self.data.key_of(call.installation, ISSUE, given) if given.isdigit() else given.upper()
+            doc = self.data.get(call.installation, ISSUE, key) if key and key not in seen else None
+            if doc is not None:  # an issue named twice (by key and by id) is answered once
+                seen.add(key)
+                issues.append(self.issue_representation(call, str(doc["key"]), doc, names, expanded))
+        return reply(200, {"expand": "schema,names", "issues": issues, "issueErrors": []})
 
     def count(self, call: Call) -> Answer:
         return reply(200, {"count": len(self._matching(call, body_object(call).get("jql")))})
