@@ -283,6 +283,28 @@ def test_the_field_list_names_system_and_jira_software_fields(app: ForgeApp) -> 
     assert (story_points, edited, issue["fields"]) == ("customfield_10016", 204, {"customfield_10016": 5})
 
 
+def test_issue_types_priorities_statuses_and_projects_are_listed_for_lookups_by_name(app: ForgeApp) -> None:
+    with invocation(app):
+        types_status, types = jira("GET", route("/rest/api/2/issuetype"))
+        project_types_status, project_types = jira("GET", route("/rest/api/3/issuetype/project?projectId={}", "10000"))
+        no_project, _ = jira("GET", route("/rest/api/3/issuetype/project?projectId={}", "99999"))
+        priorities_status, priorities = jira("GET", route("/rest/api/3/priority"))
+        statuses_status, statuses = jira("GET", route("/rest/api/3/status"))
+        projects_status, projects = jira("GET", route("/rest/api/3/project"))
+        projects[0]["key"] = "CHANGED"  # the handler's own copy
+        _, again = jira("GET", route("/rest/api/3/project"))
+        bug = next(t["id"] for t in types if t["name"] == "Bug")
+        created, made = jira("POST", route("/rest/api/3/issue"), {"fields": {"project": {"key": again[0]["key"]}, "issuetype": {"id": bug}, "summary": "By id"}})
+    assert types_status == 200 and [t["name"] for t in types] == ["Epic", "Story", "Task", "Sub-task", "Bug"]
+    assert types[0]["self"] == "https://site-1.atlassian.net/rest/api/2/issuetype/10000" and types[3]["subtask"] is True
+    assert project_types_status == 200 and project_types == [{**t, "self": t["self"].replace("/api/2/", "/api/3/")} for t in types]
+    assert no_project == 404
+    assert priorities_status == 200 and [p["name"] for p in priorities] == ["Highest", "High", "Medium", "Low", "Lowest"]
+    assert statuses_status == 200 and [(s["name"], s["statusCategory"]["key"]) for s in statuses] == [("To Do", "new"), ("In Progress", "indeterminate"), ("Done", "done")]
+    assert projects_status == 200 and [p["key"] for p in again] == ["DEMO"]
+    assert created == 201 and app.site.issue(made["key"])["fields"]["issuetype"]["name"] == "Bug"
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -49,7 +49,7 @@ def test_stub_times_sequences_bodies_and_outages(app: ForgeApp) -> None:
 
 def test_endpoints_the_site_does_not_serve_say_how_to_stub_them(app: ForgeApp) -> None:
     with invocation(app) as current:
-        unserved = api.as_app().request_jira(route("/rest/api/3/field"))
+        unserved = api.as_app().request_jira(route("/rest/api/3/dashboard"))
         graph = api.as_app().request_graph("query { me { user { name } } }")
         app.site.stub("POST", "/graphql", body_contains="me", body={"data": {"me": {"user": {"name": "Riley"}}}})
         stubbed_graph = api.as_app().request_graph("query { me { user { name } } }")
@@ -59,7 +59,7 @@ def test_endpoints_the_site_does_not_serve_say_how_to_stub_them(app: ForgeApp) -
     assert stubbed_graph.json() == {"data": {"me": {"user": {"name": "Riley"}}}}
     assert wrong_method.status == 405
     notes = "\n".join(current.notes)
-    assert "does not serve GET /rest/api/3/field" in notes and "forge_app.site.stub('GET', '/rest/api/3/field', body=...)" in notes
+    assert "does not serve GET /rest/api/3/dashboard" in notes and "forge_app.site.stub('GET', '/rest/api/3/dashboard', body=...)" in notes
     assert "- {method: POST, path: /graphql, status: 200, body: ...}" in notes
 
 

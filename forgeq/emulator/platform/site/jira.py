@@ -27,8 +27,8 @@ from forgeq.emulator.platform.site.calls import (
     reply,
     route,
 )
+from forgeq.emulator.platform.site.jira_catalogues import JiraCatalogues
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
-from forgeq.emulator.platform.site.jira_fields import JiraFields
 from forgeq.emulator.platform.site.jira_search import JiraSearch
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import COMMENTED, ISSUE
@@ -55,7 +55,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch, JiraFields):
+class Jira(JiraComments, JiraSearch, JiraCatalogues):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -86,6 +86,11 @@ class Jira(JiraComments, JiraSearch, JiraFields):
             route("POST", "/rest/api/{version}/search", self.removed_search),
             route("GET", "/rest/api/{version}/myself", self.myself),
             route("GET", "/rest/api/{version}/field", self.fields),
+            route("GET", "/rest/api/{version}/issuetype", self.issue_types),
+            route("GET", "/rest/api/{version}/issuetype/project", self.project_issue_types),
+            route("GET", "/rest/api/{version}/priority", self.priorities),
+            route("GET", "/rest/api/{version}/status", self.statuses),
+            route("GET", "/rest/api/{version}/project", self.all_projects),
             route("GET", "/rest/api/{version}/user", self.get_user),
             route("GET", "/rest/api/{version}/user/search", self.search_users),
             route("GET", "/rest/api/{version}/project/search", self.search_projects),

@@ -1,6 +1,7 @@
-"""The fake Jira's fields: GET /rest/api/{2,3}/field, what apps read to find a field's id by its name.
+"""The fake Jira's catalogues: its fields, issue types, priorities, statuses and projects, which apps
+read to find an id by its name.
 
-The system fields an issue's representation holds (shapes.issue_fields), and the custom fields a
+Fields (GET /field): the system fields an issue's representation holds (shapes.issue_fields), and the custom fields a
 new Jira Cloud site with Jira Software has, under the ids such a site usually gives them (Story
 point estimate is customfield_10016, Sprint customfield_10020, ...): an app that looks a field up
 by name finds it, and writes it as any `customfield_N` (jira.py's edits take every one). A site's
@@ -10,10 +11,15 @@ own custom fields are a stub away (docs/product-site.md).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.app.replies import Answer
-from forgeq.emulator.platform.site.calls import Call, reply
+from forgeq.emulator.platform.site import shapes
+from forgeq.emulator.platform.site.calls import Call, jira_error, reply
+
+if TYPE_CHECKING:
+    from forgeq.emulator.platform.site.data import SiteData
+    from forgeq.emulator.platform.site.service import Site
 
 # id: (name, schema type, items type or None); every one navigable, orderable and searchable
 # unless listed in _NOT_ORDERABLE (Jira's own flags for them).
@@ -84,7 +90,57 @@ def catalogue() -> tuple[dict[str, Any], ...]:
     return tuple(found)
 
 
-class JiraFields:
+class JiraCatalogues:
+    """A mixin of `Jira` (jira.py), which provides the projects."""
+
+    site: Site
+    data: SiteData
+
+    def projects(self, installation: str) -> dict[str, dict[str, Any]]:  # provided by JiraSearch
+        raise NotImplementedError
+
     def fields(self, call: Call) -> Answer:
         """GET /field: every field, system and custom."""
         return reply(200, [{**field, "clauseNames": list(field["clauseNames"]), "schema": dict(field["schema"])} for field in catalogue()])
+
+    def issue_types(self, call: Call) -> Answer:
+        """GET /issuetype: the site's issue types (every project has them all)."""
+        return reply(200, [self._issue_type(call, type_id) for type_id in shapes.ISSUE_TYPES])
+
+    def project_issue_types(self, call: Call) -> Answer:
+        """GET /issuetype/project?projectId=: a project's issue types."""
+        wanted = call.first("projectId")
+        if not wanted or not any(str(project.get("id")) == wanted for project in self.projects(call.installation).values()):
+            raise jira_error(404, [f"No project could be found with id '{wanted}'."] if wanted else ["The projectId query parameter is required."])
+        return reply(200, [self._issue_type(call, type_id) for type_id in shapes.ISSUE_TYPES])
+
+    @staticmethod
+    def _issue_type(call: Call, type_id: str) -> dict[str, Any]:
+        shaped = shapes.issue_type(type_id, call.installation)
+        shaped["self"] = shaped["self"].replace("/rest/api/3/", f"/rest/api/{call.version}/")
+        return {**shaped, "untranslatedName": shaped["name"]}
+
+    def priorities(self, call: Call) -> Answer:
+        """GET /priority: the five default priorities, Highest first."""
+        found = []
+        for priority_id in shapes.PRIORITIES:
+            shaped = shapes.priority(priority_id, call.installation)
+            found.append({**shaped, "self": shaped["self"].replace("/rest/api/3/", f"/rest/api/{call.version}/"), "statusColor": _PRIORITY_COLOURS[priority_id], "description": ""})
+        return reply(200, found)
+
+    def statuses(self, call: Call) -> Answer:
+        """GET /status: the workflow's statuses (To Do, In Progress, Done)."""
+        found = []
+        for status_id in shapes.STATUSES:
+            shaped = shapes.status(status_id, call.installation)
+            found.append({**shaped, "self": shaped["self"].replace("/rest/api/3/", f"/rest/api/{call.version}/"), "untranslatedName": shaped["name"]})
+        return reply(200, found)
+
+    def all_projects(self, call: Call) -> Answer:
+        """GET /project: every project, unpaged (Jira deprecated it for /project/search, which pages)."""
+        found = [shapes.fresh(project) for project in self.projects(call.installation).values()]
+        call.objects += len(found)
+        return reply(200, found)
+
+
+_PRIORITY_COLOURS = {"1": "#d04437", "2": "#f15C75", "3": "#f79232", "4": "#707070", "5": "#999999"}
