@@ -305,6 +305,47 @@ def test_issue_types_priorities_statuses_and_projects_are_listed_for_lookups_by_
     assert created == 201 and app.site.issue(made["key"])["fields"]["issuetype"]["name"] == "Bug"
 
 
+def test_issue_links_read_from_both_ends_and_go_away_with_their_issue(app: ForgeApp) -> None:
+    adf = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "linked"}]}]}
+    with invocation(app):
+        types_status, types = jira("GET", route("/rest/api/3/issueLinkType"))
+        made, nothing = jira("POST", route("/rest/api/3/issueLink"), {"type": {"name": "Blocks"}, "outwardIssue": {"key": "DEMO-1"}, "inwardIssue": {"id": "10002"}, "comment": {"body": adf}})
+        again, _ = jira("POST", route("/rest/api/3/issueLink"), {"type": {"id": "10000"}, "outwardIssue": {"key": "DEMO-1"}, "inwardIssue": {"key": "DEMO-2"}})
+        related, _ = jira("POST", route("/rest/api/2/issueLink"), {"type": {"name": "Relates"}, "outwardIssue": {"key": "DEMO-3"}, "inwardIssue": {"key": "DEMO-1"}})
+        unknown_type, unknown = jira("POST", route("/rest/api/3/issueLink"), {"type": {"name": "Causes"}, "outwardIssue": {"key": "DEMO-1"}, "inwardIssue": {"key": "DEMO-2"}})
+        missing_issue, missing = jira("POST", route("/rest/api/3/issueLink"), {"type": {"name": "Blocks"}, "outwardIssue": {"key": "DEMO-1"}, "inwardIssue": {"key": "DEMO-99"}})
+        _, one = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=issuelinks,comment"))
+        _, two = jira("GET", route("/rest/api/3/issue/DEMO-2?fields=issuelinks"))
+        link_id = one["fields"]["issuelinks"][0]["id"]
+        got_status, got = jira("GET", route("/rest/api/3/issueLink/{}", link_id))
+        removed, _ = jira("DELETE", route("/rest/api/3/issueLink/{}", link_id))
+        gone, _ = jira("GET", route("/rest/api/3/issueLink/{}", link_id))
+        _, two_after = jira("GET", route("/rest/api/3/issue/DEMO-2?fields=issuelinks"))
+        jira("DELETE", route("/rest/api/3/issue/DEMO-3"))
+        _, one_after = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=issuelinks"))
+        jira("POST", route("/rest/api/3/issueLink"), {"type": {"name": "Duplicate"}, "outwardIssue": {"key": "DEMO-1"}, "inwardIssue": {"key": "DEMO-2"}})
+    assert [(link["type"]["name"], link["inwardIssue"]["key"]) for link in app.site.issue("DEMO-2")["fields"]["issuelinks"]] == [("Duplicate", "DEMO-1")]  # the committed view, widened too
+    assert types_status == 200 and [(t["name"], t["inward"], t["outward"]) for t in types["issueLinkTypes"]][0] == ("Blocks", "is blocked by", "blocks")
+    assert (made, nothing, again, related) == (201, None, 201, 201)
+    assert (unknown_type, unknown["errorMessages"]) == (404, ["No issue link type with name 'Causes' found."])
+    assert (missing_issue, missing["errorMessages"]) == (404, ["Issue Does Not Exist"])
+    blocks, relates = one["fields"]["issuelinks"]  # the duplicate request made no second link
+    assert blocks["type"]["name"] == "Blocks" and blocks["outwardIssue"]["key"] == "DEMO-2" and "inwardIssue" not in blocks
+    assert blocks["outwardIssue"]["fields"]["summary"] == "Sample issue 2" and blocks["outwardIssue"]["fields"]["status"]["name"] == "To Do"
+    assert blocks["self"] == f"https://site-1.atlassian.net/rest/api/3/issueLink/{link_id}"
+    assert relates["inwardIssue"]["key"] == "DEMO-3"
+    assert one["fields"]["comment"]["total"] == 1  # the link's comment, on the outward issue
+    assert [(link["type"]["inward"], link["inwardIssue"]["key"]) for link in two["fields"]["issuelinks"]] == [("is blocked by", "DEMO-1")]
+    assert got_status == 200 and (got["outwardIssue"]["key"], got["inwardIssue"]["key"], got["type"]["id"]) == ("DEMO-1", "DEMO-2", "10000")
+    assert (removed, gone) == (204, 404)
+    assert two_after["fields"]["issuelinks"] == []
+    assert one_after["fields"]["issuelinks"] == []  # DEMO-3, at the Relates link's other end, was deleted
+    links = [item for entry in app.site.history("DEMO-2") for item in entry.get("items", ()) if item["field"] == "Link"]
+    assert [(item["toString"], item["fromString"]) for item in links] == [
+        ("This issue is blocked by DEMO-1", None), (None, "This issue is blocked by DEMO-1"), ("This issue is duplicated by DEMO-1", None),
+    ]  # fmt: skip
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator.platform.site import shapes
 from forgeq.emulator.platform.site.confluence import CONTENT_PROPERTY
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY
+from forgeq.emulator.platform.site.jira_links import shown_links
 from forgeq.emulator.platform.site.jira_search import DEFAULT_PROJECT
 from forgeq.emulator.platform.site.stubs import Stub, make_stub
 from forgeq.emulator.products import seeds
@@ -75,6 +76,8 @@ def issue_view(store: Store, installation: str, key: str, app_account_id: str | 
         "key": key,
         "fields": shapes.issue_fields(installation, doc, names, comments, "3", _project(store, installation, doc)),
     }
+    if issue["fields"].get("issuelinks"):  # the slim entries the issue keeps of its links
+        issue["fields"]["issuelinks"] = shown_links(issue["fields"]["issuelinks"], installation, "3", lambda other: _stored(store, installation, other))
     properties = {json.loads(r.doc)["key"]: json.loads(r.doc)["value"] for _, r in store.site_scan(installation, ISSUE_PROPERTY, f"{key}/")}
     return {
         "installation": installation,
@@ -84,6 +87,11 @@ def issue_view(store: Store, installation: str, key: str, app_account_id: str | 
         "properties": properties,
         "history": history(store, installation, seeds.ISSUE, key, names),
     }
+
+
+def _stored(store: Store, installation: str, key: str) -> dict[str, Any] | None:
+    row = store.site_get(installation, seeds.ISSUE, key)
+    return None if row is None else dict(json.loads(row.doc))
 
 
 def _project(store: Store, installation: str, doc: dict[str, Any]) -> dict[str, Any] | None:

@@ -29,6 +29,7 @@ from forgeq.emulator.platform.site.calls import (
 )
 from forgeq.emulator.platform.site.jira_catalogues import JiraCatalogues
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
+from forgeq.emulator.platform.site.jira_links import JiraLinks
 from forgeq.emulator.platform.site.jira_search import JiraSearch
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import COMMENTED, ISSUE
@@ -55,7 +56,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch, JiraCatalogues):
+class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -91,6 +92,11 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues):
             route("GET", "/rest/api/{version}/priority", self.priorities),
             route("GET", "/rest/api/{version}/status", self.statuses),
             route("GET", "/rest/api/{version}/project", self.all_projects),
+            route("GET", "/rest/api/{version}/issueLinkType", self.link_types),
+            route("GET", "/rest/api/{version}/issueLinkType/{issueLinkTypeId}", self.link_type),
+            route("POST", "/rest/api/{version}/issueLink", self.create_link),
+            route("GET", "/rest/api/{version}/issueLink/{linkId}", self.get_link),
+            route("DELETE", "/rest/api/{version}/issueLink/{linkId}", self.delete_link),
             route("GET", "/rest/api/{version}/user", self.get_user),
             route("GET", "/rest/api/{version}/user/search", self.search_users),
             route("GET", "/rest/api/{version}/project/search", self.search_projects),
@@ -121,6 +127,8 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues):
         project = self.site.project(installation, ((doc.get("fields") or {}).get("project") or {}).get("key"))
         only = None if wanted is ALL or any(name[:1] in "*-" for name in wanted) else frozenset(wanted)
         fields = shapes.issue_fields(installation, doc, self.site.users_of(installation), comments, version, project, only)
+        if fields.get("issuelinks"):  # the slim entries an issue keeps of its links (jira_links.py)
+            fields["issuelinks"] = self.links_shown(call, fields["issuelinks"])
         shaped: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": doc.get("id"),
