@@ -10,7 +10,7 @@ import pytest
 from conftest import write_app
 from test_site_jira import invocation
 
-from forgeq.api import api, route
+from forgeq.api import api, assume_trusted_route, route
 from forgeq.testing import ForgeApp
 
 MANIFEST = """
@@ -72,3 +72,26 @@ def test_pages_v2_and_v1_with_versions_and_properties(app: ForgeApp) -> None:
     assert fired == ["avi:confluence:created:page", "avi:confluence:updated:page"]
     points = [row for row in app.quota() if row["metric"] == "confluence_points"]
     assert points and points[0]["installation"] == "*" and points[0]["quota"] == 1000
+
+
+def test_spaces_and_page_listings_find_pages_by_space_and_title(app: ForgeApp) -> None:
+    with invocation(app):
+        for n in range(3):
+            confluence("POST", route("/wiki/api/v2/pages"), {"spaceId": "827392002", "title": f"Report {n}", "body": {"representation": "storage", "value": "<p>r</p>"}})
+        spaces_status, spaces = confluence("GET", route("/wiki/api/v2/spaces?keys={}", "DEMO"))
+        none_status, none = confluence("GET", route("/wiki/api/v2/spaces?keys={}", "NOPE"))
+        space_status, space = confluence("GET", route("/wiki/api/v2/spaces/{}", "827392002"))
+        missing_space, _ = confluence("GET", route("/wiki/api/v2/spaces/{}", "1"))
+        v1_status, v1 = confluence("GET", route("/wiki/rest/api/space/{}", "DEMO"))
+        titled_status, titled = confluence("GET", route("/wiki/api/v2/pages?space-id={}&title={}", "827392002", "Report 1"))
+        first_status, first = confluence("GET", route("/wiki/api/v2/spaces/{}/pages?limit=2", "827392002"))
+        following = first["_links"]["next"]  # type: ignore[index]
+        second_status, second = confluence("GET", assume_trusted_route(following))  # as an app follows _links.next
+    assert spaces_status == 200 and [s["key"] for s in spaces["results"]] == ["DEMO"] and spaces["results"][0]["id"] == "827392002"  # type: ignore[index]
+    assert none_status == 200 and none["results"] == []  # type: ignore[index]
+    assert space_status == 200 and space["name"] == "Space DEMO" and missing_space == 404  # type: ignore[index]
+    assert v1_status == 200 and v1["key"] == "DEMO"  # type: ignore[index]
+    assert titled_status == 200 and [p["title"] for p in titled["results"]] == ["Report 1"]  # type: ignore[index]
+    assert first_status == 200 and [p["title"] for p in first["results"]] == ["Sample page 1", "Report 0"]  # type: ignore[index]
+    assert following.startswith("/wiki/api/v2/spaces/827392002/pages?") and "cursor=2" in following
+    assert second_status == 200 and [p["title"] for p in second["results"]] == ["Report 1", "Report 2"] and "next" not in second["_links"]  # type: ignore[index]

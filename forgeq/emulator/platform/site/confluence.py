@@ -9,6 +9,7 @@ subscribes (service.py). docs/product-site.md lists what is served.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 CONTENT_PROPERTY = "content-property"
 PROPERTY_ID_BASE = 60000
+LIST_DEFAULT, LIST_MAX = 25, 250  # a v2 listing's page: its default and largest `limit`
 DEFAULT_SPACE: dict[str, Any] = {"id": 827392002, "key": payloads.DEFAULT_PROJECT_KEY, "name": f"Space {payloads.DEFAULT_PROJECT_KEY}", "type": "global", "status": "current"}
 
 
@@ -39,6 +41,7 @@ class Confluence:
         self.site = site
         self.data = site.data
         self.routes: list[Route] = [
+            route("GET", "/wiki/api/v2/pages", self.list_pages_v2),
             route("GET", "/wiki/api/v2/pages/{id}", self.get_page_v2),
             route("PUT", "/wiki/api/v2/pages/{id}", self.update_page_v2),
             route("POST", "/wiki/api/v2/pages", self.create_page_v2),
@@ -47,6 +50,10 @@ class Confluence:
             route("GET", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.get_property_v2),
             route("PUT", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.update_property_v2),
             route("DELETE", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.delete_property_v2),
+            route("GET", "/wiki/api/v2/spaces", self.spaces_v2),
+            route("GET", "/wiki/api/v2/spaces/{id}", self.get_space_v2),
+            route("GET", "/wiki/api/v2/spaces/{id}/pages", self.space_pages_v2),
+            route("GET", "/wiki/rest/api/space/{spaceKey}", self.get_space_v1),
             route("GET", "/wiki/rest/api/content/{id}", self.get_content),
             route("PUT", "/wiki/rest/api/content/{id}", self.update_content),
             route("POST", "/wiki/rest/api/content", self.create_content),
@@ -104,6 +111,77 @@ class Confluence:
             shaped["body"] = {body_format: {"representation": body_format, "value": stored.get("value", "")}}
         call.objects += 1
         return shaped
+
+    def list_pages_v2(self, call: Call) -> Answer:
+        """GET /pages: the site's pages, by `space-id`, `title` and `status` (current by default),
+        in id order, `limit` a page (25 by default, at most 250)."""
+        spaces = set(call.listed("space-id"))
+        title, statuses = call.first("title"), set(call.listed("status")) or {"current"}
+        found = [
+            doc for _, doc in self.data.scan(call.installation, PAGE)
+            if (not spaces or str((doc.get("space") or {}).get("id")) in spaces)
+            and (title is None or doc.get("title") == title)
+            and doc.get("status", "current") in statuses
+        ]  # fmt: skip
+        return self._page_list(call, found)
+
+    def space_pages_v2(self, call: Call) -> Answer:
+        space = self._space(call.installation, space_id=call.params["id"])
+        if space is None:
+            raise v2_error(404, "Not Found")
+        found = [doc for _, doc in self.data.scan(call.installation, PAGE) if str((doc.get("space") or {}).get("id")) == str(space.get("id"))]
+        return self._page_list(call, [doc for doc in found if doc.get("status", "current") in (set(call.listed("status")) or {"current"})])
+
+    def _page_list(self, call: Call, docs: list[dict[str, Any]]) -> Answer:
+        """One page of a v2 listing, in id order; `_links.next` (with its `cursor`) while more are left."""
+        limit = call.first("limit")
+        size = min(int(limit), LIST_MAX) if limit and limit.isdigit() and int(limit) > 0 else LIST_DEFAULT
+        cursor = call.first("cursor")
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        if cursor and not cursor.isdigit():
+            raise v2_error(400, "The cursor is not valid.")
+        docs = sorted(docs, key=lambda doc: int(doc["id"]) if str(doc.get("id")).isdigit() else 0)
+        links: dict[str, str] = {"base": f"{shapes.base_url(call.installation)}/wiki"}
+        if start + size < len(docs):
+            kept = [(name, value) for name, values in call.query.items() if name != "cursor" for value in values]
+            links["next"] = f"{call.path}?{urlencode([*kept, ('cursor', start + size)])}"
+        return reply(200, {"results": [self.page_v2(call, doc, call.first("body-format")) for doc in docs[start : start + size]], "_links": links})
+
+    # -- spaces -------------------------------------------------------------------------------------
+
+    def _spaces(self, installation: str) -> list[dict[str, Any]]:
+        return [DEFAULT_SPACE, *(space for key, space in self.data.scan(installation, SPACE) if key != DEFAULT_SPACE["key"])]
+
+    def space_v2(self, call: Call, space: dict[str, Any]) -> dict[str, Any]:
+        call.objects += 1
+        return {
+            "id": str(space.get("id")), "key": space.get("key"), "name": space.get("name"), "type": space.get("type", "global"),
+            "status": space.get("status", "current"), "authorId": None, "createdAt": None, "homepageId": None, "description": None,
+            "icon": None, "_links": {"webui": f"/spaces/{space.get('key')}"},
+        }  # fmt: skip
+
+    def spaces_v2(self, call: Call) -> Answer:
+        """GET /spaces: every space, or those `keys` and `ids` name."""
+        keys, ids = set(call.listed("keys")), set(call.listed("ids"))
+        found = [s for s in self._spaces(call.installation) if (not keys or s.get("key") in keys) and (not ids or str(s.get("id")) in ids)]
+        return reply(200, {"results": [self.space_v2(call, space) for space in found], "_links": {"base": f"{shapes.base_url(call.installation)}/wiki"}})
+
+    def get_space_v2(self, call: Call) -> Answer:
+        space = self._space(call.installation, space_id=call.params["id"])
+        if space is None:
+            raise v2_error(404, "Not Found")
+        return reply(200, self.space_v2(call, space))
+
+    def get_space_v1(self, call: Call) -> Answer:
+        space = self._space(call.installation, key=call.params["spaceKey"])
+        if space is None:
+            raise v1_error(404, f"No space with key : {call.params['spaceKey']}")
+        call.objects += 1
+        return reply(200, {
+            "id": space.get("id"), "key": space.get("key"), "name": space.get("name"), "type": space.get("type", "global"),
+            "status": space.get("status", "current"),
+            "_links": {"webui": f"/spaces/{space.get('key')}", "self": f"{shapes.base_url(call.installation)}/wiki/rest/api/space/{space.get('key')}"},
+        })  # fmt: skip
 
     def get_page_v2(self, call: Call) -> Answer:
         return reply(200, self.page_v2(call, self._page(call), call.first("body-format")))
