@@ -1,25 +1,21 @@
 """The fake Jira's catalogues: its fields, issue types, priorities, statuses and projects, which apps
 read to find an id by its name.
 
-Fields (GET /field): the system fields an issue's representation holds (shapes.issue_fields), and the custom fields a
-new Jira Cloud site with Jira Software has, under the ids such a site usually gives them (Story
-point estimate is customfield_10016, Sprint customfield_10020, ...): an app that looks a field up
-by name finds it, and writes it as any `customfield_N` (jira.py's edits take every one). A site's
-own custom fields are a stub away (docs/product-site.md).
+Fields (GET /field): the system fields an issue's representation holds (shapes.issue_fields), and
+the custom fields a new Jira Cloud site with Jira Software has, under the ids such a site usually
+gives them (Story point estimate is customfield_10016, Sprint customfield_10020, ...): an app that
+looks a field up by name finds it, and writes it as any `customfield_N` (jira.py's edits take every
+one). A site's own custom fields are a stub away (docs/product-site.md).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
 from forgeq.emulator.platform.site.calls import Call, jira_error, reply
-
-if TYPE_CHECKING:
-    from forgeq.emulator.platform.site.data import SiteData
-    from forgeq.emulator.platform.site.service import Site
 
 # id: (name, schema type, items type or None); every one navigable, orderable and searchable
 # unless listed in _NOT_ORDERABLE (Jira's own flags for them).
@@ -92,9 +88,6 @@ def catalogue() -> tuple[dict[str, Any], ...]:
 
 class JiraCatalogues:
     """A mixin of `Jira` (jira.py), which provides the projects."""
-
-    site: Site
-    data: SiteData
 
     def projects(self, installation: str) -> dict[str, dict[str, Any]]:  # provided by JiraSearch
         raise NotImplementedError
