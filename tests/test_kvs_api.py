@@ -504,3 +504,29 @@ def test_an_entity_the_manifest_does_not_declare_fails_as_forge_fails_it(engine:
         result = kvs.batch_set([{"key": "k", "value": {"a": 1}, "entityName": "employee"}])
         assert result.failed_keys[0]["error"]["code"] == "INVALID_ENTITY_TYPE"
         assert result.failed_keys[0]["entityName"] == "employee"
+
+
+def test_the_workers_get_answers_the_stored_text_as_the_parsed_value_would_be_written(engine: Any) -> None:
+    """platform/api.py answers a JavaScript kvs.get with the stored text itself: the same body as
+    writing the parsed value again, whatever the value (a lone surrogate, escaped, included); a
+    missing or bad key answers as before."""
+    from forgeq.emulator.app.replies import respond
+    from forgeq.jsontext import parse
+
+    values = [{"issueKey": "DEMO-1", "labels": []}, "text", 0.5, 10**21, [1, None, True], {"é": "ünï"}, "lone \ud800 half", None, {"n": -0.0}]
+    with inside(engine) as invocation:
+        for number, value in enumerate(values):
+            if value is not None:
+                kvs.set(f"k{number}", value)
+        engine.flush()
+        for number, value in enumerate(values):
+            key = f"k{number}"
+            got = invocation.platform_request({"target": {"type": "kvs"}, "path": "/api/v1/get", "method": "POST", "body": json.dumps({"key": key})})
+            if value is None:
+                assert got["status"] == 404 and json.loads(got["body"])["code"] == "KEY_NOT_FOUND"
+                continue
+            stored = engine.store.kv_get("site-1", 0, key).value
+            assert got == respond(200, {"key": key, "value": parse(stored)}), value
+        bad = invocation.platform_request({"target": {"type": "kvs"}, "path": "/api/v1/get", "method": "POST", "body": json.dumps({"key": ""})})
+        refused = code_of(lambda: kvs.get(""))
+    assert (bad["status"], json.loads(bad["body"])["code"]) == (refused[1], refused[0])  # what the Python SDK's get is refused with

@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from forgeq import runtime
@@ -134,17 +135,8 @@ class Invocation:
     def app_context(self, module_key: str) -> dict[str, Any]:
         """What `getAppContext()` of @forge/api reads from `__forge_runtime__.appContext`."""
         engine = self.engine
-        # getAppContext() builds ARIs from the ids and refuses any that is not a UUID: an id the
-        # manifest does not give as one, and the environment and installation ids, are derived.
-        app_id = app_uuid(engine.manifest.app_id)
         return {
-            "appId": app_id,
-            "appVersion": "forgeq",
-            "environmentId": environment_id(app_id),
-            "environmentType": "DEVELOPMENT",
-            "installationId": derived_uuid("installation", app_id, self.installation),
-            "installation": {"id": self.installation},
-            "installContext": f"ari:cloud:jira::site/{self.installation}",
+            **_installation_context(engine.manifest.app_id, self.installation),
             "invocationId": derived_uuid("invocation", engine.settings.seed, self.call or self.event, self.attempt),
             "moduleKey": self.module or module_key,
         }
@@ -166,6 +158,24 @@ class Invocation:
             return self.engine.site.serve(self, target, path, method, body, value=True)
         except Exception as error:  # noqa: BLE001 - a bug in forgeq: the handler sees a 500, as through platform_request
             return _internal_error(error)
+
+
+@lru_cache(maxsize=256)
+def _installation_context(manifest_app_id: str, installation: str) -> dict[str, Any]:
+    """The part of an app context that is the same for every invocation of an installation (never
+    changed: app_context copies it). getAppContext() builds ARIs from the ids and refuses any that
+    is not a UUID: an id the manifest does not give as one, and the environment and installation
+    ids, are derived."""
+    app_id = app_uuid(manifest_app_id)
+    return {
+        "appId": app_id,
+        "appVersion": "forgeq",
+        "environmentId": environment_id(app_id),
+        "environmentType": "DEVELOPMENT",
+        "installationId": derived_uuid("installation", app_id, installation),
+        "installation": {"id": installation},
+        "installContext": f"ari:cloud:jira::site/{installation}",
+    }
 
 
 def _internal_error(error: Exception) -> dict[str, Any]:

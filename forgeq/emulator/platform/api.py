@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator import limits
 from forgeq.emulator.app.replies import Answer, respond
-from forgeq.jsontext import depth
+from forgeq.jsontext import depth, parse, stringify
 from forgeq.jsvalues import shown
 from forgeq.kvs.entity import entity_space
 from forgeq.runtime import PLAIN, SECRET, PlatformRefusal, Space
@@ -185,6 +185,13 @@ def _kvs(invocation: Invocation, path: str, body: Any) -> Answer:
         if operation == "query" and type(space) is str:
             page = session.entity_query(request)
             return respond(200, _page(page))
+        if operation == "get" and space == PLAIN and request.get("options") is None:
+            text = session.get_text(request.get("key"))
+            if text is None:
+                return respond(404, {"code": "KEY_NOT_FOUND", "message": "The key does not exist."})
+            if text.isascii():  # forgeq's own compact JSON: {key, value} as respond would write it
+                return respond(200, f'{{"key":{stringify(request["key"])},"value":{text}}}')
+            return respond(200, {"key": request.get("key"), "value": parse(text)})  # stringify escapes a lone surrogate
         if operation == "get":
             options = request.get("options")
             value = session.get(request.get("key"), options, space=space)

@@ -528,6 +528,19 @@ class StorageSession:
 
         return self._call(path, work)
 
+    def get_text(self, key: Any) -> str | None:
+        """get(key) of the plain store with no options, as the value's stored JSON text: what the
+        worker's answer carries, without parsing it to write it again."""
+
+        def work() -> str | None:
+            check_key(key)
+            row = self.engine.storage.read(self.installation, PLAIN, key, self.invocation.now())
+            self.charge("read", quotas.READ, len(row.value.encode()) if row else 0, "get")
+            return None if row is None else row.value
+
+        text: str | None = self._call("get", work)
+        return text
+
     def set(self, key: Any, value: Any, options: Any = None, space: Space = PLAIN) -> Any:
         return self.set_encoded(key, value, encode(value), options, space)  # a cycle throws in the app, before any request
 
