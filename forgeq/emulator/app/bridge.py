@@ -48,6 +48,7 @@ from forgeq.emulator.app.handlers import user_variables
 from forgeq.emulator.app.node import NodeProblem, NodeRuntime, check
 from forgeq.emulator.app.replies import no_invocation
 from forgeq.emulator.errors import HandlerLoadError
+from forgeq.jsontext import parse
 
 if TYPE_CHECKING:
     from forgeq.emulator.app.manifest import Function, Manifest
@@ -161,7 +162,7 @@ class Worker:
         self._send(message)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            answer = json.loads(self._next(deadline))
+            answer = parse(self._next(deadline).decode())  # JSON.stringify's UTF-8 line: json's scanner alone reads it
             if answer.get("t") == "call":
                 self._send({"t": "reply", "id": answer["id"], **serve(answer)})
             elif answer.get("t") == "late":

@@ -56,7 +56,7 @@ def answer(invocation: Invocation, call: dict[str, Any]) -> Answer:
     if kind == "fpp" and not queue_call and path.startswith("/graphql"):
         return _webtrigger_url(invocation, call) or invocation.engine.site.answer(invocation, call)
     try:
-        body = json.loads(call["body"]) if call.get("body") else None
+        body = parse(call["body"]) if call.get("body") else None
     except (TypeError, ValueError):
         return respond(400, {"code": "INVALID_REQUEST", "message": f"forgeq: the body of {path} is not JSON"})
     except RecursionError:  # deeper than Python's json reads: what the Python SDK's checks say of it
