@@ -62,6 +62,11 @@ REMEMBERED_INVOCATIONS = 64  # late output of older attempts is dropped (a timer
 Serve = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+# The messages' encoder, made once (json.dumps makes one a call when given options): ASCII JSON,
+# without NaN (JSON.parse refuses it).
+_MESSAGE = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class WorkerExited(Exception):
     """The Node.js worker ended while forgeq was waiting for it."""
 
@@ -181,7 +186,7 @@ class Worker:
         """Write one message. While the pipe is full, keep reading what the worker writes, so that
         neither side can wait on the other (the worker writes its pipe synchronously). ASCII JSON:
         its escapes carry a lone surrogate, which a JavaScript string may hold, both ways."""
-        data = memoryview(json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii") + b"\n")
+        data = memoryview(_MESSAGE.encode(message).encode("ascii") + b"\n")
         while data:
             try:
                 data = data[os.write(self.stdin, data) :]
