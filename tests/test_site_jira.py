@@ -346,6 +346,42 @@ def test_issue_links_read_from_both_ends_and_go_away_with_their_issue(app: Forge
     ]  # fmt: skip
 
 
+def test_users_in_bulk_watchers_and_remote_links(app: ForgeApp) -> None:
+    reporter = payloads.DEMO_USER_ACCOUNT_ID
+    link = {"globalId": "github=pr-7", "object": {"url": "https://github.com/o/r/pull/7", "title": "PR #7"}}
+    with invocation(app):
+        users_status, users = jira("GET", route("/rest/api/3/user/bulk?accountId={}&accountId={}&accountId={}", reporter, "nobody-1", reporter))
+        watched, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), reporter)
+        again, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), reporter)
+        myself, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"))  # no body: the caller watches
+        unknown, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), "nobody-1")
+        watchers_status, watchers = jira("GET", route("/rest/api/3/issue/DEMO-1/watchers"))
+        _, issue = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=watches"))
+        unwatched, _ = jira("DELETE", route("/rest/api/3/issue/DEMO-1/watchers?accountId={}", reporter))
+        _, after = jira("GET", route("/rest/api/3/issue/DEMO-1/watchers"))
+        added_status, added = jira("POST", route("/rest/api/3/issue/DEMO-2/remotelink"), link)
+        replaced_status, replaced = jira("POST", route("/rest/api/3/issue/DEMO-2/remotelink"), {**link, "object": {**link["object"], "title": "PR #7 (merged)"}})
+        bad, _ = jira("POST", route("/rest/api/3/issue/DEMO-2/remotelink"), {"object": {"url": "https://x"}})
+        listed_status, listed = jira("GET", route("/rest/api/3/issue/DEMO-2/remotelink"))
+        by_global_status, by_global = jira("GET", route("/rest/api/3/issue/DEMO-2/remotelink?globalId={}", "github=pr-7"))
+        one_status, one = jira("GET", route("/rest/api/3/issue/DEMO-2/remotelink/{}", added["id"]))
+        deleted, _ = jira("DELETE", route("/rest/api/3/issue/DEMO-2/remotelink?globalId={}", "github=pr-7"))
+        gone, _ = jira("GET", route("/rest/api/3/issue/DEMO-2/remotelink/{}", added["id"]))
+    assert users_status == 200 and [u["accountId"] for u in users["values"]] == [reporter] and users["total"] == 1
+    assert (watched, again, myself, unknown) == (204, 204, 204, 404)
+    assert watchers_status == 200 and watchers["watchCount"] == 2 and watchers["isWatching"] is True
+    assert [w["accountId"] for w in watchers["watchers"]] == [reporter, app.emulator.app_account_id]
+    assert issue["fields"]["watches"]["watchCount"] == 2 and issue["fields"]["watches"]["isWatching"] is True
+    assert unwatched == 204 and after["watchCount"] == 1
+    assert (added_status, replaced_status, replaced["id"]) == (201, 200, added["id"])  # the same globalId: the link replaced
+    assert added["self"] == f"https://site-1.atlassian.net/rest/api/3/issue/DEMO-2/remotelink/{added['id']}"
+    assert bad == 400
+    assert listed_status == 200 and [(r["globalId"], r["object"]["title"]) for r in listed] == [("github=pr-7", "PR #7 (merged)")]
+    assert (by_global_status, by_global["id"], one_status, one["object"]["url"]) == (200, added["id"], 200, "https://github.com/o/r/pull/7")
+    assert (deleted, gone) == (204, 404)
+    assert [entry["action"] for entry in app.site.history("DEMO-2")][-3:] == ["remote link added", "remote link updated", "remote link deleted"]
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

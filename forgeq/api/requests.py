@@ -290,10 +290,8 @@ def _send(
         headers_given = headers_given if headers_given is not None else init.get("headers")
         body = body if body is not None else init.get("body")
     headers = {str(k): str(v) for k, v in headers_given.items()} if headers_given else {}
-    if json is not None:
-        body = json
-    if body is not None and not isinstance(body, (str, bytes)):  # a tuple: no union object made per call
-        body = compact(body)
+    if json is not None or (body is not None and not isinstance(body, (str, bytes))):  # a tuple: no union object made per call
+        body = compact(body if json is None else json)  # `json=` is always JSON, a string included
         headers.setdefault("Content-Type", "application/json")
     if isinstance(body, bytes):
         body = body.decode("utf-8")

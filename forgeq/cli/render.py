@@ -1053,7 +1053,7 @@ def _change_text(entry: dict[str, Any]) -> str:
         before = item.get("fromString") if item.get("fromString") is not None else item.get("from")
         after = item.get("toString") if item.get("toString") is not None else item.get("to")
         parts.append(f"{item.get('field')}: {json.dumps(before, ensure_ascii=False) if before is not None else '-'} -> {json.dumps(after, ensure_ascii=False) if after is not None else '-'}")
-    for name in ("comment", "property", "version"):
+    for name in ("comment", "property", "version", "link"):
         if entry.get(name) is not None:
             parts.append(f"{name} {entry[name]}")
     return "; ".join(parts)

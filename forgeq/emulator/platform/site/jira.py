@@ -30,6 +30,7 @@ from forgeq.emulator.platform.site.calls import (
 from forgeq.emulator.platform.site.jira_catalogues import JiraCatalogues
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
 from forgeq.emulator.platform.site.jira_links import JiraLinks
+from forgeq.emulator.platform.site.jira_people import JiraPeople
 from forgeq.emulator.platform.site.jira_search import JiraSearch
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import COMMENTED, ISSUE
@@ -56,7 +57,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks):
+class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -97,6 +98,16 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks):
             route("POST", "/rest/api/{version}/issueLink", self.create_link),
             route("GET", "/rest/api/{version}/issueLink/{linkId}", self.get_link),
             route("DELETE", "/rest/api/{version}/issueLink/{linkId}", self.delete_link),
+            route("GET", "/rest/api/{version}/user/bulk", self.users_bulk),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.get_watchers),
+            route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.add_watcher),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.remove_watcher),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink", self.get_remote_links),
+            route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink", self.put_remote_link),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink", self.delete_remote_link),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink/{linkId}", self.get_remote_link),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink/{linkId}", self.update_remote_link),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/remotelink/{linkId}", self.delete_remote_link),
             route("GET", "/rest/api/{version}/user", self.get_user),
             route("GET", "/rest/api/{version}/user/search", self.search_users),
             route("GET", "/rest/api/{version}/project/search", self.search_projects),
@@ -129,6 +140,9 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks):
         fields = shapes.issue_fields(installation, doc, self.site.users_of(installation), comments, version, project, only)
         if fields.get("issuelinks"):  # the slim entries an issue keeps of its links (jira_links.py)
             fields["issuelinks"] = self.links_shown(call, fields["issuelinks"])
+        watchers = doc.get("watchers")
+        if watchers and isinstance(fields.get("watches"), dict):  # kept by jira_people.py
+            fields["watches"].update(watchCount=len(watchers), isWatching=call.account_id in watchers)
         shaped: dict[str, Any] = {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
             "id": doc.get("id"),
