@@ -88,7 +88,8 @@ def test_the_runtime_proxy_era_and_a_nested_magic_agent_copy_run_together(publis
         jobs = {a.event: a.job_id for a in app.attempts}
         assert stored["synced-DEMO-1-b"]["jobId"] == jobs[2]  # context.jobId, as @forge/resolver 1.5 builds it
         # the consumer's requestJira reached forgeq's fake Jira through the 2.14 proxy and was answered
-        assert [(r["product"], r["method"], r["path"]) for r in app.site.requests()] == [("jira", "GET", "/rest/api/3/issue/DEMO-1/remotelink")] * 2
+        assert [(r["product"], r["method"], r["path"], r["status"]) for r in app.site.requests()] == [("jira", "GET", "/rest/api/3/issue/DEMO-1/remotelink", 404)] * 2
+        # 404: the fake Jira serves remote links, and no issue DEMO-1 was pushed to the site
 
 
 def test_typescript_with_the_magic_agent_keeps_secrets_and_totals(published):
