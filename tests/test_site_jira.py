@@ -355,6 +355,7 @@ def test_users_in_bulk_watchers_and_remote_links(app: ForgeApp) -> None:
         again, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), reporter)
         myself, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"))  # no body: the caller watches
         unknown, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), "nobody-1")
+        half, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/watchers"), "\ud800")  # a lone surrogate names no one
         watchers_status, watchers = jira("GET", route("/rest/api/3/issue/DEMO-1/watchers"))
         _, issue = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=watches"))
         unwatched, _ = jira("DELETE", route("/rest/api/3/issue/DEMO-1/watchers?accountId={}", reporter))
@@ -368,7 +369,7 @@ def test_users_in_bulk_watchers_and_remote_links(app: ForgeApp) -> None:
         deleted, _ = jira("DELETE", route("/rest/api/3/issue/DEMO-2/remotelink?globalId={}", "github=pr-7"))
         gone, _ = jira("GET", route("/rest/api/3/issue/DEMO-2/remotelink/{}", added["id"]))
     assert users_status == 200 and [u["accountId"] for u in users["values"]] == [reporter] and users["total"] == 1
-    assert (watched, again, myself, unknown) == (204, 204, 204, 404)
+    assert (watched, again, myself, unknown, half) == (204, 204, 204, 404, 404)
     assert watchers_status == 200 and watchers["watchCount"] == 2 and watchers["isWatching"] is True
     assert [w["accountId"] for w in watchers["watchers"]] == [reporter, app.emulator.app_account_id]
     assert issue["fields"]["watches"]["watchCount"] == 2 and issue["fields"]["watches"]["isWatching"] is True

@@ -82,6 +82,17 @@ class Call:
             raise BadBody(text) from None
 
 
+def utf8(text: Any) -> bool:
+    """Whether a text can go into a URL or the state file: no lone surrogate (anything else passes)."""
+    if not isinstance(text, str) or text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def reply(status: int, value: Any = None) -> Answer:
     """The site's answer with its body as a JSON value: `Site.answer` writes it as text for the
     worker, and hands the value itself to the Python port (no text made, none parsed back)."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
-from forgeq.emulator.platform.site.calls import Call, jira_error, paging, reply
+from forgeq.emulator.platform.site.calls import Call, jira_error, paging, reply, utf8
 from forgeq.emulator.products.seeds import ISSUE
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ class JiraPeople:
         given = call.json() if call.body_text else call.account_id
         if not isinstance(given, str) or not given:
             raise jira_error(400, ["The body must be the watcher's account id, as a JSON string."])
-        if self.site.user(call.installation, given) is None:
-            raise jira_error(404, [f"The user with account ID '{given}' does not exist."])
+        if not utf8(given) or self.site.user(call.installation, given) is None:  # a lone surrogate names no one
+            raise jira_error(404, [f"The user with account ID '{given.encode('utf-8', 'backslashreplace').decode()}' does not exist."])
         watchers = [w for w in doc.get("watchers") or () if isinstance(w, str)]
         if given not in watchers:
             self.data.put(call.installation, ISSUE, key, {**doc, "watchers": [*watchers, given]}, call.at, doc.get("id"))

@@ -40,6 +40,7 @@ from forgeq.emulator.platform.site.calls import (
     find,
     respond_text,
     split_target,
+    utf8,
 )
 from forgeq.emulator.platform.site.confluence import Confluence
 from forgeq.emulator.platform.site.data import SiteData
@@ -105,7 +106,7 @@ class Site:
         """Serve one request. `value`: the answer's body stays a JSON value (`value`) when the site
         made one, for the Python port, which hands it to the handler (no text made, none parsed back)."""
         account = target.get("accountId")
-        if not (path.isascii() or _utf8(path)) or (account is not None and not _utf8(account)):
+        if not (path.isascii() or utf8(path)) or (account is not None and not utf8(account)):
             invocation.notes.append("a product request's path or account id holds a lone surrogate (no URL can carry it): answered 400")
             return respond_text(400, {"errorMessages": ["The request's URL is not valid UTF-8."], "errors": {}})
         call = self._call(invocation, target, path, method, body)
@@ -361,16 +362,6 @@ def site_refusal(requests: list[dict[str, Any]], retry_after_asked: float | None
             f"on its own backoff, in {waits:g} s, not the header's; return an InvocationError with the header's seconds as retryAfter"
         )
     return SiteRefusal(text, note)
-
-
-def _utf8(text: Any) -> bool:
-    if not isinstance(text, str) or text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _seconds(value: Any) -> float | None:
