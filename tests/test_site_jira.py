@@ -383,6 +383,45 @@ def test_users_in_bulk_watchers_and_remote_links(app: ForgeApp) -> None:
     assert [entry["action"] for entry in app.site.history("DEMO-2")][-3:] == ["remote link added", "remote link updated", "remote link deleted"]
 
 
+def test_worklogs_add_up_on_their_issue(app: ForgeApp) -> None:
+    from forgeq.emulator.platform.site.jira_worklogs import duration_seconds, duration_text
+
+    note = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "imported"}]}]}
+    with invocation(app):
+        first_status, first = jira("POST", route("/rest/api/3/issue/DEMO-1/worklog"), {"timeSpent": "1h 30m", "started": "2025-11-17T09:00:00.000+0000", "comment": note})
+        second_status, second = jira("POST", route("/rest/api/2/issue/DEMO-1/worklog"), {"timeSpentSeconds": 28800, "comment": "a day"})
+        bad_duration, bad = jira("POST", route("/rest/api/3/issue/DEMO-1/worklog"), {"timeSpent": "soon"})
+        nothing, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/worklog"), {})
+        bad_start, _ = jira("POST", route("/rest/api/3/issue/DEMO-1/worklog"), {"timeSpent": "1h", "started": "yesterday"})
+        _, issue = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=timespent,timetracking,progress,worklog"))
+        updated_status, updated = jira("PUT", route("/rest/api/3/issue/DEMO-1/worklog/{}", first["id"]), {"timeSpent": "2h"})
+        listed_status, listed = jira("GET", route("/rest/api/3/issue/DEMO-1/worklog"))
+        deleted, _ = jira("DELETE", route("/rest/api/3/issue/DEMO-1/worklog/{}", second["id"]))
+        gone, _ = jira("GET", route("/rest/api/3/issue/DEMO-1/worklog/{}", second["id"]))
+        _, after = jira("GET", route("/rest/api/3/issue/DEMO-1?fields=timespent,timetracking"))
+        _, untouched = jira("GET", route("/rest/api/3/issue/DEMO-2?fields=timespent,worklog"))
+        _, changelog = jira("GET", route("/rest/api/3/issue/DEMO-1/changelog"))
+    assert (first_status, first["timeSpent"], first["timeSpentSeconds"], first["started"]) == (201, "1h 30m", 5400, "2025-11-17T09:00:00.000+0000")
+    assert first["author"]["displayName"] == "forgeq app" and first["comment"] == note and first["issueId"] == "10001"
+    assert (second_status, second["timeSpent"], second["comment"]) == (201, "1d", "a day")
+    assert (bad_duration, bad["errors"]) == (400, {"timeLogged": "Invalid time duration entered."})
+    assert (nothing, bad_start) == (400, 400)
+    fields = issue["fields"]
+    assert fields["timespent"] == 34200 and fields["timetracking"] == {"timeSpent": "1d 1h 30m", "timeSpentSeconds": 34200}
+    assert fields["progress"] == {"progress": 34200, "total": 34200, "percent": 100}
+    assert fields["worklog"]["total"] == 2 and [w["id"] for w in fields["worklog"]["worklogs"]] == [first["id"], second["id"]]
+    assert fields["worklog"]["worklogs"][1]["comment"]["type"] == "doc"  # v3 answers a v2 text comment as ADF
+    assert (updated_status, updated["timeSpentSeconds"], updated["comment"]) == (200, 7200, note)
+    assert listed_status == 200 and listed["total"] == 2
+    assert (deleted, gone) == (204, 404)
+    assert after["fields"]["timespent"] == 7200 and after["fields"]["timetracking"]["timeSpent"] == "2h"
+    assert untouched["fields"] == {"timespent": None, "worklog": {"startAt": 0, "maxResults": 20, "total": 0, "worklogs": []}}
+    items = [item["field"] for entry in changelog["values"] for item in entry["items"]]
+    assert items == ["timespent", "WorklogId", "timespent", "WorklogId", "timespent", "WorklogId", "timespent", "WorklogId"]
+    assert [duration_seconds(text) for text in ("1w", "2d 4h", "1.5h", "90m", "1h30m", "x", "1y")] == [144000, 72000, 5400, 5400, 5400, None, None]
+    assert [duration_text(seconds) for seconds in (0, 60, 5400, 28800, 144000 + 28800 + 60)] == ["0m", "1m", "1h 30m", "1d", "1w 1d 1m"]
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

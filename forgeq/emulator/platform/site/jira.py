@@ -32,6 +32,7 @@ from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComm
 from forgeq.emulator.platform.site.jira_links import JiraLinks
 from forgeq.emulator.platform.site.jira_people import JiraPeople
 from forgeq.emulator.platform.site.jira_search import JiraSearch
+from forgeq.emulator.platform.site.jira_worklogs import WORKLOGGED, JiraWorklogs
 from forgeq.emulator.products import payloads, seeds
 from forgeq.emulator.products.seeds import COMMENTED, ISSUE
 
@@ -57,7 +58,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople):
+class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, JiraWorklogs):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -99,6 +100,11 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople):
             route("GET", "/rest/api/{version}/issueLink/{linkId}", self.get_link),
             route("DELETE", "/rest/api/{version}/issueLink/{linkId}", self.delete_link),
             route("GET", "/rest/api/{version}/user/bulk", self.users_bulk),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/worklog", self.get_worklogs),
+            route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/worklog", self.add_worklog),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/worklog/{id}", self.get_worklog),
+            route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}/worklog/{id}", self.update_worklog),
+            route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/worklog/{id}", self.delete_worklog),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.get_watchers),
             route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.add_watcher),
             route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}/watchers", self.remove_watcher),
@@ -140,6 +146,8 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople):
         fields = shapes.issue_fields(installation, doc, self.site.users_of(installation), comments, version, project, only)
         if fields.get("issuelinks"):  # the slim entries an issue keeps of its links (jira_links.py)
             fields["issuelinks"] = self.links_shown(call, fields["issuelinks"])
+        if doc.get(WORKLOGGED) or (doc.get("fields") or {}).get("timespent"):
+            self.worklog_fields(call, key, doc, fields)
         watchers = doc.get("watchers")
         if watchers and isinstance(fields.get("watches"), dict):  # kept by jira_people.py
             fields["watches"].update(watchCount=len(watchers), isWatching=call.account_id in watchers)
