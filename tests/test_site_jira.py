@@ -422,6 +422,32 @@ def test_worklogs_add_up_on_their_issue(app: ForgeApp) -> None:
     assert [duration_text(seconds) for seconds in (0, 60, 5400, 28800, 144000 + 28800 + 60)] == ["0m", "1m", "1h 30m", "1d", "1w 1d 1m"]
 
 
+def test_agile_boards_sprints_and_moving_issues_into_a_sprint(app: ForgeApp) -> None:
+    with invocation(app):
+        boards_status, boards = jira("GET", route("/rest/agile/1.0/board?projectKeyOrId={}", "DEMO"))
+        none_status, none = jira("GET", route("/rest/agile/1.0/board?projectKeyOrId={}", "NOPE"))
+        board_id = boards["values"][0]["id"]
+        sprints_status, sprints = jira("GET", route("/rest/agile/1.0/board/{}/sprint?state=active,future", board_id))
+        closed_status, closed = jira("GET", route("/rest/agile/1.0/board/{}/sprint?state=closed", board_id))
+        sprint_id = sprints["values"][0]["id"]
+        moved, _ = jira("POST", route("/rest/agile/1.0/sprint/{}/issue", sprint_id), {"issues": ["DEMO-1", "10002"]})
+        missing, _ = jira("POST", route("/rest/agile/1.0/sprint/{}/issue", sprint_id), {"issues": ["DEMO-99"]})
+        issues_status, issues = jira("GET", route("/rest/agile/1.0/sprint/{}/issue?fields=summary", sprint_id))
+        _, issue = jira("GET", route("/rest/api/3/issue/DEMO-2?fields=customfield_10020"))
+        no_board, _ = jira("GET", route("/rest/agile/1.0/board/{}", 99))
+    assert boards_status == 200 and [(b["name"], b["type"], b["location"]["projectKey"]) for b in boards["values"]] == [("DEMO board", "scrum", "DEMO")]
+    assert none_status == 200 and none["values"] == [] and none["total"] == 0
+    assert sprints_status == 200 and [(s["name"], s["state"], s["originBoardId"]) for s in sprints["values"]] == [("DEMO Sprint 1", "active", board_id)]
+    assert closed_status == 200 and closed["values"] == []
+    assert (moved, missing) == (204, 400)
+    assert issues_status == 200 and issues["total"] == 2 and [i["key"] for i in issues["issues"]] == ["DEMO-1", "DEMO-2"]
+    assert issues["issues"][0]["fields"] == {"summary": "Sample issue 1"}
+    assert [(s["id"], s["name"], s["boardId"]) for s in issue["fields"]["customfield_10020"]] == [(sprint_id, "DEMO Sprint 1", board_id)]
+    assert no_board == 404
+    sprint_items = [item for entry in app.site.history("DEMO-1") for item in entry.get("items", ()) if item["field"] == "Sprint"]
+    assert [(item["to"], item["toString"]) for item in sprint_items] == [(str(sprint_id), "DEMO Sprint 1")]
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -27,6 +27,7 @@ from forgeq.emulator.platform.site.calls import (
     reply,
     route,
 )
+from forgeq.emulator.platform.site.jira_agile import JiraAgile
 from forgeq.emulator.platform.site.jira_catalogues import JiraCatalogues
 from forgeq.emulator.platform.site.jira_comments import ISSUE_PROPERTY, JiraComments
 from forgeq.emulator.platform.site.jira_links import JiraLinks
@@ -58,7 +59,7 @@ def not_found_issue() -> Refused:
     return jira_error(404, ["Issue does not exist or you do not have permission to see it."])
 
 
-class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, JiraWorklogs):
+class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, JiraWorklogs, JiraAgile):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -100,6 +101,12 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, Jira
             route("GET", "/rest/api/{version}/issueLink/{linkId}", self.get_link),
             route("DELETE", "/rest/api/{version}/issueLink/{linkId}", self.delete_link),
             route("GET", "/rest/api/{version}/user/bulk", self.users_bulk),
+            route("GET", "/rest/agile/1.0/board", self.boards),
+            route("GET", "/rest/agile/1.0/board/{boardId}", self.board),
+            route("GET", "/rest/agile/1.0/board/{boardId}/sprint", self.board_sprints),
+            route("GET", "/rest/agile/1.0/sprint/{sprintId}", self.sprint),
+            route("GET", "/rest/agile/1.0/sprint/{sprintId}/issue", self.sprint_issues),
+            route("POST", "/rest/agile/1.0/sprint/{sprintId}/issue", self.move_to_sprint),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/worklog", self.get_worklogs),
             route("POST", "/rest/api/{version}/issue/{issueIdOrKey}/worklog", self.add_worklog),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/worklog/{id}", self.get_worklog),
