@@ -435,6 +435,10 @@ def test_agile_boards_sprints_and_moving_issues_into_a_sprint(app: ForgeApp) -> 
         issues_status, issues = jira("GET", route("/rest/agile/1.0/sprint/{}/issue?fields=summary", sprint_id))
         _, issue = jira("GET", route("/rest/api/3/issue/DEMO-2?fields=customfield_10020"))
         no_board, _ = jira("GET", route("/rest/agile/1.0/board/{}", 99))
+        searches = {
+            jql: [i["key"] for i in jira("POST", route("/rest/api/3/search/jql"), {"jql": jql, "fields": ["summary"]})[1]["issues"]]
+            for jql in ("sprint in openSprints() ORDER BY key", f"sprint = {sprint_id}", 'sprint = "DEMO Sprint 1"', "sprint in closedSprints()", "project = DEMO AND sprint IS EMPTY")
+        }
     assert boards_status == 200 and [(b["name"], b["type"], b["location"]["projectKey"]) for b in boards["values"]] == [("DEMO board", "scrum", "DEMO")]
     assert none_status == 200 and none["values"] == [] and none["total"] == 0
     assert sprints_status == 200 and [(s["name"], s["state"], s["originBoardId"]) for s in sprints["values"]] == [("DEMO Sprint 1", "active", board_id)]
@@ -444,6 +448,10 @@ def test_agile_boards_sprints_and_moving_issues_into_a_sprint(app: ForgeApp) -> 
     assert issues["issues"][0]["fields"] == {"summary": "Sample issue 1"}
     assert [(s["id"], s["name"], s["boardId"]) for s in issue["fields"]["customfield_10020"]] == [(sprint_id, "DEMO Sprint 1", board_id)]
     assert no_board == 404
+    assert searches == {
+        "sprint in openSprints() ORDER BY key": ["DEMO-1", "DEMO-2"], f"sprint = {sprint_id}": ["DEMO-2", "DEMO-1"],
+        'sprint = "DEMO Sprint 1"': ["DEMO-2", "DEMO-1"], "sprint in closedSprints()": [], "project = DEMO AND sprint IS EMPTY": ["DEMO-3"],
+    }  # fmt: skip
     sprint_items = [item for entry in app.site.history("DEMO-1") for item in entry.get("items", ()) if item["field"] == "Sprint"]
     assert [(item["to"], item["toString"]) for item in sprint_items] == [(str(sprint_id), "DEMO Sprint 1")]
 

@@ -6,13 +6,14 @@
 
 Fields: project, key (issuekey), id, summary, description, environment, text, labels, status,
 statusCategory, assignee, reporter, creator, issuetype (type), priority, resolution, parent,
-created, updated, resolutiondate, duedate, customfield_N (cf[N]), issue.property[key].path.
+created, updated, resolutiondate, duedate, sprint, customfield_N (cf[N]), issue.property[key].path.
 Operators: = != ~ !~ > >= < <= IN, NOT IN, IS [NOT] EMPTY|NULL; AND, OR, NOT and parentheses.
 Values: words, "quoted" or 'quoted' strings, numbers, dates (2025-11-17, "2025-11-17 09:30"),
 relative times (-1d, -2h, 30m, 1w), and the functions currentUser(), now(), startOfDay(),
-endOfDay(). ORDER BY any of key, id, created, updated, priority, status, summary, assignee,
-reporter, duedate, resolutiondate, rank (= created), ASC or DESC. Without ORDER BY, issues come by
-key, newest first (forgeq's choice: Jira does not document its default order).
+endOfDay(), openSprints(), closedSprints() and futureSprints(). ORDER BY any of key, id, created,
+updated, priority, status, summary, assignee, reporter, duedate, resolutiondate, rank (= created),
+ASC or DESC. Without ORDER BY, issues come by key, newest first (forgeq's choice: Jira does not
+document its default order).
 
 Anything else Jira accepts (WAS, CHANGED, other functions, history searches) raises Unsupported:
 the search answers 501 with a note, never a guess. A query Jira refuses raises JqlError with
@@ -46,10 +47,12 @@ DATE_FIELDS = {"created", "updated", "resolutiondate", "duedate", "statuscategor
 ALIASES = {"issuekey": "key", "type": "issuetype", "createddate": "created", "updateddate": "updated", "resolved": "resolutiondate", "due": "duedate"}
 FIELDS = {
     "project", "key", "id", "labels", "status", "statuscategory", "assignee", "reporter", "creator", "issuetype",
-    "priority", "resolution", "parent",
+    "priority", "resolution", "parent", "sprint",
 } | TEXT_FIELDS | DATE_FIELDS  # fmt: skip
 ORDER_FIELDS = {"key", "id", "created", "updated", "priority", "status", "summary", "assignee", "reporter", "duedate", "resolutiondate", "rank"}
-FUNCTIONS = {"currentuser", "now", "startofday", "endofday"}
+FUNCTIONS = {"currentuser", "now", "startofday", "endofday", "opensprints", "closedsprints", "futuresprints"}
+# The sprint functions answer to a sprint's state: a marker no typed value can hold (a NUL first).
+_SPRINT_STATES = {"opensprints": "\0active", "closedsprints": "\0closed", "futuresprints": "\0future"}
 UNSUPPORTED_WORDS = {"was", "changed", "during", "before", "after", "by", "on", "from", "to"}
 
 _TOKEN = re.compile(
@@ -228,7 +231,10 @@ class _Parser:
                 f"Expecting operator but got '{operator_token.text}'. The valid operators are '=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'.",
                 operator_token,
             )
-        if operator in ("in", "not in"):
+        following = self.peek(1)
+        if operator in ("in", "not in") and self.word() is not None and following is not None and following.text == "(":
+            values = [self.value()]  # a function that answers a list: IN openSprints()
+        elif operator in ("in", "not in"):
             self.expect("(")
             values = [self.value()]
             while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
@@ -386,6 +392,8 @@ def _raw(name: str, context: Context, doc: dict[str, Any]) -> Any:
         return value
     if name in ("key", "id"):
         return doc.get(name)
+    if name == "sprint":
+        return (doc.get("fields") or {}).get("customfield_10020")
     value = (doc.get("fields") or {}).get(name)
     if name == "priority" and value is None:
         return {"id": "3", "name": "Medium"}  # what the site answers for an issue without one
@@ -408,6 +416,11 @@ def _candidates(name: str, context: Context, doc: dict[str, Any]) -> set[str]:
         return {str(category.get(part)).lower() for part in ("key", "name", "id") if category.get(part) is not None}
     if name == "resolution" and value is None:
         return {"unresolved"}
+    if name == "sprint":  # Jira Software's Sprint field (jira_agile.py): by id, name or state
+        sprints = [item for item in value or () if isinstance(item, dict)]
+        return {str(s.get(part)).lower() for s in sprints for part in ("id", "name") if s.get(part) is not None} | {
+            f"\0{s.get('state')}" for s in sprints
+        }
     if isinstance(value, list):
         return {_scalar(item) for item in value}
     if isinstance(value, dict):
@@ -430,6 +443,8 @@ def _scalar(value: Any) -> str:
 def _resolve(value: Value, context: Context) -> str:
     if value.function == "currentuser":
         return (context.call.account_id or "").lower()
+    if value.function in _SPRINT_STATES:
+        return _SPRINT_STATES[value.function]
     if value.function is not None:
         raise Unsupported(f"{value.text}() outside a date comparison")
     return value.text.lower()
