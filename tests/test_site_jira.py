@@ -456,6 +456,37 @@ def test_agile_boards_sprints_and_moving_issues_into_a_sprint(app: ForgeApp) -> 
     assert [(item["to"], item["toString"]) for item in sprint_items] == [(str(sprint_id), "DEMO Sprint 1")]
 
 
+def test_create_and_edit_metadata_describe_the_screens_an_app_fills(app: ForgeApp) -> None:
+    with invocation(app):
+        types_status, types = jira("GET", route("/rest/api/3/issue/createmeta/{}/issuetypes", "DEMO"))
+        task = next(t["id"] for t in types["issueTypes"] if t["name"] == "Task")
+        fields_status, fields = jira("GET", route("/rest/api/3/issue/createmeta/{}/issuetypes/{}", "10000", task))
+        old_status, old = jira("GET", route("/rest/api/2/issue/createmeta?projectKeys={}&issuetypeNames={}&expand=projects.issuetypes.fields", "DEMO", "Bug"))
+        bare_status, bare = jira("GET", route("/rest/api/3/issue/createmeta"))
+        edit_status, edit = jira("GET", route("/rest/api/3/issue/DEMO-1/editmeta"))
+        no_project, _ = jira("GET", route("/rest/api/3/issue/createmeta/{}/issuetypes", "NOPE"))
+        no_type, _ = jira("GET", route("/rest/api/3/issue/createmeta/{}/issuetypes/{}", "DEMO", "999"))
+        issue_status, _ = jira("GET", route("/rest/api/3/issue/DEMO-1"))  # createmeta's route takes no issue
+    assert types_status == 200 and types["total"] == 5 and [t["name"] for t in types["issueTypes"]][:3] == ["Epic", "Story", "Task"]
+    assert fields_status == 200
+    by_id = {field["fieldId"]: field for field in fields["fields"]}
+    assert {name for name, field in by_id.items() if field["required"]} == {"project", "issuetype", "summary", "reporter"}
+    assert by_id["summary"]["schema"] == {"type": "string", "system": "summary"} and by_id["summary"]["operations"] == ["set"]
+    assert by_id["labels"]["operations"] == ["set", "add", "remove"]
+    assert [value["name"] for value in by_id["priority"]["allowedValues"]] == ["Highest", "High", "Medium", "Low", "Lowest"]
+    assert by_id["priority"]["defaultValue"]["name"] == "Medium" and by_id["issuetype"]["allowedValues"][0]["name"] == "Task"
+    assert by_id["customfield_10016"]["name"] == "Story point estimate"
+    assert old_status == 200 and [(p["key"], [t["name"] for t in p["issuetypes"]]) for p in old["projects"]] == [("DEMO", ["Bug"])]
+    assert old["projects"][0]["issuetypes"][0]["fields"]["summary"]["required"] is True
+    assert bare_status == 200 and "fields" not in bare["projects"][0]["issuetypes"][0]  # without the expand, no fields
+    assert edit_status == 200 and "project" not in edit["fields"] and edit["fields"]["summary"]["required"] is False
+    from forgeq.emulator.platform.site.jira import EDITABLE
+
+    assert {name for name in edit["fields"] if not name.startswith("customfield_")} == EDITABLE  # what an edit takes
+    assert "customfield_10020" in edit["fields"]
+    assert (no_project, no_type, issue_status) == (404, 404, 200)
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})
@@ -606,7 +637,8 @@ def test_the_python_port_and_the_workers_request_get_the_same_answers(app: Forge
             answer = current.platform_request({"target": target, "path": path, "method": method, "body": text})
             sent.append((answer["status"], answer["statusText"], answer["headers"], answer["body"] or ""))
         routes = app.emulator.site.routes["jira"]["GET"]
-        routes[0] = dataclasses.replace(routes[0], handler=lambda call: 1 / 0)  # GET issue, failing
+        index = next(n for n, r in enumerate(routes) if r.template == "/rest/api/{version}/issue/{issueIdOrKey}")
+        routes[index] = dataclasses.replace(routes[index], handler=lambda call: 1 / 0)  # GET issue, failing
         broken = api.as_app().request_jira(route("/rest/api/3/issue/DEMO-1"))
         records = [(r["method"], r["path"], r["status"]) for r in current.requests]
     assert [answer[0] for answer in ported] == [200, 200, 204, 404, 400, 405]

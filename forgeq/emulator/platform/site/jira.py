@@ -64,6 +64,8 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, Jira
         self.site = site
         self.data = site.data
         self.routes: list[Route] = [
+            # Before GET issue/{issueIdOrKey}, which would take "createmeta" for a key: the first route that matches serves.
+            route("GET", "/rest/api/{version}/issue/createmeta", self.create_meta),
             route("GET", "/rest/api/{version}/issue/{issueIdOrKey}", self.get_issue),
             route("PUT", "/rest/api/{version}/issue/{issueIdOrKey}", self.edit_issue),
             route("DELETE", "/rest/api/{version}/issue/{issueIdOrKey}", self.delete_issue),
@@ -90,6 +92,9 @@ class Jira(JiraComments, JiraSearch, JiraCatalogues, JiraLinks, JiraPeople, Jira
             route("POST", "/rest/api/{version}/search", self.removed_search),
             route("GET", "/rest/api/{version}/myself", self.myself),
             route("GET", "/rest/api/{version}/field", self.fields),
+            route("GET", "/rest/api/{version}/issue/createmeta/{projectIdOrKey}/issuetypes", self.create_meta_types),
+            route("GET", "/rest/api/{version}/issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}", self.create_meta_fields),
+            route("GET", "/rest/api/{version}/issue/{issueIdOrKey}/editmeta", self.edit_meta),
             route("GET", "/rest/api/{version}/issuetype", self.issue_types),
             route("GET", "/rest/api/{version}/issuetype/project", self.project_issue_types),
             route("GET", "/rest/api/{version}/priority", self.priorities),

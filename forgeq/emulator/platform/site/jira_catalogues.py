@@ -15,7 +15,7 @@ from typing import Any
 
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
-from forgeq.emulator.platform.site.calls import Call, jira_error, reply
+from forgeq.emulator.platform.site.calls import Call, jira_error, paging, reply
 
 # id: (name, schema type, items type or None); every one navigable, orderable and searchable
 # unless listed in _NOT_ORDERABLE (Jira's own flags for them).
@@ -52,6 +52,7 @@ _SYSTEM: dict[str, tuple[str, str, str | None]] = {
     "security": ("Security Level", "securitylevel", None),
     "lastViewed": ("Last Viewed", "datetime", None),
 }
+CREATE_META_PAGE = 50
 _NOT_ORDERABLE = frozenset(("creator", "created", "updated", "resolutiondate", "statuscategorychangedate", "subtasks", "lastViewed", "watches", "votes"))
 
 # id: (name, schema type, items type or None, the custom field type's key)
@@ -86,10 +87,23 @@ def catalogue() -> tuple[dict[str, Any], ...]:
     return tuple(found)
 
 
+# The create and edit screens every project and issue type of the site shares: field -> required.
+_CREATE_SCREEN = {
+    "project": True, "issuetype": True, "summary": True, "reporter": True, "description": False, "assignee": False,
+    "labels": False, "priority": False, "duedate": False, "components": False, "fixVersions": False, "versions": False,
+    "environment": False, "parent": False, **{field_id: False for field_id in _CUSTOM},
+}  # fmt: skip
+_EDIT_SCREEN = [name for name in _CREATE_SCREEN if name != "project"]  # jira.py's EDITABLE, and the custom fields
+_LIST_OPERATIONS = ("labels", "components", "fixVersions", "versions")
+
+
 class JiraCatalogues:
-    """A mixin of `Jira` (jira.py), which provides the projects."""
+    """A mixin of `Jira` (jira.py), which provides the projects and the issue lookup."""
 
     def projects(self, installation: str) -> dict[str, dict[str, Any]]:  # provided by JiraSearch
+        raise NotImplementedError
+
+    def _issue(self, call: Call) -> tuple[str, dict[str, Any]]:  # provided by Jira
         raise NotImplementedError
 
     def fields(self, call: Call) -> Answer:
@@ -134,6 +148,79 @@ class JiraCatalogues:
         found = [shapes.fresh(project) for project in self.projects(call.installation).values()]
         call.objects += len(found)
         return reply(200, found)
+
+
+    # -- create and edit metadata --------------------------------------------------------------------
+
+    def _field_meta(self, call: Call, field_id: str, required: bool, project: dict[str, Any] | None, type_id: str | None) -> dict[str, Any]:
+        """A field as the create and edit metadata describe it (Jira's FieldCreateMetadata)."""
+        known = next(field for field in catalogue() if field["id"] == field_id)
+        meta: dict[str, Any] = {
+            "required": required, "schema": dict(known["schema"]), "name": known["name"], "key": field_id, "fieldId": field_id,
+            "hasDefaultValue": field_id == "priority", "operations": ["set", "add", "remove"] if field_id in _LIST_OPERATIONS else ["set"],
+        }  # fmt: skip
+        if field_id == "priority":
+            meta["allowedValues"] = [shapes.priority(priority_id, call.installation) for priority_id in shapes.PRIORITIES]
+            meta["defaultValue"] = shapes.priority("3", call.installation)
+        elif field_id == "issuetype" and type_id is not None:
+            meta["allowedValues"] = [self._issue_type(call, type_id)]
+        elif field_id == "project" and project is not None:
+            meta["allowedValues"] = [shapes.fresh(project)]
+        return meta
+
+    def _project_named(self, call: Call, given: str) -> tuple[str, dict[str, Any]]:
+        for key, project in self.projects(call.installation).items():
+            if given in (key, str(project.get("id"))):
+                return key, project
+        raise jira_error(404, [f"No project could be found with key '{given}'."])
+
+    def create_meta_types(self, call: Call) -> Answer:
+        """GET issue/createmeta/{projectIdOrKey}/issuetypes: the issue types one can create there, paged."""
+        self._project_named(call, call.params["projectIdOrKey"])
+        types = [self._issue_type(call, type_id) for type_id in shapes.ISSUE_TYPES]
+        start, size = paging(call, CREATE_META_PAGE)
+        return reply(200, {"issueTypes": types[start : start + size], "maxResults": size, "startAt": start, "total": len(types)})
+
+    def create_meta_fields(self, call: Call) -> Answer:
+        """GET issue/createmeta/{projectIdOrKey}/issuetypes/{issueTypeId}: the create screen's fields, paged."""
+        _, project = self._project_named(call, call.params["projectIdOrKey"])
+        type_id = call.params["issueTypeId"]
+        if type_id not in shapes.ISSUE_TYPES:
+            raise jira_error(404, [f"The issue type with id '{type_id}' does not exist."])
+        fields = [self._field_meta(call, name, required, project, type_id) for name, required in _CREATE_SCREEN.items()]
+        start, size = paging(call, CREATE_META_PAGE)
+        return reply(200, {"fields": fields[start : start + size], "maxResults": size, "startAt": start, "total": len(fields)})
+
+    def create_meta(self, call: Call) -> Answer:
+        """GET issue/createmeta (the older, single form): projects by `projectKeys`/`projectIds`, their
+        issue types by `issuetypeIds`/`issuetypeNames`, with their fields under `expand=projects.issuetypes.fields`."""
+        keys, ids = set(call.listed("projectKeys")), set(call.listed("projectIds"))
+        type_ids, type_names = set(call.listed("issuetypeIds")), set(call.listed("issuetypeNames"))
+        with_fields = "projects.issuetypes.fields" in call.listed("expand")
+        projects = []
+        for key, project in self.projects(call.installation).items():
+            if (keys or ids) and key not in keys and str(project.get("id")) not in ids:
+                continue
+            types = []
+            for type_id, name in shapes.ISSUE_TYPES.items():
+                if (type_ids or type_names) and type_id not in type_ids and name not in type_names:
+                    continue
+                shown: dict[str, Any] = {**self._issue_type(call, type_id), "expand": "fields"}
+                if with_fields:
+                    shown["fields"] = {name: self._field_meta(call, name, required, project, type_id) for name, required in _CREATE_SCREEN.items()}
+                types.append(shown)
+            base = shapes.base_url(call.installation)
+            projects.append({
+                "expand": "issuetypes", "self": f"{base}/rest/api/{call.version}/project/{project.get('id')}", "id": str(project.get("id")),
+                "key": key, "name": project.get("name"), "issuetypes": types,
+            })  # fmt: skip
+        return reply(200, {"expand": "projects", "projects": projects})
+
+    def edit_meta(self, call: Call) -> Answer:
+        """GET issue/{issueIdOrKey}/editmeta: the fields an edit may set (jira.py's EDITABLE and the custom fields)."""
+        _, doc = self._issue(call)
+        type_id = str(((doc.get("fields") or {}).get("issuetype") or {}).get("id") or "") or None
+        return reply(200, {"fields": {name: self._field_meta(call, name, False, None, type_id) for name in _EDIT_SCREEN}})
 
 
 _PRIORITY_COLOURS = {"1": "#d04437", "2": "#f15C75", "3": "#f79232", "4": "#707070", "5": "#999999"}
