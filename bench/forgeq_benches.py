@@ -57,6 +57,7 @@ DRAIN_LARGE_N = Sizes(quick=10_000, full=100_000)
 KVS_N = Sizes(quick=5_000, full=20_000)
 ENTITY_N = Sizes(quick=10_000, full=100_000)  # items of the entity queried
 SITE_N = Sizes(quick=2_000, full=10_000)
+JS_SITE_N = Sizes(quick=500, full=2_000)  # a JavaScript attempt costs about 25x a Python one
 # The simple workload (bench/simple.py): 2e4 and 2e5 events (5e4 in quick mode).
 SIMPLE_N = Sizes(quick=20_000, full=20_000)
 SIMPLE_LARGE_N = Sizes(quick=50_000, full=200_000)
@@ -664,5 +665,23 @@ FORGEQ_BENCHES: list[Bench] = [
         "the same consumer making one GET and one PUT of a Jira issue through forgeq.api instead",
         compare=(Compare("kvs_drain", Target(">=", 0.5)),),
         unavailable=FORGEQ,
+    ),
+    # The same two drains with the consumers in JavaScript (the app's own @forge/api and @forge/kvs).
+    Bench(
+        "js_kvs_drain",
+        bench_site.JS_BENCHES["js_kvs_drain"],
+        "events/s",
+        JS_SITE_N,
+        "the kvs.get and kvs.set consumer in JavaScript, through the app's own @forge/kvs in the Node.js worker",
+        unavailable=bench_site.js_unavailable,
+    ),
+    Bench(
+        "js_site_drain",
+        bench_site.JS_BENCHES["js_site_drain"],
+        "events/s",
+        JS_SITE_N,
+        "the GET and PUT consumer in JavaScript, through the app's own @forge/api",
+        compare=(Compare("js_kvs_drain", Target(">=", 0.5)),),
+        unavailable=bench_site.js_unavailable,
     ),
 ]
