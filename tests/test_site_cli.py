@@ -71,3 +71,37 @@ def test_bad_product_limits_are_a_one_line_error(tmp_path: Path) -> None:
     bad = forgeq("run", manifest, "--until-idle", "--product-limits", "2026,points=lots")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "points: 'lots' is not a whole number" in bad.stderr
     assert not (tmp_path / "app" / ".forgeq").exists()
+
+
+LINKER = """
+from forgeq.api import api, route
+from forgeq.events import Queue
+
+queue = Queue(key="import")
+
+
+def on_created(event, context):
+    queue.push({"body": {"key": event["issue"]["key"]}})
+
+
+def importer(event, context):
+    key = event["body"]["key"]
+    if key == "DEMO-1":
+        return
+    jira = api.as_app().request_jira
+    linked = jira(route("/rest/api/3/issueLink"), method="POST", json={"type": {"name": "Blocks"}, "outwardIssue": {"key": key}, "inwardIssue": {"key": "DEMO-1"}})
+    logged = jira(route("/rest/api/3/issue/{}/worklog", key), method="POST", json={"timeSpent": "1h 30m"})
+    assert (linked.status, logged.status) == (201, 201), (linked.text(), logged.text())
+"""
+
+
+def test_inspect_site_issue_shows_an_issues_links_and_logged_time(tmp_path: Path) -> None:
+    manifest = write_app(tmp_path / "app", IMPORT_MANIFEST, {"src/index.py": LINKER})
+    assert forgeq("push", "issue-created", "--count", "3", "--manifest", manifest).returncode == 0
+    done = forgeq("run", manifest, "--until-idle", "--product-limits", "none")
+    assert done.returncode == 0 and "dropped 0, lost 0" in done.stdout, done.stdout + done.stderr
+    first = forgeq("inspect", "site", "issue", "DEMO-1", "--manifest", manifest).stdout
+    second = forgeq("inspect", "site", "issue", "DEMO-2", "--manifest", manifest).stdout
+    assert "  links     is blocked by DEMO-2; is blocked by DEMO-3\n" in first and "logged" not in first
+    assert "  links     blocks DEMO-1\n" in second and "  logged    1h 30m\n" in second
+    assert 'updated; timespent: - -> "5400"; WorklogId: - -> ' in second  # the changelog items Jira writes

@@ -1083,6 +1083,16 @@ def site_issue(view: dict[str, Any]) -> None:
         out.write(f"  {name:<9} {printable(person['displayName']) + ' (' + person['accountId'] + ')' if person else '-'}\n")
     out.write(f"  labels    {', '.join(fields.get('labels') or []) or '-'}\n")
     out.write(f"  created   {fields.get('created')}   updated {fields.get('updated')}\n")
+    links = [
+        f"{link['type']['outward']} {link['outwardIssue']['key']}" if "outwardIssue" in link else f"{link['type']['inward']} {link['inwardIssue']['key']}"
+        for link in fields.get("issuelinks") or ()
+    ]
+    if links:
+        out.write(f"  links     {printable('; '.join(links))}\n")
+    if fields.get("timespent"):
+        from forgeq.emulator.platform.site.jira_worklogs import duration_text
+
+        out.write(f"  logged    {duration_text(int(fields['timespent']))}\n")
     custom = {name: value for name, value in fields.items() if name.startswith("customfield_")}
     for name, value in custom.items():
         out.write(f"  {name} {printable(json.dumps(value, ensure_ascii=False))[:200]}\n")
