@@ -95,3 +95,32 @@ def test_spaces_and_page_listings_find_pages_by_space_and_title(app: ForgeApp) -
     assert first_status == 200 and [p["title"] for p in first["results"]] == ["Sample page 1", "Report 0"]  # type: ignore[index]
     assert following.startswith("/wiki/api/v2/spaces/827392002/pages?") and "cursor=2" in following
     assert second_status == 200 and [p["title"] for p in second["results"]] == ["Report 1", "Report 2"] and "next" not in second["_links"]  # type: ignore[index]
+
+
+def test_children_labels_and_footer_comments(app: ForgeApp) -> None:
+    storage = {"representation": "storage", "value": "<p>x</p>"}
+    with invocation(app):
+        _, parent = confluence("POST", route("/wiki/api/v2/pages"), {"spaceId": "827392002", "title": "Parent", "body": storage})
+        for n in range(2):
+            confluence("POST", route("/wiki/api/v2/pages"), {"spaceId": "827392002", "title": f"Child {n}", "parentId": parent["id"], "body": storage})  # type: ignore[index]
+        children_status, children = confluence("GET", route("/wiki/api/v2/pages/{}/children", parent["id"]))  # type: ignore[index]
+        labelled_status, labelled = confluence("POST", route("/wiki/rest/api/content/{}/label", parent["id"]), [{"prefix": "global", "name": "Imported"}, {"prefix": "global", "name": "q4"}])  # type: ignore[index]
+        again, _ = confluence("POST", route("/wiki/rest/api/content/{}/label", parent["id"]), {"prefix": "global", "name": "imported"})  # type: ignore[index]
+        bad_label, _ = confluence("POST", route("/wiki/rest/api/content/{}/label", parent["id"]), {"prefix": "global", "name": "two words"})  # type: ignore[index]
+        removed, _ = confluence("DELETE", route("/wiki/rest/api/content/{}/label/{}", parent["id"], "q4"))  # type: ignore[index]
+        labels_status, labels = confluence("GET", route("/wiki/api/v2/pages/{}/labels", parent["id"]))  # type: ignore[index]
+        added_status, comment = confluence("POST", route("/wiki/api/v2/footer-comments"), {"pageId": parent["id"], "body": storage})  # type: ignore[index]
+        stale, _ = confluence("PUT", route("/wiki/api/v2/footer-comments/{}", comment["id"]), {"version": {"number": 1}, "body": storage})  # type: ignore[index]
+        edited_status, edited = confluence("PUT", route("/wiki/api/v2/footer-comments/{}", comment["id"]), {"version": {"number": 2}, "body": {"representation": "storage", "value": "<p>y</p>"}})  # type: ignore[index]
+        listed_status, listed = confluence("GET", route("/wiki/api/v2/pages/{}/footer-comments?body-format=storage", parent["id"]))  # type: ignore[index]
+        deleted, _ = confluence("DELETE", route("/wiki/api/v2/footer-comments/{}", comment["id"]))  # type: ignore[index]
+        gone, _ = confluence("GET", route("/wiki/api/v2/footer-comments/{}", comment["id"]))  # type: ignore[index]
+        no_page, _ = confluence("POST", route("/wiki/api/v2/footer-comments"), {"pageId": "1", "body": storage})
+    assert children_status == 200 and [(c["title"], c["childPosition"]) for c in children["results"]] == [("Child 0", 0), ("Child 1", 1)]  # type: ignore[index]
+    assert labelled_status == 200 and [label["name"] for label in labelled["results"]] == ["imported", "q4"]  # type: ignore[index]
+    assert (again, bad_label, removed) == (200, 400, 204)
+    assert labels_status == 200 and [(label["name"], label["prefix"]) for label in labels["results"]] == [("imported", "global")]  # type: ignore[index]
+    assert added_status == 201 and comment["pageId"] == parent["id"] and comment["version"]["number"] == 1  # type: ignore[index]
+    assert (stale, edited_status, edited["version"]["number"]) == (409, 200, 2)  # type: ignore[index]
+    assert listed_status == 200 and [c["body"]["storage"]["value"] for c in listed["results"]] == ["<p>y</p>"]  # type: ignore[index]
+    assert (deleted, gone, no_page) == (204, 404, 404)

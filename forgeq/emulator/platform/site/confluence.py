@@ -8,12 +8,14 @@ subscribes (service.py). docs/product-site.md lists what is served.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
 from forgeq.emulator.platform.site.calls import Call, Refused, Route, reply, route
+from forgeq.emulator.platform.site.confluence_extras import ConfluenceExtras
 from forgeq.emulator.products import payloads
 from forgeq.emulator.products.seeds import PAGE, SPACE
 
@@ -36,7 +38,7 @@ def v1_error(status: int, message: str) -> Refused:
     return Refused(reply(status, {"statusCode": status, "data": {"authorized": True, "valid": True, "errors": [], "successful": False}, "message": message, "reason": reason}))
 
 
-class Confluence:
+class Confluence(ConfluenceExtras):
     def __init__(self, site: Site) -> None:
         self.site = site
         self.data = site.data
@@ -50,6 +52,17 @@ class Confluence:
             route("GET", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.get_property_v2),
             route("PUT", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.update_property_v2),
             route("DELETE", "/wiki/api/v2/pages/{page-id}/properties/{property-id}", self.delete_property_v2),
+            route("GET", "/wiki/api/v2/pages/{id}/children", self.page_children),
+            route("GET", "/wiki/api/v2/pages/{id}/labels", self.labels_v2),
+            route("GET", "/wiki/api/v2/pages/{id}/footer-comments", self.page_footer_comments),
+            route("POST", "/wiki/api/v2/footer-comments", self.add_footer_comment),
+            route("GET", "/wiki/api/v2/footer-comments/{comment-id}", self.get_footer_comment),
+            route("PUT", "/wiki/api/v2/footer-comments/{comment-id}", self.update_footer_comment),
+            route("DELETE", "/wiki/api/v2/footer-comments/{comment-id}", self.delete_footer_comment),
+            route("GET", "/wiki/rest/api/content/{id}/label", self.labels_v1),
+            route("POST", "/wiki/rest/api/content/{id}/label", self.add_labels_v1),
+            route("DELETE", "/wiki/rest/api/content/{id}/label", self.delete_label_v1),
+            route("DELETE", "/wiki/rest/api/content/{id}/label/{label}", self.delete_label_v1),
             route("GET", "/wiki/api/v2/spaces", self.spaces_v2),
             route("GET", "/wiki/api/v2/spaces/{id}", self.get_space_v2),
             route("GET", "/wiki/api/v2/spaces/{id}/pages", self.space_pages_v2),
@@ -132,8 +145,9 @@ class Confluence:
         found = [doc for _, doc in self.data.scan(call.installation, PAGE) if str((doc.get("space") or {}).get("id")) == str(space.get("id"))]
         return self._page_list(call, [doc for doc in found if doc.get("status", "current") in (set(call.listed("status")) or {"current"})])
 
-    def _page_list(self, call: Call, docs: list[dict[str, Any]]) -> Answer:
-        """One page of a v2 listing, in id order; `_links.next` (with its `cursor`) while more are left."""
+    def _page_list(self, call: Call, docs: list[dict[str, Any]], shape: Callable[[dict[str, Any], int], dict[str, Any]] | None = None) -> Answer:
+        """One page of a v2 listing, in id order; `_links.next` (with its `cursor`) while more are left.
+        `shape(doc, position)` writes each (a page by default)."""
         limit = call.first("limit")
         size = min(int(limit), LIST_MAX) if limit and limit.isdigit() and int(limit) > 0 else LIST_DEFAULT
         cursor = call.first("cursor")
@@ -145,7 +159,10 @@ class Confluence:
         if start + size < len(docs):
             kept = [(name, value) for name, values in call.query.items() if name != "cursor" for value in values]
             links["next"] = f"{call.path}?{urlencode([*kept, ('cursor', start + size)])}"
-        return reply(200, {"results": [self.page_v2(call, doc, call.first("body-format")) for doc in docs[start : start + size]], "_links": links})
+        body_format = call.first("body-format")
+        shown = shape or (lambda doc, _: self.page_v2(call, doc, body_format))
+        results = [shown(doc, position) for position, doc in enumerate(docs[start : start + size], start=start)]
+        return reply(200, {"results": results, "_links": links})
 
     # -- spaces -------------------------------------------------------------------------------------
 
