@@ -487,6 +487,17 @@ def test_create_and_edit_metadata_describe_the_screens_an_app_fills(app: ForgeAp
     assert (no_project, no_type, issue_status) == (404, 404, 200)
 
 
+def test_a_handler_that_changes_a_project_it_read_changes_no_other_answer(tmp_path: Path) -> None:
+    """The project every site has (DEMO, before any push names one) is answered as a copy."""
+    manifest = write_app(tmp_path / "app", V2_MANIFEST, {"src/index.py": "def handler(event, context):\n    pass\n"})
+    with ForgeApp(manifest, product_limits="none") as bare, invocation(bare):
+        for path in ("/rest/api/3/project/DEMO", "/rest/api/3/project/search", "/rest/api/3/project"):
+            answer = api.as_app().request_jira(assume_trusted_route(path)).json()
+            (answer.get("values") or [answer] if isinstance(answer, dict) else answer)[0]["name"] = "CHANGED"
+        names = [jira("GET", route("/rest/api/3/project/DEMO"))[1]["name"], jira("GET", route("/rest/api/3/project/search"))[1]["values"][0]["name"]]
+    assert names == ["Project DEMO", "Project DEMO"]
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -187,10 +187,10 @@ class JiraSearch:
         if project is None:
             raise jira_error(404, [f"No project could be found with key '{call.params['projectIdOrKey']}'."])
         call.objects += 1
-        return reply(200, project)
+        return reply(200, shapes.fresh(project))  # a Python handler gets the value itself, and may change it
 
     def search_projects(self, call: Call) -> Answer:
-        values = list(self.projects(call.installation).values())
+        values = [shapes.fresh(project) for project in self.projects(call.installation).values()]  # the handler's own copies
         start, size = paging(call, 50)
         page = values[start : start + size]
         call.objects += len(page)
