@@ -498,6 +498,24 @@ def test_a_handler_that_changes_a_project_it_read_changes_no_other_answer(tmp_pa
     assert names == ["Project DEMO", "Project DEMO"]
 
 
+def test_server_info_assignable_users_and_a_projects_statuses(app: ForgeApp) -> None:
+    with invocation(app):
+        info_status, info = jira("GET", route("/rest/api/3/serverInfo"))
+        people_status, people = jira("GET", route("/rest/api/3/user/assignable/search?project={}", "DEMO"))
+        sam_status, sam = jira("GET", route("/rest/api/3/user/assignable/search?issueKey={}&query={}", "DEMO-1", "sam"))
+        unbounded, _ = jira("GET", route("/rest/api/3/user/assignable/search"))
+        statuses_status, statuses = jira("GET", route("/rest/api/3/project/{}/statuses", "DEMO"))
+        components_status, components = jira("GET", route("/rest/api/3/project/{}/components", "DEMO"))
+        no_project, _ = jira("GET", route("/rest/api/3/project/{}/versions", "NOPE"))
+    assert info_status == 200 and info["baseUrl"] == "https://site-1.atlassian.net" and info["deploymentType"] == "Cloud"
+    assert people_status == 200 and {p["displayName"] for p in people} >= {"Riley Reporter", "Sam Assignee"} and all(p["accountType"] == "atlassian" for p in people)
+    assert sam_status == 200 and [p["displayName"] for p in sam] == ["Sam Assignee"]
+    assert unbounded == 400
+    assert statuses_status == 200 and [t["name"] for t in statuses][:2] == ["Epic", "Story"]
+    assert [s["name"] for s in statuses[0]["statuses"]] == ["To Do", "In Progress", "Done"]
+    assert (components_status, components, no_project) == (200, [], 404)
+
+
 def test_search_by_jql(app: ForgeApp) -> None:
     with invocation(app):
         jira("PUT", route("/rest/api/3/issue/DEMO-2"), {"fields": {"labels": ["imported"]}})

@@ -150,6 +150,28 @@ class JiraCatalogues:
         return reply(200, found)
 
 
+    def server_info(self, call: Call) -> Answer:
+        """GET /serverInfo: the site's address (apps read `baseUrl`) and Jira Cloud's version."""
+        return reply(200, {
+            "baseUrl": shapes.base_url(call.installation), "displayUrl": shapes.base_url(call.installation), "version": "1001.0.0-SNAPSHOT",
+            "versionNumbers": [1001, 0, 0], "deploymentType": "Cloud", "buildNumber": 100000, "serverTitle": "Jira", "defaultLocale": {"locale": "en_US"},
+            "serverTimeZone": "Etc/UTC",
+        })  # fmt: skip
+
+    def project_statuses(self, call: Call) -> Answer:
+        """GET /project/{key}/statuses: each issue type with the workflow's statuses."""
+        self._project_named(call, call.params["projectIdOrKey"])
+        statuses = [shapes.status(status_id, call.installation) for status_id in shapes.STATUSES]
+        return reply(200, [
+            {"self": self._issue_type(call, type_id)["self"], "id": type_id, "name": name, "subtask": name == "Sub-task", "statuses": shapes.fresh(statuses)}
+            for type_id, name in shapes.ISSUE_TYPES.items()
+        ])  # fmt: skip
+
+    def project_components(self, call: Call) -> Answer:
+        """GET /project/{key}/components and /versions: the site's projects have none."""
+        self._project_named(call, call.params["projectIdOrKey"])
+        return reply(200, [])
+
     # -- create and edit metadata --------------------------------------------------------------------
 
     def _field_meta(self, call: Call, field_id: str, required: bool, project: dict[str, Any] | None, type_id: str | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from forgeq.emulator.app.replies import Answer
 from forgeq.emulator.platform.site import shapes
 from forgeq.emulator.platform.site.calls import Call, jira_error, paging, reply, utf8
-from forgeq.emulator.products.seeds import ISSUE
+from forgeq.emulator.products.seeds import ISSUE, USER
 
 if TYPE_CHECKING:
     from forgeq.emulator.platform.site.data import SiteData
@@ -52,6 +52,23 @@ class JiraPeople:
         return reply(200, {
             "self": call.target, "maxResults": size, "startAt": start, "total": len(found), "isLast": start + size >= len(found), "values": page,
         })  # fmt: skip
+
+    def assignable_users(self, call: Call) -> Answer:
+        """GET user/assignable/search?project= (or issueKey=): the site's people, by `query`; every
+        user of the fake site may be assigned."""
+        if not (call.first("project") or call.first("issueKey") or call.first("issueId")):
+            raise jira_error(400, ["One of the following parameters must be provided: project, issueKey or issueId."])
+        text = (call.first("query") or "").lower()
+        people = {**self.site.builtin_users(call.installation), **dict(self.data.scan(call.installation, USER))}
+        found = [
+            shapes.user(call.installation, person, account_id, call.version)
+            for account_id, person in people.items()
+            if person.get("accountType", "atlassian") == "atlassian" and (not text or text in str(person.get("displayName", "")).lower())
+        ]  # fmt: skip
+        start, size = paging(call, 50)
+        page = found[start : start + size]
+        call.identities += len(page)
+        return reply(200, page)
 
     # -- watchers -----------------------------------------------------------------------------------
 
