@@ -57,6 +57,11 @@ class SiteData:
         self._issues[slot] = (row, doc)
         return doc
 
+    def child(self, installation: str, kind: str, parent: str, wanted: str) -> dict[str, Any] | None:
+        """An object kept under its parent's key by a numeric id (`DEMO-1/80017`: a worklog, a
+        remote link), or None; an id that is not a number names none."""
+        return self.get(installation, kind, f"{parent}/{wanted}") if wanted.isdigit() else None
+
     def pending(self, installation: str, kind: str, key: str) -> dict[str, Any] | None:
         """The object as this run's unacknowledged writes left it, or None if they did not touch it."""
         row = self.engine.batch.site_writes.get((installation, kind, key))

@@ -163,10 +163,9 @@ class JiraPeople:
         return reply(204)
 
     def _remote_link(self, call: Call, key: str) -> dict[str, Any]:
-        wanted = call.params["linkId"]
-        found = self.data.get(call.installation, REMOTE_LINK, f"{key}/{wanted}") if wanted.isdigit() else None
+        found = self.data.child(call.installation, REMOTE_LINK, key, call.params["linkId"])
         if found is None:
-            raise jira_error(404, [f"No remote link with id '{wanted}' exists on issue {key}."])
+            raise jira_error(404, [f"No remote link with id '{call.params['linkId']}' exists on issue {key}."])
         return found
 
     @staticmethod

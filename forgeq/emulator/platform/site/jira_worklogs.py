@@ -148,10 +148,9 @@ class JiraWorklogs:
     # -- helpers ------------------------------------------------------------------------------------
 
     def _worklog(self, call: Call, key: str) -> dict[str, Any]:
-        wanted = call.params["id"]
-        found = self.data.get(call.installation, WORKLOG, f"{key}/{wanted}") if wanted.isdigit() else None
+        found = self.data.child(call.installation, WORKLOG, key, call.params["id"])
         if found is None:
-            raise jira_error(404, [f"Cannot find worklog with id: {wanted}."])
+            raise jira_error(404, [f"Cannot find worklog with id: {call.params['id']}."])
         return found
 
     @staticmethod
